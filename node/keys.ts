@@ -1,0 +1,62 @@
+/** Key layout under the configurable prefix (SPEC §2); the only place that spells keys. */
+
+export const DEFAULT_PREFIX = "/boi/";
+
+/** Builds and parses the keys of one prefix. */
+export class Keys {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    if (!prefix.startsWith("/") || !prefix.endsWith("/")) {
+      throw new Error(
+        `key prefix must start and end with "/": got ${JSON.stringify(prefix)}`,
+      );
+    }
+  }
+  node(nodeId: string): string {
+    return `${this.prefix}nodes/${nodeId}`;
+  }
+  caps(nodeId: string): string {
+    return `${this.prefix}caps/${nodeId}`;
+  }
+  spec(specId: string): string {
+    return `${this.prefix}specs/${specId}`;
+  }
+  task(taskId: string): string {
+    return `${this.prefix}dispatch-queue/${taskId}`;
+  }
+  claim(taskId: string): string {
+    return `${this.prefix}claims/${taskId}`;
+  }
+  dispatchPaused(): string {
+    return `${this.prefix}cluster/dispatch_paused`;
+  }
+  /** Prefix of one collection, e.g. `dir("dispatch-queue")`. */
+  dir(name: Collection): string {
+    return `${this.prefix}${name}/`;
+  }
+
+  /** Splits a key into its collection and the rest, or null if foreign. */
+  parse(key: string): { collection: Collection; id: string } | null {
+    if (!key.startsWith(this.prefix)) return null;
+    const rest = key.slice(this.prefix.length);
+    const slash = rest.indexOf("/");
+    if (slash < 0) return null;
+    const collection = rest.slice(0, slash);
+    if (!(COLLECTIONS as readonly string[]).includes(collection)) return null;
+    return { collection: collection as Collection, id: rest.slice(slash + 1) };
+  }
+}
+
+export const COLLECTIONS = [
+  "nodes",
+  "caps",
+  "specs",
+  "dispatch-queue",
+  "claims",
+  "cluster",
+  "join-tokens",
+  "provision-req",
+  "provision-failures",
+  "plugins",
+  "hooks-hwm",
+] as const;
+export type Collection = typeof COLLECTIONS[number];

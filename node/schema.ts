@@ -1,0 +1,118 @@
+/**
+ * Wire records stored in etcd (SPEC §2–§3). One zod schema per record; the
+ * TypeScript types are inferred from them so the format has one definition.
+ */
+import { z } from "zod";
+
+/** Task states of SPEC §3. */
+export const TASK_STATES = [
+  "BLOCKED",
+  "PENDING",
+  "CLAIMED",
+  "RUNNING",
+  "DONE",
+  "FAILED",
+  "CANCELLED",
+] as const;
+export const TaskState = z.enum(TASK_STATES);
+export type TaskState = z.infer<typeof TaskState>;
+
+/** States after which nothing ever changes the envelope again. */
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
+  "DONE",
+  "FAILED",
+  "CANCELLED",
+]);
+
+/** `^[a-z0-9][a-z0-9_-]{0,62}$`: spec names and task ids (SPEC §3). */
+export const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** A full task id: `<spec_id>.<id>`. */
+export const TASK_ID_PATTERN =
+  /^[a-z0-9][a-z0-9_-]{0,62}\.[a-z0-9][a-z0-9_-]{0,62}$/;
+
+export const Requires = z.record(z.string(), z.string());
+export type Requires = z.infer<typeof Requires>;
+
+/** The task envelope at `/boi/dispatch-queue/{task_id}`. */
+export const Envelope = z.object({
+  task_id: z.string().regex(TASK_ID_PATTERN),
+  spec_id: z.string().regex(ID_PATTERN),
+  state: TaskState,
+  state_version: z.number().int().nonnegative(),
+  requires: Requires,
+  /** Shell command (`sh -c`) or argv list; null when only `prompt` is set. */
+  run: z.union([z.string(), z.array(z.string()).min(1)]).nullable(),
+  prompt: z.string().nullable(),
+  env: z.record(z.string(), z.string()),
+  timeout_ms: z.number().int().positive().nullable(),
+  /** Full task ids. */
+  depends_on: z.array(z.string()),
+  attempts: z.number().int().nonnegative(),
+  max_attempts: z.number().int().positive(),
+  retries_left: z.number().int().nonnegative(),
+  claimant_node_id: z.string().nullable(),
+  /** Lease ids are int64: kept as decimal strings. */
+  claim_lease_id: z.string().nullable(),
+  fence: z.number().int().nullable(),
+  last_error: z.string().nullable(),
+  exit_code: z.number().int().nullable(),
+  dispatched_at: z.number().int(),
+  started_at: z.number().int().nullable(),
+  finished_at: z.number().int().nullable(),
+  ran_on: z.string().nullable(),
+  cancel_requested: z.boolean(),
+  /** Retry backoff: no claim before this time (ms since epoch). */
+  not_before: z.number().int().nullable(),
+});
+export type Envelope = z.infer<typeof Envelope>;
+
+/** `/boi/claims/{task_id}`, bound to the claimant's node lease. */
+export const Claim = z.object({
+  node_id: z.string(),
+  lease_id: z.string(),
+  claimed_at: z.number().int(),
+  attempt: z.number().int().positive(),
+});
+export type Claim = z.infer<typeof Claim>;
+
+/** `/boi/nodes/{node_id}`. */
+export const NodeRecord = z.object({
+  node_id: z.string(),
+  addr: z.string(),
+  version: z.string(),
+  started_at: z.number().int(),
+  pid: z.number().int(),
+});
+export type NodeRecord = z.infer<typeof NodeRecord>;
+
+export const Health = z.enum(["ok", "degraded"]);
+export type Health = z.infer<typeof Health>;
+
+/** `/boi/caps/{node_id}`. */
+export const CapsRecord = z.object({
+  static: z.record(z.string(), z.string()),
+  dynamic: z.object({
+    workers_busy: z.number().int().nonnegative(),
+    workers_max: z.number().int().nonnegative(),
+    health: Health,
+  }).catchall(z.string()),
+});
+export type CapsRecord = z.infer<typeof CapsRecord>;
+
+/** `/boi/specs/{spec_id}`. Written last at dispatch: it commits the spec. */
+export const SpecRecord = z.object({
+  spec_id: z.string().regex(ID_PATTERN),
+  yaml: z.string(),
+  sha256: z.string(),
+  dispatched_by: z.string(),
+  dispatched_at: z.number().int(),
+  task_ids: z.array(z.string()),
+});
+export type SpecRecord = z.infer<typeof SpecRecord>;
+
+/** `/boi/cluster/dispatch_paused`. */
+export const DispatchPaused = z.object({
+  paused_at: z.number().int(),
+  by: z.string(),
+});
+export type DispatchPaused = z.infer<typeof DispatchPaused>;
