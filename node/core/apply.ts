@@ -1,0 +1,289 @@
+/**
+ * The view reducer: folds events (and the local side of effects) into the
+ * view. Pure apart from updating the view it is given; no I/O, no clock.
+ */
+import type { z } from "zod";
+import {
+  CapsRecord,
+  Claim,
+  DispatchPaused,
+  Envelope,
+  NodeRecord,
+  SpecRecord,
+} from "../schema.ts";
+import type { Keys } from "../keys.ts";
+import type { Effect, Op } from "./effects.ts";
+import type { KeyChange, NodeEvent } from "./events.ts";
+import type { MutableView, Versioned } from "./view.ts";
+
+/** Applies one event; returns warnings (invalid records) for the shell to log. */
+export function applyEvent(
+  view: MutableView,
+  keys: Keys,
+  ev: NodeEvent,
+): string[] {
+  const warnings: string[] = [];
+  switch (ev.type) {
+    case "changes":
+      for (const c of ev.changes) {
+        applyChange(view, keys, c, warnings);
+        if (c.revision > view.watch_revision) view.watch_revision = c.revision;
+      }
+      for (const [k, rev] of view.tombstones) {
+        if (rev <= view.watch_revision) view.tombstones.delete(k);
+      }
+      notePending(view, ev.at);
+      break;
+    case "relist":
+      view.nodes.clear();
+      view.caps.clear();
+      view.specs.clear();
+      view.tasks.clear();
+      view.spec_tasks.clear();
+      view.claims.clear();
+      view.tombstones.clear();
+      view.dispatch_paused = false;
+      view.watch_revision = ev.revision;
+      for (const c of ev.kvs) applyChange(view, keys, c, warnings);
+      for (const id of view.pending_since.keys()) {
+        if (!view.tasks.has(id)) view.pending_since.delete(id);
+      }
+      notePending(view, ev.at);
+      break;
+    case "lease_granted":
+      view.lease_id = ev.lease_id;
+      break;
+    case "lease_lost":
+      view.lease_id = null;
+      break;
+    case "txn_done":
+      view.inflight.delete(ev.effect.task_id);
+      if (ev.ok) {
+        for (const op of ev.effect.success) {
+          applyOwnOp(view, keys, op, ev.revision, warnings);
+        }
+        notePending(view, ev.at);
+      }
+      break;
+    case "worker_started": {
+      const w = view.workers.get(ev.task_id);
+      if (w && w.fence === ev.fence) {
+        view.workers.set(ev.task_id, {
+          ...w,
+          phase: "running",
+          pid: ev.pid,
+          started_at: ev.at,
+        });
+      }
+      break;
+    }
+    case "worker_exit": {
+      const w = view.workers.get(ev.task_id);
+      if (w && w.fence === ev.fence) {
+        view.workers.set(ev.task_id, {
+          ...w,
+          phase: "exited",
+          started_at: w.started_at ?? ev.at,
+          result: {
+            code: ev.code,
+            signal: ev.signal,
+            error: ev.error,
+            finished_at: ev.at,
+          },
+        });
+      }
+      break;
+    }
+    case "tick":
+      break;
+  }
+  return warnings;
+}
+
+/** Records the local half of effects as they are issued (in-flight writes, workers). */
+export function applyEffects(view: MutableView, effects: Effect[]): void {
+  for (const e of effects) {
+    switch (e.kind) {
+      case "txn":
+        view.inflight.set(e.task_id, e.reason);
+        break;
+      case "spawn":
+        view.workers.set(e.task_id, {
+          task_id: e.task_id,
+          fence: e.fence,
+          attempt: e.attempt,
+          phase: "starting",
+          pid: null,
+          started_at: null,
+          result: null,
+          killing: false,
+        });
+        break;
+      case "kill": {
+        const w = view.workers.get(e.task_id);
+        if (w && w.fence === e.fence) {
+          view.workers.set(e.task_id, { ...w, killing: true });
+        }
+        break;
+      }
+      case "drop_worker": {
+        const w = view.workers.get(e.task_id);
+        if (w && w.fence === e.fence) view.workers.delete(e.task_id);
+        break;
+      }
+      case "emit":
+        if (e.event === "task.unschedulable") {
+          view.unschedulable_reported.add(String(e.payload.task_id));
+        }
+        break;
+      case "log":
+        break;
+    }
+  }
+}
+
+function notePending(view: MutableView, at: number): void {
+  for (const [id, t] of view.tasks) {
+    if (t.value.state !== "PENDING") {
+      view.pending_since.delete(id);
+      continue;
+    }
+    const seen = view.pending_since.get(id);
+    if (!seen || seen.sv !== t.value.state_version) {
+      view.pending_since.set(id, { sv: t.value.state_version, at });
+    }
+  }
+}
+
+function applyOwnOp(
+  view: MutableView,
+  keys: Keys,
+  op: Op,
+  revision: number,
+  warnings: string[],
+): void {
+  if (op.op === "delete") {
+    applyChange(view, keys, { key: op.key, revision, kv: null }, warnings);
+    view.tombstones.set(op.key, revision);
+    return;
+  }
+  const existing = lookup(view, keys, op.key);
+  applyChange(view, keys, {
+    key: op.key,
+    revision,
+    kv: {
+      value: op.value,
+      mod_revision: revision,
+      create_revision: existing?.create_revision ?? revision,
+      lease: op.lease ?? "0",
+    },
+  }, warnings);
+}
+
+function lookup(
+  view: MutableView,
+  keys: Keys,
+  key: string,
+): Versioned<unknown> | undefined {
+  const p = keys.parse(key);
+  if (!p) return undefined;
+  const map = mapFor(view, p.collection);
+  return map?.get(p.id);
+}
+
+// deno-lint-ignore no-explicit-any
+function mapFor(view: MutableView, collection: string): Map<string, any> | null {
+  switch (collection) {
+    case "nodes":
+      return view.nodes;
+    case "caps":
+      return view.caps;
+    case "specs":
+      return view.specs;
+    case "dispatch-queue":
+      return view.tasks;
+    case "claims":
+      return view.claims;
+    default:
+      return null;
+  }
+}
+
+const SCHEMAS: Record<string, z.ZodType> = {
+  nodes: NodeRecord,
+  caps: CapsRecord,
+  specs: SpecRecord,
+  "dispatch-queue": Envelope,
+  claims: Claim,
+};
+
+function applyChange(
+  view: MutableView,
+  keys: Keys,
+  c: KeyChange,
+  warnings: string[],
+): void {
+  const p = keys.parse(c.key);
+  if (!p) return;
+  if (p.collection === "cluster") {
+    if (p.id === "dispatch_paused") {
+      if (c.kv === null) view.dispatch_paused = false;
+      else {
+        const r = DispatchPaused.safeParse(safeJson(c.kv.value));
+        if (!r.success) warnings.push(`${c.key}: invalid record, treated as paused`);
+        view.dispatch_paused = true;
+      }
+    }
+    return;
+  }
+  const map = mapFor(view, p.collection);
+  if (!map) return;
+  const existing = map.get(p.id) as Versioned<unknown> | undefined;
+  if (c.kv === null) {
+    if (!existing || existing.mod_revision < c.revision) {
+      map.delete(p.id);
+      if (p.collection === "dispatch-queue") unindexTask(view, p.id);
+    }
+    return;
+  }
+  if (existing && existing.mod_revision >= c.kv.mod_revision) return;
+  const tomb = view.tombstones.get(c.key);
+  if (tomb !== undefined && tomb >= c.kv.mod_revision) return;
+  const parsed = SCHEMAS[p.collection].safeParse(safeJson(c.kv.value));
+  if (!parsed.success) {
+    warnings.push(
+      `${c.key}: invalid record skipped: ${
+        parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)
+          .slice(0, 3).join("; ")
+      }`,
+    );
+    return;
+  }
+  map.set(p.id, {
+    value: parsed.data,
+    mod_revision: c.kv.mod_revision,
+    create_revision: c.kv.create_revision,
+    lease: c.kv.lease,
+  });
+  if (p.collection === "dispatch-queue") {
+    const spec = (parsed.data as Envelope).spec_id;
+    let set = view.spec_tasks.get(spec);
+    if (!set) view.spec_tasks.set(spec, set = new Set());
+    set.add(p.id);
+  }
+}
+
+function unindexTask(view: MutableView, taskId: string): void {
+  const spec = taskId.slice(0, taskId.indexOf("."));
+  const set = view.spec_tasks.get(spec);
+  set?.delete(taskId);
+  if (set && set.size === 0) view.spec_tasks.delete(spec);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The per-task decision: given the view, what should this node do about one
+ * task right now? Level-triggered, so a missed or duplicated event only
+ * delays a decision, it never makes a wrong one; correctness comes from the
+ * compares in the transactions, not from the view being fresh.
+ */
+import type { Envelope } from "../schema.ts";
+import type { Keys } from "../keys.ts";
+import type { Effect } from "./effects.ts";
+import { hrwRank } from "./hrw.ts";
+import { isCandidate, isCapable, liveNodeCaps, localBusy } from "./filter.ts";
+import type { NodeCaps } from "./filter.ts";
+import { claimTxn, fencedTxn, NO_CAPABLE_NODE, unclaimedTxn } from "./txns.ts";
+import type { NodeView, Versioned, Worker } from "./view.ts";
+
+/** Per-batch context: membership computed once, claims issued so far counted. */
+export interface DecideContext {
+  readonly at: number;
+  readonly keys: Keys;
+  readonly members: NodeCaps[];
+  readonly memberIds: string[];
+  /** Claims issued earlier in this batch, not yet visible in `view.inflight`. */
+  claimed: number;
+}
+
+export function decideContext(view: NodeView, keys: Keys, at: number): DecideContext {
+  const members = liveNodeCaps(view);
+  return { at, keys, members, memberIds: [...view.nodes.keys()], claimed: 0 };
+}
+
+/** Longest retry delay. */
+const MAX_BACKOFF_MS = 60_000;
+
+export function decideTask(
+  view: NodeView,
+  taskId: string,
+  ctx: DecideContext,
+): Effect[] {
+  const t = view.tasks.get(taskId);
+  const worker = view.workers.get(taskId);
+  if (worker) return decideWorker(view, worker, t, ctx);
+  if (!t || !view.specs.has(t.value.spec_id)) return []; // spec not committed
+  if (view.inflight.has(taskId)) return [];
+  const env = t.value;
+  switch (env.state) {
+    case "BLOCKED":
+      return decideBlocked(view, t, ctx);
+    case "PENDING":
+      return decidePending(view, t, ctx);
+    case "CLAIMED":
+    case "RUNNING":
+      return decideClaimed(view, t, ctx);
+    default:
+      return [];
+  }
+}
+
+/** True if this node is the task's monitor: first in HRW order over all live nodes. */
+export function isMonitor(view: NodeView, taskId: string, ctx: DecideContext): boolean {
+  if (view.lease_id === null) return false;
+  return hrwRank(taskId, ctx.memberIds)[0] === view.config.node_id;
+}
+
+function decideBlocked(view: NodeView, t: Versioned<Envelope>, ctx: DecideContext): Effect[] {
+  const env = t.value;
+  if (!isMonitor(view, env.task_id, ctx)) return [];
+  let allDone = true;
+  for (const dep of env.depends_on) {
+    const d = view.tasks.get(dep)?.value;
+    if (!d) return []; // not visible yet; the dispatcher wrote it with us
+    if (d.state === "FAILED" || d.state === "CANCELLED") {
+      const next: Envelope = {
+        ...env,
+        state: "CANCELLED",
+        state_version: env.state_version + 1,
+        last_error: `dependency ${dep} ${d.state}`,
+        finished_at: ctx.at,
+      };
+      return [unclaimedTxn(ctx.keys, "cancel_dependent", t, next)];
+    }
+    if (d.state !== "DONE") allDone = false;
+  }
+  if (!allDone) return [];
+  if (env.cancel_requested) return [];
+  const next: Envelope = {
+    ...env,
+    state: "PENDING",
+    state_version: env.state_version + 1,
+  };
+  return [unclaimedTxn(ctx.keys, "unblock", t, next)];
+}
+
+function decidePending(view: NodeView, t: Versioned<Envelope>, ctx: DecideContext): Effect[] {
+  const env = t.value;
+  if (view.claims.has(env.task_id)) return []; // transient: a claim we have not seen the envelope of
+  if (env.not_before !== null && ctx.at < env.not_before) return [];
+  const capable = ctx.members.filter((n) => isCapable(n, env.requires));
+  if (capable.length === 0) {
+    if (!isMonitor(view, env.task_id, ctx)) return [];
+    const effects: Effect[] = [];
+    if (!view.unschedulable_reported.has(env.task_id)) {
+      effects.push({
+        kind: "emit",
+        event: "task.unschedulable",
+        payload: { task_id: env.task_id, requires: env.requires },
+      });
+    }
+    if (env.last_error !== NO_CAPABLE_NODE) {
+      effects.push(unclaimedTxn(ctx.keys, "unschedulable", t, {
+        ...env,
+        state_version: env.state_version + 1,
+        last_error: NO_CAPABLE_NODE,
+      }));
+    }
+    return effects;
+  }
+  if (view.dispatch_paused || view.lease_id === null) return [];
+  const self = view.config.node_id;
+  if (localBusy(view) + ctx.claimed >= view.config.workers_max) return [];
+  const candidates = capable.filter((n) =>
+    n.node_id === self || isCandidate(n, env.requires)
+  );
+  const rank = hrwRank(env.task_id, candidates.map((n) => n.node_id)).indexOf(self);
+  if (rank < 0) return [];
+  if (rank > 0) {
+    const seen = view.pending_since.get(env.task_id);
+    const wait = view.config.spill_after_ms + (rank - 1) * view.config.spill_step_ms;
+    if (!seen || ctx.at - seen.at < wait) return [];
+  }
+  ctx.claimed++;
+  return [claimTxn(ctx.keys, t, self, view.lease_id, ctx.at)];
+}
+
+function decideClaimed(view: NodeView, t: Versioned<Envelope>, ctx: DecideContext): Effect[] {
+  const env = t.value;
+  const claim = view.claims.get(env.task_id);
+  if (claim) {
+    const mine = claim.value.node_id === view.config.node_id &&
+      claim.lease === view.lease_id && env.claimant_node_id === view.config.node_id;
+    if (mine && env.state === "CLAIMED") {
+      return [{
+        kind: "spawn",
+        task_id: env.task_id,
+        fence: claim.create_revision,
+        attempt: claim.value.attempt,
+        envelope: env,
+      }];
+    }
+    return [];
+  }
+  // The claim is gone (its lease expired): the task's monitor puts it back.
+  if (!isMonitor(view, env.task_id, ctx)) return [];
+  const lost = env.claimant_node_id ?? "unknown node";
+  const base = {
+    ...env,
+    state_version: env.state_version + 1,
+    claimant_node_id: null,
+    claim_lease_id: null,
+  };
+  let next: Envelope;
+  if (env.cancel_requested) {
+    next = { ...base, state: "CANCELLED", last_error: "cancelled by user", finished_at: ctx.at };
+  } else if (env.attempts >= env.max_attempts) {
+    next = {
+      ...base,
+      state: "FAILED",
+      last_error: `lease expired on ${lost}; ${env.attempts} of ${env.max_attempts} attempts used`,
+      finished_at: ctx.at,
+    };
+  } else {
+    next = { ...base, state: "PENDING", last_error: `lease expired on ${lost}` };
+  }
+  return [
+    unclaimedTxn(ctx.keys, "requeue", t, next),
+    {
+      kind: "emit",
+      event: "task.reassigned",
+      payload: { task_id: env.task_id, from: lost, to_state: next.state },
+    },
+  ];
+}
+
+/** The claimant's side: start, report, cancel and commit its worker under the fence. */
+function decideWorker(
+  view: NodeView,
+  w: Worker,
+  t: Versioned<Envelope> | undefined,
+  ctx: DecideContext,
+): Effect[] {
+  const claim = view.claims.get(w.task_id);
+  const mine = claim !== undefined && claim.create_revision === w.fence &&
+    claim.lease === view.lease_id;
+  if (!mine || !t) {
+    if (w.phase === "exited") {
+      return [
+        { kind: "drop_worker", task_id: w.task_id, fence: w.fence },
+        {
+          kind: "log",
+          level: "warn",
+          msg: "result refused by fence",
+          fields: { task_id: w.task_id, fence: w.fence, result: w.result },
+        },
+        {
+          kind: "emit",
+          event: "task.result_superseded",
+          payload: { task_id: w.task_id, fence: w.fence },
+        },
+      ];
+    }
+    if (w.killing) return [];
+    return [{
+      kind: "kill",
+      task_id: w.task_id,
+      fence: w.fence,
+      grace_ms: 0,
+      reason: "claim lost",
+    }];
+  }
+  if (view.inflight.has(w.task_id)) return [];
+  const env = t.value;
+  if (w.phase === "exited" && w.result) {
+    return [fencedTxn(ctx.keys, "finish", t, w.fence, finishEnvelope(view, env, w, ctx.at), true)];
+  }
+  if (env.cancel_requested && !w.killing) {
+    return [{
+      kind: "kill",
+      task_id: w.task_id,
+      fence: w.fence,
+      grace_ms: view.config.cancel_grace_ms,
+      reason: "cancel requested",
+    }];
+  }
+  if (w.phase === "running" && env.state === "CLAIMED") {
+    return [fencedTxn(ctx.keys, "running", t, w.fence, {
+      ...env,
+      state: "RUNNING",
+      state_version: env.state_version + 1,
+      started_at: w.started_at,
+      fence: w.fence,
+    }, false)];
+  }
+  return [];
+}
+
+/** The envelope a finished worker leaves behind: terminal, or PENDING for a retry. */
+export function finishEnvelope(
+  view: NodeView,
+  env: Envelope,
+  w: Worker,
+  at: number,
+): Envelope {
+  const r = w.result!;
+  const base: Envelope = {
+    ...env,
+    state_version: env.state_version + 1,
+    exit_code: r.code,
+    ran_on: view.config.node_id,
+    fence: w.fence,
+    started_at: env.started_at ?? w.started_at,
+    claimant_node_id: null,
+    claim_lease_id: null,
+  };
+  if (env.cancel_requested) {
+    return { ...base, state: "CANCELLED", last_error: "cancelled by user", finished_at: at };
+  }
+  if (r.code === 0 && r.error === null) {
+    return { ...base, state: "DONE", last_error: null, finished_at: at };
+  }
+  const why = r.error ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`);
+  if (env.retries_left > 0 && env.attempts < env.max_attempts) {
+    const used = env.attempts - 1;
+    const backoff = Math.min(MAX_BACKOFF_MS, view.config.retry_backoff_ms * 2 ** Math.max(0, used));
+    return {
+      ...base,
+      state: "PENDING",
+      retries_left: env.retries_left - 1,
+      not_before: at + backoff,
+      last_error: why,
+    };
+  }
+  return { ...base, state: "FAILED", last_error: why, finished_at: at };
+}

@@ -1,0 +1,76 @@
+/** Effects: plain data the shell executes. Every etcd write carries its compare. */
+import type { Envelope } from "../schema.ts";
+
+/** One compare of an etcd transaction. */
+export type Compare =
+  | { key: string; target: "mod" | "create" | "version"; equals: number };
+
+/** One operation of an etcd transaction; values are compact JSON. */
+export type Op =
+  | { op: "put"; key: string; value: string; lease?: string }
+  | { op: "delete"; key: string };
+
+/** Why a transaction is written: logs, metrics and follow-up decisions key on it. */
+export type TxnReason =
+  | "claim"
+  | "running"
+  | "finish"
+  | "requeue"
+  | "unblock"
+  | "cancel_dependent"
+  | "unschedulable";
+
+export interface TxnEffect {
+  kind: "txn";
+  reason: TxnReason;
+  task_id: string;
+  compare: Compare[];
+  success: Op[];
+  /** For a claim: the attempt number it starts. */
+  attempt?: number;
+}
+
+export interface SpawnEffect {
+  kind: "spawn";
+  task_id: string;
+  fence: number;
+  attempt: number;
+  envelope: Envelope;
+}
+
+export interface KillEffect {
+  kind: "kill";
+  task_id: string;
+  fence: number;
+  grace_ms: number;
+  reason: string;
+}
+
+/** The worker's result can never be written; forget it. */
+export interface DropWorkerEffect {
+  kind: "drop_worker";
+  task_id: string;
+  fence: number;
+}
+
+export interface LogEffect {
+  kind: "log";
+  level: "debug" | "info" | "warn" | "error";
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** A cluster event (SPEC §8); hooks arrive with the plugins issue, today they are logged. */
+export interface EmitEffect {
+  kind: "emit";
+  event: string;
+  payload: Record<string, unknown>;
+}
+
+export type Effect =
+  | TxnEffect
+  | SpawnEffect
+  | KillEffect
+  | DropWorkerEffect
+  | LogEffect
+  | EmitEffect;

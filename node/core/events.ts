@@ -1,0 +1,37 @@
+/** Events that drive the node: decoded etcd changes and local happenings. Time comes in `at`. */
+import type { TxnEffect } from "./effects.ts";
+
+/** One key change; `kv: null` is a delete. */
+export interface KeyChange {
+  key: string;
+  revision: number;
+  kv: { value: string; mod_revision: number; create_revision: number; lease: string } | null;
+}
+
+export type NodeEvent =
+  /** Watch events of one or more revisions, in order. */
+  | { type: "changes"; at: number; changes: KeyChange[] }
+  /** A full re-list (start-up, compaction, long outage): replaces the etcd part of the view. */
+  | { type: "relist"; at: number; revision: number; kvs: KeyChange[] }
+  | { type: "tick"; at: number }
+  | { type: "lease_granted"; at: number; lease_id: string }
+  | { type: "lease_lost"; at: number }
+  | {
+    type: "txn_done";
+    at: number;
+    effect: TxnEffect;
+    ok: boolean;
+    /** Revision the transaction committed at (ok only). */
+    revision: number;
+    error: string | null;
+  }
+  | { type: "worker_started"; at: number; task_id: string; fence: number; pid: number }
+  | {
+    type: "worker_exit";
+    at: number;
+    task_id: string;
+    fence: number;
+    code: number | null;
+    signal: string | null;
+    error: string | null;
+  };

@@ -1,0 +1,129 @@
+/**
+ * The named handlers of SPEC §1. Each turns (view, event) into effects by
+ * picking which tasks to re-decide; `decideTask` holds the actual rules.
+ */
+import type { Keys } from "../keys.ts";
+import { TERMINAL_STATES } from "../schema.ts";
+import { decideContext, decideTask } from "./decide.ts";
+import type { Effect } from "./effects.ts";
+import type { KeyChange, NodeEvent } from "./events.ts";
+import type { NodeView } from "./view.ts";
+
+/** Re-decides the given tasks in order, sharing one membership snapshot. */
+export function decideTasks(
+  view: NodeView,
+  keys: Keys,
+  taskIds: Iterable<string>,
+  at: number,
+): Effect[] {
+  const ctx = decideContext(view, keys, at);
+  const out: Effect[] = [];
+  for (const id of taskIds) out.push(...decideTask(view, id, ctx));
+  return out;
+}
+
+/** Every task that can still change, plus every task with a local worker. */
+export function activeTasks(view: NodeView): string[] {
+  const ids: string[] = [];
+  for (const [id, t] of view.tasks) {
+    if (!TERMINAL_STATES.has(t.value.state) || view.workers.has(id)) ids.push(id);
+  }
+  for (const id of view.workers.keys()) if (!view.tasks.has(id)) ids.push(id);
+  return ids;
+}
+
+/** Nodes or capabilities changed: HRW ranks and candidates may differ for every task. */
+export function onMembershipChange(view: NodeView, keys: Keys, at: number): Effect[] {
+  return decideTasks(view, keys, activeTasks(view), at);
+}
+
+/** Envelopes changed (queued, unblocked, finished): decide them and their dependents. */
+export function onTaskQueued(
+  view: NodeView,
+  keys: Keys,
+  taskIds: Iterable<string>,
+  at: number,
+): Effect[] {
+  const ids = new Set<string>();
+  for (const id of taskIds) {
+    ids.add(id);
+    const t = view.tasks.get(id)?.value;
+    if (t && TERMINAL_STATES.has(t.state)) {
+      for (const other of view.spec_tasks.get(t.spec_id) ?? []) {
+        if (view.tasks.get(other)?.value.state === "BLOCKED") ids.add(other);
+      }
+    }
+  }
+  return decideTasks(view, keys, ids, at);
+}
+
+/** Claims vanished (lease expiry or release): the monitor may have to re-queue. */
+export function onLeaseExpired(
+  view: NodeView,
+  keys: Keys,
+  taskIds: Iterable<string>,
+  at: number,
+): Effect[] {
+  return decideTasks(view, keys, taskIds, at);
+}
+
+/** A local worker ended: commit its result under the fence, or refuse it. */
+export function onWorkerExit(view: NodeView, keys: Keys, taskId: string, at: number): Effect[] {
+  return decideTasks(view, keys, [taskId], at);
+}
+
+/** Periodic sweep: spill-over deadlines, retry backoff, anything an event missed. */
+export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
+  return decideTasks(view, keys, activeTasks(view), at);
+}
+
+/** Routes an already-applied event to its handler. */
+export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
+  switch (ev.type) {
+    case "changes":
+      return onChanges(view, keys, ev.changes, ev.at);
+    case "relist":
+    case "lease_granted":
+    case "lease_lost":
+      return onMembershipChange(view, keys, ev.at);
+    case "tick":
+      return onTick(view, keys, ev.at);
+    case "txn_done":
+      return onTaskQueued(view, keys, [ev.effect.task_id], ev.at);
+    case "worker_started":
+      return decideTasks(view, keys, [ev.task_id], ev.at);
+    case "worker_exit":
+      return onWorkerExit(view, keys, ev.task_id, ev.at);
+  }
+}
+
+function onChanges(view: NodeView, keys: Keys, changes: KeyChange[], at: number): Effect[] {
+  let membership = false;
+  const queued = new Set<string>();
+  const expired = new Set<string>();
+  for (const c of changes) {
+    const p = keys.parse(c.key);
+    if (!p) continue;
+    switch (p.collection) {
+      case "nodes":
+      case "caps":
+      case "cluster":
+        membership = true;
+        break;
+      case "dispatch-queue":
+        queued.add(p.id);
+        break;
+      case "claims":
+        (c.kv === null ? expired : queued).add(p.id);
+        break;
+      case "specs":
+        for (const id of view.spec_tasks.get(p.id) ?? []) queued.add(id);
+        break;
+    }
+  }
+  if (membership) return onMembershipChange(view, keys, at);
+  return [
+    ...onTaskQueued(view, keys, queued, at),
+    ...onLeaseExpired(view, keys, [...expired].filter((id) => !queued.has(id)), at),
+  ];
+}

@@ -1,0 +1,104 @@
+/**
+ * Builders for the state-machine transactions of SPEC §4. Each returns the
+ * compare and the operations together, so no write can leave without its guard.
+ */
+import type { Claim, Envelope } from "../schema.ts";
+import type { Keys } from "../keys.ts";
+import type { TxnEffect } from "./effects.ts";
+import type { Versioned } from "./view.ts";
+
+const json = (v: unknown) => JSON.stringify(v);
+
+/** PENDING→CLAIMED: claim (on our lease) and envelope in one transaction. */
+export function claimTxn(
+  keys: Keys,
+  t: Versioned<Envelope>,
+  nodeId: string,
+  leaseId: string,
+  at: number,
+): TxnEffect {
+  const env = t.value;
+  const attempt = env.attempts + 1;
+  const claim: Claim = {
+    node_id: nodeId,
+    lease_id: leaseId,
+    claimed_at: at,
+    attempt,
+  };
+  const next: Envelope = {
+    ...env,
+    state: "CLAIMED",
+    state_version: env.state_version + 1,
+    claimant_node_id: nodeId,
+    claim_lease_id: leaseId,
+    attempts: attempt,
+    not_before: null,
+    last_error: env.last_error === NO_CAPABLE_NODE ? null : env.last_error,
+  };
+  return {
+    kind: "txn",
+    reason: "claim",
+    task_id: env.task_id,
+    attempt,
+    compare: [
+      { key: keys.task(env.task_id), target: "mod", equals: t.mod_revision },
+      { key: keys.claim(env.task_id), target: "version", equals: 0 },
+    ],
+    success: [
+      {
+        op: "put",
+        key: keys.claim(env.task_id),
+        value: json(claim),
+        lease: leaseId,
+      },
+      { op: "put", key: keys.task(env.task_id), value: json(next) },
+    ],
+  };
+}
+
+/** A write by the claimant: guarded by the fence and the envelope revision. */
+export function fencedTxn(
+  keys: Keys,
+  reason: "running" | "finish",
+  t: Versioned<Envelope>,
+  fence: number,
+  next: Envelope,
+  deleteClaim: boolean,
+): TxnEffect {
+  const id = t.value.task_id;
+  return {
+    kind: "txn",
+    reason,
+    task_id: id,
+    compare: [
+      { key: keys.claim(id), target: "create", equals: fence },
+      { key: keys.task(id), target: "mod", equals: t.mod_revision },
+    ],
+    success: [
+      { op: "put", key: keys.task(id), value: json(next) },
+      ...(deleteClaim ? [{ op: "delete" as const, key: keys.claim(id) }] : []),
+    ],
+  };
+}
+
+/** A write by any node that must not race a live claim: the claim key must be absent. */
+export function unclaimedTxn(
+  keys: Keys,
+  reason: "requeue" | "unblock" | "cancel_dependent" | "unschedulable",
+  t: Versioned<Envelope>,
+  next: Envelope,
+): TxnEffect {
+  const id = t.value.task_id;
+  return {
+    kind: "txn",
+    reason,
+    task_id: id,
+    compare: [
+      { key: keys.task(id), target: "mod", equals: t.mod_revision },
+      { key: keys.claim(id), target: "version", equals: 0 },
+    ],
+    success: [{ op: "put", key: keys.task(id), value: json(next) }],
+  };
+}
+
+export const NO_CAPABLE_NODE = "no capable node";

@@ -1,0 +1,125 @@
+/**
+ * NodeView: what one node knows, built from the etcd watch plus its own local
+ * state. Handlers only read it (Readonly types); the event loop applies each
+ * event with `applyEvent` between handler calls, so a handler always sees one
+ * consistent snapshot.
+ */
+import type {
+  CapsRecord,
+  Claim,
+  Envelope,
+  NodeRecord,
+  SpecRecord,
+} from "../schema.ts";
+import type { TxnReason } from "./effects.ts";
+
+/** A decoded etcd record together with the revisions it was read at. */
+export interface Versioned<T> {
+  readonly value: T;
+  readonly mod_revision: number;
+  readonly create_revision: number;
+  /** Lease id as a decimal string; "0" for none. */
+  readonly lease: string;
+}
+
+/** Tuning knobs of the decision logic; every one comes from config. */
+export interface CoreConfig {
+  readonly node_id: string;
+  /** @default 4 */
+  readonly workers_max: number;
+  /** Static capabilities (os and arch detected, plus BOI_CAPS). */
+  readonly static_caps: Readonly<Record<string, string>>;
+  /** @default 1000 */
+  readonly spill_after_ms: number;
+  /** @default 100 */
+  readonly spill_step_ms: number;
+  /** First retry delay; doubles per retry, capped at 60 s. @default 1000 */
+  readonly retry_backoff_ms: number;
+  /** Grace between SIGTERM and SIGKILL when a task is cancelled. @default 1000 */
+  readonly cancel_grace_ms: number;
+}
+
+export type WorkerPhase = "starting" | "running" | "exited";
+
+/** Result of a finished worker, kept until it is committed or refused. */
+export interface WorkerResult {
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly error: string | null;
+  readonly finished_at: number;
+}
+
+/** A worker process this node started for a claim it won. */
+export interface Worker {
+  readonly task_id: string;
+  /** Claim create revision: the fencing token handed to the Pool. */
+  readonly fence: number;
+  readonly attempt: number;
+  readonly phase: WorkerPhase;
+  readonly pid: number | null;
+  readonly started_at: number | null;
+  readonly result: WorkerResult | null;
+  /** A kill was sent; do not send another. */
+  readonly killing: boolean;
+}
+
+export interface NodeView {
+  readonly config: CoreConfig;
+  /** The node's live lease, or null while unregistered or after losing it. */
+  readonly lease_id: string | null;
+  readonly nodes: ReadonlyMap<string, Versioned<NodeRecord>>;
+  readonly caps: ReadonlyMap<string, Versioned<CapsRecord>>;
+  readonly specs: ReadonlyMap<string, Versioned<SpecRecord>>;
+  readonly tasks: ReadonlyMap<string, Versioned<Envelope>>;
+  /** task ids of each spec, for re-deciding dependents. */
+  readonly spec_tasks: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly claims: ReadonlyMap<string, Versioned<Claim>>;
+  readonly workers: ReadonlyMap<string, Worker>;
+  /** First local sighting of (task, state_version) as PENDING: spill-over clock. */
+  readonly pending_since: ReadonlyMap<string, { sv: number; at: number }>;
+  /** Tasks with an etcd transaction in flight: one write per task at a time. */
+  readonly inflight: ReadonlyMap<string, TxnReason>;
+  readonly dispatch_paused: boolean;
+  /** Tasks already reported unschedulable by this node (emit once). */
+  readonly unschedulable_reported: ReadonlySet<string>;
+}
+
+/** The mutable form the event loop owns. */
+export interface MutableView extends NodeView {
+  lease_id: string | null;
+  nodes: Map<string, Versioned<NodeRecord>>;
+  caps: Map<string, Versioned<CapsRecord>>;
+  specs: Map<string, Versioned<SpecRecord>>;
+  tasks: Map<string, Versioned<Envelope>>;
+  spec_tasks: Map<string, Set<string>>;
+  claims: Map<string, Versioned<Claim>>;
+  workers: Map<string, Worker>;
+  pending_since: Map<string, { sv: number; at: number }>;
+  inflight: Map<string, TxnReason>;
+  dispatch_paused: boolean;
+  unschedulable_reported: Set<string>;
+  /** Revisions of deletes we applied ahead of the watch, per key. */
+  tombstones: Map<string, number>;
+  /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
+  watch_revision: number;
+}
+
+export function emptyView(config: CoreConfig): MutableView {
+  return {
+    config,
+    lease_id: null,
+    nodes: new Map(),
+    caps: new Map(),
+    specs: new Map(),
+    tasks: new Map(),
+    spec_tasks: new Map(),
+    claims: new Map(),
+    workers: new Map(),
+    pending_since: new Map(),
+    inflight: new Map(),
+    dispatch_paused: false,
+    unschedulable_reported: new Set(),
+    tombstones: new Map(),
+    watch_revision: 0,
+  };
+}
