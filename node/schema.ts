@@ -95,7 +95,7 @@ export const CapsRecord = z.object({
     workers_busy: z.number().int().nonnegative(),
     workers_max: z.number().int().nonnegative(),
     health: Health,
-  }).catchall(z.string()),
+  }).loose(),
 });
 export type CapsRecord = z.infer<typeof CapsRecord>;
 

@@ -192,7 +192,10 @@ function lookup(
 }
 
 // deno-lint-ignore no-explicit-any
-function mapFor(view: MutableView, collection: string): Map<string, any> | null {
+function mapFor(
+  view: MutableView,
+  collection: string,
+): Map<string, any> | null {
   switch (collection) {
     case "nodes":
       return view.nodes;
@@ -230,7 +233,9 @@ function applyChange(
       if (c.kv === null) view.dispatch_paused = false;
       else {
         const r = DispatchPaused.safeParse(safeJson(c.kv.value));
-        if (!r.success) warnings.push(`${c.key}: invalid record, treated as paused`);
+        if (!r.success) {
+          warnings.push(`${c.key}: invalid record, treated as paused`);
+        }
         view.dispatch_paused = true;
       }
     }

@@ -23,7 +23,11 @@ export interface DecideContext {
   claimed: number;
 }
 
-export function decideContext(view: NodeView, keys: Keys, at: number): DecideContext {
+export function decideContext(
+  view: NodeView,
+  keys: Keys,
+  at: number,
+): DecideContext {
   const members = liveNodeCaps(view);
   return { at, keys, members, memberIds: [...view.nodes.keys()], claimed: 0 };
 }
@@ -56,12 +60,20 @@ export function decideTask(
 }
 
 /** True if this node is the task's monitor: first in HRW order over all live nodes. */
-export function isMonitor(view: NodeView, taskId: string, ctx: DecideContext): boolean {
+export function isMonitor(
+  view: NodeView,
+  taskId: string,
+  ctx: DecideContext,
+): boolean {
   if (view.lease_id === null) return false;
   return hrwRank(taskId, ctx.memberIds)[0] === view.config.node_id;
 }
 
-function decideBlocked(view: NodeView, t: Versioned<Envelope>, ctx: DecideContext): Effect[] {
+function decideBlocked(
+  view: NodeView,
+  t: Versioned<Envelope>,
+  ctx: DecideContext,
+): Effect[] {
   const env = t.value;
   if (!isMonitor(view, env.task_id, ctx)) return [];
   let allDone = true;
@@ -90,7 +102,11 @@ function decideBlocked(view: NodeView, t: Versioned<Envelope>, ctx: DecideContex
   return [unclaimedTxn(ctx.keys, "unblock", t, next)];
 }
 
-function decidePending(view: NodeView, t: Versioned<Envelope>, ctx: DecideContext): Effect[] {
+function decidePending(
+  view: NodeView,
+  t: Versioned<Envelope>,
+  ctx: DecideContext,
+): Effect[] {
   const env = t.value;
   if (view.claims.has(env.task_id)) return []; // transient: a claim we have not seen the envelope of
   if (env.not_before !== null && ctx.at < env.not_before) return [];
@@ -120,23 +136,31 @@ function decidePending(view: NodeView, t: Versioned<Envelope>, ctx: DecideContex
   const candidates = capable.filter((n) =>
     n.node_id === self || isCandidate(n, env.requires)
   );
-  const rank = hrwRank(env.task_id, candidates.map((n) => n.node_id)).indexOf(self);
+  const rank = hrwRank(env.task_id, candidates.map((n) => n.node_id)).indexOf(
+    self,
+  );
   if (rank < 0) return [];
   if (rank > 0) {
     const seen = view.pending_since.get(env.task_id);
-    const wait = view.config.spill_after_ms + (rank - 1) * view.config.spill_step_ms;
+    const wait = view.config.spill_after_ms +
+      (rank - 1) * view.config.spill_step_ms;
     if (!seen || ctx.at - seen.at < wait) return [];
   }
   ctx.claimed++;
   return [claimTxn(ctx.keys, t, self, view.lease_id, ctx.at)];
 }
 
-function decideClaimed(view: NodeView, t: Versioned<Envelope>, ctx: DecideContext): Effect[] {
+function decideClaimed(
+  view: NodeView,
+  t: Versioned<Envelope>,
+  ctx: DecideContext,
+): Effect[] {
   const env = t.value;
   const claim = view.claims.get(env.task_id);
   if (claim) {
     const mine = claim.value.node_id === view.config.node_id &&
-      claim.lease === view.lease_id && env.claimant_node_id === view.config.node_id;
+      claim.lease === view.lease_id &&
+      env.claimant_node_id === view.config.node_id;
     if (mine && env.state === "CLAIMED") {
       return [{
         kind: "spawn",
@@ -159,16 +183,26 @@ function decideClaimed(view: NodeView, t: Versioned<Envelope>, ctx: DecideContex
   };
   let next: Envelope;
   if (env.cancel_requested) {
-    next = { ...base, state: "CANCELLED", last_error: "cancelled by user", finished_at: ctx.at };
+    next = {
+      ...base,
+      state: "CANCELLED",
+      last_error: "cancelled by user",
+      finished_at: ctx.at,
+    };
   } else if (env.attempts >= env.max_attempts) {
     next = {
       ...base,
       state: "FAILED",
-      last_error: `lease expired on ${lost}; ${env.attempts} of ${env.max_attempts} attempts used`,
+      last_error:
+        `lease expired on ${lost}; ${env.attempts} of ${env.max_attempts} attempts used`,
       finished_at: ctx.at,
     };
   } else {
-    next = { ...base, state: "PENDING", last_error: `lease expired on ${lost}` };
+    next = {
+      ...base,
+      state: "PENDING",
+      last_error: `lease expired on ${lost}`,
+    };
   }
   return [
     unclaimedTxn(ctx.keys, "requeue", t, next),
@@ -219,7 +253,16 @@ function decideWorker(
   if (view.inflight.has(w.task_id)) return [];
   const env = t.value;
   if (w.phase === "exited" && w.result) {
-    return [fencedTxn(ctx.keys, "finish", t, w.fence, finishEnvelope(view, env, w, ctx.at), true)];
+    return [
+      fencedTxn(
+        ctx.keys,
+        "finish",
+        t,
+        w.fence,
+        finishEnvelope(view, env, w, ctx.at),
+        true,
+      ),
+    ];
   }
   if (env.cancel_requested && !w.killing) {
     return [{
@@ -261,15 +304,24 @@ export function finishEnvelope(
     claim_lease_id: null,
   };
   if (env.cancel_requested) {
-    return { ...base, state: "CANCELLED", last_error: "cancelled by user", finished_at: at };
+    return {
+      ...base,
+      state: "CANCELLED",
+      last_error: "cancelled by user",
+      finished_at: at,
+    };
   }
   if (r.code === 0 && r.error === null) {
     return { ...base, state: "DONE", last_error: null, finished_at: at };
   }
-  const why = r.error ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`);
+  const why = r.error ??
+    (r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`);
   if (env.retries_left > 0 && env.attempts < env.max_attempts) {
     const used = env.attempts - 1;
-    const backoff = Math.min(MAX_BACKOFF_MS, view.config.retry_backoff_ms * 2 ** Math.max(0, used));
+    const backoff = Math.min(
+      MAX_BACKOFF_MS,
+      view.config.retry_backoff_ms * 2 ** Math.max(0, used),
+    );
     return {
       ...base,
       state: "PENDING",

@@ -2,8 +2,11 @@
 import type { Envelope } from "../schema.ts";
 
 /** One compare of an etcd transaction. */
-export type Compare =
-  | { key: string; target: "mod" | "create" | "version"; equals: number };
+export type Compare = {
+  key: string;
+  target: "mod" | "create" | "version";
+  equals: number;
+};
 
 /** One operation of an etcd transaction; values are compact JSON. */
 export type Op =

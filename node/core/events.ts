@@ -5,7 +5,12 @@ import type { TxnEffect } from "./effects.ts";
 export interface KeyChange {
   key: string;
   revision: number;
-  kv: { value: string; mod_revision: number; create_revision: number; lease: string } | null;
+  kv: {
+    value: string;
+    mod_revision: number;
+    create_revision: number;
+    lease: string;
+  } | null;
 }
 
 export type NodeEvent =
@@ -25,7 +30,13 @@ export type NodeEvent =
     revision: number;
     error: string | null;
   }
-  | { type: "worker_started"; at: number; task_id: string; fence: number; pid: number }
+  | {
+    type: "worker_started";
+    at: number;
+    task_id: string;
+    fence: number;
+    pid: number;
+  }
   | {
     type: "worker_exit";
     at: number;

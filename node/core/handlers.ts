@@ -26,14 +26,20 @@ export function decideTasks(
 export function activeTasks(view: NodeView): string[] {
   const ids: string[] = [];
   for (const [id, t] of view.tasks) {
-    if (!TERMINAL_STATES.has(t.value.state) || view.workers.has(id)) ids.push(id);
+    if (!TERMINAL_STATES.has(t.value.state) || view.workers.has(id)) {
+      ids.push(id);
+    }
   }
   for (const id of view.workers.keys()) if (!view.tasks.has(id)) ids.push(id);
   return ids;
 }
 
 /** Nodes or capabilities changed: HRW ranks and candidates may differ for every task. */
-export function onMembershipChange(view: NodeView, keys: Keys, at: number): Effect[] {
+export function onMembershipChange(
+  view: NodeView,
+  keys: Keys,
+  at: number,
+): Effect[] {
   return decideTasks(view, keys, activeTasks(view), at);
 }
 
@@ -68,7 +74,12 @@ export function onLeaseExpired(
 }
 
 /** A local worker ended: commit its result under the fence, or refuse it. */
-export function onWorkerExit(view: NodeView, keys: Keys, taskId: string, at: number): Effect[] {
+export function onWorkerExit(
+  view: NodeView,
+  keys: Keys,
+  taskId: string,
+  at: number,
+): Effect[] {
   return decideTasks(view, keys, [taskId], at);
 }
 
@@ -97,7 +108,12 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
   }
 }
 
-function onChanges(view: NodeView, keys: Keys, changes: KeyChange[], at: number): Effect[] {
+function onChanges(
+  view: NodeView,
+  keys: Keys,
+  changes: KeyChange[],
+  at: number,
+): Effect[] {
   let membership = false;
   const queued = new Set<string>();
   const expired = new Set<string>();
@@ -124,6 +140,11 @@ function onChanges(view: NodeView, keys: Keys, changes: KeyChange[], at: number)
   if (membership) return onMembershipChange(view, keys, at);
   return [
     ...onTaskQueued(view, keys, queued, at),
-    ...onLeaseExpired(view, keys, [...expired].filter((id) => !queued.has(id)), at),
+    ...onLeaseExpired(
+      view,
+      keys,
+      [...expired].filter((id) => !queued.has(id)),
+      at,
+    ),
   ];
 }

@@ -7,8 +7,23 @@ import { createHash } from "node:crypto";
 const SEP = new Uint8Array([0x1f]);
 const encoder = new TextEncoder();
 
+// Scores are a pure function of their inputs, so memoizing them is safe; the
+// periodic sweep re-ranks every open task, and hashing dominates that cost.
+const memo = new Map<string, bigint>();
+const MEMO_MAX = 200_000;
+
 /** First 8 bytes, big-endian unsigned, of SHA-256(task_id ‖ 0x1F ‖ node_id). */
 export function hrwScore(taskId: string, nodeId: string): bigint {
+  const key = taskId + "\x1f" + nodeId;
+  const hit = memo.get(key);
+  if (hit !== undefined) return hit;
+  if (memo.size >= MEMO_MAX) memo.clear();
+  const score = computeScore(taskId, nodeId);
+  memo.set(key, score);
+  return score;
+}
+
+function computeScore(taskId: string, nodeId: string): bigint {
   const digest = createHash("sha256")
     .update(encoder.encode(taskId))
     .update(SEP)

@@ -1,0 +1,71 @@
+/** `deno task node`: starts one boi node (SPEC §0, §13). */
+import { connectEtcd } from "./etcd_client.ts";
+import { loadConfig } from "./shell/config.ts";
+import { Logger } from "./shell/log.ts";
+import { ensureLocalEtcd } from "./shell/local_etcd.ts";
+import { BoiNode } from "./shell/node.ts";
+import { handleHttp } from "./shell/http.ts";
+import { LocalPool } from "./exec/local_pool.ts";
+import { DirWorkspace } from "./exec/dir_workspace.ts";
+
+async function readConfigFile(): Promise<{ path: string; text: string } | null> {
+  const path = "boi.yaml";
+  try {
+    return { path, text: await Deno.readTextFile(path) };
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`${path}: cannot read: ${(e as Error).message}`);
+  }
+}
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(Deno.env.toObject(), await readConfigFile(), Deno.hostname());
+  } catch (e) {
+    console.error(`boi node: ${(e as Error).message}`);
+    return 2;
+  }
+  const log = new Logger({ node_id: config.node_id }, config.log_level);
+  const endpoints = config.etcd_endpoints ?? [await ensureLocalEtcd(log)];
+  await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
+
+  let node: BoiNode | null = null;
+  const server = Deno.serve({
+    hostname: config.http_host,
+    port: config.http_port,
+    onListen: () => {},
+  }, (req) => handleHttp(req, () => node));
+  const addr = `${config.http_host}:${server.addr.port}`;
+
+  const client = connectEtcd(endpoints);
+  node = new BoiNode({
+    config,
+    client,
+    log,
+    pool: new LocalPool(),
+    workspace: new DirWorkspace(`${config.data_dir}/work`),
+    addr,
+  });
+  log.info("starting", { etcd: endpoints, http: addr, data_dir: config.data_dir });
+
+  const done = Promise.withResolvers<number>();
+  const shutdown = (sig: string) => {
+    log.info("shutting down", { signal: sig });
+    node!.stop().finally(() => done.resolve(0));
+  };
+  Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
+  try {
+    await node.start();
+  } catch (e) {
+    log.error("start failed", { error: (e as Error).message });
+    return 1;
+  }
+  const code = await done.promise;
+  await server.shutdown();
+  client.close();
+  return code;
+}
+
+Deno.exit(await main());

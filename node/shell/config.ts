@@ -1,0 +1,170 @@
+/**
+ * Node configuration (SPEC §13): environment variables, over an optional
+ * `boi.yaml` whose fields are the variable names without `BOI_`, lower-cased.
+ */
+import { z } from "zod";
+import YAML from "yaml";
+import { DEFAULT_PREFIX } from "../keys.ts";
+import { parseEndpoints } from "../etcd_client.ts";
+import { parseCapsList } from "../caps.ts";
+import { ID_PATTERN } from "../schema.ts";
+
+const int = (min: number) => z.coerce.number().int().min(min);
+
+/** Every setting with its default; `BOI_<NAME>` in the environment overrides `name` in boi.yaml. */
+const ConfigSchema = z.object({
+  /** @default hostname */
+  node_id: z.string().regex(ID_PATTERN, "must match ^[a-z0-9][a-z0-9_-]{0,62}$")
+    .optional(),
+  /** Comma-separated; absent → a local single-member etcd under .boi/etcd. */
+  etcd_endpoints: z.string().optional(),
+  /** @default "127.0.0.1:7001" */
+  http_addr: z.string().default("127.0.0.1:7001"),
+  /** @default ".boi/<node_id>" */
+  data_dir: z.string().optional(),
+  /** @default 10 (minimum 2) */
+  lease_ttl_s: int(2).default(10),
+  /** @default 4 */
+  workers_max: int(0).default(4),
+  /** `k=v,...` user capabilities */
+  caps: z.string().default(""),
+  region: z.string().optional(),
+  plugins: z.string().optional(),
+  join_token: z.string().optional(),
+  bootstrap_url: z.string().optional(),
+  /** @default "/boi/" */
+  key_prefix: z.string().default(DEFAULT_PREFIX),
+  /** @default "info" */
+  log_level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Wait before a non-winner claims (SPEC §5.5). @default 1000 */
+  spill_after_ms: int(0).default(1000),
+  /** Extra wait per rank beyond the first (SPEC §5.5). @default 100 */
+  spill_step_ms: int(0).default(100),
+  /** First retry delay, doubling per retry. @default 1000 */
+  retry_backoff_ms: int(0).default(1000),
+  /** In-memory sweep period for spill-over and backoff deadlines. @default 100 */
+  tick_ms: int(10).default(100),
+}).strict();
+
+export interface NodeConfig {
+  node_id: string;
+  /** null: start or reuse the local etcd. */
+  etcd_endpoints: string[] | null;
+  http_host: string;
+  http_port: number;
+  data_dir: string;
+  lease_ttl_s: number;
+  workers_max: number;
+  static_caps: Record<string, string>;
+  key_prefix: string;
+  log_level: "debug" | "info" | "warn" | "error";
+  spill_after_ms: number;
+  spill_step_ms: number;
+  retry_backoff_ms: number;
+  tick_ms: number;
+}
+
+/** Detected `os` cap. */
+export function detectOs(): string {
+  return Deno.build.os === "linux" || Deno.build.os === "darwin" ||
+      Deno.build.os === "windows"
+    ? Deno.build.os
+    : "linux";
+}
+
+/** Detected `arch` cap. */
+export function detectArch(): string {
+  return Deno.build.arch === "aarch64" ? "arm64" : "x86_64";
+}
+
+/**
+ * Reads config from `env` and the optional file; throws one-line errors that
+ * name the variable (or file field) and the value seen.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  file: { path: string; text: string } | null,
+  hostname: string,
+): NodeConfig {
+  const raw: Record<string, unknown> = {};
+  if (file) {
+    let doc: unknown;
+    try {
+      doc = YAML.parse(file.text);
+    } catch (e) {
+      throw new Error(
+        `${file.path}: invalid YAML: ${(e as Error).message.split("\n")[0]}`,
+      );
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== "object" || Array.isArray(doc)) {
+        throw new Error(`${file.path}: must be a mapping of settings`);
+      }
+      Object.assign(raw, doc);
+    }
+  }
+  const fromEnv = new Set<string>();
+  for (const k of Object.keys(ConfigSchema.shape)) {
+    const v = env[`BOI_${k.toUpperCase()}`];
+    if (v !== undefined && v !== "") {
+      raw[k] = v;
+      fromEnv.add(k);
+    }
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue.path[0] ?? ("keys" in issue ? issue.keys[0] : "?"));
+    const where = fromEnv.has(field)
+      ? `BOI_${field.toUpperCase()}`
+      : `${file?.path ?? "config"}: ${field}`;
+    const seen = issue.path.length ? raw[field] : undefined;
+    throw new Error(
+      `${where} ${issue.message}${
+        seen !== undefined ? `: got ${JSON.stringify(seen)}` : ""
+      }`,
+    );
+  }
+  const c = parsed.data;
+  const node_id = c.node_id ?? sanitizeHostname(hostname);
+  const addr = c.http_addr;
+  const m = /^([^:]+|\[[^\]]+\]):(\d{1,5})$/.exec(addr);
+  if (!m || Number(m[2]) > 65535) {
+    throw new Error(
+      `BOI_HTTP_ADDR must be host:port like "127.0.0.1:7001": got ${
+        JSON.stringify(addr)
+      }`,
+    );
+  }
+  const static_caps: Record<string, string> = {
+    ...parseCapsList(c.caps, "BOI_CAPS"),
+    os: detectOs(),
+    arch: detectArch(),
+  };
+  if (c.region) static_caps.region = c.region;
+  return {
+    node_id,
+    etcd_endpoints: c.etcd_endpoints ? parseEndpoints(c.etcd_endpoints) : null,
+    http_host: m[1],
+    http_port: Number(m[2]),
+    data_dir: c.data_dir ?? `.boi/${node_id}`,
+    lease_ttl_s: c.lease_ttl_s,
+    workers_max: c.workers_max,
+    static_caps,
+    key_prefix: c.key_prefix,
+    log_level: c.log_level,
+    spill_after_ms: c.spill_after_ms,
+    spill_step_ms: c.spill_step_ms,
+    retry_backoff_ms: c.retry_backoff_ms,
+    tick_ms: c.tick_ms,
+  };
+}
+
+/** Host names may hold dots and capitals; node ids may not. */
+function sanitizeHostname(h: string): string {
+  const s = h.toLowerCase().split(".")[0].replace(/[^a-z0-9_-]/g, "-").slice(
+    0,
+    63,
+  );
+  return ID_PATTERN.test(s) ? s : "node";
+}

@@ -1,0 +1,116 @@
+/** The node's etcd I/O: transactions from effects, consistent paged lists, and the prefix watch. */
+import { Buffer } from "node:buffer";
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from "etcd3";
+import type { Compare, Op } from "../core/effects.ts";
+import type { KeyChange } from "../core/events.ts";
+
+const b = (s: string) => Buffer.from(s);
+
+/** The range end that covers every key starting with `prefix`. */
+export function prefixEnd(prefix: string): Buffer {
+  const buf = Buffer.from(prefix);
+  for (let i = buf.length - 1; i >= 0; i--) {
+    if (buf[i] < 0xff) {
+      const end = Buffer.from(buf.subarray(0, i + 1));
+      end[i]++;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
+const TARGET = { mod: "Mod", create: "Create", version: "Version" } as const;
+const FIELD = {
+  mod: "mod_revision",
+  create: "create_revision",
+  version: "version",
+} as const;
+
+/** Runs one compare-guarded transaction; returns whether it committed and at which revision. */
+export async function runTxn(
+  client: Etcd3,
+  compare: Compare[],
+  success: Op[],
+  timeoutMs = 5000,
+): Promise<{ ok: boolean; revision: number }> {
+  const res = await client.kv.txn({
+    compare: compare.map((c) => ({
+      key: b(c.key),
+      target: TARGET[c.target],
+      result: "Equal",
+      [FIELD[c.target]]: String(c.equals),
+    })),
+    success: success.map((op) =>
+      op.op === "put"
+        ? {
+          request_put: {
+            key: b(op.key),
+            value: b(op.value),
+            lease: op.lease ?? "0",
+          },
+        }
+        : { request_delete_range: { key: b(op.key) } }
+    ),
+    failure: [],
+  }, { deadline: new Date(Date.now() + timeoutMs) });
+  return { ok: res.succeeded, revision: Number(res.header.revision) };
+}
+
+export function toChange(kv: IKeyValue, deleted: boolean): KeyChange {
+  const revision = Number(kv.mod_revision);
+  return {
+    key: kv.key.toString(),
+    revision,
+    kv: deleted ? null : {
+      value: kv.value.toString(),
+      mod_revision: revision,
+      create_revision: Number(kv.create_revision),
+      lease: String(kv.lease ?? "0"),
+    },
+  };
+}
+
+/** Lists every key under `prefix` at one revision, 1000 keys a page. */
+export async function listPrefix(
+  client: Etcd3,
+  prefix: string,
+  timeoutMs = 10_000,
+): Promise<{ revision: number; kvs: KeyChange[] }> {
+  const end = prefixEnd(prefix);
+  let key = b(prefix);
+  let revision = 0;
+  const kvs: KeyChange[] = [];
+  for (;;) {
+    const res = await client.kv.range({
+      key,
+      range_end: end,
+      limit: 1000,
+      revision: revision || undefined,
+    }, { deadline: new Date(Date.now() + timeoutMs) });
+    if (!revision) revision = Number(res.header.revision);
+    for (const kv of res.kvs) kvs.push(toChange(kv, false));
+    if (!res.more || res.kvs.length === 0) break;
+    key = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+  }
+  return { revision, kvs };
+}
+
+/** Watches `prefix` from `fromRevision`, calling back with each response's changes in order. */
+export async function watchPrefix(
+  client: Etcd3,
+  prefix: string,
+  fromRevision: number,
+  onChanges: (changes: KeyChange[]) => void,
+  onError: (err: Error) => void,
+): Promise<Watcher> {
+  const w = await client.watch().prefix(prefix).startRevision(
+    String(fromRevision),
+  )
+    .create();
+  w.on("data", (res: IWatchResponse) => {
+    if (res.events.length === 0) return;
+    onChanges(res.events.map((e) => toChange(e.kv, e.type === "Delete")));
+  });
+  w.on("error", onError);
+  return w;
+}

@@ -1,0 +1,451 @@
+/**
+ * The imperative shell: owns the etcd client, the lease, the watch, timers,
+ * workers and HTTP, and turns everything into events for the pure core.
+ * Only this file (and the I/O modules it uses) touches the outside world.
+ */
+import type { Etcd3, Lease, Watcher } from "etcd3";
+import { Keys } from "../keys.ts";
+import type { CapsRecord, NodeRecord } from "../schema.ts";
+import { isUnreachable, unreachableReason } from "../etcd_client.ts";
+import {
+  applyEffects,
+  applyEvent,
+  type Effect,
+  emptyView,
+  handle,
+  type MutableView,
+  type NodeEvent,
+  type SpawnEffect,
+  type TxnEffect,
+} from "../core/mod.ts";
+import { localBusy } from "../core/filter.ts";
+import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
+import { listPrefix, runTxn, watchPrefix } from "./etcd_io.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import type { NodeConfig } from "./config.ts";
+
+export const VERSION = "0.1.0";
+
+export interface NodeDeps {
+  config: NodeConfig;
+  client: Etcd3;
+  log: Logger;
+  pool: Pool;
+  workspace: Workspace;
+  /** Address other nodes reach this one at (host:port); known once HTTP listens. */
+  addr: string;
+}
+
+export class BoiNode {
+  readonly view: MutableView;
+  readonly keys: Keys;
+  readonly metrics = new Metrics();
+  #queue: NodeEvent[] = [];
+  #draining = false;
+  #lease: Lease | null = null;
+  #watcher: Watcher | null = null;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #capsRev = 0;
+  #capsPublished = "";
+  #stopping = false;
+  #etcdUp = true;
+  #etcdDownSince: number | null = null;
+  #registering = false;
+  readonly startedAt = Date.now();
+
+  constructor(readonly deps: NodeDeps) {
+    const c = deps.config;
+    this.keys = new Keys(c.key_prefix);
+    this.view = emptyView({
+      node_id: c.node_id,
+      workers_max: c.workers_max,
+      static_caps: c.static_caps,
+      spill_after_ms: c.spill_after_ms,
+      spill_step_ms: c.spill_step_ms,
+      retry_backoff_ms: c.retry_backoff_ms,
+      cancel_grace_ms: 1000,
+    });
+    this.#declareMetrics();
+  }
+
+  get log(): Logger {
+    return this.deps.log;
+  }
+
+  /** Registers, lists, watches, and starts the timers. Resolves once the node is live. */
+  async start(): Promise<void> {
+    await this.#register();
+    await this.#relistAndWatch();
+    const c = this.deps.config;
+    this.#timers.push(setInterval(() => this.push({ type: "tick", at: Date.now() }), c.tick_ms));
+    this.#timers.push(setInterval(() => this.#publishCaps(), 1000));
+    this.#timers.push(setInterval(() => this.#reportEtcd(), 5000));
+    this.log.info("node ready", {
+      addr: this.deps.addr,
+      lease_ttl_s: c.lease_ttl_s,
+      workers_max: c.workers_max,
+      caps: c.static_caps,
+    });
+  }
+
+  /** Health for /healthz: registered and etcd reachable. */
+  health(): { ok: boolean; reason: string } {
+    if (!this.#etcdUp) {
+      return { ok: false, reason: `etcd_unreachable since=${this.#etcdDownSince}` };
+    }
+    if (this.view.lease_id === null) return { ok: false, reason: "not registered" };
+    return { ok: true, reason: "ok" };
+  }
+
+  push(ev: NodeEvent): void {
+    this.#queue.push(ev);
+    if (!this.#draining) queueMicrotask(() => this.#drain());
+  }
+
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        const ev = this.#queue.shift()!;
+        for (const w of applyEvent(this.view, this.keys, ev)) this.log.warn(w);
+        if (this.#stopping) continue;
+        const effects = handle(this.view, this.keys, ev);
+        applyEffects(this.view, effects);
+        for (const e of effects) this.#execute(e);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #execute(e: Effect): void {
+    switch (e.kind) {
+      case "txn":
+        this.#runTxn(e);
+        return;
+      case "spawn":
+        this.#runWorker(e);
+        return;
+      case "kill":
+        this.log.info("killing worker", { task_id: e.task_id, fence: e.fence, reason: e.reason });
+        this.deps.pool.kill({ task_id: e.task_id, claim_token: String(e.fence), grace_ms: e.grace_ms })
+          .catch((err) => this.log.error("kill failed", { task_id: e.task_id, error: String(err) }));
+        return;
+      case "drop_worker":
+        return;
+      case "log":
+        this.log.log(e.level, e.msg, e.fields);
+        return;
+      case "emit":
+        this.log.info("event", { event: e.event, ...e.payload });
+        return;
+    }
+  }
+
+  async #runTxn(e: TxnEffect): Promise<void> {
+    const at = () => Date.now();
+    try {
+      const res = await runTxn(this.deps.client, e.compare, e.success);
+      this.#markEtcd(true);
+      this.#countTxn(e, res.ok);
+      if (res.ok) {
+        this.log.debug("txn committed", { reason: e.reason, task_id: e.task_id, revision: res.revision });
+      } else {
+        this.log.debug("txn compare failed", { reason: e.reason, task_id: e.task_id });
+      }
+      this.push({ type: "txn_done", at: at(), effect: e, ok: res.ok, revision: res.revision, error: null });
+    } catch (err) {
+      if (isUnreachable(err)) this.#markEtcd(false, err);
+      this.log.warn("txn failed", { reason: e.reason, task_id: e.task_id, error: unreachableReason(err) });
+      // Give etcd a moment before the same decision is retried.
+      await new Promise((r) => setTimeout(r, 200));
+      this.push({ type: "txn_done", at: at(), effect: e, ok: false, revision: 0, error: String(err) });
+    }
+  }
+
+  #countTxn(e: TxnEffect, ok: boolean): void {
+    const m = this.metrics;
+    if (e.reason === "claim") {
+      if (ok) {
+        m.inc("boi_claims_total");
+        this.log.info("claimed", { task_id: e.task_id, attempt: e.attempt });
+      } else m.inc("boi_claim_conflicts_total");
+    }
+    if (e.reason === "requeue" && ok) {
+      m.inc("boi_lease_expired_requeues_total");
+      this.log.info("requeued after lease expiry", { task_id: e.task_id });
+    }
+    if (e.reason === "finish") {
+      if (ok) {
+        const env = JSON.parse(e.success[0].op === "put" ? e.success[0].value : "{}");
+        this.log.info("task finished", {
+          task_id: e.task_id,
+          state: env.state,
+          exit_code: env.exit_code,
+          attempts: env.attempts,
+        });
+        if (env.started_at && env.finished_at) {
+          m.observe("boi_task_duration_seconds", (env.finished_at - env.started_at) / 1000);
+        }
+      }
+    }
+  }
+
+  async #runWorker(e: SpawnEffect): Promise<void> {
+    const env = e.envelope;
+    const { data_dir, node_id } = this.deps.config;
+    const dir = `${data_dir}/logs/${env.spec_id}`;
+    let result = { code: null as number | null, signal: null as string | null, error: null as string | null };
+    let workdir: string | null = null;
+    let file: Deno.FsFile | null = null;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      file = await Deno.open(`${dir}/${env.task_id}.log`, { append: true, create: true, write: true });
+      const ws = await this.deps.workspace.prepare({
+        spec_id: env.spec_id,
+        task_id: env.task_id,
+        spec_yaml: this.view.specs.get(env.spec_id)?.value.yaml ?? "",
+        hints: {},
+      });
+      workdir = ws.workdir;
+      const req: SpawnRequest = {
+        task_id: env.task_id,
+        claim_token: String(e.fence),
+        workdir: ws.workdir,
+        argv: Array.isArray(env.run) ? env.run : null,
+        shell: typeof env.run === "string" ? env.run : null,
+        prompt: env.prompt,
+        env: {
+          ...ws.env,
+          ...env.env,
+          BOI_TASK_ID: env.task_id,
+          BOI_SPEC_ID: env.spec_id,
+          BOI_NODE_ID: node_id,
+          BOI_ATTEMPT: String(e.attempt),
+          BOI_CLAIM_TOKEN: String(e.fence),
+        },
+        timeout_ms: env.timeout_ms,
+      };
+      for await (const ev of this.deps.pool.spawn(req)) {
+        if ("started" in ev) {
+          const now = Date.now();
+          this.metrics.observe("boi_dispatch_to_start_seconds", (now - env.dispatched_at) / 1000);
+          this.log.info("worker started", { task_id: env.task_id, fence: e.fence, pid: ev.started.pid });
+          this.push({ type: "worker_started", at: now, task_id: env.task_id, fence: e.fence, pid: ev.started.pid });
+        } else if ("stdout" in ev) {
+          await file.write(ev.stdout);
+        } else if ("stderr" in ev) {
+          await file.write(ev.stderr);
+        } else {
+          result = ev.exit;
+        }
+      }
+    } catch (err) {
+      result = { code: null, signal: null, error: `worker failed: ${(err as Error).message}` };
+    } finally {
+      file?.close();
+    }
+    this.log.info("worker exited", { task_id: env.task_id, fence: e.fence, ...result });
+    this.push({ type: "worker_exit", at: Date.now(), task_id: env.task_id, fence: e.fence, ...result });
+    if (workdir) {
+      this.deps.workspace.cleanup({ spec_id: env.spec_id, task_id: env.task_id, workdir })
+        .catch(() => {});
+    }
+  }
+
+  /** Grants a lease and writes the node and caps records under it. */
+  async #register(): Promise<void> {
+    const { client, config } = this.deps;
+    const ttl = config.lease_ttl_s;
+    const waitUntil = Date.now() + (ttl + 3) * 1000;
+    for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
+      if (this.#stopping) return;
+      try {
+        const lease = client.lease(ttl, { autoKeepAlive: true });
+        const id = await lease.grant();
+        const rec: NodeRecord = {
+          node_id: config.node_id,
+          addr: this.deps.addr,
+          version: VERSION,
+          started_at: this.startedAt,
+          pid: Deno.pid,
+        };
+        const caps = this.#caps();
+        const res = await runTxn(client, [
+          { key: this.keys.node(config.node_id), target: "version", equals: 0 },
+        ], [
+          { op: "put", key: this.keys.node(config.node_id), value: JSON.stringify(rec), lease: id },
+          { op: "put", key: this.keys.caps(config.node_id), value: JSON.stringify(caps), lease: id },
+        ]);
+        if (!res.ok) {
+          await lease.revoke().catch(() => {});
+          // A previous incarnation's record lives until its lease expires.
+          if (Date.now() > waitUntil) {
+            throw new Error(
+              `node id ${config.node_id} is already registered by a live node: pick another BOI_NODE_ID`,
+            );
+          }
+          this.log.info("waiting for a previous registration of this node id to expire");
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        this.#capsRev = res.revision;
+        this.#capsPublished = JSON.stringify(caps.dynamic);
+        lease.on("lost", (err) => this.#onLeaseLost(lease, err));
+        lease.on("keepaliveSucceeded", () => this.#markEtcd(true));
+        lease.on("keepaliveFailed", (err) => this.#markEtcd(false, err));
+        this.#lease = lease;
+        this.#markEtcd(true);
+        this.log.info("registered", { lease_id: id, revision: res.revision });
+        this.push({ type: "lease_granted", at: Date.now(), lease_id: id });
+        return;
+      } catch (err) {
+        if (!isUnreachable(err)) throw err;
+        this.#markEtcd(false, err);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  #onLeaseLost(lease: Lease, err: unknown): void {
+    if (this.#lease !== lease || this.#stopping) return;
+    this.#lease = null;
+    this.log.warn("lease lost: stop claiming, kill workers of lost claims, register again", {
+      error: unreachableReason(err),
+    });
+    this.push({ type: "lease_lost", at: Date.now() });
+    if (this.#registering) return;
+    this.#registering = true;
+    this.#register().catch((e) => this.log.error("re-registration failed", { error: String(e) }))
+      .finally(() => this.#registering = false);
+  }
+
+  #caps(): CapsRecord {
+    return {
+      static: { ...this.deps.config.static_caps },
+      dynamic: {
+        workers_busy: localBusy(this.view),
+        workers_max: this.deps.config.workers_max,
+        health: "ok",
+      },
+    };
+  }
+
+  /** Publishes workers_busy/health at most once a second, only when they changed. */
+  async #publishCaps(): Promise<void> {
+    const lease = this.view.lease_id;
+    if (lease === null || this.#stopping) return;
+    const caps = this.#caps();
+    const dyn = JSON.stringify(caps.dynamic);
+    if (dyn === this.#capsPublished) return;
+    const key = this.keys.caps(this.deps.config.node_id);
+    try {
+      const res = await runTxn(this.deps.client, [{ key, target: "mod", equals: this.#capsRev }], [
+        { op: "put", key, value: JSON.stringify(caps), lease },
+      ]);
+      if (res.ok) {
+        this.#capsRev = res.revision;
+        this.#capsPublished = dyn;
+      }
+    } catch (err) {
+      if (isUnreachable(err)) this.#markEtcd(false, err);
+    }
+  }
+
+  async #relistAndWatch(): Promise<void> {
+    for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
+      if (this.#stopping) return;
+      try {
+        const { revision, kvs } = await listPrefix(this.deps.client, this.keys.prefix);
+        this.push({ type: "relist", at: Date.now(), revision, kvs });
+        this.#watcher = await watchPrefix(
+          this.deps.client,
+          this.keys.prefix,
+          revision + 1,
+          (changes) => {
+            this.#markEtcd(true);
+            this.push({ type: "changes", at: Date.now(), changes });
+          },
+          (err) => this.#onWatchError(err),
+        );
+        this.log.info("watching", { prefix: this.keys.prefix, from_revision: revision + 1, keys: kvs.length });
+        return;
+      } catch (err) {
+        if (!isUnreachable(err)) this.log.warn("list/watch failed", { error: String(err) });
+        this.#markEtcd(false, err);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Compaction or a cancelled watch: re-list, rebuild the view, resume. */
+  #onWatchError(err: Error): void {
+    if (this.#stopping) return;
+    this.log.warn("watch lost: re-listing", { error: err.message });
+    const w = this.#watcher;
+    this.#watcher = null;
+    w?.cancel().catch(() => {});
+    this.#relistAndWatch();
+  }
+
+  #markEtcd(up: boolean, err?: unknown): void {
+    this.metrics.set("boi_etcd_up", up ? 1 : 0);
+    if (up === this.#etcdUp) return;
+    this.#etcdUp = up;
+    if (up) {
+      this.log.info("etcd reachable again", { down_ms: Date.now() - (this.#etcdDownSince ?? Date.now()) });
+      this.#etcdDownSince = null;
+    } else {
+      this.#etcdDownSince = Date.now();
+      this.log.warn("etcd_unreachable", { since: this.#etcdDownSince, error: unreachableReason(err) });
+    }
+  }
+
+  #reportEtcd(): void {
+    if (!this.#etcdUp) this.log.warn(`etcd_unreachable since=${this.#etcdDownSince}`);
+  }
+
+  #declareMetrics(): void {
+    const m = this.metrics;
+    m.declare("boi_etcd_up", "gauge", "1 when the last etcd call succeeded");
+    m.declare("boi_etcd_unreachable_seconds", "gauge", "seconds since etcd became unreachable, 0 when up");
+    m.declare("boi_tasks", "gauge", "tasks in this node's view by state");
+    m.declare("boi_claims_total", "counter", "claims won by this node");
+    m.declare("boi_claim_conflicts_total", "counter", "claim transactions whose compare failed");
+    m.declare("boi_lease_expired_requeues_total", "counter", "tasks re-queued by this node after a lease expiry");
+    m.declare("boi_dispatch_rejected_etcd_unreachable_total", "counter", "dispatches refused while etcd was unreachable");
+    m.declare("boi_workers_busy", "gauge", "workers running on this node");
+    m.declare("boi_task_duration_seconds", "histogram", "task run time on this node");
+    m.declare("boi_dispatch_to_start_seconds", "histogram", "dispatch to worker start on this node");
+    m.set("boi_etcd_up", 1);
+    m.collect(() => {
+      m.reset("boi_tasks");
+      const counts = new Map<string, number>();
+      for (const t of this.view.tasks.values()) {
+        counts.set(t.value.state, (counts.get(t.value.state) ?? 0) + 1);
+      }
+      for (const [state, n] of counts) m.set("boi_tasks", n, { state });
+      m.set("boi_workers_busy", this.view.workers.size);
+      m.set(
+        "boi_etcd_unreachable_seconds",
+        this.#etcdDownSince === null ? 0 : (Date.now() - this.#etcdDownSince) / 1000,
+      );
+    });
+  }
+
+  /** Graceful stop: no new claims, kill workers, release the lease so others take over now. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    const workers = [...this.view.workers.values()];
+    await Promise.all(workers.map((w) =>
+      this.deps.pool.kill({ task_id: w.task_id, claim_token: String(w.fence), grace_ms: 2000 })
+    ));
+    await this.#watcher?.cancel().catch(() => {});
+    await this.#lease?.revoke().catch(() => {});
+    this.log.info("node stopped", { killed_workers: workers.length });
+  }
+}
