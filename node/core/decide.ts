@@ -221,6 +221,9 @@ function decideWorker(
   t: Versioned<Envelope> | undefined,
   ctx: DecideContext,
 ): Effect[] {
+  // The watch may show our own commit before the transaction's answer arrives:
+  // judge the worker only once its write has resolved.
+  if (view.inflight.has(w.task_id)) return [];
   const claim = view.claims.get(w.task_id);
   const mine = claim !== undefined && claim.create_revision === w.fence &&
     claim.lease === view.lease_id;
@@ -250,7 +253,6 @@ function decideWorker(
       reason: "claim lost",
     }];
   }
-  if (view.inflight.has(w.task_id)) return [];
   const env = t.value;
   if (w.phase === "exited" && w.result) {
     return [
