@@ -60,7 +60,9 @@ export function applyEvent(
       view.inflight.delete(ev.effect.task_id);
       if (ev.ok) {
         // A committed result retires its worker; anything left would look unfenced.
-        if (ev.effect.reason === "finish") view.workers.delete(ev.effect.task_id);
+        if (ev.effect.reason === "finish") {
+          view.workers.delete(ev.effect.task_id);
+        }
         for (const op of ev.effect.success) {
           applyOwnOp(view, keys, op, ev.revision, warnings);
         }

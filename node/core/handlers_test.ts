@@ -1,0 +1,505 @@
+import assert from "node:assert/strict";
+import { Keys } from "../keys.ts";
+import type { Claim, Envelope } from "../schema.ts";
+import { applyEffects, applyEvent } from "./apply.ts";
+import type { Effect, TxnEffect } from "./effects.ts";
+import type { KeyChange } from "./events.ts";
+import {
+  handle,
+  onLeaseExpired,
+  onMembershipChange,
+  onTaskQueued,
+  onTick,
+  onWorkerExit,
+} from "./handlers.ts";
+import { hrwRank } from "./hrw.ts";
+import { emptyView, type MutableView } from "./view.ts";
+
+const keys = new Keys("/boi/");
+let rev = 100;
+
+function envelope(id: string, over: Partial<Envelope> = {}): Envelope {
+  return {
+    task_id: `s1.${id}`,
+    spec_id: "s1",
+    state: "PENDING",
+    state_version: 0,
+    requires: {},
+    run: "true",
+    prompt: null,
+    env: {},
+    timeout_ms: null,
+    depends_on: [],
+    attempts: 0,
+    max_attempts: 3,
+    retries_left: 0,
+    claimant_node_id: null,
+    claim_lease_id: null,
+    fence: null,
+    last_error: null,
+    exit_code: null,
+    dispatched_at: 0,
+    started_at: null,
+    finished_at: null,
+    ran_on: null,
+    cancel_requested: false,
+    not_before: null,
+    ...over,
+  };
+}
+
+function put(key: string, value: unknown, lease = "0"): KeyChange {
+  rev++;
+  return {
+    key,
+    revision: rev,
+    kv: {
+      value: JSON.stringify(value),
+      mod_revision: rev,
+      create_revision: rev,
+      lease,
+    },
+  };
+}
+function del(key: string): KeyChange {
+  rev++;
+  return { key, revision: rev, kv: null };
+}
+
+/** A view of `self` in a cluster of `nodes`, all registered with default caps. */
+function cluster(
+  self: string,
+  nodes: string[],
+  caps: Record<string, Record<string, string>> = {},
+): MutableView {
+  const v = emptyView({
+    node_id: self,
+    workers_max: 4,
+    static_caps: { os: "linux", arch: "x86_64", ...(caps[self] ?? {}) },
+    spill_after_ms: 1000,
+    spill_step_ms: 100,
+    retry_backoff_ms: 1000,
+    cancel_grace_ms: 1000,
+  });
+  applyEvent(v, keys, { type: "lease_granted", at: 0, lease_id: "7" });
+  const changes: KeyChange[] = [put(keys.spec("s1"), {
+    spec_id: "s1",
+    yaml: "",
+    sha256: "x",
+    dispatched_by: "t",
+    dispatched_at: 0,
+    task_ids: [],
+  })];
+  for (const n of nodes) {
+    changes.push(
+      put(keys.node(n), {
+        node_id: n,
+        addr: "x:1",
+        version: "0",
+        started_at: 0,
+        pid: 1,
+      }, n === self ? "7" : "9"),
+    );
+    changes.push(put(keys.caps(n), {
+      static: { os: "linux", arch: "x86_64", ...(caps[n] ?? {}) },
+      dynamic: { workers_busy: 0, workers_max: 4, health: "ok" },
+    }));
+  }
+  applyEvent(v, keys, { type: "changes", at: 0, changes });
+  return v;
+}
+
+/** Applies `changes` at time `at` and returns what the handlers decide. */
+function feed(v: MutableView, at: number, ...changes: KeyChange[]): Effect[] {
+  const ev = { type: "changes" as const, at, changes };
+  applyEvent(v, keys, ev);
+  const effects = handle(v, keys, ev);
+  applyEffects(v, effects);
+  return effects;
+}
+
+const txns = (effects: Effect[]) =>
+  effects.filter((e): e is TxnEffect => e.kind === "txn");
+const NODES = ["node-a", "node-b", "node-c"];
+// hrw: "s1.t1" ranks node-a, node-c, node-b
+const T1 = "s1.t1";
+
+Deno.test("onTaskQueued: only the HRW winner claims at once, with claim and envelope in one txn", () => {
+  assert.deepEqual(hrwRank(T1, NODES), ["node-a", "node-c", "node-b"]);
+  for (const self of NODES) {
+    const v = cluster(self, NODES);
+    const effects = txns(feed(v, 1000, put(keys.task(T1), envelope("t1"))));
+    if (self === "node-a") {
+      assert.equal(effects.length, 1);
+      const e = effects[0];
+      assert.equal(e.reason, "claim");
+      assert.deepEqual(e.compare, [
+        { key: keys.task(T1), target: "mod", equals: rev },
+        { key: keys.claim(T1), target: "version", equals: 0 },
+      ]);
+      assert.deepEqual(e.success.map((o) => [o.op, o.key]), [[
+        "put",
+        keys.claim(T1),
+      ], ["put", keys.task(T1)]]);
+      const claimOp = e.success[0];
+      assert.equal(claimOp.op === "put" && claimOp.lease, "7");
+      const next = JSON.parse(
+        e.success[1].op === "put" ? e.success[1].value : "",
+      );
+      assert.equal(next.state, "CLAIMED");
+      assert.equal(next.attempts, 1);
+      assert.equal(next.claimant_node_id, "node-a");
+    } else {
+      assert.deepEqual(effects, [], self);
+    }
+  }
+});
+
+Deno.test("onTick: spill-over lets rank r claim after spill_after + (r-1)*step", () => {
+  const c = cluster("node-c", NODES); // rank 1 for s1.t1
+  assert.deepEqual(txns(feed(c, 1000, put(keys.task(T1), envelope("t1")))), []);
+  assert.deepEqual(txns(onTick(c, keys, 1999)), []);
+  assert.equal(txns(onTick(c, keys, 2000))[0]?.reason, "claim");
+  const b = cluster("node-b", NODES); // rank 2
+  feed(b, 1000, put(keys.task(T1), envelope("t1")));
+  assert.deepEqual(txns(onTick(b, keys, 2099)), []);
+  assert.equal(txns(onTick(b, keys, 2100))[0]?.reason, "claim");
+});
+
+Deno.test("capability filter: only the node with the cap claims; others never spill", () => {
+  const caps = { "node-b": { "x-test-gpu": "yes" } };
+  const req = { requires: { "x-test-gpu": "yes" } };
+  for (const self of NODES) {
+    const v = cluster(self, NODES, caps);
+    const first = txns(feed(v, 0, put(keys.task(T1), envelope("t1", req))));
+    const later = txns(onTick(v, keys, 60_000));
+    const claims = [...first, ...later].filter((e) => e.reason === "claim");
+    assert.equal(claims.length, self === "node-b" ? 1 : 0, self);
+  }
+});
+
+Deno.test("no capable node: the monitor marks the task once and emits task.unschedulable once", () => {
+  const a = cluster("node-a", NODES); // monitor of s1.t1
+  const effects = feed(
+    a,
+    0,
+    put(keys.task(T1), envelope("t1", { requires: { "x-test-gpu": "yes" } })),
+  );
+  const t = txns(effects);
+  assert.equal(t.length, 1);
+  assert.equal(t[0].reason, "unschedulable");
+  assert.match(
+    t[0].success[0].op === "put" ? t[0].success[0].value : "",
+    /"last_error":"no capable node"/,
+  );
+  assert.equal(
+    effects.filter((e) => e.kind === "emit" && e.event === "task.unschedulable")
+      .length,
+    1,
+  );
+  applyEvent(a, keys, {
+    type: "txn_done",
+    at: 1,
+    effect: t[0],
+    ok: true,
+    revision: ++rev,
+    error: null,
+  });
+  const again = onTick(a, keys, 5000);
+  assert.deepEqual(again, []);
+  const c = cluster("node-c", NODES);
+  assert.deepEqual(
+    feed(
+      c,
+      0,
+      put(keys.task(T1), envelope("t1", { requires: { "x-test-gpu": "yes" } })),
+    ),
+    [],
+  );
+});
+
+Deno.test("onLeaseExpired: the monitor requeues a task whose claim vanished; FAILED when attempts are used up", () => {
+  for (const [attempts, expected] of [[1, "PENDING"], [3, "FAILED"]] as const) {
+    const a = cluster("node-a", NODES);
+    const claimed = envelope("t1", {
+      state: "RUNNING",
+      attempts,
+      claimant_node_id: "node-b",
+      claim_lease_id: "9",
+    });
+    const claim: Claim = {
+      node_id: "node-b",
+      lease_id: "9",
+      claimed_at: 0,
+      attempt: attempts,
+    };
+    assert.deepEqual(
+      txns(
+        feed(
+          a,
+          0,
+          put(keys.task(T1), claimed),
+          put(keys.claim(T1), claim, "9"),
+        ),
+      ),
+      [],
+    );
+    const t = txns(feed(a, 10, del(keys.claim(T1))));
+    assert.equal(t.length, 1);
+    assert.equal(t[0].reason, "requeue");
+    assert.deepEqual(t[0].compare.map((c) => c.target), ["mod", "version"]);
+    const next = JSON.parse(
+      t[0].success[0].op === "put" ? t[0].success[0].value : "",
+    );
+    assert.equal(next.state, expected);
+    assert.match(next.last_error, /lease expired on node-b/);
+    assert.equal(next.claimant_node_id, null);
+  }
+  // Not the monitor: no write.
+  const c = cluster("node-c", NODES);
+  feed(
+    c,
+    0,
+    put(keys.task(T1), envelope("t1", { state: "RUNNING", attempts: 1 })),
+  );
+  assert.deepEqual(txns(onLeaseExpired(c, keys, [T1], 10)), []);
+});
+
+Deno.test("a requeue after cancel_requested ends CANCELLED", () => {
+  const a = cluster("node-a", NODES);
+  const t = txns(
+    feed(
+      a,
+      0,
+      put(
+        keys.task(T1),
+        envelope("t1", {
+          state: "RUNNING",
+          attempts: 1,
+          cancel_requested: true,
+        }),
+      ),
+    ),
+  );
+  const next = JSON.parse((t[0].success[0] as { value: string }).value);
+  assert.equal(next.state, "CANCELLED");
+});
+
+Deno.test("BLOCKED: unblocked when all deps are DONE, CANCELLED when one FAILED", () => {
+  const dep = (state: Envelope["state"]) =>
+    put(keys.task("s1.d"), envelope("d", { state }));
+  const blocked = put(
+    keys.task(T1),
+    envelope("t1", { state: "BLOCKED", depends_on: ["s1.d"] }),
+  );
+  const a = cluster("node-a", NODES);
+  assert.deepEqual(
+    txns(feed(a, 0, blocked, dep("RUNNING"))).filter((e) => e.task_id === T1),
+    [],
+  );
+  const un = txns(feed(a, 1, dep("DONE"))).filter((e) => e.task_id === T1);
+  assert.equal(un[0]?.reason, "unblock");
+  const a2 = cluster("node-a", NODES);
+  feed(
+    a2,
+    0,
+    put(
+      keys.task(T1),
+      envelope("t1", { state: "BLOCKED", depends_on: ["s1.d"] }),
+    ),
+  );
+  const cx = txns(feed(a2, 1, dep("FAILED"))).filter((e) => e.task_id === T1);
+  const next = JSON.parse((cx[0].success[0] as { value: string }).value);
+  assert.equal(next.state, "CANCELLED");
+  assert.equal(next.last_error, "dependency s1.d FAILED");
+});
+
+/** Drives node-a through claim → spawn → started → exit; returns the view and the fence. */
+function claimAndRun(retries = 0): { v: MutableView; fence: number } {
+  const v = cluster("node-a", NODES);
+  const [claim] = txns(
+    feed(v, 0, put(keys.task(T1), envelope("t1", { retries_left: retries }))),
+  );
+  const fence = ++rev;
+  const ev = {
+    type: "txn_done" as const,
+    at: 1,
+    effect: claim,
+    ok: true,
+    revision: fence,
+    error: null,
+  };
+  applyEvent(v, keys, ev);
+  const spawn = handle(v, keys, ev);
+  assert.deepEqual(spawn.map((e) => e.kind), ["spawn"]);
+  assert.equal(spawn[0].kind === "spawn" && spawn[0].fence, fence);
+  applyEffects(v, spawn);
+  const started = {
+    type: "worker_started" as const,
+    at: 2,
+    task_id: T1,
+    fence,
+    pid: 42,
+  };
+  applyEvent(v, keys, started);
+  const running = txns(handle(v, keys, started));
+  assert.equal(running[0].reason, "running");
+  assert.deepEqual(running[0].compare[0], {
+    key: keys.claim(T1),
+    target: "create",
+    equals: fence,
+  });
+  applyEffects(v, running);
+  applyEvent(v, keys, {
+    type: "txn_done",
+    at: 3,
+    effect: running[0],
+    ok: true,
+    revision: ++rev,
+    error: null,
+  });
+  return { v, fence };
+}
+
+Deno.test("onWorkerExit: the result is written under the fence and the claim deleted", () => {
+  const { v, fence } = claimAndRun();
+  applyEvent(v, keys, {
+    type: "worker_exit",
+    at: 10,
+    task_id: T1,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+  });
+  const [fin] = txns(onWorkerExit(v, keys, T1, 10));
+  assert.equal(fin.reason, "finish");
+  assert.deepEqual(fin.compare[0], {
+    key: keys.claim(T1),
+    target: "create",
+    equals: fence,
+  });
+  assert.deepEqual(fin.success.map((o) => o.op), ["put", "delete"]);
+  const next = JSON.parse((fin.success[0] as { value: string }).value);
+  assert.equal(next.state, "DONE");
+  assert.equal(next.ran_on, "node-a");
+  assert.equal(next.fence, fence);
+});
+
+Deno.test("onWorkerExit: non-zero exit with retries left goes back to PENDING with backoff", () => {
+  const { v, fence } = claimAndRun(2);
+  applyEvent(v, keys, {
+    type: "worker_exit",
+    at: 10,
+    task_id: T1,
+    fence,
+    code: 3,
+    signal: null,
+    error: null,
+  });
+  const next = JSON.parse(
+    (txns(onWorkerExit(v, keys, T1, 10))[0].success[0] as { value: string })
+      .value,
+  );
+  assert.equal(next.state, "PENDING");
+  assert.equal(next.retries_left, 1);
+  assert.equal(next.not_before, 1010);
+  assert.equal(next.exit_code, 3);
+});
+
+Deno.test("a late result whose claim was taken over is refused, never written", () => {
+  const { v, fence } = claimAndRun();
+  // Lease expired; another node re-claimed: new claim with a new create revision.
+  const kill = feed(v, 5, del(keys.claim(T1))).filter((e) => e.kind === "kill");
+  assert.equal(kill.length, 1, "the worker of a lost claim is killed");
+  assert.deepEqual(
+    onTick(v, keys, 6).filter((e) => e.kind === "kill"),
+    [],
+    "killed once",
+  );
+  feed(
+    v,
+    7,
+    put(keys.claim(T1), {
+      node_id: "node-c",
+      lease_id: "9",
+      claimed_at: 7,
+      attempt: 2,
+    }, "9"),
+  );
+  applyEvent(v, keys, {
+    type: "worker_exit",
+    at: 8,
+    task_id: T1,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+  });
+  const effects = onWorkerExit(v, keys, T1, 8);
+  assert.deepEqual(txns(effects), []);
+  assert.ok(
+    effects.some((e) =>
+      e.kind === "log" && e.msg === "result refused by fence"
+    ),
+  );
+  assert.ok(effects.some((e) => e.kind === "drop_worker"));
+});
+
+Deno.test("cancel_requested on a running task kills the worker, then commits CANCELLED", () => {
+  const { v, fence } = claimAndRun();
+  const env = v.tasks.get(T1)!.value;
+  const effects = feed(
+    v,
+    5,
+    put(keys.task(T1), {
+      ...env,
+      cancel_requested: true,
+      state_version: env.state_version + 1,
+    }),
+  );
+  assert.deepEqual(effects.map((e) => e.kind), ["kill"]);
+  applyEvent(v, keys, {
+    type: "worker_exit",
+    at: 6,
+    task_id: T1,
+    fence,
+    code: null,
+    signal: "SIGTERM",
+    error: null,
+  });
+  const next = JSON.parse(
+    (txns(onWorkerExit(v, keys, T1, 6))[0].success[0] as { value: string })
+      .value,
+  );
+  assert.equal(next.state, "CANCELLED");
+});
+
+Deno.test("dispatch pause: nobody claims; lease lost: nobody claims", () => {
+  const a = cluster("node-a", NODES);
+  feed(a, 0, put(keys.dispatchPaused(), { paused_at: 0, by: "t" }));
+  assert.deepEqual(txns(feed(a, 0, put(keys.task(T1), envelope("t1")))), []);
+  const a2 = cluster("node-a", NODES);
+  applyEvent(a2, keys, { type: "lease_lost", at: 0 });
+  assert.deepEqual(txns(feed(a2, 0, put(keys.task(T1), envelope("t1")))), []);
+});
+
+Deno.test("capacity: a full node claims nothing more", () => {
+  const v = cluster("node-a", ["node-a"]);
+  const changes = Array.from(
+    { length: 10 },
+    (_, i) => put(keys.task(`s1.t${i}`), envelope(`t${i}`)),
+  );
+  const claims = txns(feed(v, 0, ...changes)).filter((e) =>
+    e.reason === "claim"
+  );
+  assert.equal(claims.length, 4);
+});
+
+Deno.test("envelopes of an uncommitted spec (no spec record) are ignored", () => {
+  const v = cluster("node-a", NODES);
+  const e = envelope("t1", { spec_id: "s2", task_id: "s2.t1" });
+  assert.deepEqual(feed(v, 0, put(keys.task("s2.t1"), e)), []);
+  assert.deepEqual(onMembershipChange(v, keys, 1), []);
+  assert.ok(onTaskQueued(v, keys, ["s2.t1"], 2).length === 0);
+});
