@@ -8,7 +8,9 @@ import { handleHttp } from "./shell/http.ts";
 import { LocalPool } from "./exec/local_pool.ts";
 import { DirWorkspace } from "./exec/dir_workspace.ts";
 
-async function readConfigFile(): Promise<{ path: string; text: string } | null> {
+async function readConfigFile(): Promise<
+  { path: string; text: string } | null
+> {
   const path = "boi.yaml";
   try {
     return { path, text: await Deno.readTextFile(path) };
@@ -21,7 +23,11 @@ async function readConfigFile(): Promise<{ path: string; text: string } | null> 
 async function main(): Promise<number> {
   let config;
   try {
-    config = loadConfig(Deno.env.toObject(), await readConfigFile(), Deno.hostname());
+    config = loadConfig(
+      Deno.env.toObject(),
+      await readConfigFile(),
+      Deno.hostname(),
+    );
   } catch (e) {
     console.error(`boi node: ${(e as Error).message}`);
     return 2;
@@ -47,7 +53,11 @@ async function main(): Promise<number> {
     workspace: new DirWorkspace(`${config.data_dir}/work`),
     addr,
   });
-  log.info("starting", { etcd: endpoints, http: addr, data_dir: config.data_dir });
+  log.info("starting", {
+    etcd: endpoints,
+    http: addr,
+    data_dir: config.data_dir,
+  });
 
   const done = Promise.withResolvers<number>();
   const shutdown = (sig: string) => {

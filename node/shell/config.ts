@@ -114,7 +114,9 @@ export function loadConfig(
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = String(issue.path[0] ?? ("keys" in issue ? issue.keys[0] : "?"));
+    const field = String(
+      issue.path[0] ?? ("keys" in issue ? issue.keys[0] : "?"),
+    );
     const where = fromEnv.has(field)
       ? `BOI_${field.toUpperCase()}`
       : `${file?.path ?? "config"}: ${field}`;

@@ -5,7 +5,10 @@ import type { BoiNode } from "./node.ts";
 export function handleHttp(req: Request, node: () => BoiNode | null): Response {
   const url = new URL(req.url);
   if (req.method !== "GET" && req.method !== "HEAD") {
-    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    return new Response("method not allowed\n", {
+      status: 405,
+      headers: { allow: "GET, HEAD" },
+    });
   }
   const n = node();
   switch (url.pathname) {

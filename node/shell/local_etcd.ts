@@ -11,7 +11,10 @@ const DIR = ".boi/etcd";
 async function answers(endpoint: string): Promise<boolean> {
   const c = connectEtcd([endpoint], { failFast: true, dialTimeoutMs: 500 });
   try {
-    await c.kv.range({ key: new TextEncoder().encode("/") as never }, deadline(800));
+    await c.kv.range(
+      { key: new TextEncoder().encode("/") as never },
+      deadline(800),
+    );
     return true;
   } catch {
     return false;
@@ -47,11 +50,17 @@ export async function ensureLocalEtcd(log: Logger): Promise<string> {
   }).spawn();
   child.unref();
   await Deno.writeTextFile(`${DIR}/etcd.pid`, `${child.pid}\n`);
-  log.info("started local etcd", { endpoint: LOCAL_ENDPOINT, data_dir: `${DIR}/data`, pid: child.pid });
+  log.info("started local etcd", {
+    endpoint: LOCAL_ENDPOINT,
+    data_dir: `${DIR}/data`,
+    pid: child.pid,
+  });
   const until = Date.now() + 15_000;
   while (Date.now() < until) {
     if (await answers(LOCAL_ENDPOINT)) return LOCAL_ENDPOINT;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`local etcd did not answer on ${LOCAL_ENDPOINT} within 15 s: see ${DIR}/etcd.log`);
+  throw new Error(
+    `local etcd did not answer on ${LOCAL_ENDPOINT} within 15 s: see ${DIR}/etcd.log`,
+  );
 }

@@ -2,12 +2,30 @@
 
 type Labels = Record<string, string>;
 
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const DEFAULT_BUCKETS = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  300,
+];
 
 interface Family {
   type: "counter" | "gauge" | "histogram";
   help: string;
-  series: Map<string, { labels: Labels; value: number; buckets?: number[]; sum?: number }>;
+  series: Map<
+    string,
+    { labels: Labels; value: number; buckets?: number[]; sum?: number }
+  >;
   buckets?: number[];
 }
 
@@ -15,9 +33,16 @@ export class Metrics {
   #families = new Map<string, Family>();
   #collectors: (() => void)[] = [];
 
-  #family(name: string, type: Family["type"], help: string, buckets?: number[]): Family {
+  #family(
+    name: string,
+    type: Family["type"],
+    help: string,
+    buckets?: number[],
+  ): Family {
     let f = this.#families.get(name);
-    if (!f) this.#families.set(name, f = { type, help, series: new Map(), buckets });
+    if (!f) {
+      this.#families.set(name, f = { type, help, series: new Map(), buckets });
+    }
     return f;
   }
   #series(f: Family, labels: Labels) {
@@ -35,8 +60,18 @@ export class Metrics {
   }
 
   /** Declares a metric so it renders (at 0) before its first observation. */
-  declare(name: string, type: Family["type"], help: string, buckets = DEFAULT_BUCKETS): void {
-    const f = this.#family(name, type, help, type === "histogram" ? buckets : undefined);
+  declare(
+    name: string,
+    type: Family["type"],
+    help: string,
+    buckets = DEFAULT_BUCKETS,
+  ): void {
+    const f = this.#family(
+      name,
+      type,
+      help,
+      type === "histogram" ? buckets : undefined,
+    );
     if (type !== "histogram" || f.series.size === 0) this.#series(f, {});
   }
   inc(name: string, labels: Labels = {}, by = 1): void {
@@ -71,9 +106,15 @@ export class Metrics {
       for (const s of f.series.values()) {
         if (f.type === "histogram") {
           f.buckets!.forEach((le, i) => {
-            lines.push(`${name}_bucket${fmt({ ...s.labels, le: String(le) })} ${s.buckets![i]}`);
+            lines.push(
+              `${name}_bucket${fmt({ ...s.labels, le: String(le) })} ${
+                s.buckets![i]
+              }`,
+            );
           });
-          lines.push(`${name}_bucket${fmt({ ...s.labels, le: "+Inf" })} ${s.value}`);
+          lines.push(
+            `${name}_bucket${fmt({ ...s.labels, le: "+Inf" })} ${s.value}`,
+          );
           lines.push(`${name}_sum${fmt(s.labels)} ${s.sum}`);
           lines.push(`${name}_count${fmt(s.labels)} ${s.value}`);
         } else {
@@ -87,7 +128,9 @@ export class Metrics {
 
 function fmt(labels: Labels): string {
   const parts = Object.entries(labels).map(([k, v]) =>
-    `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`
+    `${k}="${
+      v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")
+    }"`
   );
   return parts.length ? `{${parts.join(",")}}` : "";
 }

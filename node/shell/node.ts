@@ -78,7 +78,9 @@ export class BoiNode {
     await this.#register();
     await this.#relistAndWatch();
     const c = this.deps.config;
-    this.#timers.push(setInterval(() => this.push({ type: "tick", at: Date.now() }), c.tick_ms));
+    this.#timers.push(
+      setInterval(() => this.push({ type: "tick", at: Date.now() }), c.tick_ms),
+    );
     this.#timers.push(setInterval(() => this.#publishCaps(), 1000));
     this.#timers.push(setInterval(() => this.#reportEtcd(), 5000));
     this.log.info("node ready", {
@@ -92,9 +94,14 @@ export class BoiNode {
   /** Health for /healthz: registered and etcd reachable. */
   health(): { ok: boolean; reason: string } {
     if (!this.#etcdUp) {
-      return { ok: false, reason: `etcd_unreachable since=${this.#etcdDownSince}` };
+      return {
+        ok: false,
+        reason: `etcd_unreachable since=${this.#etcdDownSince}`,
+      };
     }
-    if (this.view.lease_id === null) return { ok: false, reason: "not registered" };
+    if (this.view.lease_id === null) {
+      return { ok: false, reason: "not registered" };
+    }
     return { ok: true, reason: "ok" };
   }
 
@@ -129,9 +136,22 @@ export class BoiNode {
         this.#runWorker(e);
         return;
       case "kill":
-        this.log.info("killing worker", { task_id: e.task_id, fence: e.fence, reason: e.reason });
-        this.deps.pool.kill({ task_id: e.task_id, claim_token: String(e.fence), grace_ms: e.grace_ms })
-          .catch((err) => this.log.error("kill failed", { task_id: e.task_id, error: String(err) }));
+        this.log.info("killing worker", {
+          task_id: e.task_id,
+          fence: e.fence,
+          reason: e.reason,
+        });
+        this.deps.pool.kill({
+          task_id: e.task_id,
+          claim_token: String(e.fence),
+          grace_ms: e.grace_ms,
+        })
+          .catch((err) =>
+            this.log.error("kill failed", {
+              task_id: e.task_id,
+              error: String(err),
+            })
+          );
         return;
       case "drop_worker":
         return;
@@ -151,17 +171,42 @@ export class BoiNode {
       this.#markEtcd(true);
       this.#countTxn(e, res.ok);
       if (res.ok) {
-        this.log.debug("txn committed", { reason: e.reason, task_id: e.task_id, revision: res.revision });
+        this.log.debug("txn committed", {
+          reason: e.reason,
+          task_id: e.task_id,
+          revision: res.revision,
+        });
       } else {
-        this.log.debug("txn compare failed", { reason: e.reason, task_id: e.task_id });
+        this.log.debug("txn compare failed", {
+          reason: e.reason,
+          task_id: e.task_id,
+        });
       }
-      this.push({ type: "txn_done", at: at(), effect: e, ok: res.ok, revision: res.revision, error: null });
+      this.push({
+        type: "txn_done",
+        at: at(),
+        effect: e,
+        ok: res.ok,
+        revision: res.revision,
+        error: null,
+      });
     } catch (err) {
       if (isUnreachable(err)) this.#markEtcd(false, err);
-      this.log.warn("txn failed", { reason: e.reason, task_id: e.task_id, error: unreachableReason(err) });
+      this.log.warn("txn failed", {
+        reason: e.reason,
+        task_id: e.task_id,
+        error: unreachableReason(err),
+      });
       // Give etcd a moment before the same decision is retried.
       await new Promise((r) => setTimeout(r, 200));
-      this.push({ type: "txn_done", at: at(), effect: e, ok: false, revision: 0, error: String(err) });
+      this.push({
+        type: "txn_done",
+        at: at(),
+        effect: e,
+        ok: false,
+        revision: 0,
+        error: String(err),
+      });
     }
   }
 
@@ -179,7 +224,9 @@ export class BoiNode {
     }
     if (e.reason === "finish") {
       if (ok) {
-        const env = JSON.parse(e.success[0].op === "put" ? e.success[0].value : "{}");
+        const env = JSON.parse(
+          e.success[0].op === "put" ? e.success[0].value : "{}",
+        );
         this.log.info("task finished", {
           task_id: e.task_id,
           state: env.state,
@@ -187,7 +234,10 @@ export class BoiNode {
           attempts: env.attempts,
         });
         if (env.started_at && env.finished_at) {
-          m.observe("boi_task_duration_seconds", (env.finished_at - env.started_at) / 1000);
+          m.observe(
+            "boi_task_duration_seconds",
+            (env.finished_at - env.started_at) / 1000,
+          );
         }
       }
     }
@@ -197,12 +247,20 @@ export class BoiNode {
     const env = e.envelope;
     const { data_dir, node_id } = this.deps.config;
     const dir = `${data_dir}/logs/${env.spec_id}`;
-    let result = { code: null as number | null, signal: null as string | null, error: null as string | null };
+    let result = {
+      code: null as number | null,
+      signal: null as string | null,
+      error: null as string | null,
+    };
     let workdir: string | null = null;
     let file: Deno.FsFile | null = null;
     try {
       await Deno.mkdir(dir, { recursive: true });
-      file = await Deno.open(`${dir}/${env.task_id}.log`, { append: true, create: true, write: true });
+      file = await Deno.open(`${dir}/${env.task_id}.log`, {
+        append: true,
+        create: true,
+        write: true,
+      });
       const ws = await this.deps.workspace.prepare({
         spec_id: env.spec_id,
         task_id: env.task_id,
@@ -231,9 +289,22 @@ export class BoiNode {
       for await (const ev of this.deps.pool.spawn(req)) {
         if ("started" in ev) {
           const now = Date.now();
-          this.metrics.observe("boi_dispatch_to_start_seconds", (now - env.dispatched_at) / 1000);
-          this.log.info("worker started", { task_id: env.task_id, fence: e.fence, pid: ev.started.pid });
-          this.push({ type: "worker_started", at: now, task_id: env.task_id, fence: e.fence, pid: ev.started.pid });
+          this.metrics.observe(
+            "boi_dispatch_to_start_seconds",
+            (now - env.dispatched_at) / 1000,
+          );
+          this.log.info("worker started", {
+            task_id: env.task_id,
+            fence: e.fence,
+            pid: ev.started.pid,
+          });
+          this.push({
+            type: "worker_started",
+            at: now,
+            task_id: env.task_id,
+            fence: e.fence,
+            pid: ev.started.pid,
+          });
         } else if ("stdout" in ev) {
           await file.write(ev.stdout);
         } else if ("stderr" in ev) {
@@ -243,14 +314,32 @@ export class BoiNode {
         }
       }
     } catch (err) {
-      result = { code: null, signal: null, error: `worker failed: ${(err as Error).message}` };
+      result = {
+        code: null,
+        signal: null,
+        error: `worker failed: ${(err as Error).message}`,
+      };
     } finally {
       file?.close();
     }
-    this.log.info("worker exited", { task_id: env.task_id, fence: e.fence, ...result });
-    this.push({ type: "worker_exit", at: Date.now(), task_id: env.task_id, fence: e.fence, ...result });
+    this.log.info("worker exited", {
+      task_id: env.task_id,
+      fence: e.fence,
+      ...result,
+    });
+    this.push({
+      type: "worker_exit",
+      at: Date.now(),
+      task_id: env.task_id,
+      fence: e.fence,
+      ...result,
+    });
     if (workdir) {
-      this.deps.workspace.cleanup({ spec_id: env.spec_id, task_id: env.task_id, workdir })
+      this.deps.workspace.cleanup({
+        spec_id: env.spec_id,
+        task_id: env.task_id,
+        workdir,
+      })
         .catch(() => {});
     }
   }
@@ -276,8 +365,18 @@ export class BoiNode {
         const res = await runTxn(client, [
           { key: this.keys.node(config.node_id), target: "version", equals: 0 },
         ], [
-          { op: "put", key: this.keys.node(config.node_id), value: JSON.stringify(rec), lease: id },
-          { op: "put", key: this.keys.caps(config.node_id), value: JSON.stringify(caps), lease: id },
+          {
+            op: "put",
+            key: this.keys.node(config.node_id),
+            value: JSON.stringify(rec),
+            lease: id,
+          },
+          {
+            op: "put",
+            key: this.keys.caps(config.node_id),
+            value: JSON.stringify(caps),
+            lease: id,
+          },
         ]);
         if (!res.ok) {
           await lease.revoke().catch(() => {});
@@ -287,7 +386,9 @@ export class BoiNode {
               `node id ${config.node_id} is already registered by a live node: pick another BOI_NODE_ID`,
             );
           }
-          this.log.info("waiting for a previous registration of this node id to expire");
+          this.log.info(
+            "waiting for a previous registration of this node id to expire",
+          );
           await new Promise((r) => setTimeout(r, 500));
           continue;
         }
@@ -295,7 +396,9 @@ export class BoiNode {
         this.#capsPublished = JSON.stringify(caps.dynamic);
         lease.on("lost", (err) => this.#onLeaseLost(lease, err));
         lease.on("keepaliveSucceeded", () => this.#markEtcd(true));
-        lease.on("keepaliveFailed", (err) => this.#markEtcd(false, err));
+        lease.on("keepaliveFailed", (err) => {
+          if (isUnreachable(err)) this.#markEtcd(false, err);
+        });
         this.#lease = lease;
         this.#markEtcd(true);
         this.log.info("registered", { lease_id: id, revision: res.revision });
@@ -312,13 +415,18 @@ export class BoiNode {
   #onLeaseLost(lease: Lease, err: unknown): void {
     if (this.#lease !== lease || this.#stopping) return;
     this.#lease = null;
-    this.log.warn("lease lost: stop claiming, kill workers of lost claims, register again", {
-      error: unreachableReason(err),
-    });
+    this.log.warn(
+      "lease lost: stop claiming, kill workers of lost claims, register again",
+      {
+        error: unreachableReason(err),
+      },
+    );
     this.push({ type: "lease_lost", at: Date.now() });
     if (this.#registering) return;
     this.#registering = true;
-    this.#register().catch((e) => this.log.error("re-registration failed", { error: String(e) }))
+    this.#register().catch((e) =>
+      this.log.error("re-registration failed", { error: String(e) })
+    )
       .finally(() => this.#registering = false);
   }
 
@@ -342,7 +450,11 @@ export class BoiNode {
     if (dyn === this.#capsPublished) return;
     const key = this.keys.caps(this.deps.config.node_id);
     try {
-      const res = await runTxn(this.deps.client, [{ key, target: "mod", equals: this.#capsRev }], [
+      const res = await runTxn(this.deps.client, [{
+        key,
+        target: "mod",
+        equals: this.#capsRev,
+      }], [
         { op: "put", key, value: JSON.stringify(caps), lease },
       ]);
       if (res.ok) {
@@ -358,7 +470,10 @@ export class BoiNode {
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.#stopping) return;
       try {
-        const { revision, kvs } = await listPrefix(this.deps.client, this.keys.prefix);
+        const { revision, kvs } = await listPrefix(
+          this.deps.client,
+          this.keys.prefix,
+        );
         this.push({ type: "relist", at: Date.now(), revision, kvs });
         this.#watcher = await watchPrefix(
           this.deps.client,
@@ -370,10 +485,16 @@ export class BoiNode {
           },
           (err) => this.#onWatchError(err),
         );
-        this.log.info("watching", { prefix: this.keys.prefix, from_revision: revision + 1, keys: kvs.length });
+        this.log.info("watching", {
+          prefix: this.keys.prefix,
+          from_revision: revision + 1,
+          keys: kvs.length,
+        });
         return;
       } catch (err) {
-        if (!isUnreachable(err)) this.log.warn("list/watch failed", { error: String(err) });
+        if (!isUnreachable(err)) {
+          this.log.warn("list/watch failed", { error: String(err) });
+        }
         this.#markEtcd(false, err);
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -395,30 +516,61 @@ export class BoiNode {
     if (up === this.#etcdUp) return;
     this.#etcdUp = up;
     if (up) {
-      this.log.info("etcd reachable again", { down_ms: Date.now() - (this.#etcdDownSince ?? Date.now()) });
+      this.log.info("etcd reachable again", {
+        down_ms: Date.now() - (this.#etcdDownSince ?? Date.now()),
+      });
       this.#etcdDownSince = null;
     } else {
       this.#etcdDownSince = Date.now();
-      this.log.warn("etcd_unreachable", { since: this.#etcdDownSince, error: unreachableReason(err) });
+      this.log.warn("etcd_unreachable", {
+        since: this.#etcdDownSince,
+        error: unreachableReason(err),
+      });
     }
   }
 
   #reportEtcd(): void {
-    if (!this.#etcdUp) this.log.warn(`etcd_unreachable since=${this.#etcdDownSince}`);
+    if (!this.#etcdUp) {
+      this.log.warn(`etcd_unreachable since=${this.#etcdDownSince}`);
+    }
   }
 
   #declareMetrics(): void {
     const m = this.metrics;
     m.declare("boi_etcd_up", "gauge", "1 when the last etcd call succeeded");
-    m.declare("boi_etcd_unreachable_seconds", "gauge", "seconds since etcd became unreachable, 0 when up");
+    m.declare(
+      "boi_etcd_unreachable_seconds",
+      "gauge",
+      "seconds since etcd became unreachable, 0 when up",
+    );
     m.declare("boi_tasks", "gauge", "tasks in this node's view by state");
     m.declare("boi_claims_total", "counter", "claims won by this node");
-    m.declare("boi_claim_conflicts_total", "counter", "claim transactions whose compare failed");
-    m.declare("boi_lease_expired_requeues_total", "counter", "tasks re-queued by this node after a lease expiry");
-    m.declare("boi_dispatch_rejected_etcd_unreachable_total", "counter", "dispatches refused while etcd was unreachable");
+    m.declare(
+      "boi_claim_conflicts_total",
+      "counter",
+      "claim transactions whose compare failed",
+    );
+    m.declare(
+      "boi_lease_expired_requeues_total",
+      "counter",
+      "tasks re-queued by this node after a lease expiry",
+    );
+    m.declare(
+      "boi_dispatch_rejected_etcd_unreachable_total",
+      "counter",
+      "dispatches refused while etcd was unreachable",
+    );
     m.declare("boi_workers_busy", "gauge", "workers running on this node");
-    m.declare("boi_task_duration_seconds", "histogram", "task run time on this node");
-    m.declare("boi_dispatch_to_start_seconds", "histogram", "dispatch to worker start on this node");
+    m.declare(
+      "boi_task_duration_seconds",
+      "histogram",
+      "task run time on this node",
+    );
+    m.declare(
+      "boi_dispatch_to_start_seconds",
+      "histogram",
+      "dispatch to worker start on this node",
+    );
     m.set("boi_etcd_up", 1);
     m.collect(() => {
       m.reset("boi_tasks");
@@ -430,7 +582,9 @@ export class BoiNode {
       m.set("boi_workers_busy", this.view.workers.size);
       m.set(
         "boi_etcd_unreachable_seconds",
-        this.#etcdDownSince === null ? 0 : (Date.now() - this.#etcdDownSince) / 1000,
+        this.#etcdDownSince === null
+          ? 0
+          : (Date.now() - this.#etcdDownSince) / 1000,
       );
     });
   }
@@ -441,9 +595,15 @@ export class BoiNode {
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
     const workers = [...this.view.workers.values()];
-    await Promise.all(workers.map((w) =>
-      this.deps.pool.kill({ task_id: w.task_id, claim_token: String(w.fence), grace_ms: 2000 })
-    ));
+    await Promise.all(
+      workers.map((w) =>
+        this.deps.pool.kill({
+          task_id: w.task_id,
+          claim_token: String(w.fence),
+          grace_ms: 2000,
+        })
+      ),
+    );
     await this.#watcher?.cancel().catch(() => {});
     await this.#lease?.revoke().catch(() => {});
     this.log.info("node stopped", { killed_workers: workers.length });
