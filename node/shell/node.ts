@@ -5,7 +5,8 @@
  */
 import type { Etcd3, Lease, Watcher } from "etcd3";
 import { Keys } from "../keys.ts";
-import type { CapsRecord, NodeRecord } from "../schema.ts";
+import { Buffer } from "node:buffer";
+import { type CapsRecord, NodeRecord } from "../schema.ts";
 import { isUnreachable, unreachableReason } from "../etcd_client.ts";
 import {
   applyEffects,
@@ -380,6 +381,9 @@ export class BoiNode {
         ]);
         if (!res.ok) {
           await lease.revoke().catch(() => {});
+          // Our own record under a lease the client gave up on (a long etcd
+          // outage): revoke it so its claims are released now, not after the TTL.
+          if (await this.#revokeOwnStaleLease()) continue;
           // A previous incarnation's record lives until its lease expires.
           if (Date.now() > waitUntil) {
             throw new Error(
@@ -410,6 +414,23 @@ export class BoiNode {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  async #revokeOwnStaleLease(): Promise<boolean> {
+    const key = this.keys.node(this.deps.config.node_id);
+    const res = await this.deps.client.kv.range({ key: Buffer.from(key) });
+    const kv = res.kvs[0];
+    if (!kv) return true; // gone meanwhile: try again at once
+    let rec: NodeRecord | null = null;
+    try {
+      rec = NodeRecord.parse(JSON.parse(kv.value.toString()));
+    } catch {
+      return false;
+    }
+    if (rec.pid !== Deno.pid || rec.started_at !== this.startedAt) return false;
+    this.log.info("revoking this process's previous lease", { lease_id: kv.lease });
+    await this.deps.client.leaseClient.leaseRevoke({ ID: kv.lease });
+    return true;
   }
 
   #onLeaseLost(lease: Lease, err: unknown): void {
