@@ -195,22 +195,23 @@ function lookup(
   return map?.get(p.id);
 }
 
-// deno-lint-ignore no-explicit-any
 function mapFor(
   view: MutableView,
   collection: string,
-): Map<string, any> | null {
+): Map<string, Versioned<unknown>> | null {
   switch (collection) {
+    // Each map holds records of its collection's schema; the caller validates
+    // values with SCHEMAS before storing, so widening to unknown is safe.
     case "nodes":
-      return view.nodes;
+      return view.nodes as Map<string, Versioned<unknown>>;
     case "caps":
-      return view.caps;
+      return view.caps as Map<string, Versioned<unknown>>;
     case "specs":
-      return view.specs;
+      return view.specs as Map<string, Versioned<unknown>>;
     case "dispatch-queue":
-      return view.tasks;
+      return view.tasks as Map<string, Versioned<unknown>>;
     case "claims":
-      return view.claims;
+      return view.claims as Map<string, Versioned<unknown>>;
     default:
       return null;
   }

@@ -3,10 +3,9 @@
  * workers and HTTP, and turns everything into events for the pure core.
  * Only this file (and the I/O modules it uses) touches the outside world.
  */
-import type { Etcd3, Lease, Watcher } from "etcd3";
+import type { Etcd3, Watcher } from "etcd3";
 import { Keys } from "../keys.ts";
-import { Buffer } from "node:buffer";
-import { type CapsRecord, NodeRecord } from "../schema.ts";
+import type { CapsRecord, NodeRecord } from "../schema.ts";
 import { isUnreachable, unreachableReason } from "../etcd_client.ts";
 import {
   applyEffects,
@@ -22,6 +21,7 @@ import {
 import { localBusy } from "../core/filter.ts";
 import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
 import { listPrefix, runTxn, watchPrefix } from "./etcd_io.ts";
+import { LeaseKeeper } from "./lease.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
@@ -44,7 +44,7 @@ export class BoiNode {
   readonly metrics = new Metrics();
   #queue: NodeEvent[] = [];
   #draining = false;
-  #lease: Lease | null = null;
+  #lease: LeaseKeeper | null = null;
   #watcher: Watcher | null = null;
   #timers: ReturnType<typeof setInterval>[] = [];
   #capsRev = 0;
@@ -192,8 +192,11 @@ export class BoiNode {
         error: null,
       });
     } catch (err) {
-      if (isUnreachable(err)) this.#markEtcd(false, err);
-      this.log.warn("txn failed", {
+      const down = isUnreachable(err);
+      // While etcd is known to be down every retry would log the same line.
+      const quiet = down && !this.#etcdUp;
+      if (down) this.#markEtcd(false, err);
+      this.log.log(quiet ? "debug" : "warn", "txn failed", {
         reason: e.reason,
         task_id: e.task_id,
         error: unreachableReason(err),
@@ -353,8 +356,16 @@ export class BoiNode {
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.#stopping) return;
       try {
-        const lease = client.lease(ttl, { autoKeepAlive: true });
-        const id = await lease.grant();
+        // deno-lint-ignore prefer-const
+        let lease: LeaseKeeper;
+        lease = await LeaseKeeper.grant(client, ttl, {
+          onLost: () => this.#onLeaseLost(lease),
+          onAlive: () => this.#markEtcd(true),
+          onUnreachable: (err) => {
+            if (isUnreachable(err)) this.#markEtcd(false, err);
+          },
+        });
+        const id = lease.id;
         const rec: NodeRecord = {
           node_id: config.node_id,
           addr: this.deps.addr,
@@ -381,9 +392,6 @@ export class BoiNode {
         ]);
         if (!res.ok) {
           await lease.revoke().catch(() => {});
-          // Our own record under a lease the client gave up on (a long etcd
-          // outage): revoke it so its claims are released now, not after the TTL.
-          if (await this.#revokeOwnStaleLease()) continue;
           // A previous incarnation's record lives until its lease expires.
           if (Date.now() > waitUntil) {
             throw new Error(
@@ -398,11 +406,6 @@ export class BoiNode {
         }
         this.#capsRev = res.revision;
         this.#capsPublished = JSON.stringify(caps.dynamic);
-        lease.on("lost", (err) => this.#onLeaseLost(lease, err));
-        lease.on("keepaliveSucceeded", () => this.#markEtcd(true));
-        lease.on("keepaliveFailed", (err) => {
-          if (isUnreachable(err)) this.#markEtcd(false, err);
-        });
         this.#lease = lease;
         this.#markEtcd(true);
         this.log.info("registered", { lease_id: id, revision: res.revision });
@@ -416,31 +419,12 @@ export class BoiNode {
     }
   }
 
-  async #revokeOwnStaleLease(): Promise<boolean> {
-    const key = this.keys.node(this.deps.config.node_id);
-    const res = await this.deps.client.kv.range({ key: Buffer.from(key) });
-    const kv = res.kvs[0];
-    if (!kv) return true; // gone meanwhile: try again at once
-    let rec: NodeRecord | null = null;
-    try {
-      rec = NodeRecord.parse(JSON.parse(kv.value.toString()));
-    } catch {
-      return false;
-    }
-    if (rec.pid !== Deno.pid || rec.started_at !== this.startedAt) return false;
-    this.log.info("revoking this process's previous lease", { lease_id: kv.lease });
-    await this.deps.client.leaseClient.leaseRevoke({ ID: kv.lease });
-    return true;
-  }
-
-  #onLeaseLost(lease: Lease, err: unknown): void {
+  #onLeaseLost(lease: LeaseKeeper): void {
     if (this.#lease !== lease || this.#stopping) return;
     this.#lease = null;
     this.log.warn(
       "lease lost: stop claiming, kill workers of lost claims, register again",
-      {
-        error: unreachableReason(err),
-      },
+      { lease_id: lease.id },
     );
     this.push({ type: "lease_lost", at: Date.now() });
     if (this.#registering) return;

@@ -1,0 +1,97 @@
+/**
+ * The node's one lease. Unlike the client library's keeper, it declares the
+ * lease lost only when etcd says so (TTL 0): while etcd is unreachable nobody
+ * can tell, and etcd restores leases across a restart, so workers keep
+ * running and their results wait for the fence check instead of being thrown
+ * away on a local timer.
+ */
+import type { Etcd3 } from "etcd3";
+import { deadline } from "../etcd_client.ts";
+
+export interface LeaseEvents {
+  /** etcd confirmed the lease is gone (expired or revoked). */
+  onLost(): void;
+  /** A keepalive got through. */
+  onAlive(): void;
+  /** A keepalive could not reach etcd. */
+  onUnreachable(err: unknown): void;
+}
+
+export class LeaseKeeper {
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #busy = false;
+  #closed = false;
+
+  private constructor(
+    private readonly client: Etcd3,
+    readonly id: string,
+    readonly ttlS: number,
+    private readonly events: LeaseEvents,
+  ) {}
+
+  /** Grants a lease and starts keeping it alive every TTL/3. */
+  static async grant(
+    client: Etcd3,
+    ttlS: number,
+    events: LeaseEvents,
+  ): Promise<LeaseKeeper> {
+    const res = await client.leaseClient.leaseGrant(
+      { TTL: ttlS },
+      deadline(3000),
+    );
+    const k = new LeaseKeeper(client, String(res.ID), ttlS, events);
+    k.#timer = setInterval(() => k.#keepalive(), (ttlS * 1000) / 3);
+    return k;
+  }
+
+  async #keepalive(): Promise<void> {
+    if (this.#busy || this.#closed) return;
+    this.#busy = true;
+    const timeoutMs = Math.max(500, (this.ttlS * 1000) / 3);
+    try {
+      const stream = await this.client.leaseClient.leaseKeepAlive(
+        deadline(timeoutMs),
+      );
+      const ttl = await new Promise<number>((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error("keepalive timed out")),
+          timeoutMs,
+        );
+        stream.on("data", (r) => {
+          clearTimeout(t);
+          resolve(Number(r.TTL));
+        });
+        stream.on("error", (e) => {
+          clearTimeout(t);
+          reject(e);
+        });
+        stream.write({ ID: this.id });
+      });
+      stream.end();
+      if (this.#closed) return;
+      if (ttl <= 0) {
+        this.close();
+        this.events.onLost();
+      } else {
+        this.events.onAlive();
+      }
+    } catch (err) {
+      if (!this.#closed) this.events.onUnreachable(err);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Stops keeping the lease alive; it expires on its own after the TTL. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Releases the lease now: every key bound to it (claims included) goes at once. */
+  async revoke(): Promise<void> {
+    this.close();
+    await this.client.leaseClient.leaseRevoke({ ID: this.id }, deadline(2000));
+  }
+}
