@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what boi needs on a Debian machine that has Node.js and npm: Deno
+# (from npm), etcd and etcdctl (from Debian), and the project's npm
+# dependencies (so tests and nodes never download mid-run). Idempotent: a
+# second run only checks.
+set -euo pipefail
+BOI_SCRIPT=setup
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BOI_ROOT"
+boi_path
+
+# --- Deno -------------------------------------------------------------------
+DENO_SPEC="deno@^2.9.6" # permission sets (-P=node) need Deno 2.9
+if ! command -v deno >/dev/null 2>&1; then
+  command -v npm >/dev/null 2>&1 || die "deno is missing and so is npm to install it"
+  log "installing Deno with npm ($DENO_SPEC)"
+  if ! npm install -g --no-fund --no-audit "$DENO_SPEC" >&2; then
+    log "npm install -g failed as $(id -un); retrying as root"
+    as_root npm install -g --no-fund --no-audit "$DENO_SPEC" >&2
+  fi
+  boi_path
+  command -v deno >/dev/null 2>&1 || die "deno installed but not on PATH ($(npm prefix -g)/bin)"
+fi
+deno_version="$(deno --version | sed -n 's/^deno \([0-9.]*\).*/\1/p')"
+case "$deno_version" in
+  2.9.* | 2.[1-9][0-9].* | [3-9].*) ;;
+  *) die "Deno $deno_version found at $(command -v deno); boi needs >= 2.9 (npm install -g $DENO_SPEC)" ;;
+esac
+
+# --- etcd -------------------------------------------------------------------
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || die "etcd is missing and there is no apt-get: install etcd 3.4+ (etcd and etcdctl) yourself"
+  log "installing etcd-server and etcd-client with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q >&2
+  as_root apt-get install -y -q --no-install-recommends etcd-server etcd-client >&2
+  # The package's service cannot start without systemd, and we do not want it:
+  # tests and the demo start their own etcd.
+fi
+command -v etcd >/dev/null 2>&1 || die "etcd is still missing after apt-get install"
+
+# --- project dependencies ---------------------------------------------------
+log "caching npm dependencies (deno install)"
+deno install -q >&2
+entries=()
+for f in node/main.ts cli.ts; do
+  if [ -f "$f" ]; then entries+=("$f"); fi
+done
+if [ "${#entries[@]}" -gt 0 ]; then
+  deno install -q --entrypoint "${entries[@]}" >&2
+fi
+
+log "ok: deno $deno_version ($(command -v deno)), $(etcd --version | head -n1) ($(command -v etcd))"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (unit, integration, end-to-end) after setup.sh,
+# keeps the raw output in tests/artifacts/test.log, and always ends with one
+# plain line "N passed, M failed". Extra arguments go to `deno test`
+# (e.g. `bash scripts/test.sh tests/harness/`).
+set -uo pipefail
+BOI_SCRIPT=test
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BOI_ROOT"
+
+if ! bash scripts/setup.sh; then
+  log "setup failed: no tests ran"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+boi_path
+
+mkdir -p tests/artifacts
+LOG=tests/artifacts/test.log
+# A hung test must not hang CI: the suite is meant to finish in under 10 minutes.
+LIMIT="${BOI_TEST_TIMEOUT_S:-1200}"
+log "deno task test $* (limit ${LIMIT}s, log: $LOG)"
+NO_COLOR=1 timeout -k 15 "$LIMIT" deno task test "$@" 2>&1 | tee "$LOG"
+rc=${PIPESTATUS[0]}
+
+# deno test ends with "ok | 12 passed (3 steps) | 0 failed (1s)" or
+# "FAILED | 11 passed | 1 failed (2 steps) (3s)". Count top-level tests.
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$LOG" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n1)"
+if [ -n "$summary" ]; then
+  passed="$(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$summary")"
+  failed="$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")"
+else
+  # No summary: the run died (type error, timeout, crash). Count what finished.
+  clean="$(sed 's/\x1b\[[0-9;]*m//g' "$LOG")"
+  passed="$(grep -cE '^[^ ].* \.\.\. ok( \(|$)' <<<"$clean" || true)"
+  failed="$(grep -cE '^[^ ].* \.\.\. FAILED( \(|$)' <<<"$clean" || true)"
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    log "the suite did not finish within ${LIMIT}s"
+  else
+    log "deno test exited $rc without a summary (see $LOG)"
+  fi
+fi
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # a failure deno did not count as a test (load error, leak, timeout)
+fi
+echo "$passed passed, $failed failed"
+if [ "$rc" -ne 0 ]; then exit "$rc"; fi
+if [ "$failed" -ne 0 ]; then exit 1; fi
+exit 0
