@@ -17,7 +17,13 @@ export class SpecError extends Error {
     /** Path inside the document (`tasks[2].timeout`), "" for the whole file. */
     readonly path: string,
   ) {
-    super(message);
+    // One printable line, whatever the input held.
+    super(
+      message.replace(
+        /[\x00-\x1f\x7f\u2028\u2029]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+      ),
+    );
     this.name = "SpecError";
   }
 }
@@ -398,8 +404,13 @@ function stringValue(v: unknown, path: string, fail: Fail): string {
 }
 
 function textField(v: unknown, path: string, fail: Fail): string {
-  const s = stringValue(v, path, fail);
+  const s = noNul(stringValue(v, path, fail), path, fail);
   if (s.trim() === "") fail(path, "must not be empty");
+  return s;
+}
+
+function noNul(s: string, path: string, fail: Fail): string {
+  if (s.includes("\0")) fail(path, "must not contain NUL characters");
   return s;
 }
 
@@ -412,7 +423,9 @@ function runField(
     if (v.length === 0) {
       fail(path, "must be a command string or a non-empty argv list");
     }
-    const argv = v.map((a, i) => stringValue(a, `${path}[${i}]`, fail));
+    const argv = v.map((a, i) =>
+      noNul(stringValue(a, `${path}[${i}]`, fail), `${path}[${i}]`, fail)
+    );
     if (argv[0] === "") fail(`${path}[0]`, "must not be empty");
     return argv;
   }
@@ -468,9 +481,7 @@ function envField(
         }`,
       );
     }
-    const value = stringValue(raw, p, fail);
-    if (value.includes("\0")) fail(p, "must not contain NUL characters");
-    out[key] = value;
+    out[key] = noNul(stringValue(raw, p, fail), p, fail);
   }
   return out;
 }

@@ -360,3 +360,17 @@ Deno.test("parseDuration", () => {
   }
   assert.equal(parseDuration("9".repeat(30) + "h"), null);
 });
+
+Deno.test("messages stay one printable line whatever the input", () => {
+  const e = refused("name: n\ntasks:\n  - id: a\n    run: |x\u0001\u001b\n");
+  assert.doesNotMatch(e.message, /[\x00-\x1f\x7f]/);
+  assert.match(e.message, /\\u0001/);
+  refused(
+    'name: n\ntasks: [{id: a, run: "a\\0b"}]',
+    "tasks[0].run must not contain NUL characters",
+  );
+  refused(
+    'name: n\ntasks: [{id: a, run: [sh, "a\\0b"]}]',
+    "tasks[0].run[1] must not contain NUL characters",
+  );
+});
