@@ -1,0 +1,190 @@
+/**
+ * Shared plumbing of the CLI commands: options every command takes, exit
+ * codes, output streams and the connection to etcd.
+ */
+import {
+  Argument,
+  InvalidArgumentError,
+  Option,
+} from "@commander-js/extra-typings";
+import { parseDuration } from "../node/spec.ts";
+import {
+  connectEtcd,
+  EtcdUnreachableError,
+  LOCAL_ENDPOINT,
+  parseEndpoints,
+} from "../node/etcd_client.ts";
+import { DEFAULT_PREFIX, Keys } from "../node/keys.ts";
+import { CliError, EXIT } from "./errors.ts";
+import { Store } from "./store.ts";
+
+export { CliError, EXIT } from "./errors.ts";
+
+/** Where a command writes and what it may read from the environment; tests swap it. */
+export interface Io {
+  /** Raw write to stdout. */
+  out(text: string): void;
+  /** Raw write to stderr. */
+  err(text: string): void;
+  /** stdout is a terminal: live redraws are allowed. */
+  isTty: boolean;
+  /** Terminal width, 0 when unknown. */
+  columns(): number;
+  env(name: string): string | undefined;
+  now(): number;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string) {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/** The process's real streams and environment. */
+export function processIo(): Io {
+  return {
+    out: (t) => writeAll(Deno.stdout, t),
+    err: (t) => writeAll(Deno.stderr, t),
+    isTty: Deno.stdout.isTerminal(),
+    columns: () => {
+      try {
+        return Deno.consoleSize().columns;
+      } catch {
+        return 0;
+      }
+    },
+    env: (name) => Deno.env.get(name),
+    now: () => Date.now(),
+  };
+}
+
+/** Options every command takes, as parsed by commander. */
+export interface CommonOptions {
+  etcd?: string;
+  prefix?: string;
+  json?: true;
+}
+
+/** `--etcd`, `--prefix` and `--json`, added to every command. */
+export function commonOptions() {
+  return [
+    new Option(
+      "--etcd <endpoints>",
+      `etcd endpoints, comma-separated (default: $BOI_ETCD_ENDPOINTS or ${LOCAL_ENDPOINT})`,
+    ),
+    new Option(
+      "--prefix <prefix>",
+      `key prefix (default: $BOI_KEY_PREFIX or ${DEFAULT_PREFIX})`,
+    ),
+    new Option("--json", "print one JSON document on stdout"),
+  ] as const;
+}
+
+/** What a command needs to run: resolved options and the output streams. */
+export class Ctx {
+  readonly endpoints: string[];
+  readonly keys: Keys;
+  readonly json: boolean;
+
+  constructor(readonly io: Io, opts: CommonOptions) {
+    const endpointText = opts.etcd ?? io.env("BOI_ETCD_ENDPOINTS") ??
+      LOCAL_ENDPOINT;
+    try {
+      this.endpoints = parseEndpoints(endpointText);
+    } catch (err) {
+      throw new CliError(`--etcd: ${(err as Error).message}`, EXIT.usage);
+    }
+    const prefix = opts.prefix ?? io.env("BOI_KEY_PREFIX") ?? DEFAULT_PREFIX;
+    try {
+      this.keys = new Keys(prefix);
+    } catch (err) {
+      throw new CliError(`--prefix: ${(err as Error).message}`, EXIT.usage);
+    }
+    this.json = opts.json === true;
+  }
+
+  /** Prints one line on stdout. */
+  print(line = ""): void {
+    this.io.out(`${line}\n`);
+  }
+
+  /** Prints the single JSON document of `--json`. */
+  printJson(value: unknown): void {
+    this.io.out(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** Prints one line on stderr. */
+  warn(line: string): void {
+    this.io.err(`${line}\n`);
+  }
+
+  /** Runs `fn` with a fail-fast etcd connection and always closes it. */
+  async withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    const client = connectEtcd(this.endpoints, { failFast: true });
+    const store = new Store(client, this.endpoints, (l) => this.warn(l));
+    try {
+      return await fn(store);
+    } finally {
+      store.close();
+    }
+  }
+}
+
+/** Maps any error thrown by a command to its stderr line and exit code. */
+export function errorToExit(err: unknown): { message: string; code: number } {
+  if (err instanceof CliError) {
+    // Usage errors read like commander's own: "error: ...".
+    const message = err.code === EXIT.usage && !err.message.startsWith("error:")
+      ? `error: ${err.message}`
+      : err.message;
+    return { message, code: err.code };
+  }
+  if (err instanceof EtcdUnreachableError) {
+    return { message: err.message, code: EXIT.unreachable };
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  return { message: `error: ${msg.split("\n")[0]}`, code: EXIT.failed };
+}
+
+/** `user@host` for the spec record's `dispatched_by`. */
+export function whoAmI(io: Io): string {
+  let host = "unknown-host";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // no sys permission: keep the placeholder
+  }
+  return `${io.env("USER") ?? io.env("LOGNAME") ?? "unknown"}@${host}`;
+}
+
+/** An id argument checked against a grammar; a bad value is a usage error. */
+export function idArgument<N extends string>(
+  name: N,
+  what: string,
+  pattern: RegExp,
+) {
+  return new Argument(name, what).argParser((value: string) => {
+    if (!pattern.test(value)) {
+      throw new InvalidArgumentError(
+        `${what} must match ${pattern.source}: got ${
+          JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+        }`,
+      );
+    }
+    return value;
+  });
+}
+
+/** Parses a positive duration option like "10s". */
+export function parseDurationOption(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null || ms <= 0) {
+    throw new InvalidArgumentError(
+      `must be a positive duration like "90s" or "10m": got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return ms;
+}

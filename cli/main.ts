@@ -1,0 +1,47 @@
+/** The `boi` command line: builds the commander program and maps outcomes to exit codes. */
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { errorToExit, EXIT, type Io, processIo } from "./context.ts";
+import { registerDispatch } from "./dispatch.ts";
+import { registerNodes } from "./nodes.ts";
+import { registerStatus } from "./status.ts";
+import { registerTasks } from "./tasks.ts";
+
+/** The program with every command registered; `done` receives the exit code. */
+export function buildProgram(io: Io, done: (code: number) => void): Command {
+  const program = new Command()
+    .name("boi")
+    .description("dispatch tasks to a boi cluster and watch them run")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => io.err(s),
+    });
+  registerDispatch(program, io, done);
+  registerStatus(program, io, done);
+  registerTasks(program, io, done);
+  registerNodes(program, io, done);
+  return program;
+}
+
+/** Runs the CLI with `args`; returns the exit code (0 ok, 1 failed, 2 usage, 3 etcd unreachable). */
+export async function main(
+  args: string[],
+  io: Io = processIo(),
+): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed its one-line error (or the help) already.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const out = errorToExit(err);
+    io.err(`${out.message}\n`);
+    return out.code;
+  }
+  return code;
+}
