@@ -20,6 +20,7 @@ export class SpecError extends Error {
     // One printable line, whatever the input held.
     super(
       message.replace(
+        // deno-lint-ignore no-control-regex -- control characters are the point
         /[\x00-\x1f\x7f\u2028\u2029]/g,
         (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
       ),

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { Keys } from "../node/keys.ts";
+import { parseSpec } from "../node/spec.ts";
+import { CliError } from "./errors.ts";
+import {
+  MAX_TXN_OPS,
+  planChunks,
+  progressLines,
+  randomSuffix,
+  readSpecFile,
+  summaryLines,
+} from "./dispatch.ts";
+import { envelope } from "./test_util.ts";
+
+const keys = new Keys("/boi/");
+
+function specWith(n: number, run = "true") {
+  const lines = ["name: big", "tasks:"];
+  for (let i = 0; i < n; i++) lines.push(`- {id: t${i}, run: "${run}"}`);
+  return parseSpec("big.yaml", lines.join("\n"), {
+    now: 1,
+    suffix: "abcdef",
+    dispatchedBy: "t",
+  });
+}
+
+Deno.test("randomSuffix: 6 chars of [a-z2-7]", () => {
+  assert.equal(randomSuffix(new Uint8Array([0, 1, 25, 26, 31, 32])), "abz27a");
+  for (let i = 0; i < 100; i++) assert.match(randomSuffix(), /^[a-z2-7]{6}$/);
+});
+
+Deno.test("planChunks: one transaction for a small spec", () => {
+  const chunks = planChunks(keys, specWith(3));
+  assert.equal(chunks.length, 1);
+  assert.equal(chunks[0].withSpec, true);
+  assert.deepEqual(chunks[0].puts.map((p) => p.key), [
+    "/boi/dispatch-queue/big-abcdef.t0",
+    "/boi/dispatch-queue/big-abcdef.t1",
+    "/boi/dispatch-queue/big-abcdef.t2",
+  ]);
+  assert.equal(JSON.parse(chunks[0].puts[0].value).task_id, "big-abcdef.t0");
+});
+
+Deno.test("planChunks: at most 127 envelopes + the spec compare per txn, spec last", () => {
+  for (const n of [127, 128, 300]) {
+    const parsed = specWith(n);
+    const chunks = planChunks(keys, parsed);
+    const puts = chunks.flatMap((c) => c.puts.map((p) => p.key));
+    assert.equal(puts.length, n);
+    assert.equal(new Set(puts).size, n);
+    chunks.forEach((c, i) => {
+      assert.ok(c.puts.length <= MAX_TXN_OPS - 1, `${n}: chunk ${i}`);
+      assert.equal(c.withSpec, i === chunks.length - 1);
+    });
+  }
+  assert.equal(planChunks(keys, specWith(127)).length, 1);
+  assert.equal(planChunks(keys, specWith(128)).length, 2);
+});
+
+Deno.test("planChunks: splits by bytes and refuses records that cannot fit", () => {
+  const parsed = specWith(20, "x".repeat(1000));
+  const budget = 25_000;
+  const chunks = planChunks(keys, parsed, budget);
+  assert.ok(chunks.length >= 2);
+  assert.equal(chunks.flatMap((c) => c.puts).length, 20);
+  const specKey = keys.spec(parsed.spec_id);
+  for (const c of chunks) {
+    let size = specKey.length +
+      c.puts.reduce((a, p) => a + 2 * p.key.length + p.value.length, 0);
+    if (c.withSpec) {
+      size += specKey.length + JSON.stringify(parsed.record).length;
+    }
+    assert.ok(size <= budget, `${size}`);
+  }
+  assert.throws(
+    () => planChunks(keys, specWith(1, "x".repeat(5000)), 4000),
+    (err: unknown) =>
+      err instanceof CliError && /is too large to store/.test(err.message),
+  );
+});
+
+Deno.test("progressLines: header with counts, one row per task", () => {
+  const lines = progressLines(
+    "s-aaaaaa",
+    [
+      envelope({
+        task_id: "s-aaaaaa.a",
+        state: "RUNNING",
+        claimant_node_id: "n1",
+        attempts: 1,
+      }),
+      envelope({
+        task_id: "s-aaaaaa.b",
+        state: "DONE",
+        ran_on: "n2",
+        exit_code: 0,
+      }),
+    ],
+    new Set(),
+    1500,
+  );
+  assert.equal(lines[0], "s-aaaaaa  1 RUNNING, 1 DONE  1.5s");
+  assert.match(lines[1], /^ {2}TASK\s+STATE\s+NODE\s+ATTEMPT\s+EXIT$/);
+  assert.match(lines[2], /^ {2}a\s+RUNNING\s+n1\s+1\/3\s+-$/);
+  assert.match(lines[3], /^ {2}b\s+DONE\s+n2\s+0\/3\s+0$/);
+});
+
+Deno.test("progressLines: large specs show only active rows", () => {
+  const tasks = Array.from(
+    { length: 50 },
+    (_, i) =>
+      envelope({
+        task_id: `s-aaaaaa.t${i}`,
+        state: i < 2 ? "RUNNING" : "PENDING",
+      }),
+  );
+  const lines = progressLines("s-aaaaaa", tasks, new Set(), 0);
+  assert.equal(lines.length, 1 + 1 + 2 + 1);
+  assert.equal(lines.at(-1), "  … 48 more");
+});
+
+Deno.test("summaryLines: totals, then every task that is not DONE", () => {
+  const lines = summaryLines(
+    "s-aaaaaa",
+    [
+      envelope({ task_id: "s-aaaaaa.a", state: "DONE" }),
+      envelope({
+        task_id: "s-aaaaaa.b",
+        state: "FAILED",
+        ran_on: "n",
+        exit_code: 1,
+        last_error: "exit 1",
+      }),
+      envelope({ task_id: "s-aaaaaa.c", state: "PENDING" }),
+    ],
+    new Set(["s-aaaaaa.c"]),
+    2000,
+  );
+  assert.deepEqual(lines, [
+    "s-aaaaaa: 1 DONE, 1 FAILED, 1 deleted in 2.0s",
+    "  s-aaaaaa.b FAILED on n exit 1: exit 1",
+    "  s-aaaaaa.c deleted",
+  ]);
+});
+
+Deno.test("readSpecFile: one-line errors for unreadable input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const read = async (path: string) => {
+      try {
+        await readSpecFile(path);
+        return "read";
+      } catch (err) {
+        assert.ok(err instanceof CliError);
+        assert.ok(!err.message.includes("\n"));
+        return err.message;
+      }
+    };
+    assert.equal(
+      await read(`${dir}/nope.yaml`),
+      `${dir}/nope.yaml: cannot read: No such file or directory (os error 2)`,
+    );
+    assert.match(await read(dir), /: cannot read: Is a directory/);
+    await Deno.writeFile(
+      `${dir}/bin`,
+      new Uint8Array([0xff, 0xfe, 0x00, 0x80]),
+    );
+    assert.equal(
+      await read(`${dir}/bin`),
+      `${dir}/bin: cannot read: not UTF-8 text`,
+    );
+    await Deno.writeTextFile(`${dir}/big`, "x".repeat(300_000));
+    assert.match(
+      await read(`${dir}/big`),
+      /: is too large: more than 262144 bytes/,
+    );
+    await Deno.writeTextFile(`${dir}/ok`, "\ufeffname: x\n");
+    assert.equal(await readSpecFile(`${dir}/ok`), "name: x\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
