@@ -33,6 +33,8 @@ export { NodeProc, startNode } from "./node_proc.ts";
 export type { EtcdLike, LogLine, NodeOptions } from "./node_proc.ts";
 export { artifactsDir, makeTempDir, REPO_ROOT } from "./paths.ts";
 export { freePort, freePorts } from "./ports.ts";
+export { startProxy, TcpProxy } from "./proxy.ts";
+export type { CutMode, ProxyTarget } from "./proxy.ts";
 export {
   descendants,
   processAlive,
