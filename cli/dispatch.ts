@@ -164,7 +164,7 @@ function osReason(err: unknown): string {
   return msg.split("\n")[0].replace(/: \w+ '.*'$/, "");
 }
 
-/** Writes a parsed spec; returns false on an id collision (nothing left written). */
+/** Writes a parsed spec; `ok: false` on an id collision (then nothing is left written). */
 export async function writeSpec(
   store: Store,
   keys: Keys,
@@ -330,17 +330,22 @@ export async function runDispatch(
   });
 }
 
+/** Best effort: the dispatch is done, so a failed look-up must not fail it. */
 async function notePaused(ctx: Ctx, store: Store): Promise<void> {
-  const res = await store.call((o) =>
-    store.client.kv.range({
-      key: Buffer.from(ctx.keys.dispatchPaused()),
-      count_only: true,
-    }, o)
-  );
-  if (Number(res.count) > 0) {
-    ctx.warn(
-      "note: dispatch is paused cluster-wide (cluster resume-dispatch); the tasks wait until it is resumed",
+  try {
+    const res = await store.call((o) =>
+      store.client.kv.range({
+        key: Buffer.from(ctx.keys.dispatchPaused()),
+        count_only: true,
+      }, o)
     );
+    if (Number(res.count) > 0) {
+      ctx.warn(
+        "note: dispatch is paused cluster-wide (cluster resume-dispatch); the tasks wait until it is resumed",
+      );
+    }
+  } catch {
+    // etcd went away right after the commit: the --wait loop will say so.
   }
 }
 
