@@ -41,12 +41,18 @@ fi
 command -v etcd >/dev/null 2>&1 || die "etcd is still missing after apt-get install"
 
 # --- project dependencies ---------------------------------------------------
-log "caching npm dependencies (deno install)"
+log "caching dependencies (deno install)"
 deno install -q >&2
+# Also every entry point and test module: a bare `deno install` can leave
+# package metadata that `deno test` would otherwise fetch mid-run.
 entries=()
 for f in node/main.ts cli.ts; do
   if [ -f "$f" ]; then entries+=("$f"); fi
 done
+while IFS= read -r f; do entries+=("$f"); done < <(
+  find . \( -path ./.boi -o -path ./node_modules -o -path ./tests/artifacts -o -path ./.git \) -prune \
+    -o -type f \( -name '*_test.ts' -o -path './plugins/*.ts' \) -print | sort
+)
 if [ "${#entries[@]}" -gt 0 ]; then
   deno install -q --entrypoint "${entries[@]}" >&2
 fi
