@@ -173,7 +173,7 @@ export interface CliOptions extends RunOptions {
 }
 
 /**
- * Runs `deno run -P=cli cli.ts ...args --etcd <endpoint>` from the repo root
+ * Runs `deno run -q -P=cli cli.ts ...args --etcd <endpoint>` from the repo root
  * (no `--etcd` when `etcd` is null) and returns its exit code and output.
  */
 export function cli(
@@ -181,7 +181,9 @@ export function cli(
   args: string[],
   options: CliOptions = {},
 ): Promise<RunResult> {
-  const full = ["run", "-P=cli", "cli.ts", ...args];
+  // -q: Deno's own notes ("Permissions in the config file is experimental",
+  // "Download ...") are not the CLI's output; errors still reach stderr.
+  const full = ["run", "-q", "-P=cli", "cli.ts", ...args];
   const endpoint = typeof etcd === "string" ? etcd : etcd?.endpoint;
   if (endpoint !== undefined) full.push("--etcd", endpoint);
   const env = { ...options.env };

@@ -198,7 +198,17 @@ Deno.test({
     const help = await cli(null, ["--help"]);
     assert.equal(help.code, 0, help.explain());
     assert.match(help.stdout + help.stderr, /dispatch/, help.explain());
-    assert.deepEqual(help.command.slice(1, 4), ["run", "-P=cli", "cli.ts"]);
+    assert.deepEqual(help.command.slice(1, 5), [
+      "run",
+      "-q",
+      "-P=cli",
+      "cli.ts",
+    ]);
+    assert.doesNotMatch(
+      help.stderr,
+      /experimental/,
+      "Deno's own notes are kept out",
+    );
   },
 });
 

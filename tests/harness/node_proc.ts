@@ -189,7 +189,8 @@ export class NodeProc implements AsyncDisposable {
       append: true,
     });
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-P=node", this.#opts.entry ?? "node/main.ts"],
+      // -q keeps Deno's own notes out of the node's JSON log stream.
+      args: ["run", "-q", "-P=node", this.#opts.entry ?? "node/main.ts"],
       cwd: REPO_ROOT,
       env: this.#env,
       clearEnv: true,
