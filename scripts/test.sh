@@ -17,6 +17,9 @@ fi
 boi_path
 
 mkdir -p tests/artifacts
+# Per-process logs of earlier runs pile up; keep the last hour's (a run may be
+# going on beside this one).
+find tests/artifacts -mindepth 2 -type f -name '*.log' -mmin +60 -delete 2>/dev/null || true
 LOG=tests/artifacts/test.log
 # A hung test must not hang CI: the suite is meant to finish in under 10 minutes.
 LIMIT="${BOI_TEST_TIMEOUT_S:-1200}"
