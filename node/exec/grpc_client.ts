@@ -1,0 +1,266 @@
+/**
+ * Core's end of one plugin socket: unary and server-streaming calls carrying
+ * `boi-corr-id`, plus the Handshake and Health every service has (SPEC §7).
+ * The kind-specific clients (GrpcPool, GrpcWorkspace, …) sit on top.
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { type PluginKind, pluginService } from "../../proto/mod.ts";
+import { COMMON_CODECS, type MethodCodec, type Wire } from "./grpc_codec.ts";
+import type {
+  HandshakeRequest,
+  HandshakeResponse,
+  HealthResponse,
+} from "../plugins/contracts.ts";
+
+/** Metadata key that carries the correlation id of every call. */
+export const CORR_ID_KEY = "boi-corr-id";
+
+/** A fresh correlation id, optionally prefixed (e.g. with the task id) for greppable logs. */
+export function newCorrId(prefix?: string): string {
+  const rand = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+  return prefix ? `${prefix}.${rand}` : rand;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /**
+   * Sent as `boi-corr-id` metadata.
+   * @default a fresh {@linkcode newCorrId}
+   */
+  corr_id?: string;
+  /**
+   * Deadline of a unary call; streams have none unless given.
+   * @default the connection's `timeout_ms`
+   */
+  timeout_ms?: number;
+  /** Cancels the call. */
+  signal?: AbortSignal;
+}
+
+/** A failed plugin call, with the gRPC status and what was called. */
+export class PluginCallError extends Error {
+  constructor(
+    readonly kind: PluginKind,
+    readonly rpc: string,
+    /** gRPC status code, e.g. 14 (UNAVAILABLE) or 4 (DEADLINE_EXCEEDED). */
+    readonly code: number,
+    readonly details: string,
+    readonly corr_id: string,
+  ) {
+    super(`${kind} plugin ${rpc}: ${grpc.status[code] ?? code}: ${details}`);
+    this.name = "PluginCallError";
+  }
+}
+
+/** Options of {@linkcode PluginConnection}. */
+export interface PluginConnectionOptions {
+  /**
+   * Default deadline of unary calls.
+   * @default 30000
+   */
+  timeout_ms?: number;
+}
+
+/** The gRPC target for a Unix socket path. */
+export function socketTarget(path: string): string {
+  return path.startsWith("/") ? `unix://${path}` : `unix:${path}`;
+}
+
+/**
+ * One gRPC channel to one plugin's socket. Each plugin incarnation gets its
+ * own, so a restart never waits out the previous channel's reconnect backoff.
+ */
+export class PluginConnection {
+  readonly #client: grpc.Client;
+  readonly #definition: grpc.ServiceDefinition;
+  readonly #timeoutMs: number;
+
+  constructor(
+    readonly kind: PluginKind,
+    readonly socket: string,
+    options: PluginConnectionOptions = {},
+  ) {
+    this.#definition = pluginService(kind).definition;
+    this.#timeoutMs = options.timeout_ms ?? 30_000;
+    this.#client = new grpc.Client(
+      socketTarget(socket),
+      grpc.credentials.createInsecure(),
+      {
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 1000,
+      },
+    );
+  }
+
+  /** Resolves once the channel is connected; rejects after `timeout_ms`. */
+  waitForReady(timeout_ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.waitForReady(Date.now() + timeout_ms, (err) => {
+        if (err) {
+          reject(
+            new PluginCallError(
+              this.kind,
+              "connect",
+              grpc.status.UNAVAILABLE,
+              err.message,
+              "",
+            ),
+          );
+        } else resolve();
+      });
+    });
+  }
+
+  /** Settles the protocol version; core judges the answer. */
+  handshake(
+    req: HandshakeRequest,
+    options?: CallOptions,
+  ): Promise<HandshakeResponse> {
+    return this.unary(COMMON_CODECS.handshake, req, options);
+  }
+
+  /** The periodic health probe. */
+  health(options?: CallOptions): Promise<HealthResponse> {
+    return this.unary(COMMON_CODECS.health, {}, options);
+  }
+
+  /** Calls a unary RPC described by `codec`. */
+  unary<Req, Res>(
+    codec: MethodCodec<Req, Res>,
+    req: Req,
+    options: CallOptions = {},
+  ): Promise<Res> {
+    const { method, metadata, corr_id, callOptions } = this.#prepare(
+      codec,
+      options,
+      options.timeout_ms ?? this.#timeoutMs,
+    );
+    return new Promise<Res>((resolve, reject) => {
+      const call = this.#client.makeUnaryRequest<Wire, Wire>(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        codec.encodeRequest(req),
+        metadata,
+        callOptions,
+        (err, res) => {
+          options.signal?.removeEventListener("abort", cancel);
+          if (err) return reject(this.#error(codec.rpc, err, corr_id));
+          try {
+            resolve(codec.decodeResponse(res ?? {}));
+          } catch (e) {
+            reject(this.#wireError(codec.rpc, e, corr_id));
+          }
+        },
+      );
+      const cancel = () => call.cancel();
+      options.signal?.addEventListener("abort", cancel, { once: true });
+    });
+  }
+
+  /**
+   * Calls a server-streaming RPC; the stream is cancelled if the consumer
+   * stops early or `signal` aborts. A broken stream throws PluginCallError.
+   */
+  async *stream<Req, Res>(
+    codec: MethodCodec<Req, Res>,
+    req: Req,
+    options: CallOptions = {},
+  ): AsyncGenerator<Res> {
+    const { method, metadata, corr_id, callOptions } = this.#prepare(
+      codec,
+      options,
+      options.timeout_ms,
+    );
+    const call = this.#client.makeServerStreamRequest<Wire, Wire>(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      codec.encodeRequest(req),
+      metadata,
+      callOptions,
+    );
+    const cancel = () => call.cancel();
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const w of call as AsyncIterable<Wire>) {
+        let item: Res;
+        try {
+          item = codec.decodeResponse(w);
+        } catch (e) {
+          throw this.#wireError(codec.rpc, e, corr_id);
+        }
+        yield item;
+      }
+    } catch (e) {
+      if (e instanceof PluginCallError) throw e;
+      throw this.#error(codec.rpc, e, corr_id);
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  /** Closes the channel; calls in flight fail. */
+  close(): void {
+    this.#client.close();
+  }
+
+  #prepare<Req, Res>(
+    codec: MethodCodec<Req, Res>,
+    options: CallOptions,
+    timeout_ms: number | undefined,
+  ) {
+    const method = this.#definition[codec.rpc];
+    if (!method) {
+      throw new Error(`${this.kind} service has no RPC ${codec.rpc}`);
+    }
+    const corr_id = options.corr_id ?? newCorrId();
+    const metadata = new grpc.Metadata();
+    metadata.set(CORR_ID_KEY, corr_id);
+    const callOptions: grpc.CallOptions = timeout_ms === undefined
+      ? {}
+      : { deadline: Date.now() + timeout_ms };
+    return { method, metadata, corr_id, callOptions };
+  }
+
+  #error(rpc: string, err: unknown, corr_id: string): PluginCallError {
+    const e = err as Partial<grpc.ServiceError>;
+    return new PluginCallError(
+      this.kind,
+      rpc,
+      typeof e.code === "number" ? e.code : grpc.status.UNKNOWN,
+      e.details ?? e.message ?? String(err),
+      corr_id,
+    );
+  }
+
+  #wireError(rpc: string, err: unknown, corr_id: string): PluginCallError {
+    return new PluginCallError(
+      this.kind,
+      rpc,
+      grpc.status.INTERNAL,
+      `bad response: ${(err as Error).message}`,
+      corr_id,
+    );
+  }
+}
+
+/**
+ * Where a client finds its connection: a fixed one, or a function that
+ * returns the current incarnation's (e.g. the supervisor's, which may wait
+ * for a restart to finish).
+ */
+export type ConnectionSource =
+  | PluginConnection
+  | (() => PluginConnection | Promise<PluginConnection>);
+
+/** Resolves a {@linkcode ConnectionSource} for one call. */
+export function resolveConnection(
+  source: ConnectionSource,
+): Promise<PluginConnection> {
+  return Promise.resolve(
+    typeof source === "function" ? source() : source,
+  );
+}
