@@ -1,0 +1,199 @@
+/**
+ * Reference pool: local processes via node/exec/local_pool.ts — one process
+ * group per worker (Kill and the timeout take the whole tree), Spawn
+ * idempotent per (task_id, claim_token) with a re-attach that replays output.
+ *
+ * `BOI_POOL_MODE=noop` completes every task at once with exit 0 and runs
+ * nothing: for benchmarking the dispatcher itself.
+ *
+ * Run: `deno run -P=plugin --allow-net=unix:<socket> --allow-run
+ * --allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL plugins/pool_local.ts`
+ * (`--allow-run` because tasks run any program; the env list is what workers inherit).
+ * @module
+ */
+import { LocalPool } from "../node/exec/local_pool.ts";
+import type {
+  KillRequest,
+  PluginHandlers,
+  Pool,
+  SpawnRequest,
+  WorkerEvent,
+} from "./sdk/mod.ts";
+import {
+  pluginEnv,
+  PluginLogger,
+  pluginLogger,
+  servePlugin,
+} from "./sdk/mod.ts";
+
+/** How the pool runs workers. */
+export type PoolMode = "local" | "noop";
+
+/** Options of {@linkcode localPoolPlugin}. */
+export interface LocalPoolPluginOptions {
+  /**
+   * `local` runs processes; `noop` completes every task at once.
+   * @default "local"
+   */
+  mode?: PoolMode;
+  /**
+   * File recording the live process groups, so the next incarnation can reap
+   * workers a crashed one left behind. `null`: not recorded.
+   * @default null
+   */
+  state_file?: string | null;
+  /** @default a logger on stderr */
+  log?: PluginLogger;
+}
+
+/** A pool's handlers plus what the SDK needs around them. */
+export interface PoolPlugin {
+  handlers: PluginHandlers<Pool>;
+  capabilities: string[];
+  /** Kills the workers that still run (the plugin is going away; they would be orphans). */
+  onShutdown(): Promise<void>;
+  /** Kills the process groups a previous, crashed incarnation recorded. */
+  reapStale(): Promise<void>;
+}
+
+interface Tracked {
+  req: SpawnRequest;
+  pid: number;
+  done: Promise<void>;
+}
+
+const keyOf = (r: { task_id: string; claim_token: string }) =>
+  `${r.task_id}\x1f${r.claim_token}`;
+
+/** The pool plugin's logic, shared by pool_local.ts and the mock. */
+export function localPoolPlugin(
+  options: LocalPoolPluginOptions = {},
+): PoolPlugin {
+  const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
+  if ((options.mode ?? "local") === "noop") return noopPool();
+  const stateFile = options.state_file ?? null;
+  const pool = new LocalPool();
+  const tracked = new Map<string, Tracked>();
+  const groups = new Set<number>();
+
+  let saving = Promise.resolve();
+  const save = () => {
+    if (stateFile === null) return;
+    const text = JSON.stringify([...groups]);
+    saving = saving.then(async () => {
+      await Deno.writeTextFile(`${stateFile}.tmp`, text);
+      await Deno.rename(`${stateFile}.tmp`, stateFile);
+    }).catch((e) =>
+      log.warn("cannot record worker groups", { error: e.message })
+    );
+  };
+
+  /** Follows a worker from its first Spawn to its exit, for shutdown and reaping. */
+  const track = (req: SpawnRequest) => {
+    const key = keyOf(req);
+    if (tracked.has(key)) return;
+    const t: Tracked = { req, pid: 0, done: Promise.resolve() };
+    tracked.set(key, t);
+    t.done = (async () => {
+      for await (const ev of pool.spawn(req)) {
+        if ("started" in ev) {
+          t.pid = ev.started.pid;
+          groups.add(t.pid);
+          save();
+        }
+      }
+      if (t.pid !== 0) groups.delete(t.pid);
+      save();
+      tracked.delete(key);
+    })();
+  };
+
+  return {
+    capabilities: ["reattach", "process_groups", "timeout"],
+    handlers: {
+      spawn(req): AsyncIterable<WorkerEvent> {
+        track(req);
+        // A second Spawn of the same key re-attaches and replays.
+        return pool.spawn(req);
+      },
+      kill: (req: KillRequest) => pool.kill(req),
+    },
+    async onShutdown() {
+      const running = [...tracked.values()];
+      if (running.length > 0) {
+        log.info("killing workers on shutdown", { workers: running.length });
+      }
+      for (const t of running) {
+        await pool.kill({ ...t.req, grace_ms: 1000 });
+      }
+      await Promise.all(running.map((t) => t.done));
+      await saving;
+    },
+    async reapStale() {
+      if (stateFile === null) return;
+      let pgids: number[];
+      try {
+        pgids = JSON.parse(await Deno.readTextFile(stateFile));
+      } catch {
+        return; // no file: nothing was left running
+      }
+      for (const pgid of pgids) {
+        if (!Number.isInteger(pgid) || pgid <= 1) continue;
+        try {
+          Deno.kill(-pgid, "SIGKILL");
+          log.warn("reaped a worker group left by a crashed incarnation", {
+            pgid,
+          });
+        } catch {
+          // already gone
+        }
+      }
+      await Deno.remove(stateFile).catch(() => {});
+    },
+  };
+}
+
+/** Every Spawn "runs" and exits 0 at once, with no process: pid 0, no output. */
+function noopPool(): PoolPlugin {
+  return {
+    capabilities: ["reattach", "noop"],
+    handlers: {
+      async *spawn() {
+        yield { started: { pid: 0 } };
+        yield { exit: { code: 0, signal: null, error: null } };
+      },
+      kill() {},
+    },
+    async onShutdown() {},
+    async reapStale() {},
+  };
+}
+
+/** `BOI_POOL_MODE`, checked. */
+export function poolModeFromEnv(): PoolMode {
+  const mode = Deno.env.get("BOI_POOL_MODE") || "local";
+  if (mode !== "local" && mode !== "noop") {
+    throw new Error(`BOI_POOL_MODE must be local or noop: got ${mode}`);
+  }
+  return mode;
+}
+
+if (import.meta.main) {
+  const env = pluginEnv();
+  const mode = poolModeFromEnv();
+  const log = pluginLogger("pool_local");
+  const pool = localPoolPlugin({
+    mode,
+    state_file: `${env.data_dir}/pool_local.groups.json`,
+    log,
+  });
+  await pool.reapStale();
+  await servePlugin({
+    kind: "pool",
+    name: "pool_local",
+    version: "1.0.0",
+    capabilities: pool.capabilities,
+    onShutdown: pool.onShutdown,
+    ...pool.handlers,
+  });
+}
