@@ -4,9 +4,9 @@ import {
   type EtcdServer,
   listEnvelopes,
   makeTempDir,
-  notYet,
   type NodeOptions,
   type NodeProc,
+  notYet,
   startEtcd,
   startNode,
   waitFor,
@@ -29,12 +29,18 @@ export async function startCluster(
   const etcd = await startEtcd();
   const map = new Map<string, NodeProc>();
   const add = async (o: NodeOptions) => {
-    const n = await startNode(etcd, { ...common, ...o, env: { ...common.env, ...o.env } });
+    const n = await startNode(etcd, {
+      ...common,
+      ...o,
+      env: { ...common.env, ...o.env },
+    });
     map.set(o.nodeId, n);
     return n;
   };
   try {
-    await Promise.all(nodes.map((n) => add(typeof n === "string" ? { nodeId: n } : n)));
+    await Promise.all(
+      nodes.map((n) => add(typeof n === "string" ? { nodeId: n } : n)),
+    );
   } catch (e) {
     await Promise.all([...map.values()].map((n) => n[Symbol.asyncDispose]()));
     await etcd[Symbol.asyncDispose]();

@@ -1,6 +1,13 @@
 /** Issue #2 e2e 1, 6, 7: a spec runs in dependency order; retries; cancel kills the tree. */
 import assert from "node:assert/strict";
-import { cli, listEnvelopes, processGroupAlive, readEnvelope, REPO_ROOT, waitFor } from "../harness/mod.ts";
+import {
+  cli,
+  listEnvelopes,
+  processGroupAlive,
+  readEnvelope,
+  REPO_ROOT,
+  waitFor,
+} from "../harness/mod.ts";
 import type { Envelope } from "../../node/schema.ts";
 import { dispatch, logPath, startCluster, waitTerminal } from "./cluster.ts";
 
@@ -8,14 +15,21 @@ const NODES = ["node-a", "node-b", "node-c"];
 
 Deno.test("hello.yaml: all DONE in dependency order, output in the log files, dispatch --wait exits 0", async () => {
   await using c = await startCluster(NODES);
-  const r = await cli(c.etcd, ["dispatch", `${REPO_ROOT}/examples/hello.yaml`, "--wait", "--json"], {
+  const r = await cli(c.etcd, [
+    "dispatch",
+    `${REPO_ROOT}/examples/hello.yaml`,
+    "--wait",
+    "--json",
+  ], {
     timeoutMs: 60_000,
   });
   assert.equal(r.code, 0, `dispatch --wait failed: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as { spec_id: string; tasks: Envelope[] };
   const byId = new Map(out.tasks.map((t) => [t.task_id.split(".")[1], t]));
   assert.deepEqual([...byId.keys()].sort(), ["count", "greet", "report"]);
-  for (const t of byId.values()) assert.equal(t.state, "DONE", `${t.task_id}: ${t.last_error}`);
+  for (const t of byId.values()) {
+    assert.equal(t.state, "DONE", `${t.task_id}: ${t.last_error}`);
+  }
   const report = byId.get("report")!;
   for (const dep of ["greet", "count"]) {
     const d = byId.get(dep)!;
@@ -37,7 +51,9 @@ Deno.test("hello.yaml: all DONE in dependency order, output in the log files, di
 });
 
 Deno.test("a task exiting 3 with retries: 2 runs 3 times and ends FAILED with exit_code 3", async () => {
-  await using c = await startCluster(NODES, { env: { BOI_RETRY_BACKOFF_MS: "200" } });
+  await using c = await startCluster(NODES, {
+    env: { BOI_RETRY_BACKOFF_MS: "200" },
+  });
   const { spec_id } = await dispatch(
     c,
     `name: retry
@@ -80,17 +96,28 @@ tasks:
     5000,
   );
   const pgid = Number(started.pid);
-  assert.ok(await processGroupAlive(pgid), "the task's process group runs before the cancel");
+  assert.ok(
+    await processGroupAlive(pgid),
+    "the task's process group runs before the cancel",
+  );
   const t0 = Date.now();
   const r = await cli(c.etcd, ["tasks", "cancel", id]);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(`${id} CANCELLED`, async () => (await readEnvelope(c.etcd, id))?.value.state === "CANCELLED", {
-    timeoutMs: 2000,
-  });
+  await waitFor(
+    `${id} CANCELLED`,
+    async () => (await readEnvelope(c.etcd, id))?.value.state === "CANCELLED",
+    {
+      timeoutMs: 2000,
+    },
+  );
   const cancelledAfter = Date.now() - t0;
-  await waitFor(`process group ${pgid} gone`, async () => !(await processGroupAlive(pgid)), {
-    timeoutMs: 2000,
-  });
+  await waitFor(
+    `process group ${pgid} gone`,
+    async () => !(await processGroupAlive(pgid)),
+    {
+      timeoutMs: 2000,
+    },
+  );
   console.log(`cancelled after ${cancelledAfter} ms (including CLI start-up)`);
   const all = await listEnvelopes(c.etcd, { specId: running.spec_id });
   assert.equal(all[0].value.last_error, "cancelled by user");
