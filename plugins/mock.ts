@@ -27,6 +27,7 @@
  */
 import { isPluginKind, type PluginKind } from "../proto/mod.ts";
 import type {
+  CallContext,
   PluginHandlers,
   PluginLogger,
   PluginServer,
@@ -188,7 +189,7 @@ export async function serveMock(
       faults.unhealthy
         ? { ok: false, detail: "BOI_MOCK_UNHEALTHY" }
         : { ok: true, detail: "ok" },
-    async intercept(rpc: string, ctx: { corr_id: string; log: PluginLogger }) {
+    async intercept(rpc: string, ctx: CallContext) {
       calls++;
       if (faults.record !== null) {
         Deno.writeTextFileSync(
@@ -202,8 +203,15 @@ export async function serveMock(
         Deno.exit(1);
       }
       if (faults.hang.has(rpc)) {
+        // Never answers; gives up only when the caller does (or on shutdown).
         ctx.log.warn("hanging (BOI_MOCK_HANG)");
-        await new Promise<never>(() => {});
+        await new Promise<never>((_, reject) =>
+          ctx.signal.addEventListener(
+            "abort",
+            () => reject(new Error("hang ended by the caller")),
+            { once: true },
+          )
+        );
       }
       if (faults.slow_ack_ms > 0 && rpc !== "Handshake" && rpc !== "Health") {
         await new Promise((r) => setTimeout(r, faults.slow_ack_ms));

@@ -17,18 +17,21 @@ export const POOL_ENV =
 
 /**
  * `deno run` of `plugins/<script>` with the plugin permission set, net only
- * for its socket, plus `extra` flags. `{socket}` is filled by the supervisor.
+ * for its socket (and `net` hosts), plus `extra` flags. `{socket}` is filled
+ * by the supervisor.
  */
 export function pluginArgv(
   script: string,
   extra: string[] = [],
-  socket = "{socket}",
+  options: { socket?: string; net?: string[] } = {},
 ): string[] {
+  const net = [`unix:${options.socket ?? "{socket}"}`, ...(options.net ?? [])];
   return [
     Deno.execPath(),
     "run",
+    "-q",
     "-P=plugin",
-    `--allow-net=unix:${socket}`,
+    `--allow-net=${net.join(",")}`,
     ...extra,
     `${REPO}/plugins/${script}`,
   ];

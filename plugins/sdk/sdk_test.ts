@@ -25,7 +25,7 @@ async function withPlugin(
 ): Promise<void> {
   const dir = await tempDir("boi-sdk-");
   const socket = `${dir}/p.sock`;
-  const p = new PluginProcess(pluginArgv(script, [], socket), {
+  const p = new PluginProcess(pluginArgv(script, [], { socket }), {
     BOI_PLUGIN_SOCKET: socket,
     BOI_PLUGIN_ID: `${kind}-test-1`,
     BOI_PLUGIN_KIND: kind,
@@ -46,9 +46,10 @@ async function leaveStaleSocket(path: string): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
-      `Deno.listen({ transport: "unix", path: ${
+      // accept() keeps it alive: an exiting Deno would remove its socket.
+      `const l = Deno.listen({ transport: "unix", path: ${
         JSON.stringify(path)
-      } }); console.log("up");`,
+      } }); console.log("up"); await l.accept();`,
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -66,11 +67,14 @@ Deno.test("servePlugin: removes a stale socket, prints BOI_READY, answers Handsh
   const dir = await tempDir("boi-sdk-");
   const socket = `${dir}/p.sock`;
   await leaveStaleSocket(socket);
-  const p = new PluginProcess(pluginArgv("router_passthrough.ts", [], socket), {
-    BOI_PLUGIN_SOCKET: socket,
-    BOI_PLUGIN_ID: "router-test-1",
-    BOI_PLUGIN_KIND: "router",
-  });
+  const p = new PluginProcess(
+    pluginArgv("router_passthrough.ts", [], { socket }),
+    {
+      BOI_PLUGIN_SOCKET: socket,
+      BOI_PLUGIN_ID: "router-test-1",
+      BOI_PLUGIN_KIND: "router",
+    },
+  );
   const conn = new PluginConnection("router", socket);
   try {
     await p.ready();

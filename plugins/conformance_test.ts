@@ -1,0 +1,155 @@
+/**
+ * `runConformance` passes every reference plugin (and the mock as each kind)
+ * and fails broken mocks with a reason naming what broke.
+ */
+import assert from "node:assert/strict";
+import { type ConformanceResult, runConformance } from "./conformance.ts";
+import { pluginArgv, POOL_ENV, tempDir } from "./test_util.ts";
+import type { PluginKind } from "../proto/mod.ts";
+
+function explain(r: ConformanceResult): string {
+  return r.checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`)
+    .join("\n");
+}
+
+function assertPasses(r: ConformanceResult): void {
+  assert.ok(r.ok, explain(r));
+  assert.ok(r.checks.length >= 6, explain(r));
+}
+
+/** The named check failed with a detail matching `why`; checks before it passed. */
+function assertFailsAt(r: ConformanceResult, name: string, why: RegExp): void {
+  assert.equal(r.ok, false, explain(r));
+  const i = r.checks.findIndex((c) => !c.ok);
+  assert.equal(r.checks[i].name, name, explain(r));
+  assert.match(r.checks[i].detail, why, explain(r));
+}
+
+Deno.test("conformance: the reference plugins pass", async (t) => {
+  await t.step("router_passthrough", async () => {
+    assertPasses(
+      await runConformance(pluginArgv("router_passthrough.ts"), "router"),
+    );
+  });
+  await t.step("workspace_dir", async () => {
+    assertPasses(
+      await runConformance(pluginArgv("workspace_dir.ts"), "workspace"),
+    );
+  });
+  await t.step("workspace_git", async () => {
+    const repo = await tempDir("boi-conf-repo-");
+    const git = (...args: string[]) =>
+      new Deno.Command("git", { args: ["-C", repo, ...args] }).output();
+    await git("init", "-q");
+    await Deno.writeTextFile(`${repo}/README`, "hello\n");
+    await git("add", "README");
+    await git(
+      "-c",
+      "user.name=t",
+      "-c",
+      "user.email=t@t",
+      "commit",
+      "-qm",
+      "x",
+    );
+    try {
+      assertPasses(
+        await runConformance(
+          pluginArgv("workspace_git.ts", ["--allow-run=git"]),
+          "workspace",
+          { env: { BOI_WORKSPACE_REPO: repo } },
+        ),
+      );
+      const list = await git("worktree", "list", "--porcelain");
+      assert.equal(
+        new TextDecoder().decode(list.stdout).match(/^worktree /gm)?.length,
+        1,
+        "no worktree left behind",
+      );
+    } finally {
+      await Deno.remove(repo, { recursive: true });
+    }
+  });
+  await t.step("pool_local", async () => {
+    assertPasses(
+      await runConformance(
+        pluginArgv("pool_local.ts", ["--allow-run", POOL_ENV]),
+        "pool",
+      ),
+    );
+  });
+  await t.step("hooks_jsonl", async () => {
+    assertPasses(await runConformance(pluginArgv("hooks_jsonl.ts"), "hooks"));
+  });
+});
+
+Deno.test("conformance: the mock passes as every kind", async (t) => {
+  const kinds: PluginKind[] = [
+    "workspace",
+    "pool",
+    "router",
+    "provisioner",
+    "hooks",
+  ];
+  for (const kind of kinds) {
+    await t.step(kind, async () => {
+      const extra = kind === "pool" ? ["--allow-run", POOL_ENV] : [];
+      assertPasses(await runConformance(pluginArgv("mock.ts", extra), kind));
+    });
+  }
+});
+
+Deno.test("conformance: broken mocks fail, with the reason", async (t) => {
+  const mock = pluginArgv("mock.ts");
+  await t.step("never prints BOI_READY", async () => {
+    const t0 = Date.now();
+    const r = await runConformance(mock, "hooks", {
+      env: { BOI_MOCK_NO_READY: "1" },
+      ready_timeout_ms: 1500,
+    });
+    assertFailsAt(r, "lifecycle: prints BOI_READY", /ready_timeout/);
+    assert.ok(Date.now() - t0 < 2500 + 1000);
+  });
+  await t.step("speaks protocol major 2", async () => {
+    assertFailsAt(
+      await runConformance(mock, "router", {
+        env: { BOI_MOCK_PROTO_MAJOR: "2" },
+      }),
+      "lifecycle: handshake",
+      /proto_version_mismatch: plugin 2\.0, core 1\.0/,
+    );
+  });
+  await t.step("crashes after 3 calls", async () => {
+    const r = await runConformance(mock, "hooks", {
+      env: { BOI_MOCK_CRASH_AFTER: "3" },
+    });
+    // The cut call ends UNAVAILABLE or INTERNAL, depending on the moment.
+    assertFailsAt(r, "hooks: OnEvent acks each seq", /hooks plugin OnEvent: /);
+    assert.ok(
+      r.checks.some((c) =>
+        c.name === "lifecycle: no crash during the checks" && !c.ok
+      ),
+      explain(r),
+    );
+  });
+  await t.step("never answers Route", async () => {
+    assertFailsAt(
+      await runConformance(mock, "router", {
+        env: { BOI_MOCK_HANG: "Route" },
+        check_timeout_ms: 1000,
+      }),
+      "router: Route",
+      /no answer within 1000 ms/,
+    );
+  });
+  await t.step("ignores stdin EOF", async () => {
+    assertFailsAt(
+      await runConformance(mock, "router", {
+        env: { BOI_MOCK_IGNORE_STDIN: "1" },
+        shutdown_grace_ms: 1000,
+      }),
+      "lifecycle: exits when stdin closes",
+      /SIGKILLed/,
+    );
+  });
+});
