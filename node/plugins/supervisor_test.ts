@@ -54,7 +54,8 @@ async function harness(
     node_id: "n1",
     data_dir: dataDir,
     core_version: "test",
-    ready_timeout_ms: 2000,
+    // Generous: a loaded CI machine can take seconds to start Deno.
+    ready_timeout_ms: 8000,
     // Slow enough that a loaded machine never looks unhealthy by accident.
     health_interval_ms: 1000,
     health_timeout_ms: 1000,
@@ -84,7 +85,7 @@ const seen = (h: Harness, state: string, incarnation?: number) =>
 Deno.test("supervisor: no BOI_READY → start_failed ready_timeout within ready_timeout + 1 s, process gone", async () => {
   await using h = await harness(
     { env: { BOI_MOCK_NO_READY: "1" } },
-    { restart_delay_ms: 60_000 },
+    { ready_timeout_ms: 2000, restart_delay_ms: 60_000 },
   );
   const t0 = Date.now();
   const st = await h.sup.start();
@@ -196,7 +197,8 @@ Deno.test("supervisor: SIGKILLed plugin → crash recorded and restarted", async
 Deno.test("supervisor: the 4th crash within the window → unstable; restart() brings it back", async () => {
   // Answers the handshake, then dies on the first health probe: every time.
   await using h = await harness({ env: { BOI_MOCK_CRASH_AFTER: "1" } }, {
-    health_interval_ms: 100,
+    health_interval_ms: 300,
+    health_timeout_ms: 300,
   });
   await h.sup.start();
   await waitFor("unstable", () => h.sup.status.state === "unstable", {

@@ -65,6 +65,10 @@ async function leaveStaleSocket(path: string): Promise<void> {
 
 Deno.test("servePlugin: removes a stale socket, prints BOI_READY, answers Handshake and Health, logs corr_id", async () => {
   const dir = await tempDir("boi-sdk-");
+  await using _ = {
+    [Symbol.asyncDispose]: () =>
+      Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
   const socket = `${dir}/p.sock`;
   await leaveStaleSocket(socket);
   const p = new PluginProcess(
@@ -119,7 +123,6 @@ Deno.test("servePlugin: removes a stale socket, prints BOI_READY, answers Handsh
     false,
     "the socket is removed on the way out",
   );
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("servePlugin: exits 0 when stdin closes (the core died)", async () => {
