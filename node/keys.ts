@@ -29,6 +29,10 @@ export class Keys {
   dispatchPaused(): string {
     return `${this.prefix}cluster/dispatch_paused`;
   }
+  /** Present while an operator drains the node (`boi node drain`). */
+  drain(nodeId: string): string {
+    return `${this.prefix}cluster/drain/${nodeId}`;
+  }
   /** Prefix of one collection, e.g. `dir("dispatch-queue")`. */
   dir(name: Collection): string {
     return `${this.prefix}${name}/`;

@@ -43,12 +43,22 @@ export function applyEvent(
       view.claims.clear();
       view.tombstones.clear();
       view.dispatch_paused = false;
+      view.draining.clear();
       view.watch_revision = ev.revision;
       for (const c of ev.kvs) applyChange(view, keys, c, warnings);
       for (const id of view.pending_since.keys()) {
         if (!view.tasks.has(id)) view.pending_since.delete(id);
       }
       notePending(view, ev.at);
+      break;
+    case "result_flushed": {
+      const w = view.workers.get(ev.task_id);
+      if (w && w.fence === ev.fence) view.workers.delete(ev.task_id);
+      view.flushed.set(ev.task_id, ev.fence);
+      break;
+    }
+    case "flush_resolved":
+      view.flushed.delete(ev.task_id);
       break;
     case "lease_granted":
       view.lease_id = ev.lease_id;
@@ -105,7 +115,11 @@ export function applyEvent(
 }
 
 /** Records the local half of effects as they are issued (in-flight writes, workers). */
-export function applyEffects(view: MutableView, effects: Effect[]): void {
+export function applyEffects(
+  view: MutableView,
+  effects: Effect[],
+  at: number,
+): void {
   for (const e of effects) {
     switch (e.kind) {
       case "txn":
@@ -128,11 +142,13 @@ export function applyEffects(view: MutableView, effects: Effect[]): void {
         if (w && w.fence === e.fence) {
           view.workers.set(e.task_id, { ...w, killing: true });
         }
+        if (e.reason === "claim lost") noteExpiry(view, at);
         break;
       }
       case "drop_worker": {
         const w = view.workers.get(e.task_id);
         if (w && w.fence === e.fence) view.workers.delete(e.task_id);
+        if (e.expired) noteExpiry(view, at);
         break;
       }
       case "emit":
@@ -144,6 +160,12 @@ export function applyEffects(view: MutableView, effects: Effect[]): void {
         break;
     }
   }
+}
+
+function noteExpiry(view: MutableView, at: number): void {
+  const c = view.config;
+  const horizon = at - c.claim_failure_window_ms - c.claim_failure_cooldown_ms;
+  view.claim_expiries = [...view.claim_expiries.filter((t) => t > horizon), at];
 }
 
 function notePending(view: MutableView, at: number): void {
@@ -234,6 +256,11 @@ function applyChange(
   const p = keys.parse(c.key);
   if (!p) return;
   if (p.collection === "cluster") {
+    if (p.id.startsWith("drain/")) {
+      const node = p.id.slice("drain/".length);
+      if (c.kv === null) view.draining.delete(node);
+      else view.draining.add(node);
+    }
     if (p.id === "dispatch_paused") {
       if (c.kv === null) view.dispatch_paused = false;
       else {

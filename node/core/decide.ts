@@ -11,7 +11,13 @@ import { hrwRank } from "./hrw.ts";
 import { isCandidate, isCapable, liveNodeCaps, localBusy } from "./filter.ts";
 import type { NodeCaps } from "./filter.ts";
 import { claimTxn, fencedTxn, NO_CAPABLE_NODE, unclaimedTxn } from "./txns.ts";
-import type { NodeView, Versioned, Worker } from "./view.ts";
+import type {
+  CoreConfig,
+  NodeView,
+  Versioned,
+  Worker,
+  WorkerResult,
+} from "./view.ts";
 
 /** Per-batch context: membership computed once, claims issued so far counted. */
 export interface DecideContext {
@@ -28,7 +34,7 @@ export function decideContext(
   keys: Keys,
   at: number,
 ): DecideContext {
-  const members = liveNodeCaps(view);
+  const members = liveNodeCaps(view, at);
   return { at, keys, members, memberIds: [...view.nodes.keys()], claimed: 0 };
 }
 
@@ -132,6 +138,8 @@ function decidePending(
   }
   if (view.dispatch_paused || view.lease_id === null) return [];
   const self = view.config.node_id;
+  const me = capable.find((n) => n.node_id === self);
+  if (!me || me.draining) return [];
   if (localBusy(view) + ctx.claimed >= view.config.workers_max) return [];
   const candidates = capable.filter((n) =>
     n.node_id === self || isCandidate(n, env.requires)
@@ -157,6 +165,8 @@ function decideClaimed(
 ): Effect[] {
   const env = t.value;
   const claim = view.claims.get(env.task_id);
+  // Our parked result for this claim waits in the pending-flush file: never run it again.
+  if (view.flushed.has(env.task_id)) return [];
   if (claim) {
     const mine = claim.value.node_id === view.config.node_id &&
       claim.lease === view.lease_id &&
@@ -230,7 +240,12 @@ function decideWorker(
   if (!mine || !t) {
     if (w.phase === "exited") {
       return [
-        { kind: "drop_worker", task_id: w.task_id, fence: w.fence },
+        {
+          kind: "drop_worker",
+          task_id: w.task_id,
+          fence: w.fence,
+          expired: !w.killing,
+        },
         {
           kind: "log",
           level: "warn",
@@ -261,7 +276,14 @@ function decideWorker(
         "finish",
         t,
         w.fence,
-        finishEnvelope(view, env, w, ctx.at),
+        finishEnvelope(
+          view.config,
+          env,
+          w.fence,
+          w.result,
+          w.started_at,
+          ctx.at,
+        ),
         true,
       ),
     ];
@@ -289,19 +311,20 @@ function decideWorker(
 
 /** The envelope a finished worker leaves behind: terminal, or PENDING for a retry. */
 export function finishEnvelope(
-  view: NodeView,
+  config: CoreConfig,
   env: Envelope,
-  w: Worker,
+  fence: number,
+  r: WorkerResult,
+  workerStartedAt: number | null,
   at: number,
 ): Envelope {
-  const r = w.result!;
   const base: Envelope = {
     ...env,
     state_version: env.state_version + 1,
     exit_code: r.code,
-    ran_on: view.config.node_id,
-    fence: w.fence,
-    started_at: env.started_at ?? w.started_at,
+    ran_on: config.node_id,
+    fence,
+    started_at: env.started_at ?? workerStartedAt,
     claimant_node_id: null,
     claim_lease_id: null,
   };
@@ -322,7 +345,7 @@ export function finishEnvelope(
     const used = env.attempts - 1;
     const backoff = Math.min(
       MAX_BACKOFF_MS,
-      view.config.retry_backoff_ms * 2 ** Math.max(0, used),
+      config.retry_backoff_ms * 2 ** Math.max(0, used),
     );
     return {
       ...base,

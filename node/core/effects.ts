@@ -54,6 +54,8 @@ export interface DropWorkerEffect {
   kind: "drop_worker";
   task_id: string;
   fence: number;
+  /** The claim expired under a live worker's result: counts toward the cooldown. */
+  expired: boolean;
 }
 
 export interface LogEffect {

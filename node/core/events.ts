@@ -30,6 +30,10 @@ export type NodeEvent =
     revision: number;
     error: string | null;
   }
+  /** A result etcd could not take now is parked in the pending-flush file, which owns it from here. */
+  | { type: "result_flushed"; at: number; task_id: string; fence: number }
+  /** A parked result was committed or found superseded. */
+  | { type: "flush_resolved"; at: number; task_id: string }
   | {
     type: "worker_started";
     at: number;

@@ -6,12 +6,33 @@ export interface NodeCaps {
   node_id: string;
   caps: Record<string, string>;
   health: "ok" | "degraded";
+  /** An operator is draining it: capable, but takes nothing new. */
+  draining: boolean;
   workers_busy: number;
   workers_max: number;
 }
 
+/**
+ * Degraded while `claim_failure_limit` of this node's claims expired within
+ * `claim_failure_window_ms`, until `claim_failure_cooldown_ms` after the last of them.
+ */
+export function selfHealth(view: NodeView, at: number): "ok" | "degraded" {
+  const c = view.config;
+  const xs = view.claim_expiries;
+  for (let i = 0; i + c.claim_failure_limit - 1 < xs.length; i++) {
+    const last = xs[i + c.claim_failure_limit - 1];
+    if (
+      last - xs[i] <= c.claim_failure_window_ms &&
+      at < last + c.claim_failure_cooldown_ms
+    ) {
+      return "degraded";
+    }
+  }
+  return "ok";
+}
+
 /** Effective capabilities of every live node; this node's own from local knowledge. */
-export function liveNodeCaps(view: NodeView): NodeCaps[] {
+export function liveNodeCaps(view: NodeView, at: number): NodeCaps[] {
   const out: NodeCaps[] = [];
   for (const id of view.nodes.keys()) {
     if (id === view.config.node_id) {
@@ -19,7 +40,8 @@ export function liveNodeCaps(view: NodeView): NodeCaps[] {
       out.push({
         node_id: id,
         caps: { ...view.config.static_caps },
-        health: "ok",
+        health: selfHealth(view, at),
+        draining: view.draining.has(id),
         workers_busy: localBusy(view),
         workers_max: view.config.workers_max,
       });
@@ -35,6 +57,7 @@ export function liveNodeCaps(view: NodeView): NodeCaps[] {
       node_id: id,
       caps,
       health: c.dynamic.health,
+      draining: view.draining.has(id),
       workers_busy: c.dynamic.workers_busy,
       workers_max: c.dynamic.workers_max,
     });
@@ -60,5 +83,6 @@ export function isCapable(node: NodeCaps, requires: Requires): boolean {
 
 /** Capable and with a free worker slot: a candidate in the sense of SPEC §5.1. */
 export function isCandidate(node: NodeCaps, requires: Requires): boolean {
-  return isCapable(node, requires) && node.workers_busy < node.workers_max;
+  return isCapable(node, requires) && !node.draining &&
+    node.workers_busy < node.workers_max;
 }

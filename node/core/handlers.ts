@@ -105,6 +105,9 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
       return decideTasks(view, keys, [ev.task_id], ev.at);
     case "worker_exit":
       return onWorkerExit(view, keys, ev.task_id, ev.at);
+    case "result_flushed":
+    case "flush_resolved":
+      return decideTasks(view, keys, [ev.task_id], ev.at);
   }
 }
 

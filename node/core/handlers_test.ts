@@ -80,6 +80,9 @@ function cluster(
     spill_step_ms: 100,
     retry_backoff_ms: 1000,
     cancel_grace_ms: 1000,
+    claim_failure_window_ms: 300_000,
+    claim_failure_limit: 3,
+    claim_failure_cooldown_ms: 300_000,
   });
   applyEvent(v, keys, { type: "lease_granted", at: 0, lease_id: "7" });
   const changes: KeyChange[] = [put(keys.spec("s1"), {
@@ -114,7 +117,7 @@ function feed(v: MutableView, at: number, ...changes: KeyChange[]): Effect[] {
   const ev = { type: "changes" as const, at, changes };
   applyEvent(v, keys, ev);
   const effects = handle(v, keys, ev);
-  applyEffects(v, effects);
+  applyEffects(v, effects, at);
   return effects;
 }
 
@@ -333,7 +336,7 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
   const spawn = handle(v, keys, ev);
   assert.deepEqual(spawn.map((e) => e.kind), ["spawn"]);
   assert.equal(spawn[0].kind === "spawn" && spawn[0].fence, fence);
-  applyEffects(v, spawn);
+  applyEffects(v, spawn, 1);
   const started = {
     type: "worker_started" as const,
     at: 2,
@@ -349,7 +352,7 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
     target: "create",
     equals: fence,
   });
-  applyEffects(v, running);
+  applyEffects(v, running, 2);
   applyEvent(v, keys, {
     type: "txn_done",
     at: 3,
@@ -502,4 +505,93 @@ Deno.test("envelopes of an uncommitted spec (no spec record) are ignored", () =>
   assert.deepEqual(feed(v, 0, put(keys.task("s2.t1"), e)), []);
   assert.deepEqual(onMembershipChange(v, keys, 1), []);
   assert.ok(onTaskQueued(v, keys, ["s2.t1"], 2).length === 0);
+});
+
+Deno.test("claim-failure cooldown: 3 expiries within the window degrade the node until the cooldown passes", () => {
+  const v = cluster("node-a", ["node-a"]);
+  for (const at of [1000, 2000, 3000]) {
+    applyEffects(v, [{
+      kind: "drop_worker",
+      task_id: "x",
+      fence: 1,
+      expired: true,
+    }], at);
+  }
+  const first = txns(feed(v, 3001, put(keys.task(T1), envelope("t1"))));
+  assert.deepEqual(
+    first.filter((e) => e.reason === "claim"),
+    [],
+    "degraded: no claim",
+  );
+  // Degraded, it is not even capable: the task is marked unschedulable (write lost here).
+  for (const e of first) {
+    applyEvent(v, keys, {
+      type: "txn_done",
+      at: 3002,
+      effect: e,
+      ok: false,
+      revision: 0,
+      error: null,
+    });
+  }
+  assert.equal(
+    txns(onTick(v, keys, 3000 + 300_000))[0]?.reason,
+    "claim",
+    "healed after the cooldown",
+  );
+  const w = cluster("node-a", ["node-a"]);
+  for (const at of [0, 200_000, 400_000]) {
+    applyEffects(w, [{
+      kind: "drop_worker",
+      task_id: "x",
+      fence: 1,
+      expired: true,
+    }], at);
+  }
+  assert.equal(
+    txns(feed(w, 400_001, put(keys.task(T1), envelope("t1"))))[0]?.reason,
+    "claim",
+    "spread out: no cooldown",
+  );
+});
+
+Deno.test("drain: a draining node claims nothing; others stop treating it as a candidate", () => {
+  const a = cluster("node-a", NODES);
+  feed(a, 0, put(keys.drain("node-a"), { requested_at: 0 }));
+  assert.deepEqual(txns(feed(a, 0, put(keys.task(T1), envelope("t1")))), []);
+  assert.deepEqual(txns(onTick(a, keys, 60_000)), []);
+  // node-c ranks second for s1.t1; with node-a draining it is first and claims at once.
+  const c = cluster("node-c", NODES);
+  feed(c, 0, put(keys.drain("node-a"), { requested_at: 0 }));
+  assert.equal(
+    txns(feed(c, 0, put(keys.task(T1), envelope("t1"))))[0]?.reason,
+    "claim",
+  );
+});
+
+Deno.test("a result parked in the pending flush is never run again while its claim lives", () => {
+  const { v, fence } = claimAndRun();
+  applyEvent(v, keys, {
+    type: "worker_exit",
+    at: 10,
+    task_id: T1,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+  });
+  applyEvent(v, keys, { type: "result_flushed", at: 11, task_id: T1, fence });
+  assert.equal(v.workers.size, 0);
+  // Even with the envelope back at CLAIMED and our claim alive, nothing is spawned.
+  const env = v.tasks.get(T1)!.value;
+  const effects = feed(
+    v,
+    12,
+    put(keys.task(T1), {
+      ...env,
+      state: "CLAIMED",
+      state_version: env.state_version + 1,
+    }),
+  );
+  assert.deepEqual(effects.filter((e) => e.kind === "spawn"), []);
 });

@@ -35,6 +35,12 @@ export interface CoreConfig {
   readonly spill_step_ms: number;
   /** First retry delay; doubles per retry, capped at 60 s. @default 1000 */
   readonly retry_backoff_ms: number;
+  /** Claim expiries within this window count toward the cooldown. @default 300000 */
+  readonly claim_failure_window_ms: number;
+  /** How many expiries in the window make the node degraded. @default 3 */
+  readonly claim_failure_limit: number;
+  /** How long the node stays degraded after the limit is hit. @default 300000 */
+  readonly claim_failure_cooldown_ms: number;
   /** Grace between SIGTERM and SIGKILL when a task is cancelled. @default 1000 */
   readonly cancel_grace_ms: number;
 }
@@ -82,6 +88,12 @@ export interface NodeView {
   readonly dispatch_paused: boolean;
   /** Tasks already reported unschedulable by this node (emit once). */
   readonly unschedulable_reported: ReadonlySet<string>;
+  /** Results parked in the pending-flush file: task id → fence. The file owns them now. */
+  readonly flushed: ReadonlyMap<string, number>;
+  /** When this node's own claims expired (SPEC §6 claim-failure cooldown). */
+  readonly claim_expiries: readonly number[];
+  /** Nodes an operator asked to drain. */
+  readonly draining: ReadonlySet<string>;
 }
 
 /** The mutable form the event loop owns. */
@@ -98,6 +110,9 @@ export interface MutableView extends NodeView {
   inflight: Map<string, TxnReason>;
   dispatch_paused: boolean;
   unschedulable_reported: Set<string>;
+  flushed: Map<string, number>;
+  claim_expiries: number[];
+  draining: Set<string>;
   /** Revisions of deletes we applied ahead of the watch, per key. */
   tombstones: Map<string, number>;
   /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
@@ -119,6 +134,9 @@ export function emptyView(config: CoreConfig): MutableView {
     inflight: new Map(),
     dispatch_paused: false,
     unschedulable_reported: new Set(),
+    flushed: new Map(),
+    claim_expiries: [],
+    draining: new Set(),
     tombstones: new Map(),
     watch_revision: 0,
   };

@@ -44,6 +44,12 @@ const ConfigSchema = z.object({
   retry_backoff_ms: int(0).default(1000),
   /** In-memory sweep period for spill-over and backoff deadlines. @default 100 */
   tick_ms: int(10).default(100),
+  /** Claim expiries counted within this window (SPEC §6). @default 300000 */
+  claim_failure_window_ms: int(1).default(300_000),
+  /** Expiries in the window that make the node degraded. @default 3 */
+  claim_failure_limit: int(1).default(3),
+  /** How long the node then stays degraded. @default 300000 */
+  claim_failure_cooldown_ms: int(0).default(300_000),
 }).strict();
 
 export interface NodeConfig {
@@ -62,6 +68,9 @@ export interface NodeConfig {
   spill_step_ms: number;
   retry_backoff_ms: number;
   tick_ms: number;
+  claim_failure_window_ms: number;
+  claim_failure_limit: number;
+  claim_failure_cooldown_ms: number;
 }
 
 /** Detected `os` cap. */
@@ -159,6 +168,9 @@ export function loadConfig(
     spill_step_ms: c.spill_step_ms,
     retry_backoff_ms: c.retry_backoff_ms,
     tick_ms: c.tick_ms,
+    claim_failure_window_ms: c.claim_failure_window_ms,
+    claim_failure_limit: c.claim_failure_limit,
+    claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
   };
 }
 

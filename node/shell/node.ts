@@ -18,7 +18,12 @@ import {
   type SpawnEffect,
   type TxnEffect,
 } from "../core/mod.ts";
-import { localBusy } from "../core/filter.ts";
+import { localBusy, selfHealth } from "../core/filter.ts";
+import { finishEnvelope } from "../core/decide.ts";
+import { Buffer } from "node:buffer";
+import { Envelope } from "../schema.ts";
+import { deadline } from "../etcd_client.ts";
+import { type FlushEntry, PendingFlush } from "./pending_flush.ts";
 import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
 import { listPrefix, runTxn, watchPrefix } from "./etcd_io.ts";
 import { LeaseKeeper } from "./lease.ts";
@@ -54,6 +59,9 @@ export class BoiNode {
   #etcdDownSince: number | null = null;
   #registering = false;
   readonly startedAt = Date.now();
+  #flush: PendingFlush;
+  #replaying = false;
+  #health: "ok" | "degraded" = "ok";
 
   constructor(readonly deps: NodeDeps) {
     const c = deps.config;
@@ -66,7 +74,14 @@ export class BoiNode {
       spill_step_ms: c.spill_step_ms,
       retry_backoff_ms: c.retry_backoff_ms,
       cancel_grace_ms: 1000,
+      claim_failure_window_ms: c.claim_failure_window_ms,
+      claim_failure_limit: c.claim_failure_limit,
+      claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
     });
+    this.#flush = new PendingFlush(
+      `${c.data_dir}/pending-flush/${c.node_id}.jsonl`,
+      deps.log,
+    );
     this.#declareMetrics();
   }
 
@@ -76,6 +91,22 @@ export class BoiNode {
 
   /** Registers, lists, watches, and starts the timers. Resolves once the node is live. */
   async start(): Promise<void> {
+    await Deno.mkdir(`${this.deps.config.data_dir}/pending-flush`, {
+      recursive: true,
+    });
+    for (const e of await this.#flush.load()) {
+      this.push({
+        type: "result_flushed",
+        at: Date.now(),
+        task_id: e.task_id,
+        fence: e.fence,
+      });
+    }
+    if (this.#flush.entries.length > 0) {
+      this.log.info("pending flush has results from before", {
+        entries: this.#flush.entries.length,
+      });
+    }
     await this.#register();
     await this.#relistAndWatch();
     const c = this.deps.config;
@@ -84,6 +115,8 @@ export class BoiNode {
     );
     this.#timers.push(setInterval(() => this.#publishCaps(), 1000));
     this.#timers.push(setInterval(() => this.#reportEtcd(), 5000));
+    this.#timers.push(setInterval(() => this.#replayFlush(), 2000));
+    this.#replayFlush();
     this.log.info("node ready", {
       addr: this.deps.addr,
       lease_ttl_s: c.lease_ttl_s,
@@ -120,7 +153,7 @@ export class BoiNode {
         for (const w of applyEvent(this.view, this.keys, ev)) this.log.warn(w);
         if (this.#stopping) continue;
         const effects = handle(this.view, this.keys, ev);
-        applyEffects(this.view, effects);
+        applyEffects(this.view, effects, ev.at);
         for (const e of effects) this.#execute(e);
       }
     } finally {
@@ -201,6 +234,7 @@ export class BoiNode {
         task_id: e.task_id,
         error: unreachableReason(err),
       });
+      if (e.reason === "finish" && down) await this.#park(e);
       // Give etcd a moment before the same decision is retried.
       await new Promise((r) => setTimeout(r, 200));
       this.push({
@@ -348,6 +382,144 @@ export class BoiNode {
     }
   }
 
+  /** Parks a result etcd cannot take now in the pending-flush file (fsynced first). */
+  async #park(e: TxnEffect): Promise<void> {
+    const w = this.view.workers.get(e.task_id);
+    const fence = e.compare.find((c) => c.target === "create")?.equals;
+    if (!w || !w.result || fence === undefined || w.fence !== fence) return;
+    try {
+      await this.#flush.append({
+        task_id: w.task_id,
+        fence,
+        attempt: w.attempt,
+        code: w.result.code,
+        signal: w.result.signal,
+        error: w.result.error,
+        started_at: w.started_at,
+        finished_at: w.result.finished_at,
+        parked_at: Date.now(),
+      });
+    } catch (err) {
+      // Not durable: keep it in memory and let the finish be retried instead.
+      this.log.error("pending flush: append failed", {
+        task_id: w.task_id,
+        error: String(err),
+      });
+      return;
+    }
+    this.log.warn("result parked in pending flush", {
+      task_id: w.task_id,
+      fence,
+    });
+    this.push({
+      type: "result_flushed",
+      at: Date.now(),
+      task_id: w.task_id,
+      fence,
+    });
+  }
+
+  /** Replays parked results oldest first: commit under the fence, or drop as superseded. */
+  async #replayFlush(): Promise<void> {
+    if (this.#replaying || this.#stopping || this.#flush.entries.length === 0) {
+      return;
+    }
+    this.#replaying = true;
+    try {
+      for (const entry of [...this.#flush.entries]) {
+        await this.#replayOne(entry);
+        await this.#flush.remove(entry.task_id, entry.fence);
+        this.push({
+          type: "flush_resolved",
+          at: Date.now(),
+          task_id: entry.task_id,
+        });
+      }
+    } catch (err) {
+      if (isUnreachable(err)) this.#markEtcd(false, err);
+      else {this.log.error("pending flush replay failed", {
+          error: String(err),
+        });}
+    } finally {
+      this.#replaying = false;
+    }
+  }
+
+  async #replayOne(entry: FlushEntry): Promise<void> {
+    const { client } = this.deps;
+    const claimKey = this.keys.claim(entry.task_id);
+    const taskKey = this.keys.task(entry.task_id);
+    for (let i = 0; i < 10; i++) {
+      const [claimRes, taskRes] = await Promise.all([
+        client.kv.range({ key: Buffer.from(claimKey) }, deadline(3000)),
+        client.kv.range({ key: Buffer.from(taskKey) }, deadline(3000)),
+      ]);
+      this.#markEtcd(true);
+      const claim = claimRes.kvs[0];
+      const task = taskRes.kvs[0];
+      const env = task
+        ? Envelope.safeParse(JSON.parse(task.value.toString()))
+        : null;
+      if (
+        !claim || Number(claim.create_revision) !== entry.fence || !env?.success
+      ) {
+        const already = env?.success && env.data.fence === entry.fence &&
+          env.data.ran_on === this.deps.config.node_id && !claim;
+        if (already) {
+          this.log.info("pending flush: result was already committed", {
+            task_id: entry.task_id,
+          });
+          return;
+        }
+        this.log.warn("result superseded", {
+          task_id: entry.task_id,
+          fence: entry.fence,
+          current_claim_fence: claim ? Number(claim.create_revision) : null,
+          state: env?.success ? env.data.state : null,
+        });
+        this.#execute({
+          kind: "emit",
+          event: "task.result_superseded",
+          payload: { task_id: entry.task_id, fence: entry.fence },
+        });
+        return;
+      }
+      const next = finishEnvelope(
+        this.view.config,
+        env.data,
+        entry.fence,
+        {
+          code: entry.code,
+          signal: entry.signal,
+          error: entry.error,
+          finished_at: entry.finished_at,
+        },
+        entry.started_at,
+        Date.now(),
+      );
+      const res = await runTxn(client, [
+        { key: claimKey, target: "create", equals: entry.fence },
+        { key: taskKey, target: "mod", equals: Number(task.mod_revision) },
+      ], [
+        { op: "put", key: taskKey, value: JSON.stringify(next) },
+        { op: "delete", key: claimKey },
+      ]);
+      if (res.ok) {
+        this.log.info("result committed from pending flush", {
+          task_id: entry.task_id,
+          fence: entry.fence,
+          state: next.state,
+          attempts: next.attempts,
+        });
+        return;
+      }
+    }
+    this.log.warn("pending flush: envelope kept changing, will retry", {
+      task_id: entry.task_id,
+    });
+    throw new Error(`pending flush: could not commit ${entry.task_id}`);
+  }
+
   /** Grants a lease and writes the node and caps records under it. */
   async #register(): Promise<void> {
     const { client, config } = this.deps;
@@ -436,12 +608,18 @@ export class BoiNode {
   }
 
   #caps(): CapsRecord {
+    const busy = localBusy(this.view);
+    const draining = this.view.draining.has(this.deps.config.node_id);
     return {
       static: { ...this.deps.config.static_caps },
       dynamic: {
-        workers_busy: localBusy(this.view),
+        workers_busy: busy,
         workers_max: this.deps.config.workers_max,
-        health: "ok",
+        health: selfHealth(this.view, Date.now()),
+        pending_flush: this.#flush.entries.length,
+        ...(draining
+          ? { drain_state: busy === 0 ? "drained" : "draining" }
+          : {}),
       },
     };
   }
@@ -451,6 +629,21 @@ export class BoiNode {
     const lease = this.view.lease_id;
     if (lease === null || this.#stopping) return;
     const caps = this.#caps();
+    if (caps.dynamic.health !== this.#health) {
+      this.#health = caps.dynamic.health;
+      const event = this.#health === "degraded"
+        ? "node.degraded"
+        : "node.healed";
+      this.log.warn(event, {
+        reason: "claim-failure cooldown",
+        expiries: this.view.claim_expiries,
+      });
+      this.#execute({
+        kind: "emit",
+        event,
+        payload: { node_id: this.deps.config.node_id },
+      });
+    }
     const dyn = JSON.stringify(caps.dynamic);
     if (dyn === this.#capsPublished) return;
     const key = this.keys.caps(this.deps.config.node_id);
@@ -525,6 +718,7 @@ export class BoiNode {
         down_ms: Date.now() - (this.#etcdDownSince ?? Date.now()),
       });
       this.#etcdDownSince = null;
+      queueMicrotask(() => this.#replayFlush());
     } else {
       this.#etcdDownSince = Date.now();
       this.log.warn("etcd_unreachable", {
@@ -585,6 +779,7 @@ export class BoiNode {
       }
       for (const [state, n] of counts) m.set("boi_tasks", n, { state });
       m.set("boi_workers_busy", this.view.workers.size);
+      m.set("boi_pending_flush_bytes", this.#flush.bytes);
       m.set(
         "boi_etcd_unreachable_seconds",
         this.#etcdDownSince === null

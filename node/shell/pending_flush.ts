@@ -1,0 +1,146 @@
+/**
+ * The pending-flush file (SPEC §6): results that could not be written while
+ * etcd was unreachable, fsynced before they count as kept, replayed oldest
+ * first once etcd answers. An entry only ever becomes a write under its fence.
+ */
+import { z } from "zod";
+import type { Logger } from "./log.ts";
+
+export const FlushEntry = z.object({
+  task_id: z.string(),
+  fence: z.number().int(),
+  attempt: z.number().int(),
+  code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  error: z.string().nullable(),
+  started_at: z.number().int().nullable(),
+  finished_at: z.number().int(),
+  parked_at: z.number().int(),
+});
+export type FlushEntry = z.infer<typeof FlushEntry>;
+
+/** @default 100 MiB (SPEC §6) */
+export const FLUSH_CAP_BYTES = 100 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) {
+    off += await f.write(data.subarray(off));
+  }
+}
+
+export class PendingFlush {
+  #entries: FlushEntry[] = [];
+  #bytes = 0;
+  #lock: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly path: string,
+    private readonly log: Logger,
+    private readonly capBytes = FLUSH_CAP_BYTES,
+  ) {}
+
+  /** Reads what a previous incarnation left; bad lines are logged and skipped. */
+  async load(): Promise<FlushEntry[]> {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(this.path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    this.#entries = [];
+    for (const [i, line] of text.split("\n").entries()) {
+      if (line.trim() === "") continue;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch {
+        raw = undefined;
+      }
+      const r = FlushEntry.safeParse(raw);
+      if (r.success) this.#entries.push(r.data);
+      else {this.log.error("pending flush: bad line skipped", {
+          path: this.path,
+          line: i + 1,
+        });}
+    }
+    this.#bytes = text.length;
+    return [...this.#entries];
+  }
+
+  get entries(): readonly FlushEntry[] {
+    return this.#entries;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Appends and fsyncs; resolves only once the entry is durable. */
+  append(entry: FlushEntry): Promise<void> {
+    return this.#serial(async () => {
+      const line = JSON.stringify(entry) + "\n";
+      const f = await Deno.open(this.path, { append: true, create: true });
+      try {
+        await writeAll(f, encoder.encode(line));
+        await f.sync();
+      } finally {
+        f.close();
+      }
+      this.#entries.push(entry);
+      this.#bytes += line.length;
+      if (this.#bytes > this.capBytes) await this.#evict();
+    });
+  }
+
+  /** Removes an entry once it is committed or superseded. */
+  remove(taskId: string, fence: number): Promise<void> {
+    return this.#serial(async () => {
+      this.#entries = this.#entries.filter((e) =>
+        !(e.task_id === taskId && e.fence === fence)
+      );
+      await this.#rewrite();
+    });
+  }
+
+  async #evict(): Promise<void> {
+    while (this.#bytes > this.capBytes && this.#entries.length > 0) {
+      const gone = this.#entries.shift()!;
+      this.#bytes -= JSON.stringify(gone).length + 1;
+      this.log.error(
+        "CRITICAL pending flush over its cap: oldest result evicted, never written",
+        {
+          task_id: gone.task_id,
+          fence: gone.fence,
+          cap_bytes: this.capBytes,
+        },
+      );
+    }
+    await this.#rewrite();
+  }
+
+  /** Atomic replace: write a temporary file, fsync, rename over the old one. */
+  async #rewrite(): Promise<void> {
+    const text = this.#entries.map((e) => JSON.stringify(e) + "\n").join("");
+    const tmp = `${this.path}.tmp`;
+    const f = await Deno.open(tmp, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    try {
+      await writeAll(f, encoder.encode(text));
+      await f.sync();
+    } finally {
+      f.close();
+    }
+    await Deno.rename(tmp, this.path);
+    this.#bytes = text.length;
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.#lock.then(fn);
+    this.#lock = next.catch(() => {});
+    return next;
+  }
+}
