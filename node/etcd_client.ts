@@ -1,6 +1,13 @@
 /** Connecting to etcd and telling "etcd is unreachable" apart from other failures. */
 import { Etcd3, type IOptions } from "etcd3";
-import { circuitBreaker, ConsecutiveBreaker, handleAll, noop } from "cockatiel";
+import {
+  circuitBreaker,
+  ConsecutiveBreaker,
+  handleAll,
+  handleWhen,
+  noop,
+  retry,
+} from "cockatiel";
 
 /** The endpoint a node or CLI uses when nothing is configured. */
 export const LOCAL_ENDPOINT = "http://127.0.0.1:2379";
@@ -74,7 +81,13 @@ export function connectEtcd(
           halfOpenAfter: 300,
           breaker: new ConsecutiveBreaker(3),
         }),
-      global: noop,
+      // With several members, a call that hits a dead one is retried on
+      // another (the pool picks among hosts whose breaker is closed).
+      global: endpoints.length > 1
+        ? retry(handleWhen((e) => isUnreachable(e)), {
+          maxAttempts: endpoints.length,
+        })
+        : noop,
     },
     grpcOptions: {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,

@@ -62,6 +62,7 @@ export class BoiNode {
   #flush: PendingFlush;
   #replaying = false;
   #health: "ok" | "degraded" = "ok";
+  #lastContact = Date.now();
 
   constructor(readonly deps: NodeDeps) {
     const c = deps.config;
@@ -137,6 +138,21 @@ export class BoiNode {
       return { ok: false, reason: "not registered" };
     }
     return { ok: true, reason: "ok" };
+  }
+
+  /** etcd reachability as this node last saw it; `down_since` is null while up. */
+  etcdStatus(): { up: boolean; down_since: number | null } {
+    return { up: this.#etcdUp, down_since: this.#etcdDownSince };
+  }
+
+  /** When the view last heard from etcd (a watch event, keepalive or write); its cache age. */
+  get lastEtcdContact(): number {
+    return this.#lastContact;
+  }
+
+  /** Pending-flush entries not yet committed or superseded. */
+  pendingFlushEntries(): number {
+    return this.#flush.entries.length;
   }
 
   push(ev: NodeEvent): void {
@@ -711,6 +727,7 @@ export class BoiNode {
 
   #markEtcd(up: boolean, err?: unknown): void {
     this.metrics.set("boi_etcd_up", up ? 1 : 0);
+    if (up) this.#lastContact = Date.now();
     if (up === this.#etcdUp) return;
     this.#etcdUp = up;
     if (up) {
