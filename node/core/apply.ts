@@ -32,7 +32,7 @@ export function applyEvent(
       for (const [k, rev] of view.tombstones) {
         if (rev <= view.watch_revision) view.tombstones.delete(k);
       }
-      notePending(view, ev.at);
+      notePending(view, ev.at, taskIdsOf(keys, ev.changes.map((c) => c.key)));
       break;
     case "relist":
       view.nodes.clear();
@@ -76,7 +76,7 @@ export function applyEvent(
         for (const op of ev.effect.success) {
           applyOwnOp(view, keys, op, ev.revision, warnings);
         }
-        notePending(view, ev.at);
+        notePending(view, ev.at, [ev.effect.task_id]);
       }
       break;
     case "worker_started": {
@@ -168,9 +168,25 @@ function noteExpiry(view: MutableView, at: number): void {
   view.claim_expiries = [...view.claim_expiries.filter((t) => t > horizon), at];
 }
 
-function notePending(view: MutableView, at: number): void {
-  for (const [id, t] of view.tasks) {
-    if (t.value.state !== "PENDING") {
+/** Task ids among `keys` that name envelopes. */
+function taskIdsOf(keys: Keys, changed: string[]): string[] {
+  const ids: string[] = [];
+  for (const k of changed) {
+    const p = keys.parse(k);
+    if (p?.collection === "dispatch-queue") ids.push(p.id);
+  }
+  return ids;
+}
+
+/** Starts the spill-over clock of tasks (all, or those given) that just became PENDING. */
+function notePending(
+  view: MutableView,
+  at: number,
+  only?: Iterable<string>,
+): void {
+  for (const id of only ?? view.tasks.keys()) {
+    const t = view.tasks.get(id);
+    if (!t || t.value.state !== "PENDING") {
       view.pending_since.delete(id);
       continue;
     }
