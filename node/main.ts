@@ -5,6 +5,7 @@ import { Logger } from "./shell/log.ts";
 import { ensureLocalEtcd } from "./shell/local_etcd.ts";
 import { BoiNode } from "./shell/node.ts";
 import { handleHttp } from "./shell/http.ts";
+import { Observability } from "./shell/observability.ts";
 import { LocalPool } from "./exec/local_pool.ts";
 import { DirWorkspace } from "./exec/dir_workspace.ts";
 
@@ -37,11 +38,12 @@ async function main(): Promise<number> {
   await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
 
   let node: BoiNode | null = null;
+  const obs = new Observability();
   const server = Deno.serve({
     hostname: config.http_host,
     port: config.http_port,
     onListen: () => {},
-  }, (req) => handleHttp(req, () => node));
+  }, (req) => handleHttp(req, () => node, obs));
   const addr = `${config.http_host}:${server.addr.port}`;
 
   const client = connectEtcd(endpoints);
@@ -53,6 +55,7 @@ async function main(): Promise<number> {
     workspace: new DirWorkspace(`${config.data_dir}/work`),
     addr,
   });
+  obs.attach(node);
   log.info("starting", {
     etcd: endpoints,
     http: addr,
@@ -73,6 +76,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const code = await done.promise;
+  obs.close(); // ends tail follows and dashboard streams, or shutdown would wait on them
   await server.shutdown();
   client.close();
   return code;

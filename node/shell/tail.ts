@@ -1,0 +1,502 @@
+/**
+ * `GET /internal/tail/{task_id}?since_bytes=N&max_bytes=M&follow=1` (SPEC §9):
+ * the bytes of a task's log on this node, from byte offset N, at most M;
+ * with `follow=1` the response stays open and streams new bytes until the
+ * task ends here. A node that has no such log but knows (from its view)
+ * which live node has it forwards the request there once, so any node
+ * answers for any task.
+ *
+ * The id is checked against the task id grammar on the raw request target
+ * (before any percent-decoding), and the file is opened only after its
+ * resolved path (`realPath`) was found under the resolved logs root, by the
+ * resolved path, with a check that the handle is the file that was checked.
+ */
+import { TASK_ID_PATTERN, type TaskState, TERMINAL_STATES } from "../schema.ts";
+import type { NodeView } from "../core/view.ts";
+
+/** The file operations the handler uses; tests record them. */
+export interface TailFs {
+  realPath(path: string): Promise<string>;
+  /** Opens read-only. */
+  open(path: string): Promise<Deno.FsFile>;
+  lstat(path: string): Promise<Deno.FileInfo>;
+}
+
+export const denoFs: TailFs = {
+  realPath: (p) => Deno.realPath(p),
+  open: (p) => Deno.open(p, { read: true }),
+  lstat: (p) => Deno.lstat(p),
+};
+
+/** What this node knows about a task, for tailing. */
+export interface TaskLogInfo {
+  state: TaskState;
+  terminal: boolean;
+  /** A worker of it runs here, or this node holds its claim and is about to start one. */
+  active_here: boolean;
+  /** The node whose log to read: the claimant while it runs, else `ran_on`. */
+  log_node: string | null;
+}
+
+/** Everything the handler needs from the node. */
+export interface TailEnv {
+  node_id: string;
+  /** `<data_dir>/logs`. */
+  logs_dir: string;
+  task(task_id: string): TaskLogInfo | null;
+  /** `host:port` of a live node, or null. */
+  node_addr(node_id: string): string | null;
+  /** Browser origins allowed to read (the dashboards of live nodes). */
+  origin_allowed(origin: string): boolean;
+  fs: TailFs;
+  /** How often a follow checks for new bytes and for the task's end. */
+  poll_ms: number;
+  /** Aborted when the node shuts down: every open stream ends. */
+  signal: AbortSignal;
+  warn(msg: string, fields: Record<string, unknown>): void;
+  /** Open streams went up (+1) or down (-1). */
+  streams(delta: number): void;
+  fetch: typeof fetch;
+}
+
+/** A parsed, valid tail request. */
+export interface TailRequest {
+  task_id: string;
+  since_bytes: number;
+  max_bytes: number | null;
+  follow: boolean;
+}
+
+/** Header a forwarded request carries, so it is never forwarded again. */
+export const HOP_HEADER = "x-boi-hop";
+const CHUNK = 64 * 1024;
+const FORWARD_CONNECT_MS = 5000;
+const EXPOSED = [
+  "x-boi-node-id",
+  "x-boi-task-id",
+  "x-boi-task-state",
+  "x-boi-offset",
+  "x-boi-end-offset",
+  "x-boi-size",
+  "x-boi-follow",
+  "x-boi-via",
+];
+
+/** Why a raw id is refused, in words a client can act on. */
+export function checkTaskId(raw: string): string | null {
+  if (TASK_ID_PATTERN.test(raw)) return null;
+  const shown = JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
+  const why = raw === ""
+    ? "missing"
+    : raw.includes("/")
+    ? "contains '/'"
+    : raw.includes("\\")
+    ? "contains '\\'"
+    : raw.includes("\0")
+    ? "contains NUL"
+    : raw.includes("%")
+    ? "is percent-encoded (ids never need it)"
+    : raw.includes("..")
+    ? "contains '..'"
+    : raw.length > 127
+    ? "is too long"
+    : `must match ${TASK_ID_PATTERN.source}`;
+  return `bad task id ${shown}: ${why}`;
+}
+
+const COUNT = /^\d{1,15}$/;
+
+/** Parses the raw id (undecoded) and the raw query; returns an error line for a 400. */
+export function parseTailRequest(
+  rawId: string,
+  rawQuery: string,
+): TailRequest | { error: string } {
+  const bad = checkTaskId(rawId);
+  if (bad !== null) return { error: bad };
+  const q = new URLSearchParams(rawQuery);
+  const one = (name: string): string | null | { error: string } => {
+    const all = q.getAll(name);
+    if (all.length > 1) return { error: `${name} given ${all.length} times` };
+    return all[0] ?? null;
+  };
+  const since = one("since_bytes");
+  const max = one("max_bytes");
+  const follow = one("follow");
+  for (const v of [since, max, follow]) {
+    if (v !== null && typeof v === "object") return v;
+  }
+  for (const [name, v] of [["since_bytes", since], ["max_bytes", max]]) {
+    if (v !== null && !COUNT.test(v as string)) {
+      return {
+        error: `${name} must be a byte count (0 or more): got ${
+          JSON.stringify(String(v).slice(0, 40))
+        }`,
+      };
+    }
+  }
+  if (
+    follow !== null &&
+    !["", "0", "1", "true", "false"].includes(follow as string)
+  ) {
+    return {
+      error: `follow must be 1 or 0: got ${
+        JSON.stringify(String(follow).slice(0, 40))
+      }`,
+    };
+  }
+  return {
+    task_id: rawId,
+    since_bytes: since === null ? 0 : Number(since),
+    max_bytes: max === null ? null : Number(max),
+    follow: follow === "1" || follow === "true" || follow === "",
+  };
+}
+
+/** What a node's view says about a task's log. */
+export function taskLogInfo(
+  view: NodeView,
+  taskId: string,
+): TaskLogInfo | null {
+  const self = view.config.node_id;
+  const env = view.tasks.get(taskId)?.value;
+  const worker = view.workers.has(taskId);
+  if (!env) {
+    return worker
+      ? {
+        state: "RUNNING",
+        terminal: false,
+        active_here: true,
+        log_node: self,
+      }
+      : null;
+  }
+  const terminal = TERMINAL_STATES.has(env.state);
+  return {
+    state: env.state,
+    terminal,
+    active_here: worker || (!terminal && env.claimant_node_id === self),
+    log_node: worker
+      ? self
+      : terminal
+      ? env.ran_on ?? env.claimant_node_id
+      : env.claimant_node_id ?? env.ran_on,
+  };
+}
+
+function text(
+  status: number,
+  body: string,
+  headers: Headers = new Headers(),
+): Response {
+  headers.set("content-type", "text/plain; charset=utf-8");
+  return new Response(`${body}\n`, { status, headers });
+}
+
+function isNotFound(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound;
+}
+
+/** Sleeps `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Resolves the log of `taskId` under the resolved logs root and opens it.
+ * `null`: no such file. Throws `Escape` when the path leaves the root or
+ * the opened handle is not the checked file.
+ */
+class Escape extends Error {}
+
+async function openLog(
+  env: TailEnv,
+  root: string,
+  taskId: string,
+): Promise<Deno.FsFile | null> {
+  const specId = taskId.slice(0, taskId.indexOf("."));
+  const candidate = `${root}/${specId}/${taskId}.log`;
+  let resolved: string;
+  try {
+    resolved = await env.fs.realPath(candidate);
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+  if (!resolved.startsWith(`${root}/`)) {
+    throw new Escape(`resolved path leaves the logs root`);
+  }
+  const before = await env.fs.lstat(resolved);
+  if (!before.isFile) throw new Escape("not a regular file");
+  const file = await env.fs.open(resolved);
+  try {
+    const after = await file.stat();
+    if (!after.isFile || after.ino !== before.ino || after.dev !== before.dev) {
+      throw new Escape("the file changed while it was opened");
+    }
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  return file;
+}
+
+/** Handles one tail request; `rawId` and `rawQuery` come straight from the request target. */
+export async function handleTail(
+  req: Request,
+  rawId: string,
+  rawQuery: string,
+  env: TailEnv,
+): Promise<Response> {
+  const headers = new Headers({
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-boi-node-id": env.node_id,
+  });
+  const origin = req.headers.get("origin");
+  headers.set("vary", "origin");
+  if (origin !== null && env.origin_allowed(origin)) {
+    headers.set("access-control-allow-origin", origin);
+    headers.set("access-control-expose-headers", EXPOSED.join(", "));
+  }
+  const parsed = parseTailRequest(rawId, rawQuery);
+  if ("error" in parsed) return text(400, parsed.error, headers);
+  const { task_id, since_bytes, max_bytes, follow } = parsed;
+  headers.set("x-boi-task-id", task_id);
+  const info = env.task(task_id);
+  headers.set("x-boi-task-state", info?.state ?? "UNKNOWN");
+
+  let root: string;
+  try {
+    root = await env.fs.realPath(env.logs_dir);
+  } catch (e) {
+    return text(
+      503,
+      `logs directory unavailable: ${(e as Error).message}`,
+      headers,
+    );
+  }
+  let file: Deno.FsFile | null;
+  try {
+    file = await openLog(env, root, task_id);
+  } catch (e) {
+    if (e instanceof Escape) {
+      env.warn("tail refused", { task_id, reason: e.message });
+      return text(400, `bad task id ${task_id}: ${e.message}`, headers);
+    }
+    return text(
+      500,
+      `cannot open the log of ${task_id}: ${(e as Error).message}`,
+      headers,
+    );
+  }
+
+  if (file === null) {
+    if (info === null) return text(404, `unknown task ${task_id}`, headers);
+    const owner = info.log_node;
+    if (owner !== null && owner !== env.node_id) {
+      if (req.headers.has(HOP_HEADER)) {
+        return text(
+          404,
+          `no log of ${task_id} on node ${env.node_id}`,
+          headers,
+        );
+      }
+      const addr = env.node_addr(owner);
+      if (addr === null) {
+        return text(
+          404,
+          `log unavailable: node ${owner} is not live (task state ${info.state})`,
+          headers,
+        );
+      }
+      return await forward(req, parsed, owner, addr, env, headers);
+    }
+    if (!info.active_here) {
+      return text(
+        404,
+        owner === null
+          ? `task ${task_id} has no log yet (state ${info.state})`
+          : `no log of ${task_id} on node ${env.node_id} (removed by retention?)`,
+        headers,
+      );
+    }
+    // Claimed here, the worker has not written yet: the log is empty so far.
+  }
+
+  const size = file === null ? 0 : (await file.stat()).size;
+  headers.set("content-type", "application/octet-stream");
+  headers.set("x-boi-offset", String(since_bytes));
+  headers.set("x-boi-size", String(size));
+  headers.set("x-boi-follow", follow ? "1" : "0");
+  let limit = max_bytes ?? Infinity;
+  if (!follow) {
+    limit = Math.max(0, Math.min(size - since_bytes, limit));
+    headers.set("x-boi-end-offset", String(since_bytes + limit));
+    headers.set("content-length", String(limit));
+  }
+  const ended = () => {
+    const t = env.task(task_id);
+    return t === null || t.terminal || !t.active_here;
+  };
+  const body = logStream({
+    file,
+    reopen: () => openLog(env, root, task_id).catch(() => null),
+    pos: since_bytes,
+    limit,
+    follow,
+    ended,
+    env,
+    signal: env.signal,
+  });
+  return new Response(body, { status: 200, headers });
+}
+
+/** The bytes of a log from `pos`, at most `limit`; with `follow`, until `ended()` and drained. */
+function logStream(o: {
+  file: Deno.FsFile | null;
+  reopen: () => Promise<Deno.FsFile | null>;
+  pos: number;
+  limit: number;
+  follow: boolean;
+  ended: () => boolean;
+  env: TailEnv;
+  signal: AbortSignal;
+}): ReadableStream<Uint8Array> {
+  let { file, pos } = o;
+  let sent = 0;
+  let closed = false;
+  o.env.streams(1);
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      file?.close();
+    } catch { /* already closed */ }
+    file = null;
+    o.env.streams(-1);
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        for (;;) {
+          if (closed || o.signal.aborted) break;
+          // Looked at before reading: once the task has ended, one more read
+          // to the end of the file has everything it wrote.
+          const done = o.follow && o.ended();
+          const want = Math.min(CHUNK, o.limit - sent);
+          if (want <= 0) break;
+          file ??= o.follow ? await o.reopen() : null;
+          if (file !== null) {
+            await file.seek(pos, Deno.SeekMode.Start);
+            const buf = new Uint8Array(want);
+            const n = await file.read(buf);
+            if (n !== null && n > 0) {
+              pos += n;
+              sent += n;
+              controller.enqueue(buf.subarray(0, n));
+              return;
+            }
+          }
+          if (!o.follow || done) break;
+          await sleep(o.env.poll_ms, o.signal);
+        }
+      } catch (e) {
+        if (!closed) {
+          finish();
+          controller.error(e);
+        }
+        return;
+      }
+      finish();
+      controller.close();
+    },
+    cancel() {
+      finish();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Forwards a tail request once to the node that has the log, streaming its answer through. */
+async function forward(
+  req: Request,
+  r: TailRequest,
+  owner: string,
+  addr: string,
+  env: TailEnv,
+  headers: Headers,
+): Promise<Response> {
+  const q = new URLSearchParams({ since_bytes: String(r.since_bytes) });
+  if (r.max_bytes !== null) q.set("max_bytes", String(r.max_bytes));
+  if (r.follow) q.set("follow", "1");
+  const url = `http://${addr}/internal/tail/${r.task_id}?${q}`;
+  const connect = new AbortController();
+  const timer = setTimeout(
+    () => connect.abort(new Error("no answer within 5 s")),
+    FORWARD_CONNECT_MS,
+  );
+  let res: Response;
+  try {
+    res = await env.fetch(url, {
+      headers: { [HOP_HEADER]: env.node_id },
+      signal: AbortSignal.any([env.signal, connect.signal]),
+    });
+  } catch (e) {
+    return text(
+      502,
+      `log unavailable: cannot reach node ${owner} at ${addr}: ${
+        (e as Error).message
+      }`,
+      headers,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  for (const [k, v] of res.headers) {
+    if (
+      k.startsWith("x-boi-") || k === "content-type" || k === "content-length"
+    ) {
+      headers.set(k, v);
+    }
+  }
+  headers.set("x-boi-via", env.node_id);
+  env.streams(1);
+  let open = true;
+  const done = () => {
+    if (open) env.streams(-1);
+    open = false;
+  };
+  const upstream = res.body;
+  if (upstream === null) {
+    done();
+    return new Response(null, { status: res.status, headers });
+  }
+  const reader = upstream.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done: end } = await reader.read();
+        if (end) {
+          done();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (e) {
+        done();
+        controller.error(e);
+      }
+    },
+    cancel(reason) {
+      done();
+      reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, { status: res.status, headers });
+}

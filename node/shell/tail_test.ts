@@ -1,0 +1,378 @@
+/**
+ * `/internal/tail` in-process: the real router and handler on a real HTTP
+ * server, a fake node with a real view, and a file system that records
+ * every path the handler touches.
+ */
+import assert from "node:assert/strict";
+import type { Envelope } from "../schema.ts";
+import { type CoreConfig, emptyView, type MutableView } from "../core/view.ts";
+import { handleHttp, rawTarget } from "./http.ts";
+import { Metrics } from "./metrics.ts";
+import { Observability, type ObservedNode } from "./observability.ts";
+import { checkTaskId, denoFs, parseTailRequest, type TailFs } from "./tail.ts";
+
+function envelope(id: string, over: Partial<Envelope> = {}): Envelope {
+  const spec = id.split(".")[0];
+  return {
+    task_id: id,
+    spec_id: spec,
+    state: "RUNNING",
+    state_version: 1,
+    requires: {},
+    run: "true",
+    prompt: null,
+    env: {},
+    timeout_ms: null,
+    depends_on: [],
+    attempts: 1,
+    max_attempts: 3,
+    retries_left: 0,
+    claimant_node_id: "n1",
+    claim_lease_id: "1",
+    fence: 5,
+    last_error: null,
+    exit_code: null,
+    dispatched_at: 0,
+    started_at: 1,
+    finished_at: null,
+    ran_on: null,
+    cancel_requested: false,
+    not_before: null,
+    ...over,
+  };
+}
+
+const versioned = <T>(value: T) => ({
+  value,
+  mod_revision: 1,
+  create_revision: 1,
+  lease: "0",
+});
+
+interface Fixture extends AsyncDisposable {
+  url: string;
+  port: number;
+  dataDir: string;
+  root: string;
+  view: MutableView;
+  touched: { op: string; path: string }[];
+  obs: Observability;
+}
+
+async function fixture(): Promise<Fixture> {
+  const dataDir = await Deno.makeTempDir({ prefix: "boi-tail-" });
+  const root = await Deno.realPath(dataDir);
+  await Deno.mkdir(`${dataDir}/logs/s1`, { recursive: true });
+  await Deno.writeTextFile(`${dataDir}/logs/s1/s1.t.log`, "hello\nworld\n");
+  await Deno.writeTextFile(`${dataDir}/secret.log`, "SECRET\n");
+  await Deno.mkdir(`${dataDir}/outside/s2`, { recursive: true });
+  await Deno.writeTextFile(`${dataDir}/outside/s2/s2.t.log`, "SECRET\n");
+  // A log that is a symlink out of the root, and a spec dir that is one.
+  await Deno.symlink(`${root}/secret.log`, `${dataDir}/logs/s1/s1.link.log`);
+  await Deno.symlink(`${root}/outside/s2`, `${dataDir}/logs/s2`);
+  const view = emptyView({ node_id: "n1" } as CoreConfig);
+  view.lease_id = "1";
+  view.nodes.set(
+    "n1",
+    versioned({
+      node_id: "n1",
+      addr: "127.0.0.1:1",
+      version: "0",
+      started_at: 0,
+      pid: 1,
+    }),
+  );
+  view.tasks.set("s1.t", versioned(envelope("s1.t")));
+  view.workers.set("s1.t", {
+    task_id: "s1.t",
+    fence: 5,
+    attempt: 1,
+    phase: "running",
+    pid: 1,
+    started_at: 1,
+    result: null,
+    killing: false,
+  });
+  const touched: { op: string; path: string }[] = [];
+  const fs: TailFs = {
+    realPath: (
+      p,
+    ) => (touched.push({ op: "realPath", path: p }), denoFs.realPath(p)),
+    lstat: (p) => (touched.push({ op: "lstat", path: p }), denoFs.lstat(p)),
+    open: (p) => (touched.push({ op: "open", path: p }), denoFs.open(p)),
+  };
+  const obs = new Observability({ tailPollMs: 20, sweepFirstDelayMs: 1e9 });
+  const node: ObservedNode = {
+    view,
+    metrics: new Metrics(),
+    deps: { config: { node_id: "n1", data_dir: dataDir } },
+    log: { info() {}, warn() {} },
+    health: () => ({ ok: true, reason: "ok" }),
+  };
+  obs.attach(node);
+  const realEnv = obs.tailEnv.bind(obs);
+  obs.tailEnv = (n) => ({ ...realEnv(n), fs });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => handleHttp(req, () => node, obs),
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    port: server.addr.port,
+    dataDir,
+    root,
+    view,
+    touched,
+    obs,
+    async [Symbol.asyncDispose]() {
+      obs.close();
+      await server.shutdown();
+      await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+/** Sends `target` byte for byte (no client-side normalization) and reads the answer. */
+async function rawGet(
+  port: number,
+  target: string,
+): Promise<{ status: number; body: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const text = await new Response(conn.readable).text();
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+    return { status, body: text.slice(text.indexOf("\r\n\r\n") + 4) };
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by reading to the end */ }
+  }
+}
+
+/** Hostile ids as sent after `/internal/tail/`. */
+export const HOSTILE = [
+  "..",
+  "../secret.log",
+  "../../../../../../etc/passwd",
+  "..%2fsecret.log",
+  "%2e%2e",
+  "%2e%2e%2f%2e%2e%2fsecret.log",
+  "%2E%2E/secret.log",
+  "%252e%252e%252fsecret.log",
+  "s1/../../secret.log",
+  "s1.t/../../../secret.log",
+  "..\\..\\secret.log",
+  "%5c..%5csecret.log",
+  "/etc/passwd",
+  "%2fetc%2fpasswd",
+  "s1.t%00",
+  "s1.t%00.log",
+  "%00",
+  "s1..t",
+  ".s1.t",
+  "s1.t.",
+  "s1%2et",
+  "%E2%80%A4%E2%80%A4/secret.log", // one dot leader, twice
+  "%EF%BC%8E%EF%BC%8E%EF%BC%8Fsecret.log", // fullwidth dots and slash
+  "%C0%AE%C0%AE/secret.log", // overlong UTF-8 dots
+  `${"a".repeat(200)}.t`,
+  `s1.${"t".repeat(64)}`,
+  "S1.T",
+  "s1.t;rm",
+  "~root",
+  "",
+];
+
+Deno.test("tail ids: the grammar of SPEC §9, nothing else", () => {
+  assert.equal(checkTaskId("s1.t"), null);
+  assert.equal(checkTaskId("a-b_c.0-z_"), null);
+  assert.equal(checkTaskId(`${"a".repeat(63)}.${"b".repeat(63)}`), null);
+  for (const bad of HOSTILE) {
+    assert.notEqual(checkTaskId(bad), null, JSON.stringify(bad));
+  }
+  assert.match(checkTaskId("../x")!, /contains '\/'/);
+  assert.match(checkTaskId("a\\b")!, /contains '\\'/);
+  assert.match(checkTaskId("a\0b")!, /NUL/);
+  assert.match(checkTaskId("a%2eb")!, /percent-encoded/);
+  assert.match(checkTaskId("a..b")!, /'\.\.'/);
+});
+
+Deno.test("tail query: byte counts and follow, strictly", () => {
+  assert.deepEqual(parseTailRequest("s.t", "since_bytes=5&max_bytes=10"), {
+    task_id: "s.t",
+    since_bytes: 5,
+    max_bytes: 10,
+    follow: false,
+  });
+  assert.equal(
+    (parseTailRequest("s.t", "follow=1") as { follow: boolean }).follow,
+    true,
+  );
+  for (
+    const q of [
+      "since_bytes=-1",
+      "since_bytes=1e3",
+      "since_bytes=0x10",
+      "max_bytes=abc",
+      "since_bytes=1&since_bytes=2",
+      "follow=yes",
+      "since_bytes=9999999999999999",
+    ]
+  ) {
+    assert.ok("error" in parseTailRequest("s.t", q), q);
+  }
+});
+
+Deno.test("rawTarget keeps the request target as sent", () => {
+  assert.deepEqual(rawTarget("http://h:1/internal/tail/../x?a=1"), {
+    path: "/internal/tail/../x",
+    query: "a=1",
+  });
+  assert.deepEqual(rawTarget("http://h/"), { path: "/", query: "" });
+});
+
+Deno.test("tail: hostile ids are 400 and nothing outside the logs root is touched", async () => {
+  await using f = await fixture();
+  const results: string[] = [];
+  for (const id of HOSTILE) {
+    const r = await rawGet(f.port, `/internal/tail/${id}`);
+    results.push(`${id} -> ${r.status}`);
+    assert.equal(r.status, 400, `${JSON.stringify(id)}: ${r.status} ${r.body}`);
+    assert.ok(!r.body.includes("SECRET"), id);
+  }
+  // Raw bytes no client would send unencoded: NUL, unicode dots, a space.
+  for (
+    const target of [
+      "/internal/tail/s1.t\0",
+      "/internal/tail/\u2024\u2024/secret.log",
+      "/internal/tail/s1 .t",
+    ]
+  ) {
+    const r = await rawGet(f.port, target);
+    assert.equal(r.status, 400, `${JSON.stringify(target)}: ${r.body}`);
+  }
+  // Dot segments before the tail route are not resolved either.
+  for (
+    const target of [
+      "/internal/x/../tail/s1.t",
+      "/internal/%2e%2e/internal/tail/s1.t",
+      "/./internal/tail/s1.t",
+    ]
+  ) {
+    assert.equal((await rawGet(f.port, target)).status, 400, target);
+  }
+  // Symlinks out of the root: refused after realPath, never opened.
+  for (const id of ["s1.link", "s2.t"]) {
+    const r = await rawGet(f.port, `/internal/tail/${id}`);
+    assert.equal(r.status, 400, `${id}: ${r.body}`);
+    assert.match(r.body, /leaves the logs root/);
+  }
+  const opened = f.touched.filter((t) => t.op === "open");
+  assert.ok(
+    f.touched.every((t) => t.path.startsWith(`${f.root}/logs`)),
+    JSON.stringify(f.touched),
+  );
+  assert.deepEqual(opened, [], "no file was opened at all");
+  // And a good id still works.
+  const ok = await rawGet(f.port, "/internal/tail/s1.t");
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body, "hello\nworld\n");
+  assert.deepEqual(f.touched.filter((t) => t.op === "open"), [{
+    op: "open",
+    path: `${f.root}/logs/s1/s1.t.log`,
+  }]);
+});
+
+Deno.test("tail: offsets, max_bytes and headers", async () => {
+  await using f = await fixture();
+  const r = await fetch(
+    `${f.url}/internal/tail/s1.t?since_bytes=6&max_bytes=3`,
+  );
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), "wor");
+  assert.equal(r.headers.get("x-boi-offset"), "6");
+  assert.equal(r.headers.get("x-boi-end-offset"), "9");
+  assert.equal(r.headers.get("x-boi-size"), "12");
+  assert.equal(r.headers.get("x-boi-task-state"), "RUNNING");
+  assert.equal(r.headers.get("x-boi-node-id"), "n1");
+  const past = await fetch(`${f.url}/internal/tail/s1.t?since_bytes=100`);
+  assert.equal(await past.text(), "");
+  assert.equal(past.headers.get("x-boi-end-offset"), "100");
+  const unknown = await fetch(`${f.url}/internal/tail/s1.nope`);
+  assert.equal(unknown.status, 404);
+  assert.match(await unknown.text(), /unknown task s1\.nope/);
+  // CORS only for the dashboards of live nodes.
+  const cors = await fetch(`${f.url}/internal/tail/s1.t`, {
+    headers: { origin: "http://127.0.0.1:1" },
+  });
+  await cors.body?.cancel();
+  assert.equal(
+    cors.headers.get("access-control-allow-origin"),
+    "http://127.0.0.1:1",
+  );
+  const evil = await fetch(`${f.url}/internal/tail/s1.t`, {
+    headers: { origin: "http://evil.example" },
+  });
+  await evil.body?.cancel();
+  assert.equal(evil.headers.get("access-control-allow-origin"), null);
+});
+
+Deno.test("tail follow: streams appended bytes, ends by itself when the task ends, then has everything", async () => {
+  await using f = await fixture();
+  const path = `${f.dataDir}/logs/s1/s1.t.log`;
+  const res = await fetch(`${f.url}/internal/tail/s1.t?follow=1&since_bytes=6`);
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let got = dec.decode((await reader.read()).value);
+  assert.equal(got, "world\n");
+  const file = await Deno.open(path, { append: true });
+  await file.write(new TextEncoder().encode("more\n"));
+  got += dec.decode((await reader.read()).value);
+  assert.equal(got, "world\nmore\n");
+  // The worker writes its last bytes, then the task ends (as the node does it).
+  await file.write(new TextEncoder().encode("last\n"));
+  file.close();
+  f.view.workers.delete("s1.t");
+  f.view.tasks.set(
+    "s1.t",
+    versioned(envelope("s1.t", {
+      state: "DONE",
+      claimant_node_id: null,
+      ran_on: "n1",
+    })),
+  );
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += dec.decode(value);
+  }
+  assert.equal(got, "world\nmore\nlast\n");
+});
+
+Deno.test("tail follow: a client that goes away ends the stream; shutdown ends the rest", async () => {
+  await using f = await fixture();
+  const metrics = () => fetch(`${f.url}/metrics`).then((r) => r.text());
+  const ac = new AbortController();
+  const res = await fetch(`${f.url}/internal/tail/s1.t?follow=1`, {
+    signal: ac.signal,
+  });
+  await res.body!.getReader().read();
+  assert.match(await metrics(), /^boi_tail_streams 1$/m);
+  ac.abort();
+  for (let i = 0; i < 100; i++) {
+    if (/^boi_tail_streams 0$/m.test(await metrics())) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.match(await metrics(), /^boi_tail_streams 0$/m);
+  const open = await fetch(`${f.url}/internal/tail/s1.t?follow=1`);
+  const rd = open.body!.getReader();
+  await rd.read();
+  f.obs.close();
+  assert.equal((await rd.read()).done, true);
+});
