@@ -5,6 +5,8 @@ import { registerDispatch } from "./dispatch.ts";
 import { registerNodes } from "./nodes.ts";
 import { registerStatus } from "./status.ts";
 import { registerTasks } from "./tasks.ts";
+import { registerTail } from "./tail.ts";
+import { registerLogs } from "./logs.ts";
 
 /** The program with every command registered; `done` receives the exit code. */
 export function buildProgram(io: Io, done: (code: number) => void): Command {
@@ -20,6 +22,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   registerStatus(program, io, done);
   registerTasks(program, io, done);
   registerNodes(program, io, done);
+  registerTail(program, io, done);
+  registerLogs(program, io, done);
   return program;
 }
 
