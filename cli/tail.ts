@@ -123,7 +123,8 @@ export async function tailLoop(
 ): Promise<TailResult> {
   const watchMs = deps.watchMs ?? 2000;
   const maxBackoff = deps.maxBackoffMs ?? 2000;
-  let backoff = 100;
+  const firstBackoff = Math.min(100, maxBackoff);
+  let backoff = firstBackoff;
   let etcdFailures = 0;
   let readFailures = 0;
   let notedWait = "";
@@ -182,7 +183,8 @@ export async function tailLoop(
 
     try {
       await stream(taskId, t, opts, r, deps, watchMs, () => {
-        backoff = 100;
+        backoff = firstBackoff;
+        readFailures = 0;
         notedWait = "";
       });
       readFailures = 0;
