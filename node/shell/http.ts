@@ -12,6 +12,7 @@ import type { Observability, ObservedNode } from "./observability.ts";
 import { jsonResponse, stateEvents, taskDetail } from "./dashboard.ts";
 import { dashboardHtml, tailHtml } from "./dashboard_page.ts";
 import { checkTaskId } from "./tail.ts";
+import { handleDegradedHttp } from "./degraded_http.ts";
 
 const TAIL = "/internal/tail/";
 
@@ -34,6 +35,8 @@ export function handleHttp(
 ): Response | Promise<Response> {
   const { path, query } = rawTarget(req.url);
   const n: ObservedNode | null = node();
+  const degraded = handleDegradedHttp(req, n); // degraded_http.ts: /internal/view, /internal/dispatch-rejected
+  if (degraded !== null) return degraded;
   const post = req.method === "POST";
   if (!post && req.method !== "GET" && req.method !== "HEAD") {
     return new Response("method not allowed\n", {
