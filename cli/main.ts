@@ -7,6 +7,8 @@ import { registerStatus } from "./status.ts";
 import { registerTasks } from "./tasks.ts";
 import { registerTail } from "./tail.ts";
 import { registerLogs } from "./logs.ts";
+import { registerCluster } from "./cluster.ts";
+import { registerNode } from "./node_cmd.ts";
 
 /** The program with every command registered; `done` receives the exit code. */
 export function buildProgram(io: Io, done: (code: number) => void): Command {
@@ -24,6 +26,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   registerNodes(program, io, done);
   registerTail(program, io, done);
   registerLogs(program, io, done);
+  registerCluster(program, io, done);
+  registerNode(program, io, done);
   return program;
 }
 

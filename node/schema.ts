@@ -116,3 +116,10 @@ export const DispatchPaused = z.object({
   by: z.string(),
 });
 export type DispatchPaused = z.infer<typeof DispatchPaused>;
+
+/** `/boi/cluster/drain/{node_id}`: present while an operator drains the node. */
+export const DrainRequest = z.object({
+  requested_at: z.number().int(),
+  by: z.string(),
+});
+export type DrainRequest = z.infer<typeof DrainRequest>;
