@@ -43,6 +43,7 @@ import {
   versionIs,
 } from "./store.ts";
 import { EnvelopeFeed } from "./watch.ts";
+import { nodeAddr, nodeOption, reportDispatchRejected } from "./local_node.ts";
 
 /** etcd's limit on operations per transaction (compares and puts each). */
 export const MAX_TXN_OPS = 128;
@@ -264,6 +265,8 @@ async function rollback(
 /** Options of `dispatch`. */
 export interface DispatchOptions extends CommonOptions {
   wait?: true;
+  /** `--node`: the local node told about a dispatch refused for an unreachable etcd. */
+  node?: string;
   /** `--timeout`: the duration and the text the user typed, for messages. */
   timeout?: { ms: number; text: string };
 }
@@ -299,35 +302,61 @@ export async function runDispatch(
   // With `id:` the spec id is fixed: a collision cannot be retried away.
   const explicitId = !parsed.spec_id.endsWith(`-${suffix}`);
 
-  return await ctx.withStore(async (store) => {
-    for (let tries = 1;; tries++) {
-      const res = await writeSpec(store, ctx.keys, parsed);
-      if (res.ok) break;
-      if (explicitId || tries >= SUFFIX_TRIES) throw new CliError(res.reason);
-      parsed = parse();
-    }
-    if (!ctx.json) {
-      ctx.print(parsed.spec_id);
-      for (const id of parsed.record.task_ids) ctx.print(id);
-    }
-    await notePaused(ctx, store);
-    if (opts.wait !== true) {
-      if (ctx.json) {
-        ctx.printJson({
-          spec_id: parsed.spec_id,
-          task_ids: parsed.record.task_ids,
-        });
+  const node = nodeAddr(io, opts.node);
+  let committed = false;
+  try {
+    return await ctx.withStore(async (store) => {
+      await store.probe(); // an unreachable etcd fails here, before any write
+      for (let tries = 1;; tries++) {
+        const res = await writeSpec(store, ctx.keys, parsed);
+        if (res.ok) break;
+        if (explicitId || tries >= SUFFIX_TRIES) {
+          throw new CliError(res.reason);
+        }
+        parsed = parse();
       }
-      return EXIT.ok;
+      committed = true;
+      return await afterCommit(ctx, store, parsed, opts, timeoutMs);
+    });
+  } catch (err) {
+    // SPEC §6: a dispatch refused for an unreachable etcd is counted by the
+    // local node (boi_dispatch_rejected_etcd_unreachable_total).
+    if (!committed && err instanceof EtcdUnreachableError) {
+      await reportDispatchRejected(node);
     }
-    return await waitForSpec(
-      ctx,
-      store,
-      parsed,
-      timeoutMs,
-      opts.timeout?.text,
-    );
-  });
+    throw err;
+  }
+}
+
+/** Prints the ids, notes a pause, and follows the tasks with `--wait`. */
+async function afterCommit(
+  ctx: Ctx,
+  store: Store,
+  parsed: ParsedSpec,
+  opts: DispatchOptions,
+  timeoutMs: number | null,
+): Promise<number> {
+  if (!ctx.json) {
+    ctx.print(parsed.spec_id);
+    for (const id of parsed.record.task_ids) ctx.print(id);
+  }
+  await notePaused(ctx, store);
+  if (opts.wait !== true) {
+    if (ctx.json) {
+      ctx.printJson({
+        spec_id: parsed.spec_id,
+        task_ids: parsed.record.task_ids,
+      });
+    }
+    return EXIT.ok;
+  }
+  return await waitForSpec(
+    ctx,
+    store,
+    parsed,
+    timeoutMs,
+    opts.timeout?.text,
+  );
 }
 
 /** Best effort: the dispatch is done, so a failed look-up must not fail it. */
@@ -546,6 +575,7 @@ export function registerDispatch(
         'give up waiting after this long, e.g. "90s" (needs --wait)',
       ).argParser((text) => ({ ms: parseDurationOption(text), text })),
     )
+    .addOption(nodeOption())
     .addOption(etcd).addOption(prefix).addOption(json)
     .action(async (file, opts) => done(await runDispatch(io, file, opts)));
 }

@@ -24,6 +24,15 @@ import {
 
 /** Per-call deadline: with the 1.5 s dial timeout, failures surface within ~2.5 s. */
 export const CALL_TIMEOUT_MS = 1800;
+/**
+ * Deadline of the connectivity probe a dispatch makes before writing: a
+ * serializable read the member answers by itself (no consensus round, so a
+ * leader election does not slow it). A healthy etcd answers in milliseconds;
+ * a partitioned one never does, and the probe lets `dispatch` say so within
+ * ~2 s of starting, process start included, instead of waiting out the
+ * write's own deadline.
+ */
+export const PROBE_TIMEOUT_MS = 1000;
 /** Keys fetched per range page. */
 const PAGE = 500;
 
@@ -163,6 +172,19 @@ export class Store {
   async call<T>(fn: (opts: { deadline: Date }) => Promise<T>): Promise<T> {
     try {
       return await fn(deadline(CALL_TIMEOUT_MS));
+    } catch (err) {
+      throw this.classify(err);
+    }
+  }
+
+  /** Fails fast with `EtcdUnreachableError` unless etcd answers a trivial local read within `timeoutMs`. */
+  async probe(timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
+    try {
+      await this.client.kv.range({
+        key: Buffer.from("\0"),
+        count_only: true,
+        serializable: true,
+      }, deadline(timeoutMs));
     } catch (err) {
       throw this.classify(err);
     }
