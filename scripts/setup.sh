@@ -40,6 +40,19 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
 fi
 command -v etcd >/dev/null 2>&1 || die "etcd is still missing after apt-get install"
 
+# --- Chromium ----------------------------------------------------------------
+# The dashboard's end-to-end test drives Debian's headless Chromium through
+# playwright-core (an npm package without a browser of its own).
+CHROMIUM=/usr/bin/chromium
+if [ ! -x "$CHROMIUM" ]; then
+  command -v apt-get >/dev/null 2>&1 || die "$CHROMIUM is missing and there is no apt-get: install Debian's chromium (the dashboard test needs it)"
+  log "installing chromium and fonts with apt-get (headless browser for the dashboard test)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q >&2
+  as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core fonts-liberation >&2
+fi
+[ -x "$CHROMIUM" ] || die "$CHROMIUM is still missing after apt-get install chromium"
+
 # --- project dependencies ---------------------------------------------------
 log "caching dependencies (deno install)"
 deno install -q >&2
@@ -57,4 +70,4 @@ if [ "${#entries[@]}" -gt 0 ]; then
   deno install -q --entrypoint "${entries[@]}" >&2
 fi
 
-log "ok: deno $deno_version ($(command -v deno)), $(etcd --version | head -n1) ($(command -v etcd))"
+log "ok: deno $deno_version ($(command -v deno)), $(etcd --version | head -n1) ($(command -v etcd)), $("$CHROMIUM" --version 2>/dev/null | head -n1)"
