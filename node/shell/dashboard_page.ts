@@ -74,6 +74,7 @@ th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafafa
 tr:last-child td { border-bottom: none; }
 td.mono, .mono { font-family: var(--mono); font-size: 12.5px; }
 td.num { font-variant-numeric: tabular-nums; text-align: right; }
+th.num { text-align: right; }
 tr.spec { cursor: pointer; }
 tr.spec:hover, tr.spec.sel { background: #f8fafc; }
 tr.spec.sel td:first-child { box-shadow: 3px 0 0 var(--accent) inset; }
@@ -151,6 +152,11 @@ let lastUpdate = 0;
 const conn = document.getElementById("conn");
 function setConn(live, text) { conn.className = "conn" + (live ? " live" : ""); conn.textContent = text; }
 
+/** A header cell; "#name" is a numeric (right-aligned) column. */
+function th(c) {
+  return c.startsWith("#") ? h("th", { class: "num" }, c.slice(1)) : h("th", {}, c);
+}
+
 function tiles(s) {
   const live = s.nodes.length;
   let busy = 0, max = 0;
@@ -194,7 +200,7 @@ function progress(sp) {
 function specTable(s) {
   if (s.specs.length === 0) return h("div", { class: "empty" }, "No specs yet. Dispatch one with: deno task cli dispatch <spec.yaml>");
   return h("table", {},
-    h("thead", {}, h("tr", {}, ["spec", "progress", "running", "waiting", "done", "failed", "dispatched"].map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, ["spec", "progress", "#running", "#waiting", "#done", "#failed", "dispatched"].map(th))),
     h("tbody", {}, s.specs.map((sp) =>
       h("tr", {
         class: "spec" + (selected === sp.spec_id ? " sel" : ""),
@@ -214,7 +220,7 @@ function taskTable(s) {
   const rows = s.tasks.filter((t) => selected === null || t.spec_id === selected);
   if (rows.length === 0) return h("div", { class: "empty" }, "No tasks.");
   return h("table", {},
-    h("thead", {}, h("tr", {}, ["task", "state", "attempts", "node", "runtime", "exit", "last error", "log"].map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, ["task", "state", "#attempts", "node", "#runtime", "#exit", "last error", "log"].map(th))),
     h("tbody", {}, rows.map((t) => {
       const node = t.claimant_node_id ? t.claimant_node_id : t.ran_on ? t.ran_on : "";
       const runtime = t.started_at ? dur((t.finished_at || Date.now()) - t.started_at) : "";
@@ -371,6 +377,7 @@ function page(title: string, body: string, script: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${esc(title)}</title>
 <style>${CSS}</style>
 </head>
