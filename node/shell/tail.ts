@@ -318,7 +318,7 @@ export async function handleTail(
           headers,
         );
       }
-      return await forward(req, parsed, owner, addr, env, headers);
+      return await forward(parsed, owner, addr, env, headers);
     }
     if (!info.active_here) {
       return text(
@@ -427,7 +427,6 @@ function logStream(o: {
 
 /** Forwards a tail request once to the node that has the log, streaming its answer through. */
 async function forward(
-  req: Request,
   r: TailRequest,
   owner: string,
   addr: string,
