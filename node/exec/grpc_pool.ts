@@ -10,9 +10,11 @@ import type {
   WorkerEvent,
 } from "./contracts.ts";
 import { CODECS } from "./grpc_codec.ts";
+import { status } from "@grpc/grpc-js";
 import {
   type ConnectionSource,
   newCorrId,
+  PluginCallError,
   resolveConnection,
 } from "./grpc_client.ts";
 
@@ -37,12 +39,27 @@ export class GrpcPool implements Pool {
     this.#killTimeoutMs = options.kill_timeout_ms ?? 10_000;
   }
 
-  /** Streams the worker's events; a broken stream throws PluginCallError. */
+  /**
+   * Streams the worker's events; a broken stream, or one that ends without
+   * its `exit` event, throws PluginCallError.
+   */
   async *spawn(req: SpawnRequest): AsyncGenerator<WorkerEvent> {
     const conn = await resolveConnection(this.#source);
-    yield* conn.stream(CODECS.pool.spawn, req, {
-      corr_id: newCorrId(req.task_id),
-    });
+    const corr_id = newCorrId(req.task_id);
+    let exited = false;
+    for await (const ev of conn.stream(CODECS.pool.spawn, req, { corr_id })) {
+      if ("exit" in ev) exited = true;
+      yield ev;
+    }
+    if (!exited) {
+      throw new PluginCallError(
+        "pool",
+        "Spawn",
+        status.DATA_LOSS,
+        "the stream ended without an exit event",
+        corr_id,
+      );
+    }
   }
 
   async kill(req: KillRequest): Promise<void> {

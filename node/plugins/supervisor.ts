@@ -680,6 +680,8 @@ export class PluginSupervisor {
     const inc = this.#inc;
     if (!inc) return;
     this.#inc = null;
+    // Closed first: calls in flight still get their answers (a pool's streams
+    // their exits), and no new call reaches a plugin on its way out.
     inc.conn?.close();
     let forced = false;
     if (!inc.hasExited) {

@@ -35,7 +35,7 @@ export interface CallContext {
   rpc: string;
   /** Logs with `corr_id` and `rpc` on every line. */
   log: PluginLogger;
-  /** Aborted when the caller cancels the call or the plugin shuts down. */
+  /** Aborted when the caller cancels the call, or shutdown outlasts its grace. */
   signal: AbortSignal;
 }
 
@@ -223,6 +223,10 @@ export async function servePlugin(
         const r = await Promise.race([it.next(), aborted]);
         if (r === "aborted") {
           it.return?.(); // not awaited: a generator parked in an await answers late
+          if (!call.cancelled) {
+            // Cut by shutdown, not by the caller: say so, never a clean end.
+            throw new PluginError("UNAVAILABLE", "plugin shutting down");
+          }
           break;
         }
         if (r.done) break;
@@ -306,7 +310,8 @@ export async function servePlugin(
   const shutdown = (reason: string): Promise<void> => {
     closing ??= (async () => {
       log.info("shutting down", { reason });
-      shutdownCtl.abort(new Error(`plugin shutting down: ${reason}`));
+      // No new calls; in-flight ones finish (a pool's streams end with the
+      // exits onShutdown causes) or are cut after the grace.
       const drained = new Promise<void>((r) => server.tryShutdown(() => r()));
       try {
         await options.onShutdown?.();
@@ -319,6 +324,7 @@ export async function servePlugin(
       });
       if (await Promise.race([drained, late]) === "late") {
         log.warn("calls still running after grace: cutting them", { graceMs });
+        shutdownCtl.abort(new Error(`plugin shutting down: ${reason}`));
         server.forceShutdown();
       }
       clearTimeout(timer);
