@@ -40,8 +40,11 @@ async function startPool(env: Record<string, string> = {}) {
     pool,
     dataDir,
     async [Symbol.asyncDispose]() {
-      await sup.stop();
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      try {
+        await sup.stop();
+      } finally {
+        await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      }
     },
   };
 }

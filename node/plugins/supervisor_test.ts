@@ -45,8 +45,11 @@ async function harness(
     logs: [],
     pids: [],
     async [Symbol.asyncDispose]() {
-      await h.sup!.stop();
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      try {
+        await h.sup!.stop();
+      } finally {
+        await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      }
     },
   };
   h.sup = new PluginSupervisor({
