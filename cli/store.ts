@@ -25,14 +25,28 @@ import {
 /** Per-call deadline: with the 1.5 s dial timeout, failures surface within ~2.5 s. */
 export const CALL_TIMEOUT_MS = 1800;
 /**
- * Deadline of the connectivity probe a dispatch makes before writing: a
- * serializable read the member answers by itself (no consensus round, so a
- * leader election does not slow it). A healthy etcd answers in milliseconds;
- * a partitioned one never does, and the probe lets `dispatch` say so within
- * ~2 s of starting, process start included, instead of waiting out the
- * write's own deadline.
+ * The connectivity probe a dispatch makes before writing: a serializable
+ * read the member answers by itself (no consensus round, so a leader
+ * election does not slow it). A healthy etcd answers in milliseconds; a
+ * partitioned one never does. The probe gets what is left of
+ * `PROBE_ANSWER_BY_MS` since the process started (loading the CLI takes
+ * ~0.6 s on an idle machine, more on a busy one), between `PROBE_MIN_MS` and
+ * `PROBE_MAX_MS`, so `dispatch` refuses within ~2 s of being started instead
+ * of after the write's own 1.8 s deadline.
  */
-export const PROBE_TIMEOUT_MS = 1000;
+export const PROBE_ANSWER_BY_MS = 1800;
+export const PROBE_MIN_MS = 500;
+export const PROBE_MAX_MS = 1000;
+
+/** The probe's deadline when `sinceStartMs` have passed since the process started. */
+export function probeTimeout(sinceStartMs: number): number {
+  return Math.round(
+    Math.min(
+      PROBE_MAX_MS,
+      Math.max(PROBE_MIN_MS, PROBE_ANSWER_BY_MS - sinceStartMs),
+    ),
+  );
+}
 /** Keys fetched per range page. */
 const PAGE = 500;
 
@@ -178,7 +192,7 @@ export class Store {
   }
 
   /** Fails fast with `EtcdUnreachableError` unless etcd answers a trivial local read within `timeoutMs`. */
-  async probe(timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
+  async probe(timeoutMs = probeTimeout(performance.now())): Promise<void> {
     try {
       await this.client.kv.range({
         key: Buffer.from("\0"),

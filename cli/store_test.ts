@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { IKeyValue } from "etcd3";
 import { Envelope } from "../node/schema.ts";
-import { cleanReason, decodeKv, modIs, prefixEnd, versionIs } from "./store.ts";
+import {
+  cleanReason,
+  decodeKv,
+  modIs,
+  prefixEnd,
+  probeTimeout,
+  versionIs,
+} from "./store.ts";
 import { envelope } from "./test_util.ts";
 
 Deno.test("prefixEnd increments the last byte below 0xff", () => {
@@ -61,4 +68,11 @@ Deno.test("decodeKv validates and reports invalid records", () => {
     "warning: skipping /boi/dispatch-queue/s-aaaaaa.t: invalid record: not JSON",
     "warning: skipping /boi/dispatch-queue/s-aaaaaa.t: invalid record: task_id: Invalid input: expected string, received number",
   ]);
+});
+
+Deno.test("probeTimeout: what is left of 1.8 s since process start, within 0.5–1 s", () => {
+  assert.equal(probeTimeout(300), 1000);
+  assert.equal(probeTimeout(1100), 700);
+  assert.equal(probeTimeout(1500), 500);
+  assert.equal(probeTimeout(5000), 500);
 });
