@@ -29,6 +29,10 @@ export class Keys {
   dispatchPaused(): string {
     return `${this.prefix}cluster/dispatch_paused`;
   }
+  /** A plugin's record (SPEC §2), bound to the node's lease. */
+  plugin(nodeId: string, name: string): string {
+    return `${this.prefix}plugins/${nodeId}/${name}`;
+  }
   /** Present while an operator drains the node (`boi node drain`). */
   drain(nodeId: string): string {
     return `${this.prefix}cluster/drain/${nodeId}`;

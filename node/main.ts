@@ -6,8 +6,9 @@ import { ensureLocalEtcd } from "./shell/local_etcd.ts";
 import { BoiNode } from "./shell/node.ts";
 import { handleHttp } from "./shell/http.ts";
 import { Observability } from "./shell/observability.ts";
-import { LocalPool } from "./exec/local_pool.ts";
-import { DirWorkspace } from "./exec/dir_workspace.ts";
+import { PluginHost } from "./shell/plugin_host.ts";
+import { parsePluginsConfig } from "./plugins/config.ts";
+import { VERSION } from "./shell/node.ts";
 
 async function readConfigFile(): Promise<
   { path: string; text: string } | null
@@ -33,6 +34,19 @@ async function main(): Promise<number> {
     console.error(`boi node: ${(e as Error).message}`);
     return 2;
   }
+  let plugins;
+  try {
+    const path = config.plugins_file;
+    plugins = parsePluginsConfig(
+      path === null ? null : { path, text: await Deno.readTextFile(path) },
+    );
+  } catch (e) {
+    const msg = e instanceof Deno.errors.NotFound
+      ? `BOI_PLUGINS: no such file: ${config.plugins_file}`
+      : (e as Error).message;
+    console.error(`boi node: ${msg}`);
+    return 2;
+  }
   const log = new Logger({ node_id: config.node_id }, config.log_level);
   const endpoints = config.etcd_endpoints ?? [await ensureLocalEtcd(log)];
   await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
@@ -47,13 +61,21 @@ async function main(): Promise<number> {
   const addr = `${config.http_host}:${server.addr.port}`;
 
   const client = connectEtcd(endpoints);
+  const host = new PluginHost(plugins, {
+    node_id: config.node_id,
+    data_dir: config.data_dir,
+    core_version: VERSION,
+    log,
+    onChange: (name, record) => node?.onPluginChange(name, record),
+  });
   node = new BoiNode({
     config,
     client,
     log,
-    pool: new LocalPool(),
-    workspace: new DirWorkspace(`${config.data_dir}/work`),
+    pool: host.pool(),
+    workspace: host.workspace(),
     addr,
+    plugins: host,
   });
   obs.attach(node);
   log.info("starting", {
@@ -65,11 +87,14 @@ async function main(): Promise<number> {
   const done = Promise.withResolvers<number>();
   const shutdown = (sig: string) => {
     log.info("shutting down", { signal: sig });
-    node!.stop().finally(() => done.resolve(0));
+    node!.stop().then(() => host.stopAll()).finally(() => done.resolve(0));
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
   try {
+    // Plugins first: a node registers only once it can run what it claims
+    // (a plugin that fails to start leaves it registered but degraded).
+    await host.startAll();
     await node.start();
   } catch (e) {
     log.error("start failed", { error: (e as Error).message });

@@ -60,6 +60,9 @@ export function applyEvent(
     case "flush_resolved":
       view.flushed.delete(ev.task_id);
       break;
+    case "plugins_health":
+      view.plugins_healthy = ev.healthy;
+      break;
     case "lease_granted":
       view.lease_id = ev.lease_id;
       break;
@@ -102,6 +105,7 @@ export function applyEvent(
             code: ev.code,
             signal: ev.signal,
             error: ev.error,
+            lost: ev.lost,
             finished_at: ev.at,
           },
         });

@@ -339,6 +339,22 @@ export function finishEnvelope(
   if (r.code === 0 && r.error === null) {
     return { ...base, state: "DONE", last_error: null, finished_at: at };
   }
+  if (r.lost) {
+    if (env.attempts < env.max_attempts) {
+      return {
+        ...base,
+        state: "PENDING",
+        not_before: at + config.retry_backoff_ms,
+        last_error: `attempt lost: ${r.error}`,
+      };
+    }
+    return {
+      ...base,
+      state: "FAILED",
+      last_error: `attempt lost: ${r.error}`,
+      finished_at: at,
+    };
+  }
   const why = r.error ??
     (r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`);
   if (env.retries_left > 0 && env.attempts < env.max_attempts) {

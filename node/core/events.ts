@@ -34,6 +34,8 @@ export type NodeEvent =
   | { type: "result_flushed"; at: number; task_id: string; fence: number }
   /** A parked result was committed or found superseded. */
   | { type: "flush_resolved"; at: number; task_id: string }
+  /** The node's plugins became all ready, or one stopped being ready. */
+  | { type: "plugins_health"; at: number; healthy: boolean }
   | {
     type: "worker_started";
     at: number;
@@ -49,4 +51,5 @@ export type NodeEvent =
     code: number | null;
     signal: string | null;
     error: string | null;
+    lost: boolean;
   };

@@ -17,6 +17,7 @@ export interface NodeCaps {
  * `claim_failure_window_ms`, until `claim_failure_cooldown_ms` after the last of them.
  */
 export function selfHealth(view: NodeView, at: number): "ok" | "degraded" {
+  if (!view.plugins_healthy) return "degraded";
   const c = view.config;
   const xs = view.claim_expiries;
   for (let i = 0; i + c.claim_failure_limit - 1 < xs.length; i++) {

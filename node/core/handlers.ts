@@ -94,6 +94,7 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
     case "changes":
       return onChanges(view, keys, ev.changes, ev.at);
     case "relist":
+    case "plugins_health":
     case "lease_granted":
     case "lease_lost":
       return onMembershipChange(view, keys, ev.at);

@@ -374,6 +374,7 @@ Deno.test("onWorkerExit: the result is written under the fence and the claim del
     code: 0,
     signal: null,
     error: null,
+    lost: false,
   });
   const [fin] = txns(onWorkerExit(v, keys, T1, 10));
   assert.equal(fin.reason, "finish");
@@ -399,6 +400,7 @@ Deno.test("onWorkerExit: non-zero exit with retries left goes back to PENDING wi
     code: 3,
     signal: null,
     error: null,
+    lost: false,
   });
   const next = JSON.parse(
     (txns(onWorkerExit(v, keys, T1, 10))[0].success[0] as { value: string })
@@ -438,6 +440,7 @@ Deno.test("a late result whose claim was taken over is refused, never written", 
     code: 0,
     signal: null,
     error: null,
+    lost: false,
   });
   const effects = onWorkerExit(v, keys, T1, 8);
   assert.deepEqual(txns(effects), []);
@@ -470,6 +473,7 @@ Deno.test("cancel_requested on a running task kills the worker, then commits CAN
     code: null,
     signal: "SIGTERM",
     error: null,
+    lost: false,
   });
   const next = JSON.parse(
     (txns(onWorkerExit(v, keys, T1, 6))[0].success[0] as { value: string })
@@ -579,6 +583,7 @@ Deno.test("a result parked in the pending flush is never run again while its cla
     code: 0,
     signal: null,
     error: null,
+    lost: false,
   });
   applyEvent(v, keys, { type: "result_flushed", at: 11, task_id: T1, fence });
   assert.equal(v.workers.size, 0);

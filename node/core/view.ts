@@ -52,6 +52,11 @@ export interface WorkerResult {
   readonly code: number | null;
   readonly signal: string | null;
   readonly error: string | null;
+  /**
+   * The attempt was lost to the machinery (plugin crash, workspace failure),
+   * not ended by the task: it is re-queued without spending a retry.
+   */
+  readonly lost: boolean;
   readonly finished_at: number;
 }
 
@@ -94,6 +99,8 @@ export interface NodeView {
   readonly claim_expiries: readonly number[];
   /** Nodes an operator asked to drain. */
   readonly draining: ReadonlySet<string>;
+  /** False while one of this node's plugins is not ready: the node is degraded. */
+  readonly plugins_healthy: boolean;
 }
 
 /** The mutable form the event loop owns. */
@@ -113,6 +120,7 @@ export interface MutableView extends NodeView {
   flushed: Map<string, number>;
   claim_expiries: number[];
   draining: Set<string>;
+  plugins_healthy: boolean;
   /** Revisions of deletes we applied ahead of the watch, per key. */
   tombstones: Map<string, number>;
   /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
@@ -137,6 +145,7 @@ export function emptyView(config: CoreConfig): MutableView {
     flushed: new Map(),
     claim_expiries: [],
     draining: new Set(),
+    plugins_healthy: true,
     tombstones: new Map(),
     watch_revision: 0,
   };

@@ -71,6 +71,8 @@ export interface NodeConfig {
   claim_failure_window_ms: number;
   claim_failure_limit: number;
   claim_failure_cooldown_ms: number;
+  /** `BOI_PLUGINS`: the plugins file; null runs the reference workspace and pool. */
+  plugins_file: string | null;
 }
 
 /** Detected `os` cap. */
@@ -171,6 +173,7 @@ export function loadConfig(
     claim_failure_window_ms: c.claim_failure_window_ms,
     claim_failure_limit: c.claim_failure_limit,
     claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
+    plugins_file: c.plugins ?? null,
   };
 }
 

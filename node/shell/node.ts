@@ -24,6 +24,7 @@ import { Buffer } from "node:buffer";
 import { Envelope } from "../schema.ts";
 import { deadline } from "../etcd_client.ts";
 import { type FlushEntry, PendingFlush } from "./pending_flush.ts";
+import type { PluginHost, PluginRecord } from "./plugin_host.ts";
 import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
 import { listPrefix, runTxn, watchPrefix } from "./etcd_io.ts";
 import { LeaseKeeper } from "./lease.ts";
@@ -33,6 +34,12 @@ import type { NodeConfig } from "./config.ts";
 
 export const VERSION = "0.1.0";
 
+async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) {
+    off += await f.write(data.subarray(off));
+  }
+}
+
 export interface NodeDeps {
   config: NodeConfig;
   client: Etcd3;
@@ -41,6 +48,8 @@ export interface NodeDeps {
   workspace: Workspace;
   /** Address other nodes reach this one at (host:port); known once HTTP listens. */
   addr: string;
+  /** The node's plugins, whose records and health the node publishes. */
+  plugins: PluginHost | null;
 }
 
 export class BoiNode {
@@ -63,6 +72,12 @@ export class BoiNode {
   #replaying = false;
   #health: "ok" | "degraded" = "ok";
   #lastContact = Date.now();
+  /** Plugin records to publish, and the mod revision each was last written at (0: absent). */
+  #pluginRecords = new Map<
+    string,
+    { record: PluginRecord; rev: number; dirty: boolean }
+  >();
+  #publishingPlugins = false;
 
   constructor(readonly deps: NodeDeps) {
     const c = deps.config;
@@ -153,6 +168,63 @@ export class BoiNode {
   /** Pending-flush entries not yet committed or superseded. */
   pendingFlushEntries(): number {
     return this.#flush.entries.length;
+  }
+
+  /** Called by the plugin host on every plugin state change or crash. */
+  onPluginChange(name: string, record: PluginRecord): void {
+    const prev = this.#pluginRecords.get(name);
+    this.#pluginRecords.set(name, { record, rev: prev?.rev ?? 0, dirty: true });
+    if (record.state === "unstable" && prev?.record.state !== "unstable") {
+      this.#execute({
+        kind: "emit",
+        event: "plugin.unstable",
+        payload: {
+          plugin: name,
+          crashes: record.crashes,
+          reason: record.reason,
+        },
+      });
+    }
+    this.metrics.set(
+      "boi_plugin_unstable",
+      record.state === "unstable" ? 1 : 0,
+      { plugin: name },
+    );
+    if (prev && record.crashes.length > prev.record.crashes.length) {
+      this.metrics.inc("boi_plugin_restarts_total", { plugin: name });
+    }
+    const healthy = this.deps.plugins?.healthy() ?? true;
+    if (healthy !== this.view.plugins_healthy) {
+      this.push({ type: "plugins_health", at: Date.now(), healthy });
+      // Publish the health change now rather than at the next 1 s tick.
+      queueMicrotask(() => this.#publishCaps());
+    }
+    queueMicrotask(() => this.#publishPlugins());
+  }
+
+  /** Writes changed plugin records under the lease, each by CAS on its last revision. */
+  async #publishPlugins(): Promise<void> {
+    const lease = this.view.lease_id;
+    if (this.#publishingPlugins || lease === null || this.#stopping) return;
+    this.#publishingPlugins = true;
+    try {
+      for (const [name, p] of this.#pluginRecords) {
+        if (!p.dirty) continue;
+        const key = this.keys.plugin(this.deps.config.node_id, name);
+        p.dirty = false;
+        const res = await runTxn(this.deps.client, [{
+          key,
+          target: "mod",
+          equals: p.rev,
+        }], [
+          { op: "put", key, value: JSON.stringify(p.record), lease },
+        ]).catch(() => null);
+        if (res?.ok) p.rev = res.revision;
+        else p.dirty = true; // lost the race or etcd is away: retried on the next change or tick
+      }
+    } finally {
+      this.#publishingPlugins = false;
+    }
   }
 
   push(ev: NodeEvent): void {
@@ -305,6 +377,7 @@ export class BoiNode {
       code: null as number | null,
       signal: null as string | null,
       error: null as string | null,
+      lost: false,
     };
     let workdir: string | null = null;
     let file: Deno.FsFile | null = null;
@@ -360,18 +433,20 @@ export class BoiNode {
             pid: ev.started.pid,
           });
         } else if ("stdout" in ev) {
-          await file.write(ev.stdout);
+          await writeAll(file, ev.stdout);
         } else if ("stderr" in ev) {
-          await file.write(ev.stderr);
+          await writeAll(file, ev.stderr);
         } else {
-          result = ev.exit;
+          result = { ...ev.exit, lost: false };
         }
       }
     } catch (err) {
+      // The task never got to end on its own: a plugin crashed or refused.
       result = {
         code: null,
         signal: null,
-        error: `worker failed: ${(err as Error).message}`,
+        error: `${(err as Error).message}`.split("\n")[0],
+        lost: true,
       };
     } finally {
       file?.close();
@@ -411,6 +486,7 @@ export class BoiNode {
         code: w.result.code,
         signal: w.result.signal,
         error: w.result.error,
+        lost: w.result.lost,
         started_at: w.started_at,
         finished_at: w.result.finished_at,
         parked_at: Date.now(),
@@ -508,6 +584,7 @@ export class BoiNode {
           code: entry.code,
           signal: entry.signal,
           error: entry.error,
+          lost: entry.lost,
           finished_at: entry.finished_at,
         },
         entry.started_at,
@@ -597,6 +674,12 @@ export class BoiNode {
         this.#lease = lease;
         this.#markEtcd(true);
         this.log.info("registered", { lease_id: id, revision: res.revision });
+        // Plugin records went with any earlier lease: write them all again.
+        for (const p of this.#pluginRecords.values()) {
+          p.rev = 0;
+          p.dirty = true;
+        }
+        queueMicrotask(() => this.#publishPlugins());
         this.push({ type: "lease_granted", at: Date.now(), lease_id: id });
         return;
       } catch (err) {
@@ -644,6 +727,9 @@ export class BoiNode {
   async #publishCaps(): Promise<void> {
     const lease = this.view.lease_id;
     if (lease === null || this.#stopping) return;
+    if ([...this.#pluginRecords.values()].some((p) => p.dirty)) {
+      this.#publishPlugins();
+    }
     const caps = this.#caps();
     if (caps.dynamic.health !== this.#health) {
       this.#health = caps.dynamic.health;
@@ -818,7 +904,7 @@ export class BoiNode {
           task_id: w.task_id,
           claim_token: String(w.fence),
           grace_ms: 2000,
-        })
+        }).catch(() => {})
       ),
     );
     await this.#watcher?.cancel().catch(() => {});

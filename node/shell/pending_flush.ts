@@ -13,6 +13,7 @@ export const FlushEntry = z.object({
   code: z.number().int().nullable(),
   signal: z.string().nullable(),
   error: z.string().nullable(),
+  lost: z.boolean().default(false),
   started_at: z.number().int().nullable(),
   finished_at: z.number().int(),
   parked_at: z.number().int(),
