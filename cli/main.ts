@@ -16,6 +16,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .name("boi")
     .description("dispatch tasks to a boi cluster and watch them run")
     .exitOverride()
+    // Errors are one line (a suggestion would add a second).
+    .showSuggestionAfterError(false)
     .configureOutput({
       writeOut: (s) => io.out(s),
       writeErr: (s) => io.err(s),
