@@ -13,6 +13,7 @@ import { jsonResponse, stateEvents, taskDetail } from "./dashboard.ts";
 import { dashboardHtml, tailHtml } from "./dashboard_page.ts";
 import { checkTaskId } from "./tail.ts";
 import { handleDegradedHttp } from "./degraded_http.ts";
+import { handlePluginHttp, PLUGINS_PATH } from "./plugin_http.ts";
 
 const TAIL = "/internal/tail/";
 
@@ -61,6 +62,7 @@ export function handleHttp(
     return text(400, `bad path: ${JSON.stringify(path.slice(0, 120))}`);
   }
 
+  if (path.startsWith(PLUGINS_PATH)) return handlePluginHttp(req, path, n); // plugin_http.ts: POST /internal/plugins/{name}/restart
   if (path === "/internal/logs/sweep") {
     if (!post) return notAllowed("POST");
     if (!n || !obs || !obs.ready(n)) return text(503, "starting");
