@@ -9,6 +9,7 @@ import { registerTail } from "./tail.ts";
 import { registerLogs } from "./logs.ts";
 import { registerCluster } from "./cluster.ts";
 import { registerNode } from "./node_cmd.ts";
+import { registerPlugin } from "./plugin.ts";
 
 /** The program with every command registered; `done` receives the exit code. */
 export function buildProgram(io: Io, done: (code: number) => void): Command {
@@ -30,6 +31,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   registerLogs(program, io, done);
   registerCluster(program, io, done);
   registerNode(program, io, done);
+  registerPlugin(program, io, done);
   return program;
 }
 
