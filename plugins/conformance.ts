@@ -333,6 +333,9 @@ const KIND_CHECKS: Record<PluginKind, KindChecks> = {
         );
         await Promise.race([first.promise, a]);
         const b = collect(spawn({ ...key, argv: ["sh", "-c", script] }));
+        // Both may fail (a plugin crashing on the second Spawn cuts both
+        // streams): while `a` is awaited, `b`'s failure must not go unhandled.
+        for (const p of [a, b]) p.catch(() => {});
         const [sa, sb] = [summary(await a), summary(await b)];
         for (const [n, s] of [["first", sa], ["second", sb]] as const) {
           assert(
