@@ -172,8 +172,16 @@ export class BoiNode {
 
   /** Called by the plugin host on every plugin state change or crash. */
   onPluginChange(name: string, record: PluginRecord): void {
-    const prev = this.#pluginRecords.get(name);
-    this.#pluginRecords.set(name, { record, rev: prev?.rev ?? 0, dirty: true });
+    const entry = this.#pluginRecords.get(name);
+    const prev = entry ? { record: entry.record } : undefined;
+    // Update in place: a publish in flight sets `rev` on this same entry, so
+    // the next write compares against the revision it produced.
+    if (entry) {
+      entry.record = record;
+      entry.dirty = true;
+    } else {
+      this.#pluginRecords.set(name, { record, rev: 0, dirty: true });
+    }
     if (record.state === "unstable" && prev?.record.state !== "unstable") {
       this.#execute({
         kind: "emit",
@@ -208,19 +216,27 @@ export class BoiNode {
     if (this.#publishingPlugins || lease === null || this.#stopping) return;
     this.#publishingPlugins = true;
     try {
-      for (const [name, p] of this.#pluginRecords) {
-        if (!p.dirty) continue;
-        const key = this.keys.plugin(this.deps.config.node_id, name);
-        p.dirty = false;
-        const res = await runTxn(this.deps.client, [{
-          key,
-          target: "mod",
-          equals: p.rev,
-        }], [
-          { op: "put", key, value: JSON.stringify(p.record), lease },
-        ]).catch(() => null);
-        if (res?.ok) p.rev = res.revision;
-        else p.dirty = true; // lost the race or etcd is away: retried on the next change or tick
+      // Changes that arrive while a write is in flight are written by the
+      // next round (as long as writes succeed; failures wait for the tick).
+      for (let progress = true; progress;) {
+        progress = false;
+        for (const [name, p] of this.#pluginRecords) {
+          if (!p.dirty || this.#stopping) continue;
+          const key = this.keys.plugin(this.deps.config.node_id, name);
+          p.dirty = false;
+          const res = await runTxn(this.deps.client, [{
+            key,
+            target: "mod",
+            equals: p.rev,
+          }], [
+            { op: "put", key, value: JSON.stringify(p.record), lease },
+          ]).catch(() => null);
+          if (res?.ok) {
+            p.rev = res.revision;
+            progress = true;
+          } else p.dirty = true; // lost the race or etcd is away: retried on the next change or tick
+        }
+        if (![...this.#pluginRecords.values()].some((p) => p.dirty)) break;
       }
     } finally {
       this.#publishingPlugins = false;
