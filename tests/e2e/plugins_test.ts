@@ -1,0 +1,513 @@
+/**
+ * Plugins end to end (SPEC §7): real etcd, real nodes, real plugin processes.
+ * Faults come from `plugins/mock.ts` configured through a `BOI_PLUGINS` file.
+ *
+ * Pool double Spawn with the same (task_id, claim_token) — one worker, both
+ * streams see its output — is covered against real plugin processes by
+ * node/exec/grpc_pool_test.ts ("a double Spawn runs one worker process and
+ * both streams get its output") and by the conformance check run in the
+ * `boi plugin test` test below; it is not repeated here.
+ */
+import assert from "node:assert/strict";
+import { z } from "zod";
+import YAML from "yaml";
+import {
+  cli,
+  type HasClient,
+  makeTempDir,
+  type NodeProc,
+  notYet,
+  processAlive,
+  processGroupAlive,
+  processTable,
+  readCaps,
+  readNode,
+  REPO_ROOT,
+  run,
+  startEtcd,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
+import { dispatch, startCluster, waitTerminal } from "./cluster.ts";
+import { Keys } from "../../node/keys.ts";
+
+const POOL_FLAGS = [
+  "--allow-run",
+  "--allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL",
+];
+
+/** The command of a plugin script under plugins/ (mock or reference). */
+function pluginArgv(script: string, extra: string[] = []): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "-q",
+    "-P=plugin",
+    "--allow-net=unix:{socket}",
+    ...extra,
+    `${REPO_ROOT}/plugins/${script}`,
+  ];
+}
+
+/** Writes a BOI_PLUGINS file; returns its path. */
+async function pluginsFile(doc: Record<string, unknown>): Promise<string> {
+  const dir = await makeTempDir("boi-plugins-");
+  const path = `${dir}/plugins.yaml`;
+  await Deno.writeTextFile(path, YAML.stringify(doc));
+  return path;
+}
+
+const PluginRecord = z.object({
+  kind: z.string(),
+  state: z.string(),
+  crashes: z.array(z.number()),
+  proto_minor: z.number().nullable(),
+  capabilities: z.array(z.string()),
+  reason: z.string().nullable(),
+});
+type PluginRecord = z.infer<typeof PluginRecord>;
+
+async function readPlugin(
+  etcd: HasClient,
+  nodeId: string,
+  name: string,
+): Promise<PluginRecord | null> {
+  const res = await etcd.client().get(new Keys().plugin(nodeId, name))
+    .string();
+  return res === null ? null : PluginRecord.parse(JSON.parse(res));
+}
+
+async function waitPlugin(
+  etcd: HasClient,
+  nodeId: string,
+  name: string,
+  ok: (r: PluginRecord) => boolean,
+  timeoutMs = 15_000,
+): Promise<PluginRecord> {
+  return await waitFor(`plugin record ${nodeId}/${name}`, async () => {
+    const r = await readPlugin(etcd, nodeId, name);
+    return r !== null && ok(r) ? r : notYet(r);
+  }, { timeoutMs, intervalMs: 50 });
+}
+
+/** The newest `plugin spawned` log line of `name`: pid and incarnation. */
+function spawned(
+  n: NodeProc,
+  name: string,
+): { pid: number; incarnation: number } | null {
+  const l = n.logs().filter((l) =>
+    l.msg === "plugin spawned" && l.plugin === name
+  ).at(-1);
+  return l ? { pid: Number(l.pid), incarnation: Number(l.incarnation) } : null;
+}
+
+/** Waits for the `plugin ready` line of an incarnation after `after`; returns its pid. */
+async function readyIncarnation(
+  n: NodeProc,
+  name: string,
+  after: number,
+): Promise<number> {
+  await n.waitForLog(
+    (l) =>
+      l.msg === "plugin ready" && l.plugin === name &&
+      Number(l.incarnation) > after,
+    15_000,
+  );
+  const s = spawned(n, name)!;
+  assert.ok(s.incarnation > after);
+  return s.pid;
+}
+
+Deno.test("a plugin that never prints BOI_READY: start_failed ready_timeout within ready_timeout + 1 s, its process gone", async () => {
+  await using etcd = await startEtcd();
+  const file = await pluginsFile({
+    router: {
+      argv: pluginArgv("mock.ts"),
+      env: { BOI_MOCK_NO_READY: "1" },
+      ready_timeout_s: 2,
+    },
+  });
+  await using n = await startNode(etcd, {
+    nodeId: "node-a",
+    env: { BOI_PLUGINS: file },
+  });
+  const start = await n.waitForLog(
+    (l) => l.msg === "plugin starting" && l.plugin === "router",
+  );
+  const pid = spawned(n, "router")!.pid;
+  const failed = await n.waitForLog(
+    (l) =>
+      l.msg === "plugin start_failed" && l.plugin === "router" &&
+      l.incarnation === start.incarnation,
+  );
+  const ms = Number(failed.ts) - Number(start.ts);
+  console.log(`start_failed ${ms} ms after start: ${failed.reason}`);
+  assert.match(String(failed.reason), /ready_timeout/);
+  assert.ok(ms <= 3000, `start_failed after ${ms} ms > 3000 ms`);
+  await waitFor(
+    `plugin pid ${pid} gone`,
+    async () => (await processAlive(pid)) ? notYet("alive") : true,
+    {
+      timeoutMs: 1000,
+    },
+  );
+  const rec = await waitPlugin(
+    etcd,
+    "node-a",
+    "router",
+    (r) => r.crashes.length >= 1,
+  );
+  assert.notEqual(rec.state, "ready");
+});
+
+Deno.test("handshake capabilities and proto minor of each running plugin are in /boi/plugins/{node}/{name}", async () => {
+  await using etcd = await startEtcd();
+  const file = await pluginsFile({
+    router: {
+      argv: pluginArgv("mock.ts"),
+      env: { BOI_MOCK_PROTO_MINOR: "3" },
+      ready_timeout_s: 5,
+    },
+  });
+  await using _n = await startNode(etcd, {
+    nodeId: "node-a",
+    env: { BOI_PLUGINS: file },
+  });
+  const pool = await waitPlugin(
+    etcd,
+    "node-a",
+    "pool",
+    (r) => r.state === "ready",
+  );
+  assert.equal(pool.kind, "pool");
+  assert.equal(pool.proto_minor, 0);
+  assert.deepEqual(pool.capabilities, [
+    "reattach",
+    "process_groups",
+    "timeout",
+  ]);
+  const ws = await waitPlugin(
+    etcd,
+    "node-a",
+    "workspace",
+    (r) => r.state === "ready",
+  );
+  assert.equal(ws.kind, "workspace");
+  assert.equal(ws.proto_minor, 0);
+  // A newer minor is accepted (with a warning) and published as such.
+  const router = await waitPlugin(
+    etcd,
+    "node-a",
+    "router",
+    (r) => r.state === "ready",
+  );
+  assert.equal(router.proto_minor, 3);
+  assert.deepEqual(router.capabilities, ["mock"]);
+  // `plugin list --json` shows the same records.
+  const r = await cli(etcd, ["plugin", "list", "--node", "node-a", "--json"]);
+  assert.equal(r.code, 0, r.explain());
+  const rows = r.json<
+    { node_id: string; name: string; proto_minor: number }[]
+  >();
+  assert.deepEqual(
+    rows.map((x) => `${x.node_id}/${x.name}:${x.proto_minor}`),
+    ["node-a/pool:0", "node-a/router:3", "node-a/workspace:0"],
+  );
+});
+
+Deno.test("a plugin answering with proto major 2 is refused with proto_version_mismatch and is not ready", async () => {
+  await using etcd = await startEtcd();
+  const file = await pluginsFile({
+    router: {
+      argv: pluginArgv("mock.ts"),
+      env: { BOI_MOCK_PROTO_MAJOR: "2" },
+      ready_timeout_s: 5,
+    },
+  });
+  await using n = await startNode(etcd, {
+    nodeId: "node-a",
+    env: { BOI_PLUGINS: file },
+  });
+  const line = await n.waitForLog(
+    (l) => l.msg === "plugin refused" && l.plugin === "router",
+  );
+  assert.match(String(line.reason), /^proto_version_mismatch: plugin 2\.0/);
+  const rec = await waitPlugin(
+    etcd,
+    "node-a",
+    "router",
+    (r) => r.reason !== null,
+  );
+  assert.match(rec.reason!, /proto_version_mismatch/);
+  assert.notEqual(rec.state, "ready");
+  const caps = await readCaps(etcd, "node-a");
+  assert.equal(caps?.value.dynamic.health, "degraded");
+});
+
+Deno.test("SIGKILL the pool 3 times: restarted, tasks complete; the 4th: unstable, node degraded, tasks go elsewhere; plugin restart brings it back", async () => {
+  await using c = await startCluster(["node-a", "node-b"]);
+  const a = c.node("node-a");
+  await waitPlugin(c.etcd, "node-a", "pool", (r) => r.state === "ready");
+  const leaseBefore = (await readNode(c.etcd, "node-a"))!.lease;
+  let inc = spawned(a, "pool")!.incarnation;
+  const tasks = (n: number, tag: string) =>
+    `name: ${tag}\ntasks:\n` +
+    Array.from({ length: n }, (_, i) => `  - id: t${i}\n    run: echo ${i}\n`)
+      .join("");
+
+  for (let k = 1; k <= 3; k++) {
+    const pid = spawned(a, "pool")!.pid;
+    Deno.kill(pid, "SIGKILL");
+    const t0 = Date.now();
+    await readyIncarnation(a, "pool", inc);
+    inc = spawned(a, "pool")!.incarnation;
+    const rec = await waitPlugin(
+      c.etcd,
+      "node-a",
+      "pool",
+      (r) => r.state === "ready" && r.crashes.length === k,
+    );
+    console.log(`crash ${k}: ready again after ${Date.now() - t0} ms`);
+    assert.equal(rec.crashes.length, k);
+    const { spec_id } = await dispatch(c, tasks(4, `after-crash-${k}`));
+    const done = await waitTerminal(c, spec_id);
+    assert.deepEqual(done.map((e) => e.state), [
+      "DONE",
+      "DONE",
+      "DONE",
+      "DONE",
+    ]);
+  }
+
+  Deno.kill(spawned(a, "pool")!.pid, "SIGKILL");
+  const t4 = Date.now();
+  const rec = await waitPlugin(
+    c.etcd,
+    "node-a",
+    "pool",
+    (r) => r.state === "unstable",
+  );
+  assert.equal(rec.crashes.length, 4);
+  await waitFor("node-a caps health degraded", async () => {
+    const caps = await readCaps(c.etcd, "node-a");
+    return caps?.value.dynamic.health === "degraded" ? true : notYet(caps);
+  }, { timeoutMs: 2000, intervalMs: 50 });
+  console.log(`unstable and degraded ${Date.now() - t4} ms after crash 4`);
+  // Not restarted meanwhile.
+  assert.equal(spawned(a, "pool")!.incarnation, inc);
+
+  const { spec_id } = await dispatch(c, tasks(6, "while-unstable"));
+  const done = await waitTerminal(c, spec_id);
+  for (const e of done) {
+    assert.equal(e.state, "DONE");
+    assert.equal(e.ran_on, "node-b");
+  }
+
+  const r = await cli(c.etcd, [
+    "plugin",
+    "restart",
+    "pool",
+    "--node",
+    "node-a",
+  ]);
+  assert.equal(r.code, 0, r.explain());
+  assert.match(r.stdout, /^pool on node-a: ready/);
+  const back = await waitPlugin(
+    c.etcd,
+    "node-a",
+    "pool",
+    (r) => r.state === "ready",
+  );
+  assert.deepEqual(back.crashes, []);
+  await waitFor("node-a caps health ok", async () => {
+    const caps = await readCaps(c.etcd, "node-a");
+    return caps?.value.dynamic.health === "ok" ? true : notYet(caps);
+  }, { timeoutMs: 3000, intervalMs: 50 });
+  // The core lived through all of it under the same lease.
+  assert.ok(a.running);
+  assert.equal((await readNode(c.etcd, "node-a"))!.lease, leaseBefore);
+});
+
+Deno.test("a plugin crash never kills the core: node key and lease stay", async () => {
+  await using etcd = await startEtcd();
+  await using n = await startNode(etcd, { nodeId: "node-a" });
+  await waitPlugin(etcd, "node-a", "workspace", (r) => r.state === "ready");
+  await waitPlugin(etcd, "node-a", "pool", (r) => r.state === "ready");
+  const before = (await readNode(etcd, "node-a"))!;
+  for (const name of ["workspace", "pool"]) {
+    const s = spawned(n, name)!;
+    Deno.kill(s.pid, "SIGKILL");
+    await readyIncarnation(n, name, s.incarnation);
+  }
+  await waitPlugin(
+    etcd,
+    "node-a",
+    "workspace",
+    (r) => r.state === "ready" && r.crashes.length === 1,
+  );
+  await waitPlugin(
+    etcd,
+    "node-a",
+    "pool",
+    (r) => r.state === "ready" && r.crashes.length === 1,
+  );
+  const after = (await readNode(etcd, "node-a"))!;
+  assert.ok(n.running, "the core is still running");
+  assert.equal(after.lease, before.lease);
+  assert.equal(after.create_revision, before.create_revision);
+  assert.equal(after.value.started_at, before.value.started_at);
+});
+
+Deno.test("SIGKILL a node's core while tasks run: within 5 s no plugin and no task process of it is left", async () => {
+  await using c = await startCluster([{ nodeId: "node-a", workersMax: 4 }]);
+  const a = c.node("node-a");
+  await dispatch(
+    c,
+    "name: long\ntasks:\n" +
+      [0, 1, 2, 3].map((i) =>
+        `  - id: t${i}\n    run: 'sleep 60 & sleep 60; echo ${i}'\n`
+      ).join(""),
+  );
+  // Wait until all four tasks (each two sleeps under a shell) run under the pool.
+  const pool = spawned(a, "pool")!.pid;
+  const ws = spawned(a, "workspace")!.pid;
+  const tree = await waitFor("4 task trees under the pool", async () => {
+    const table = (await processTable()).filter((r) => r.state !== "Z");
+    const kids = new Map<number, number[]>();
+    for (const r of table) kids.set(r.ppid, [...kids.get(r.ppid) ?? [], r.pid]);
+    const workers = kids.get(pool) ?? [];
+    const all = [...workers];
+    for (const w of workers) all.push(...(kids.get(w) ?? []));
+    return workers.length === 4 && all.length === 12
+      ? { workers, all }
+      : notYet({ workers, all });
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+  const groups = tree.workers; // each worker leads its own process group
+  a.kill("SIGKILL");
+  const t0 = Date.now();
+  await a.exited;
+  const left = await waitFor("no plugin or task process left", async () => {
+    const alive: number[] = [];
+    for (const p of [pool, ws, ...tree.all]) {
+      if (await processAlive(p)) alive.push(p);
+    }
+    for (const g of groups) {
+      if (await processGroupAlive(g)) alive.push(-g);
+    }
+    return alive.length === 0 ? Date.now() - t0 : notYet(alive);
+  }, { timeoutMs: 5000, intervalMs: 100 });
+  console.log(`all plugin and task processes gone ${left} ms after SIGKILL`);
+});
+
+const REFERENCE: [string, string, string[], Record<string, string>][] = [
+  ["workspace", "workspace_dir.ts", [], {}],
+  ["workspace", "workspace_git.ts", ["--allow-run=git"], {}],
+  ["pool", "pool_local.ts", POOL_FLAGS, {}],
+  ["router", "router_passthrough.ts", [], {}],
+  ["hooks", "hooks_jsonl.ts", [], {}],
+];
+
+function pluginTest(
+  kind: string,
+  argv: string[],
+  env: Record<string, string> = {},
+) {
+  return run(
+    Deno.execPath(),
+    [
+      "run",
+      "-q",
+      "-P=plugin-test",
+      "cli.ts",
+      "plugin",
+      "test",
+      "--kind",
+      kind,
+      "--",
+      ...argv,
+    ],
+    { env, timeoutMs: 90_000 },
+  );
+}
+
+Deno.test("boi plugin test passes every reference plugin and fails a broken one with a reason", async () => {
+  // workspace_git needs a repository to take worktrees of.
+  const repo = await makeTempDir("boi-git-");
+  const git = (...args: string[]) =>
+    new Deno.Command("git", {
+      args: ["-C", repo, ...args],
+      env: {
+        GIT_AUTHOR_NAME: "t",
+        GIT_AUTHOR_EMAIL: "t@t",
+        GIT_COMMITTER_NAME: "t",
+        GIT_COMMITTER_EMAIL: "t@t",
+      },
+    }).output();
+  await git("init", "-q");
+  await Deno.writeTextFile(`${repo}/a.txt`, "a\n");
+  await git("add", "a.txt");
+  await git("commit", "-qm", "a");
+
+  const t0 = Date.now();
+  const results = await Promise.all(
+    REFERENCE.map(([kind, script, extra, env]) =>
+      pluginTest(kind, pluginArgv(script, extra), {
+        ...env,
+        BOI_WORKSPACE_REPO: repo,
+      })
+    ),
+  );
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${REFERENCE[i][1]}: ${r.explain()}`);
+    assert.match(r.stdout, /^ok: \d+ checks passed$/m, r.explain());
+    assert.doesNotMatch(r.stdout, /✗/, r.explain());
+    assert.match(r.stdout, /^✓ lifecycle: handshake/m, r.explain());
+  }
+  console.log(`5 reference plugins passed in ${Date.now() - t0} ms`);
+
+  // A pool that crashes on its 4th call (Handshake, Health, then the first Spawn).
+  const crash = await pluginTest(
+    "pool",
+    pluginArgv("mock.ts", POOL_FLAGS),
+    { BOI_MOCK_CRASH_AFTER: "3" },
+  );
+  assert.equal(crash.code, 1, crash.explain());
+  assert.match(crash.stdout, /^✗ .+: .+$/m, crash.explain());
+  assert.match(crash.stdout, /^FAILED: \d+ of \d+ checks failed$/m);
+
+  // One that never prints BOI_READY: the reason names the timeout.
+  const noReady = await run(
+    Deno.execPath(),
+    [
+      "run",
+      "-q",
+      "-P=plugin-test",
+      "cli.ts",
+      "plugin",
+      "test",
+      "--kind",
+      "router",
+      "--ready-timeout",
+      "1500",
+      "--",
+      ...pluginArgv("mock.ts"),
+    ],
+    { env: { BOI_MOCK_NO_READY: "1" } },
+  );
+  assert.equal(noReady.code, 1, noReady.explain());
+  assert.match(
+    noReady.stdout,
+    /^✗ lifecycle: prints BOI_READY: .*ready_timeout after 1500 ms$/m,
+  );
+
+  // Under the narrow `cli` permission set it refuses with the way out.
+  const narrow = await cli(null, [
+    "plugin",
+    "test",
+    "--kind",
+    "router",
+    ...pluginArgv("mock.ts"),
+  ]);
+  assert.equal(narrow.code, 1, narrow.explain());
+  assert.match(narrow.stderr, /needs the run permission.*plugin-test/);
+});
