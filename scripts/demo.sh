@@ -138,7 +138,9 @@ fi
 cat <<TXT
 
 Node logs:  .boi/node-a.log  .boi/node-b.log  .boi/node-c.log  (etcd: .boi/etcd/etcd.log)
+Dashboard:  http://127.0.0.1:$HTTP_PORT/  (any node's address works)
 More:       deno task cli status --etcd $ENDPOINT
+            deno task cli tail <task_id> --follow --etcd $ENDPOINT
             deno task cli dispatch $SPEC --wait --etcd $ENDPOINT
 Stop:       bash scripts/down.sh
 TXT
