@@ -130,7 +130,7 @@ tasks:
   // printed: chunk1 + chunk2 is the file's prefix, byte for byte.
   const f1 = spawnCli(c.etcd, ["tail", id, "--follow"]);
   await waitFor("first chunk of tail --follow", () => f1.bytes > 20, {
-    timeoutMs: 10_000,
+    timeoutMs: 20_000, // a CLI start on a loaded machine
     intervalMs: 10,
   });
   f1.child.kill("SIGINT");
@@ -169,7 +169,7 @@ tasks:
   // 3. tail --follow ends by itself when the task ends, with everything.
   const f3 = spawnCli(c.etcd, ["tail", id, "--follow"]);
   await waitFor("tail --follow printing", () => f3.bytes > 0, {
-    timeoutMs: 10_000,
+    timeoutMs: 20_000, // a CLI start on a loaded machine
     intervalMs: 10,
   });
   const stopAt = performance.now();
