@@ -35,6 +35,7 @@ import {
 } from "./format.ts";
 import {
   deleteOp,
+  EtcdNotReachedError,
   modIs,
   neverSent,
   putOp,
@@ -44,6 +45,7 @@ import {
 } from "./store.ts";
 import { EnvelopeFeed } from "./watch.ts";
 import { nodeAddr, nodeOption, reportDispatchRejected } from "./local_node.ts";
+import { takeEarlyProbe } from "./early_probe.ts";
 
 /** etcd's limit on operations per transaction (compares and puts each). */
 export const MAX_TXN_OPS = 128;
@@ -306,7 +308,7 @@ export async function runDispatch(
   let committed = false;
   try {
     return await ctx.withStore(async (store) => {
-      await store.probe(); // an unreachable etcd fails here, before any write
+      await probeEtcd(ctx, store); // an unreachable etcd fails here, before any write
       for (let tries = 1;; tries++) {
         const res = await writeSpec(store, ctx.keys, parsed);
         if (res.ok) break;
@@ -326,6 +328,19 @@ export async function runDispatch(
     }
     throw err;
   }
+}
+
+/**
+ * Refuses early when etcd is unreachable: the probe `cli.ts` started before
+ * the CLI loaded, or (no such probe, or no HTTP gateway) a short gRPC read.
+ */
+async function probeEtcd(ctx: Ctx, store: Store): Promise<void> {
+  const early = await takeEarlyProbe(ctx.endpoints);
+  if (early?.kind === "ok") return;
+  if (early?.kind === "unreachable") {
+    throw new EtcdNotReachedError(ctx.endpoints, early.reason);
+  }
+  await store.probe();
 }
 
 /** Prints the ids, notes a pause, and follows the tasks with `--wait`. */
