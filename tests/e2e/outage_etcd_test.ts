@@ -129,8 +129,18 @@ Deno.test("3-member etcd, the leader SIGKILLed during a 100-task run: all 100 DO
   const nodes: NodeProc[] = [];
   try {
     for (const id of ["node-a", "node-b", "node-c"]) {
-      // etcd.endpoint lists all three members.
-      nodes.push(await startNode(etcd, { nodeId: id, workersMax: 10 }));
+      // etcd.endpoint lists all three members. A 5 s lease outlives the
+      // election. The claim-failure cooldown is out of the way: a lease lost
+      // here with several claims held would otherwise degrade the node for
+      // 5 minutes (cooldown_test.ts covers it).
+      nodes.push(
+        await startNode(etcd, {
+          nodeId: id,
+          workersMax: 10,
+          leaseTtlS: 5,
+          env: { BOI_CLAIM_FAILURE_LIMIT: "1000" },
+        }),
+      );
     }
     const fromRev = (await storeRevision(etcd)) + 1;
     const { spec_id } = await dispatchYaml(
