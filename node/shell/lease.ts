@@ -44,15 +44,50 @@ export class LeaseKeeper {
     return k;
   }
 
+  /**
+   * One keepalive round: a few attempts, since the client opens each stream
+   * on a shuffled member and one of several may be dead (it refuses at once,
+   * so the next attempt usually lands on a live one).
+   */
   async #keepalive(): Promise<void> {
     if (this.#busy || this.#closed) return;
     this.#busy = true;
-    const timeoutMs = Math.max(500, (this.ttlS * 1000) / 3);
+    const roundMs = (this.ttlS * 1000) / 3;
+    const until = Date.now() + roundMs;
+    let lastErr: unknown = null;
     try {
-      const stream = await this.client.leaseClient.leaseKeepAlive(
-        deadline(timeoutMs),
-      );
-      const ttl = await new Promise<number>((resolve, reject) => {
+      for (let attempt = 0; attempt < 3 && !this.#closed; attempt++) {
+        const left = until - Date.now();
+        if (attempt > 0 && left < 100) break;
+        const ttl = await this.#once(Math.max(300, left / (3 - attempt))).catch(
+          (e) => {
+            lastErr = e;
+            return null;
+          },
+        );
+        if (ttl === null) continue;
+        if (this.#closed) return;
+        if (ttl <= 0) {
+          this.close();
+          this.events.onLost();
+        } else {
+          this.events.onAlive();
+        }
+        return;
+      }
+      if (!this.#closed) this.events.onUnreachable(lastErr);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Sends one keepalive; resolves with the TTL etcd grants (0: the lease is gone). */
+  async #once(timeoutMs: number): Promise<number> {
+    const stream = await this.client.leaseClient.leaseKeepAlive(
+      deadline(timeoutMs),
+    );
+    try {
+      return await new Promise<number>((resolve, reject) => {
         const t = setTimeout(
           () => reject(new Error("keepalive timed out")),
           timeoutMs,
@@ -67,18 +102,8 @@ export class LeaseKeeper {
         });
         stream.write({ ID: this.id });
       });
-      stream.end();
-      if (this.#closed) return;
-      if (ttl <= 0) {
-        this.close();
-        this.events.onLost();
-      } else {
-        this.events.onAlive();
-      }
-    } catch (err) {
-      if (!this.#closed) this.events.onUnreachable(err);
     } finally {
-      this.#busy = false;
+      stream.end();
     }
   }
 

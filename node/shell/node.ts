@@ -828,8 +828,12 @@ export class BoiNode {
   }
 
   #markEtcd(up: boolean, err?: unknown): void {
-    this.metrics.set("boi_etcd_up", up ? 1 : 0);
     if (up) this.#lastContact = Date.now();
+    // One failed call (say, on a dead member of three) is not an outage:
+    // etcd is unreachable only once nothing has succeeded for a while.
+    const grace = Math.max(1000, (this.deps.config.lease_ttl_s * 1000) / 2);
+    if (!up && Date.now() - this.#lastContact < grace) return;
+    this.metrics.set("boi_etcd_up", up ? 1 : 0);
     if (up === this.#etcdUp) return;
     this.#etcdUp = up;
     if (up) {
