@@ -83,7 +83,7 @@ async function runningEnvelope(
   });
 }
 
-Deno.test("tail: from a non-claimant node within 1 s, cut and resume byte for byte, --follow ends with the task, then via ran_on; a dead node is 'log unavailable'", async () => {
+Deno.test("three nodes: tail from a non-claimant within 1 s, cut and resume byte for byte, --follow ends with the task, ran_on, /metrics counts, a dead node is 'log unavailable'", async (t) => {
   await using c = await startCluster(NODES);
   const tmp = await makeTempDir("boi-tail-e2e-");
   const stop = `${tmp}/stop`;
@@ -100,14 +100,27 @@ tasks:
       echo "bye after $i ticks"
 `,
   );
+  // Six quick tasks beside it, for the metrics.
+  const quickSpec = await dispatch(
+    c,
+    `name: met\ntasks:\n${
+      Array.from({ length: 6 }, (_, i) => `  - { id: t${i}, run: "echo ${i}" }`)
+        .join("\n")
+    }\n`,
+  );
+  const quick = await waitTerminal(c, quickSpec.spec_id);
+  assert.ok(quick.every((t) => t.state === "DONE" && t.attempts === 1));
   const env = await runningEnvelope(c.etcd, id);
   const claimant = c.node(env.claimant_node_id!);
   const others = [...c.nodes.values()].filter((n) => n !== claimant);
   const file = logPath(claimant, env);
 
   // 1. Any node answers for any task: a node that is not the claimant
-  // forwards to it, and the first bytes arrive within 1 s.
+  // forwards to it, and the first bytes arrive within 1 s. (One plain request
+  // first: a node's first forward also starts its HTTP client.)
   for (const other of others) {
+    const warm = await fetch(`${other.url}/internal/tail/${id}?max_bytes=1`);
+    assert.equal(warm.status, 200, await warm.text());
     const t0 = performance.now();
     const res = await fetch(`${other.url}/internal/tail/${id}?follow=1`);
     if (res.status !== 200) assert.fail(`${res.status}: ${await res.text()}`);
@@ -179,6 +192,7 @@ tasks:
   assert.equal(full.code, 0, full.stderr);
   const [done] = await waitTerminal(c, env.spec_id);
   assert.equal(done.state, "DONE");
+  assert.equal(done.attempts, 1);
   const final = await Deno.readFile(file);
   assert.deepEqual(full.stdout, final);
   assert.match(
@@ -212,6 +226,97 @@ tasks:
       offset: 7,
       bytes: 7,
       log: undefined,
+    },
+  );
+
+  await t.step(
+    "/metrics: Prometheus text, the SPEC §12 catalog, counters match what ran",
+    async () => {
+      const N = quick.length + 1;
+      const scrape = async (n: NodeProc) =>
+        parseProm(await (await fetch(`${n.url}/metrics`)).text());
+      // Every node's view has caught up with the six DONE tasks.
+      const parsed = await waitFor("every node sees N DONE", async () => {
+        const all = await Promise.all([...c.nodes.values()].map(scrape));
+        const ok = all.every((p) =>
+          p.samples.some((s) =>
+            s.name === "boi_tasks" && s.labels.state === "DONE" && s.value === N
+          )
+        );
+        return ok ? all : undefined;
+      });
+      const catalog: [string, string][] = [
+        ["boi_etcd_up", "gauge"],
+        ["boi_etcd_unreachable_seconds", "gauge"],
+        ["boi_tasks", "gauge"],
+        ["boi_claims_total", "counter"],
+        ["boi_claim_conflicts_total", "counter"],
+        ["boi_lease_expired_requeues_total", "counter"],
+        ["boi_dispatch_rejected_etcd_unreachable_total", "counter"],
+        ["boi_plugin_restarts_total", "counter"],
+        ["boi_plugin_unstable", "gauge"],
+        ["boi_pending_flush_bytes", "gauge"],
+        ["boi_hooks_unacked", "gauge"],
+        ["boi_task_duration_seconds", "histogram"],
+        ["boi_dispatch_to_start_seconds", "histogram"],
+      ];
+      const sum = (name: string) =>
+        parsed.reduce(
+          (n, p) =>
+            n +
+            p.samples.filter((s) => s.name === name).reduce(
+              (m, s) => m + s.value,
+              0,
+            ),
+          0,
+        );
+      for (const p of parsed) {
+        for (const [name, type] of catalog) {
+          assert.equal(p.types.get(name), type, `${name} is a ${type}`);
+        }
+        const one = (name: string) =>
+          p.samples.find((s) =>
+            s.name === name && Object.keys(s.labels).length === 0
+          )
+            ?.value;
+        assert.equal(one("boi_etcd_up"), 1);
+        assert.equal(one("boi_etcd_unreachable_seconds"), 0);
+        assert.equal(one("boi_lease_expired_requeues_total"), 0);
+        // Histograms: cumulative buckets, +Inf == _count.
+        for (
+          const h of [
+            "boi_task_duration_seconds",
+            "boi_dispatch_to_start_seconds",
+          ]
+        ) {
+          const buckets = p.samples.filter((s) => s.name === `${h}_bucket`);
+          for (let i = 1; i < buckets.length; i++) {
+            assert.ok(
+              buckets[i].value >= buckets[i - 1].value,
+              `${h} buckets cumulative`,
+            );
+          }
+          assert.equal(buckets.at(-1)!.labels.le, "+Inf");
+          assert.equal(buckets.at(-1)!.value, one(`${h}_count`));
+        }
+      }
+      assert.equal(
+        sum("boi_claims_total"),
+        N,
+        "one claim per task over the cluster",
+      );
+      assert.equal(sum("boi_task_duration_seconds_count"), N);
+      assert.equal(sum("boi_dispatch_to_start_seconds_count"), N);
+      // The nodes that are not the claimant answered exactly the test's two
+      // direct requests each (the CLI goes to the claimant).
+      for (const other of others) {
+        const p = parsed[[...c.nodes.values()].indexOf(other)];
+        assert.equal(
+          p.samples.find((s) => s.name === "boi_tail_requests_total")?.value,
+          2,
+          `tail requests answered by ${other.nodeId}`,
+        );
+      }
     },
   );
 
@@ -255,151 +360,151 @@ async function rawGet(
   }
 }
 
-Deno.test("tail: hostile task ids are 400 and no file outside the logs root is opened", async () => {
+Deno.test("one node: hostile task ids are 400 and open no file outside the logs root; `boi logs sweep` deletes an 8-day-old 110 MiB log of a finished task, the current one stays", async (t) => {
   await using c = await startCluster(["node-a"]);
-  const node = c.node("node-a");
-  const outside = await makeTempDir("boi-canary-");
-  const secret = `${node.dataDir}/secret.log`;
-  const canary = `${outside}/canary.log`;
-  await Deno.writeTextFile(secret, "CANARY-SECRET\n");
-  await Deno.writeTextFile(canary, "CANARY-OUTSIDE\n");
-  await Deno.mkdir(`${outside}/evil2`);
-  await Deno.writeTextFile(`${outside}/evil2/evil2.t.log`, "CANARY-DIR\n");
-  const logs = `${node.dataDir}/logs`;
-  await Deno.mkdir(`${logs}/evil`, { recursive: true });
-  await Deno.symlink(canary, `${logs}/evil/evil.t.log`);
-  await Deno.symlink(`${outside}/evil2`, `${logs}/evil2`);
-  const canaries = [secret, canary, `${outside}/evil2/evil2.t.log`];
-  // A read sets atime when atime is older than mtime (relatime): set it far
-  // back, then any open-and-read by the node would show.
-  const old = new Date(Date.UTC(2000, 0, 1));
-  const age = async () => {
-    for (const p of canaries) await Deno.utime(p, old, new Date());
-  };
-  await age();
-  const control = `${outside}/control.log`;
-  await Deno.writeTextFile(control, "x");
-  await Deno.utime(control, old, new Date());
-  await Deno.readTextFile(control);
-  assert.ok(
-    (await Deno.stat(control)).atime!.getTime() > old.getTime(),
-    "this file system does not record reads in atime: the check below would prove nothing",
-  );
-
-  const rel = (p: string) => p.replace(/^\//, "");
-  const hostile = [
-    "..",
-    "../secret.log",
-    "../../../../../../etc/passwd",
-    "..%2fsecret.log",
-    "%2e%2e%2fsecret.log",
-    "%2E%2E/%2E%2E/secret.log",
-    "%252e%252e%252fsecret.log",
-    "..\\secret.log",
-    "%5c..%5csecret.log",
-    `/${rel(canary)}`,
-    `%2F${rel(canary).replaceAll("/", "%2F")}`,
-    `..${"/..".repeat(12)}${canary}`,
-    "evil.t/../../../secret.log",
-    "s.t%00",
-    "s.t%00.log",
-    "s..t",
-    ".s.t",
-    "s%2et",
-    "%E2%80%A4%E2%80%A4/secret.log",
-    "%EF%BC%8E%EF%BC%8E%EF%BC%8Fsecret.log",
-    "%C0%AE%C0%AE/secret.log",
-    `${"a".repeat(300)}.t`,
-    `s.${"t".repeat(100)}`,
-    "S.T",
-    "",
-  ];
-  const raw = [
-    "/internal/tail/s.t\0",
-    "/internal/tail/\u2024\u2024/secret.log",
-    "/internal/x/../tail/evil.t",
-    "/internal/%2e%2e/internal/tail/evil.t",
-  ];
-  const symlinked = ["evil.t", "evil2.t"];
-  const seen: string[] = [];
-  for (
-    const target of [
-      ...hostile.map((h) => `/internal/tail/${h}`),
-      ...raw,
-      ...symlinked.map((h) => `/internal/tail/${h}`),
-    ]
-  ) {
-    const r = await rawGet(node.url, target);
-    seen.push(`${r.status} ${JSON.stringify(target).slice(0, 60)}`);
-    assert.equal(
-      r.status,
-      400,
-      `${JSON.stringify(target)} → ${r.status} ${r.body}`,
+  await t.step("hostile ids", async () => {
+    const node = c.node("node-a");
+    const outside = await makeTempDir("boi-canary-");
+    const secret = `${node.dataDir}/secret.log`;
+    const canary = `${outside}/canary.log`;
+    await Deno.writeTextFile(secret, "CANARY-SECRET\n");
+    await Deno.writeTextFile(canary, "CANARY-OUTSIDE\n");
+    await Deno.mkdir(`${outside}/evil2`);
+    await Deno.writeTextFile(`${outside}/evil2/evil2.t.log`, "CANARY-DIR\n");
+    const logs = `${node.dataDir}/logs`;
+    await Deno.mkdir(`${logs}/evil`, { recursive: true });
+    await Deno.symlink(canary, `${logs}/evil/evil.t.log`);
+    await Deno.symlink(`${outside}/evil2`, `${logs}/evil2`);
+    const canaries = [secret, canary, `${outside}/evil2/evil2.t.log`];
+    // A read sets atime when atime is older than mtime (relatime): set it far
+    // back, then any open-and-read by the node would show.
+    const old = new Date(Date.UTC(2000, 0, 1));
+    const age = async () => {
+      for (const p of canaries) await Deno.utime(p, old, new Date());
+    };
+    await age();
+    const control = `${outside}/control.log`;
+    await Deno.writeTextFile(control, "x");
+    await Deno.utime(control, old, new Date());
+    await Deno.readTextFile(control);
+    assert.ok(
+      (await Deno.stat(control)).atime!.getTime() > old.getTime(),
+      "this file system does not record reads in atime: the check below would prove nothing",
     );
-    assert.ok(!r.body.includes("CANARY"), target);
-  }
-  assert.ok(hostile.length + raw.length >= 15);
-  for (const p of canaries) {
-    const st = await Deno.stat(p);
-    assert.equal(
-      st.atime!.getTime(),
-      old.getTime(),
-      `${p} was read (atime ${st.atime?.toISOString()})`,
-    );
-  }
-  await node.waitForLog((l) =>
-    l.msg === "tail refused" && l.task_id === "evil2.t"
-  );
-  console.log(`${seen.length} hostile requests, all 400`);
-  await Deno.remove(outside, { recursive: true });
-});
 
-Deno.test("retention: an 8-day-old 110 MiB log of a finished task is deleted by `boi logs sweep`, the current one stays", async () => {
-  await using c = await startCluster(["node-a"]);
-  const node = c.node("node-a");
-  const { spec_id } = await dispatch(
-    c,
-    `name: ret
+    const rel = (p: string) => p.replace(/^\//, "");
+    const hostile = [
+      "..",
+      "../secret.log",
+      "../../../../../../etc/passwd",
+      "..%2fsecret.log",
+      "%2e%2e%2fsecret.log",
+      "%2E%2E/%2E%2E/secret.log",
+      "%252e%252e%252fsecret.log",
+      "..\\secret.log",
+      "%5c..%5csecret.log",
+      `/${rel(canary)}`,
+      `%2F${rel(canary).replaceAll("/", "%2F")}`,
+      `..${"/..".repeat(12)}${canary}`,
+      "evil.t/../../../secret.log",
+      "s.t%00",
+      "s.t%00.log",
+      "s..t",
+      ".s.t",
+      "s%2et",
+      "%E2%80%A4%E2%80%A4/secret.log",
+      "%EF%BC%8E%EF%BC%8E%EF%BC%8Fsecret.log",
+      "%C0%AE%C0%AE/secret.log",
+      `${"a".repeat(300)}.t`,
+      `s.${"t".repeat(100)}`,
+      "S.T",
+      "",
+    ];
+    const raw = [
+      "/internal/tail/s.t\0",
+      "/internal/tail/\u2024\u2024/secret.log",
+      "/internal/x/../tail/evil.t",
+      "/internal/%2e%2e/internal/tail/evil.t",
+    ];
+    const symlinked = ["evil.t", "evil2.t"];
+    const seen: string[] = [];
+    for (
+      const target of [
+        ...hostile.map((h) => `/internal/tail/${h}`),
+        ...raw,
+        ...symlinked.map((h) => `/internal/tail/${h}`),
+      ]
+    ) {
+      const r = await rawGet(node.url, target);
+      seen.push(`${r.status} ${JSON.stringify(target).slice(0, 60)}`);
+      assert.equal(
+        r.status,
+        400,
+        `${JSON.stringify(target)} → ${r.status} ${r.body}`,
+      );
+      assert.ok(!r.body.includes("CANARY"), target);
+    }
+    assert.ok(hostile.length + raw.length >= 15);
+    for (const p of canaries) {
+      const st = await Deno.stat(p);
+      assert.equal(
+        st.atime!.getTime(),
+        old.getTime(),
+        `${p} was read (atime ${st.atime?.toISOString()})`,
+      );
+    }
+    await node.waitForLog((l) =>
+      l.msg === "tail refused" && l.task_id === "evil2.t"
+    );
+    console.log(`${seen.length} hostile requests, all 400`);
+    await Deno.remove(outside, { recursive: true });
+  });
+  await t.step("retention", async () => {
+    const node = c.node("node-a");
+    const { spec_id } = await dispatch(
+      c,
+      `name: ret
 tasks:
   - { id: old, run: "echo old" }
   - { id: cur, run: "echo current" }
 `,
-  );
-  const tasks = await waitTerminal(c, spec_id);
-  const [old, cur] = ["old", "cur"].map((s) =>
-    tasks.find((t) => t.task_id.endsWith(`.${s}`))!
-  );
-  const oldPath = logPath(node, old);
-  const curPath = logPath(node, cur);
-  await Deno.truncate(oldPath, 110 * 1024 * 1024); // sparse
-  const eightDays = new Date(Date.now() - 8 * 24 * 3600 * 1000);
-  await Deno.utime(oldPath, eightDays, eightDays);
+    );
+    const tasks = await waitTerminal(c, spec_id);
+    const [old, cur] = ["old", "cur"].map((s) =>
+      tasks.find((t) => t.task_id.endsWith(`.${s}`))!
+    );
+    const oldPath = logPath(node, old);
+    const curPath = logPath(node, cur);
+    await Deno.truncate(oldPath, 110 * 1024 * 1024); // sparse
+    const eightDays = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    await Deno.utime(oldPath, eightDays, eightDays);
 
-  const r = await cli(c.etcd, ["logs", "sweep"]);
-  assert.equal(r.code, 0, r.explain());
-  assert.match(
-    r.stdout,
-    /^node-a: deleted 1 log, 110\.0 MiB freed \(1 kept\)$/m,
-  );
-  assert.match(
-    r.stdout,
-    new RegExp(
-      `^  ${spec_id}/${old.task_id}\\.log  110\\.0 MiB  modified 8d00h ago`,
-      "m",
-    ),
-  );
-  await assert.rejects(Deno.stat(oldPath), Deno.errors.NotFound);
-  assert.equal(await Deno.readTextFile(curPath), "current\n");
-  const again = await cli(c.etcd, ["logs", "sweep", "--json"]);
-  assert.equal(again.code, 0, again.explain());
-  const [o] = again.json<
-    { node_id: string; report: { deleted: unknown[] } }[]
-  >();
-  assert.equal(o.node_id, "node-a");
-  assert.deepEqual(o.report.deleted, []);
-  const metrics = await fetch(`${node.url}/metrics`).then((r) => r.text());
-  assert.match(metrics, /^boi_logs_deleted_total 1$/m);
-  assert.match(metrics, /^boi_log_sweeps_total 2$/m);
+    const r = await cli(c.etcd, ["logs", "sweep"]);
+    assert.equal(r.code, 0, r.explain());
+    assert.match(
+      r.stdout,
+      /^node-a: deleted 1 log, 110\.0 MiB freed \(1 kept\)$/m,
+    );
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^  ${spec_id}/${old.task_id}\\.log  110\\.0 MiB  modified 8d00h ago`,
+        "m",
+      ),
+    );
+    await assert.rejects(Deno.stat(oldPath), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(curPath), "current\n");
+    const again = await cli(c.etcd, ["logs", "sweep", "--json"]);
+    assert.equal(again.code, 0, again.explain());
+    const [o] = again.json<
+      { node_id: string; report: { deleted: unknown[] } }[]
+    >();
+    assert.equal(o.node_id, "node-a");
+    assert.deepEqual(o.report.deleted, []);
+    const metrics = await fetch(`${node.url}/metrics`).then((r) => r.text());
+    assert.match(metrics, /^boi_logs_deleted_total 1$/m);
+    assert.match(metrics, /^boi_log_sweeps_total 2$/m);
+  });
 });
 
 /** One sample of a Prometheus text exposition. */
@@ -463,98 +568,3 @@ function parseProm(text: string): {
   }
   return { types, samples };
 }
-
-Deno.test("/metrics: valid Prometheus text with the SPEC §12 catalog; counters match what ran", async () => {
-  await using c = await startCluster(NODES);
-  const N = 6;
-  const { spec_id, task_ids } = await dispatch(
-    c,
-    `name: met\ntasks:\n${
-      Array.from({ length: N }, (_, i) => `  - { id: t${i}, run: "echo ${i}" }`)
-        .join("\n")
-    }\n`,
-  );
-  const done = await waitTerminal(c, spec_id);
-  assert.ok(done.every((t) => t.state === "DONE" && t.attempts === 1));
-  // Two tail requests on node-a, to count.
-  for (const id of task_ids.slice(0, 2)) {
-    await (await fetch(`${c.node("node-a").url}/internal/tail/${id}`))
-      .arrayBuffer();
-  }
-  const scrape = async (n: NodeProc) =>
-    parseProm(await (await fetch(`${n.url}/metrics`)).text());
-  // Every node's view has caught up with the six DONE tasks.
-  const parsed = await waitFor("every node sees 6 DONE", async () => {
-    const all = await Promise.all([...c.nodes.values()].map(scrape));
-    const ok = all.every((p) =>
-      p.samples.some((s) =>
-        s.name === "boi_tasks" && s.labels.state === "DONE" && s.value === N
-      )
-    );
-    return ok ? all : undefined;
-  });
-  const catalog: [string, string][] = [
-    ["boi_etcd_up", "gauge"],
-    ["boi_etcd_unreachable_seconds", "gauge"],
-    ["boi_tasks", "gauge"],
-    ["boi_claims_total", "counter"],
-    ["boi_claim_conflicts_total", "counter"],
-    ["boi_lease_expired_requeues_total", "counter"],
-    ["boi_dispatch_rejected_etcd_unreachable_total", "counter"],
-    ["boi_plugin_restarts_total", "counter"],
-    ["boi_plugin_unstable", "gauge"],
-    ["boi_pending_flush_bytes", "gauge"],
-    ["boi_hooks_unacked", "gauge"],
-    ["boi_task_duration_seconds", "histogram"],
-    ["boi_dispatch_to_start_seconds", "histogram"],
-  ];
-  const sum = (name: string) =>
-    parsed.reduce(
-      (n, p) =>
-        n +
-        p.samples.filter((s) => s.name === name).reduce(
-          (m, s) => m + s.value,
-          0,
-        ),
-      0,
-    );
-  for (const p of parsed) {
-    for (const [name, type] of catalog) {
-      assert.equal(p.types.get(name), type, `${name} is a ${type}`);
-    }
-    const one = (name: string) =>
-      p.samples.find((s) =>
-        s.name === name && Object.keys(s.labels).length === 0
-      )
-        ?.value;
-    assert.equal(one("boi_etcd_up"), 1);
-    assert.equal(one("boi_etcd_unreachable_seconds"), 0);
-    assert.equal(one("boi_lease_expired_requeues_total"), 0);
-    // Histograms: cumulative buckets, +Inf == _count.
-    for (
-      const h of ["boi_task_duration_seconds", "boi_dispatch_to_start_seconds"]
-    ) {
-      const buckets = p.samples.filter((s) => s.name === `${h}_bucket`);
-      for (let i = 1; i < buckets.length; i++) {
-        assert.ok(
-          buckets[i].value >= buckets[i - 1].value,
-          `${h} buckets cumulative`,
-        );
-      }
-      assert.equal(buckets.at(-1)!.labels.le, "+Inf");
-      assert.equal(buckets.at(-1)!.value, one(`${h}_count`));
-    }
-  }
-  assert.equal(
-    sum("boi_claims_total"),
-    N,
-    "one claim per task over the cluster",
-  );
-  assert.equal(sum("boi_task_duration_seconds_count"), N);
-  assert.equal(sum("boi_dispatch_to_start_seconds_count"), N);
-  const a = parsed[[...c.nodes.keys()].indexOf("node-a")];
-  assert.equal(
-    a.samples.find((s) => s.name === "boi_tail_requests_total")?.value,
-    2,
-  );
-});
