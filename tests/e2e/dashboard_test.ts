@@ -102,7 +102,7 @@ tasks:
 
       // Dispatched while the page is open: it appears and progresses live.
       const steps = (n: number) =>
-        `'for i in $(seq ${n}); do echo "step $i of ${n} on $BOI_NODE_ID"; sleep 0.5; done'`;
+        `'for i in $(seq ${n}); do echo "step $i of ${n} on $BOI_NODE_ID"; sleep 0.3; done'`;
       const { spec_id } = await dispatch(
         c,
         `name: release-build
