@@ -23,7 +23,7 @@ export const EARLY_PROBE_TIMEOUT_MS = 1000;
  * that arrived while the thread was busy loading is read before the
  * deadline is declared missed.
  */
-export const EARLY_PROBE_GRACE_MS = 300;
+export const EARLY_PROBE_GRACE_MS = 150;
 
 const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
 
