@@ -3,8 +3,8 @@
  * or `deno task cli <command>`. Exits explicitly so no open handle delays it.
  *
  * `dispatch` must refuse at once when etcd is unreachable (SPEC §6), so its
- * etcd probe starts here, before the rest of the CLI (and the etcd client
- * library, most of the start-up time) is loaded.
+ * etcd probe starts here, in a worker thread, before the rest of the CLI (and
+ * the etcd client library, most of the start-up time) is loaded.
  */
 import { startEarlyProbe } from "./cli/early_probe.ts";
 

@@ -1,37 +1,30 @@
 /**
  * The early etcd probe of `dispatch`. Loading the CLI takes ~0.6 s on an
- * idle machine (most of it the etcd client library) and more on a busy one;
- * `cli.ts` starts this probe before loading the rest, so an unreachable etcd
- * is known by the time `dispatch` is ready to write, and a refusal comes
- * within ~1–2 s of starting, process start included.
+ * idle machine (most of it the etcd client library) and more on a busy one,
+ * and the main thread makes no I/O progress meanwhile; so `cli.ts` starts
+ * this probe first, in a worker thread, and `dispatch` takes its verdict when
+ * it is ready to write: a partitioned etcd is refused within ~1.5 s of
+ * starting, process start included.
  *
- * It asks etcd's HTTP gateway (`POST /v3/kv/range`, served on the client
- * port) for a serializable count of one key: the member answers it alone, no
- * consensus round. This module must stay light: no etcd client, no zod.
+ * The worker asks etcd's HTTP gateway (`POST /v3/kv/range`, served on the
+ * client port) for a serializable count of one key: the member answers it
+ * alone, no consensus round. This module must stay light: no etcd client.
  */
+import type { EarlyVerdict } from "./early_probe_lib.ts";
 
-/** What the early probe found. `unknown`: no gateway or not plain HTTP; use the gRPC probe. */
-export type EarlyVerdict =
-  | { kind: "ok" }
-  | { kind: "unreachable"; reason: string }
-  | { kind: "unknown" };
+export type { EarlyVerdict } from "./early_probe_lib.ts";
 
-/** How long after its start the early probe may take to answer. */
-export const EARLY_PROBE_TIMEOUT_MS = 1000;
-/**
- * Once the CLI is ready it still waits at least this long, so an answer
- * that arrived while the thread was busy loading is read before the
- * deadline is declared missed.
- */
-export const EARLY_PROBE_GRACE_MS = 150;
+/** How long the worker waits for an answer, measured on its own thread. */
+export const EARLY_PROBE_TIMEOUT_MS = 1200;
+/** If the worker has said nothing this long after being asked, use the gRPC probe. */
+export const EARLY_PROBE_SAFETY_MS = 3000;
 
 const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
 
 let started: {
   endpoints: string[];
   verdict: Promise<EarlyVerdict>;
-  at: number;
-  abort: AbortController;
+  worker: Worker;
 } | null = null;
 
 /** `--etcd` as commander would see it (`--etcd X` or `--etcd=X`), else the environment, else the default. */
@@ -65,109 +58,55 @@ export function httpEndpoints(text: string): string[] | null {
   return out;
 }
 
-/**
- * One endpoint: ok, unreachable (refused, with a short reason), or unknown.
- * No timeout here: while the rest of the CLI loads, the thread is busy and a
- * timer would fire before an answer that already arrived is read; the
- * deadline is applied by `takeEarlyProbe` once the CLI is ready.
- */
-async function probeOne(
-  endpoint: string,
-  signal: AbortSignal,
-): Promise<EarlyVerdict> {
-  try {
-    const res = await fetch(`${endpoint}/v3/kv/range`, {
-      signal,
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: '{"key":"AA==","count_only":true,"serializable":true}',
-    });
-    await res.body?.cancel();
-    return res.ok ? { kind: "ok" } : { kind: "unknown" };
-  } catch (err) {
-    const e = err as Error;
-    // Deno refuses some ports outright (the fetch spec's "bad ports"): no verdict.
-    if (/are blocked/.test(e.message)) return { kind: "unknown" };
-    // "fetch failed"; the cause says why ("… Connection refused (os error 111)").
-    const msg = `${e.message} ${
-      e.cause instanceof Error ? e.cause.message : ""
-    }`;
-    const m =
-      /(Connection refused|Connection reset[^(]*|No route to host|Network is unreachable|dns error[^)]*)/i
-        .exec(msg);
-    return {
-      kind: "unreachable",
-      reason: m ? m[1].trim().toLowerCase() : msg.trim().split("\n")[0],
-    };
-  }
-}
-
-/** Any endpoint answering is enough; unreachable only when none does. */
-async function probeAll(
-  endpoints: string[],
-  signal: AbortSignal,
-): Promise<EarlyVerdict> {
-  const results = await Promise.all(
-    endpoints.map((e) => probeOne(e, signal)),
-  );
-  if (results.some((r) => r.kind === "ok")) return { kind: "ok" };
-  if (results.some((r) => r.kind === "unknown")) return { kind: "unknown" };
-  const reasons = [
-    ...new Set(results.map((r) => r.kind === "unreachable" ? r.reason : "")),
-  ];
-  return { kind: "unreachable", reason: reasons.join("; ") };
-}
-
 /** Called by `cli.ts` first thing: starts the probe when the command is `dispatch`. */
 export function startEarlyProbe(
   args: string[],
   env: (name: string) => string | undefined,
+  timeoutMs = EARLY_PROBE_TIMEOUT_MS,
 ): void {
   if (args[0] !== "dispatch") return;
   const endpoints = httpEndpoints(endpointsArg(args, env));
   if (endpoints === null) return;
-  const abort = new AbortController();
-  started = {
-    endpoints,
-    verdict: probeAll(endpoints, abort.signal),
-    at: performance.now(),
-    abort,
-  };
+  let worker: Worker;
+  try {
+    worker = new Worker(new URL("./early_probe_worker.ts", import.meta.url), {
+      type: "module",
+    });
+  } catch {
+    return; // no worker, no early probe: dispatch uses the gRPC probe
+  }
+  const verdict = new Promise<EarlyVerdict>((resolve) => {
+    worker.onmessage = (e: MessageEvent<EarlyVerdict>) => resolve(e.data);
+    worker.onerror = (e) => {
+      e.preventDefault();
+      resolve({ kind: "unknown" });
+    };
+    worker.onmessageerror = () => resolve({ kind: "unknown" });
+  });
+  worker.postMessage({ endpoints, timeoutMs });
+  started = { endpoints, verdict, worker };
 }
 
 /**
- * The early probe's verdict, if one was started for exactly these
- * endpoints: waits for it until `timeoutMs` after the probe started, but at
- * least `graceMs` from now; no answer by then is "unreachable".
+ * The early probe's verdict, if one was started for exactly these endpoints
+ * (null otherwise). A worker silent for `safetyMs` gives `unknown`.
  */
 export async function takeEarlyProbe(
   endpoints: string[],
-  timeoutMs = EARLY_PROBE_TIMEOUT_MS,
-  graceMs = EARLY_PROBE_GRACE_MS,
+  safetyMs = EARLY_PROBE_SAFETY_MS,
 ): Promise<EarlyVerdict | null> {
   const s = started;
   started = null;
   if (s === null) return null;
-  if (s.endpoints.join(",") !== endpoints.join(",")) {
-    s.abort.abort();
-    return null;
-  }
-  const wait = Math.max(graceMs, timeoutMs - (performance.now() - s.at));
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<EarlyVerdict>((resolve) => {
-    timer = setTimeout(() =>
-      resolve({
-        kind: "unreachable",
-        reason: `no answer within ${
-          ((performance.now() - s.at) / 1000).toFixed(1)
-        }s`,
-      }), wait);
-  });
   try {
-    return await Promise.race([s.verdict, late]);
+    if (s.endpoints.join(",") !== endpoints.join(",")) return null;
+    const silent = new Promise<EarlyVerdict>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: "unknown" }), safetyMs);
+    });
+    return await Promise.race([s.verdict, silent]);
   } finally {
     clearTimeout(timer);
-    s.abort.abort(); // a probe still waiting is not needed any more
-    await s.verdict; // settles at once after the abort
+    s.worker.terminate();
   }
 }
