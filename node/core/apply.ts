@@ -139,6 +139,7 @@ export function applyEffects(
           started_at: null,
           result: null,
           killing: false,
+          lease: e.lease,
         });
         break;
       case "kill": {
@@ -146,13 +147,13 @@ export function applyEffects(
         if (w && w.fence === e.fence) {
           view.workers.set(e.task_id, { ...w, killing: true });
         }
-        if (e.reason === "claim lost") noteExpiry(view, at);
+        if (w && e.reason === "claim lost") noteExpiry(view, at, w.lease);
         break;
       }
       case "drop_worker": {
         const w = view.workers.get(e.task_id);
         if (w && w.fence === e.fence) view.workers.delete(e.task_id);
-        if (e.expired) noteExpiry(view, at);
+        if (w && e.expired) noteExpiry(view, at, w.lease);
         break;
       }
       case "emit":
@@ -166,7 +167,17 @@ export function applyEffects(
   }
 }
 
-function noteExpiry(view: MutableView, at: number): void {
+/**
+ * Records a claim-failure incident. Every claim of one lease expires with it,
+ * so a lease counts once however many claims it held (one etcd hiccup must
+ * not put a busy node into cooldown by itself).
+ */
+function noteExpiry(view: MutableView, at: number, lease: string): void {
+  if (view.expired_leases.has(lease)) return;
+  view.expired_leases.add(lease);
+  if (view.expired_leases.size > 100) {
+    view.expired_leases.delete(view.expired_leases.values().next().value!);
+  }
   const c = view.config;
   const horizon = at - c.claim_failure_window_ms - c.claim_failure_cooldown_ms;
   view.claim_expiries = [...view.claim_expiries.filter((t) => t > horizon), at];

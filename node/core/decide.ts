@@ -176,6 +176,7 @@ function decideClaimed(
         kind: "spawn",
         task_id: env.task_id,
         fence: claim.create_revision,
+        lease: claim.lease,
         attempt: claim.value.attempt,
         envelope: env,
       }];

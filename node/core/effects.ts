@@ -37,6 +37,8 @@ export interface SpawnEffect {
   kind: "spawn";
   task_id: string;
   fence: number;
+  /** The node lease the claim lives under. */
+  lease: string;
   attempt: number;
   envelope: Envelope;
 }

@@ -511,16 +511,34 @@ Deno.test("envelopes of an uncommitted spec (no spec record) are ignored", () =>
   assert.ok(onTaskQueued(v, keys, ["s2.t1"], 2).length === 0);
 });
 
-Deno.test("claim-failure cooldown: 3 expiries within the window degrade the node until the cooldown passes", () => {
+/** A worker of `lease` whose claim expired under it: one claim-failure incident per lease. */
+function expire(
+  v: MutableView,
+  at: number,
+  lease: string,
+  task = `x-${lease}`,
+): void {
+  applyEffects(v, [{
+    kind: "spawn",
+    task_id: task,
+    fence: 1,
+    lease,
+    attempt: 1,
+    envelope: envelope("x"),
+  }], at);
+  applyEffects(v, [{
+    kind: "drop_worker",
+    task_id: task,
+    fence: 1,
+    expired: true,
+  }], at);
+}
+
+Deno.test("claim-failure cooldown: 3 lost leases within the window degrade the node until the cooldown passes", () => {
   const v = cluster("node-a", ["node-a"]);
-  for (const at of [1000, 2000, 3000]) {
-    applyEffects(v, [{
-      kind: "drop_worker",
-      task_id: "x",
-      fence: 1,
-      expired: true,
-    }], at);
-  }
+  expire(v, 1000, "L1");
+  expire(v, 2000, "L2");
+  expire(v, 3000, "L3");
   const first = txns(feed(v, 3001, put(keys.task(T1), envelope("t1"))));
   assert.deepEqual(
     first.filter((e) => e.reason === "claim"),
@@ -544,18 +562,24 @@ Deno.test("claim-failure cooldown: 3 expiries within the window degrade the node
     "healed after the cooldown",
   );
   const w = cluster("node-a", ["node-a"]);
-  for (const at of [0, 200_000, 400_000]) {
-    applyEffects(w, [{
-      kind: "drop_worker",
-      task_id: "x",
-      fence: 1,
-      expired: true,
-    }], at);
-  }
+  expire(w, 0, "L1");
+  expire(w, 200_000, "L2");
+  expire(w, 400_000, "L3");
   assert.equal(
     txns(feed(w, 400_001, put(keys.task(T1), envelope("t1"))))[0]?.reason,
     "claim",
     "spread out: no cooldown",
+  );
+});
+
+Deno.test("claim-failure cooldown: many claims lost with one lease are one incident", () => {
+  const v = cluster("node-a", ["node-a"]);
+  for (let i = 0; i < 5; i++) expire(v, 1000 + i, "L1", `x${i}`);
+  assert.equal(v.claim_expiries.length, 1);
+  assert.equal(
+    txns(feed(v, 2000, put(keys.task(T1), envelope("t1"))))[0]?.reason,
+    "claim",
+    "not degraded",
   );
 });
 

@@ -72,6 +72,8 @@ export interface Worker {
   readonly result: WorkerResult | null;
   /** A kill was sent; do not send another. */
   readonly killing: boolean;
+  /** The node lease the claim was made under: one lost lease is one claim-failure incident. */
+  readonly lease: string;
 }
 
 export interface NodeView {
@@ -95,8 +97,10 @@ export interface NodeView {
   readonly unschedulable_reported: ReadonlySet<string>;
   /** Results parked in the pending-flush file: task id → fence. The file owns them now. */
   readonly flushed: ReadonlyMap<string, number>;
-  /** When this node's own claims expired (SPEC §6 claim-failure cooldown). */
+  /** When this node's own claims expired (SPEC §6 claim-failure cooldown), one entry per lost lease. */
   readonly claim_expiries: readonly number[];
+  /** Leases already counted in `claim_expiries`. */
+  readonly expired_leases: ReadonlySet<string>;
   /** Nodes an operator asked to drain. */
   readonly draining: ReadonlySet<string>;
   /** False while one of this node's plugins is not ready: the node is degraded. */
@@ -119,6 +123,7 @@ export interface MutableView extends NodeView {
   unschedulable_reported: Set<string>;
   flushed: Map<string, number>;
   claim_expiries: number[];
+  expired_leases: Set<string>;
   draining: Set<string>;
   plugins_healthy: boolean;
   /** Revisions of deletes we applied ahead of the watch, per key. */
@@ -144,6 +149,7 @@ export function emptyView(config: CoreConfig): MutableView {
     unschedulable_reported: new Set(),
     flushed: new Map(),
     claim_expiries: [],
+    expired_leases: new Set(),
     draining: new Set(),
     plugins_healthy: true,
     tombstones: new Map(),

@@ -92,6 +92,7 @@ async function fixture(): Promise<Fixture> {
     started_at: 1,
     result: null,
     killing: false,
+    lease: "1",
   });
   const touched: { op: string; path: string }[] = [];
   const fs: TailFs = {
