@@ -10,6 +10,8 @@
  *   `BOI_MOCK_HANG=Handshake,Health` — never answer those.
  * - `BOI_MOCK_SLOW_ACK_MS=ms` — delay every call but Handshake and Health.
  * - `BOI_MOCK_NO_READY=1` — serve, but never print `BOI_READY`.
+ * - `BOI_MOCK_DIAL=host:port` — try a TCP connection at start and log whether
+ *   Deno allowed it (it must not: plugins never reach etcd).
  * - `BOI_MOCK_PROTO_MAJOR=2`, `BOI_MOCK_PROTO_MINOR=n` — handshake with that version.
  * - `BOI_MOCK_UNHEALTHY=1` — Health answers `ok: false`.
  * - `BOI_MOCK_IGNORE_STDIN=1`, `BOI_MOCK_IGNORE_SIGTERM=1` — do not exit on those.
@@ -277,5 +279,29 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
+  const dial = Deno.env.get("BOI_MOCK_DIAL");
+  if (dial) await tryDial(dial);
   await serveMock(kind, mockFaults(kind, (k) => Deno.env.get(k)));
+}
+
+/**
+ * `BOI_MOCK_DIAL=host:port`: try to open a TCP connection at start and log
+ * the outcome — shows that a plugin's permissions keep it away from etcd.
+ */
+async function tryDial(target: string): Promise<void> {
+  const [hostname, port] = target.split(":");
+  try {
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    conn.close();
+    console.error(
+      JSON.stringify({ level: "warn", msg: "mock dial connected", target }),
+    );
+  } catch (e) {
+    console.error(JSON.stringify({
+      level: "info",
+      msg: "mock dial refused",
+      target,
+      error: (e as Error).name,
+    }));
+  }
 }
