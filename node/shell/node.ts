@@ -733,7 +733,11 @@ export class BoiNode {
         health: selfHealth(this.view, Date.now()),
         pending_flush: this.#flush.entries.length,
         ...(draining
-          ? { drain_state: busy === 0 ? "drained" : "draining" }
+          ? {
+            drain_state: busy === 0 && this.#flush.entries.length === 0
+              ? "drained"
+              : "draining",
+          }
           : {}),
       },
     };
