@@ -423,6 +423,7 @@ Deno.test({
         `${dir}/w.yaml`,
         "name: w\nid: w-1\ntasks:\n- {id: a, run: x}\n- {id: b, run: x, depends_on: [a]}\n",
       );
+      const watchersBefore = await watcherCount(etcd.endpoint);
       const waiting = cli(
         env,
         "dispatch",
@@ -436,6 +437,12 @@ Deno.test({
       await until(
         "spec",
         async () => (await etcd.client.get(keys.spec("w-1")).string()) !== null,
+      );
+      // The node's writes must come after the CLI watches, or it can only
+      // report the state it lists (it may never see RUNNING).
+      await until(
+        "the CLI's watch",
+        async () => (await watcherCount(etcd.endpoint)) > watchersBefore,
       );
       for (const state of ["CLAIMED", "RUNNING", "DONE"] as const) {
         await nodeWrites(etcd.client, a, () => ({
@@ -564,3 +571,13 @@ Deno.test({
     await etcd.stop();
   }
 });
+
+/** Watchers etcd serves now (its own gauge): tells when a CLI's watch is in place. */
+async function watcherCount(endpoint: string): Promise<number> {
+  const text = await (await fetch(`${endpoint}/metrics`)).text();
+  const m = /^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text);
+  if (!m) {
+    throw new Error("etcd /metrics has no etcd_debugging_mvcc_watcher_total");
+  }
+  return Number(m[1]);
+}

@@ -59,11 +59,12 @@ Deno.test("the worker's verdict: ok from a gateway, unknown without one, refused
     },
   );
   const up = `http://127.0.0.1:${server.addr.port}`;
-  startEarlyProbe(["dispatch", "f", "--etcd", up], noEnv);
-  assert.deepEqual(await takeEarlyProbe([up]), { kind: "ok" });
+  // The verdicts, not the timing: a worker starts slowly on a busy machine.
+  startEarlyProbe(["dispatch", "f", "--etcd", up], noEnv, 20_000);
+  assert.deepEqual(await takeEarlyProbe([up], 20_000), { kind: "ok" });
   status = 404;
-  startEarlyProbe(["dispatch", "f", "--etcd", up], noEnv);
-  assert.deepEqual(await takeEarlyProbe([up]), { kind: "unknown" });
+  startEarlyProbe(["dispatch", "f", "--etcd", up], noEnv, 20_000);
+  assert.deepEqual(await takeEarlyProbe([up], 20_000), { kind: "unknown" });
 
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const dead = `http://127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
