@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Keys } from "../keys.ts";
 import type { Claim, Envelope } from "../schema.ts";
+import { testEnvelope } from "../test_envelope.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
 import type { Effect, TxnEffect } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
@@ -19,33 +20,7 @@ const keys = new Keys("/boi/");
 let rev = 100;
 
 function envelope(id: string, over: Partial<Envelope> = {}): Envelope {
-  return {
-    task_id: `s1.${id}`,
-    spec_id: "s1",
-    state: "PENDING",
-    state_version: 0,
-    requires: {},
-    run: "true",
-    prompt: null,
-    env: {},
-    timeout_ms: null,
-    depends_on: [],
-    attempts: 0,
-    max_attempts: 3,
-    retries_left: 0,
-    claimant_node_id: null,
-    claim_lease_id: null,
-    fence: null,
-    last_error: null,
-    exit_code: null,
-    dispatched_at: 0,
-    started_at: null,
-    finished_at: null,
-    ran_on: null,
-    cancel_requested: false,
-    not_before: null,
-    ...over,
-  };
+  return testEnvelope(`s1.${id}`, over);
 }
 
 function put(key: string, value: unknown, lease = "0"): KeyChange {

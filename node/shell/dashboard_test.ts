@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Envelope } from "../schema.ts";
+import { testEnvelope } from "../test_envelope.ts";
 import { type CoreConfig, emptyView, type MutableView } from "../core/view.ts";
 import { dashboardState, taskDetail } from "./dashboard.ts";
 import { dashboardHtml, tailHtml } from "./dashboard_page.ts";
@@ -12,33 +13,7 @@ const v = <T>(value: T) => ({
 });
 
 function env(id: string, over: Partial<Envelope> = {}): Envelope {
-  return {
-    task_id: id,
-    spec_id: id.split(".")[0],
-    state: "PENDING",
-    state_version: 0,
-    requires: {},
-    run: "true",
-    prompt: null,
-    env: {},
-    timeout_ms: null,
-    depends_on: [],
-    attempts: 0,
-    max_attempts: 3,
-    retries_left: 0,
-    claimant_node_id: null,
-    claim_lease_id: null,
-    fence: null,
-    last_error: null,
-    exit_code: null,
-    dispatched_at: 0,
-    started_at: null,
-    finished_at: null,
-    ran_on: null,
-    cancel_requested: false,
-    not_before: null,
-    ...over,
-  };
+  return testEnvelope(id, over);
 }
 
 function view(): MutableView {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Keys } from "../keys.ts";
 import type { Envelope } from "../schema.ts";
+import { testEnvelope } from "../test_envelope.ts";
 import { applyEvent } from "../core/apply.ts";
 import type { KeyChange } from "../core/events.ts";
 import { emptyView, type MutableView } from "../core/view.ts";
@@ -30,32 +31,7 @@ function put(key: string, value: unknown, lease = "0"): KeyChange {
 }
 
 function envelope(id: string, state: Envelope["state"]): Envelope {
-  return {
-    task_id: `s1.${id}`,
-    spec_id: "s1",
-    state,
-    state_version: 0,
-    requires: {},
-    run: "true",
-    prompt: null,
-    env: {},
-    timeout_ms: null,
-    depends_on: [],
-    attempts: 0,
-    max_attempts: 3,
-    retries_left: 0,
-    claimant_node_id: null,
-    claim_lease_id: null,
-    fence: null,
-    last_error: null,
-    exit_code: null,
-    dispatched_at: 0,
-    started_at: null,
-    finished_at: null,
-    ran_on: null,
-    cancel_requested: false,
-    not_before: null,
-  };
+  return testEnvelope(`s1.${id}`, { state });
 }
 
 function view(): MutableView {
