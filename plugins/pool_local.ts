@@ -8,7 +8,8 @@
  *
  * Run: `deno run -P=plugin --allow-net=unix:<socket> --allow-run
  * --allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL plugins/pool_local.ts`
- * (`--allow-run` because tasks run any program; the env list is what workers inherit).
+ * (`--allow-run` because tasks run any program — through `/usr/bin/setsid`
+ * when it is there, see local_pool.ts; the env list is what workers inherit).
  * @module
  */
 import { LocalPool } from "../node/exec/local_pool.ts";
@@ -72,7 +73,7 @@ export function localPoolPlugin(
   const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
   if ((options.mode ?? "local") === "noop") return noopPool();
   const stateFile = options.state_file ?? null;
-  const pool = new LocalPool();
+  const pool = new LocalPool({ warn: (msg) => log.warn(msg) });
   const tracked = new Map<string, Tracked>();
   const groups = new Set<number>();
 
