@@ -1,7 +1,7 @@
 /** `deno task node`: starts one boi node (SPEC §0, §13). */
 import { connectEtcd } from "./etcd_client.ts";
 import { loadConfig } from "./shell/config.ts";
-import { Logger } from "./shell/log.ts";
+import { flushLogs, Logger } from "./shell/log.ts";
 import { ensureLocalEtcd } from "./shell/local_etcd.ts";
 import { BoiNode } from "./shell/node.ts";
 import { handleHttp } from "./shell/http.ts";
@@ -107,4 +107,6 @@ async function main(): Promise<number> {
   return code;
 }
 
-Deno.exit(await main());
+const code = await main();
+flushLogs();
+Deno.exit(code);

@@ -40,6 +40,8 @@ export function applyEvent(
       view.specs.clear();
       view.tasks.clear();
       view.spec_tasks.clear();
+      view.dependents.clear();
+      view.pending.clear();
       view.claims.clear();
       view.tombstones.clear();
       view.dispatch_paused = false;
@@ -310,7 +312,9 @@ function applyChange(
   if (c.kv === null) {
     if (!existing || existing.mod_revision < c.revision) {
       map.delete(p.id);
-      if (p.collection === "dispatch-queue") unindexTask(view, p.id);
+      if (p.collection === "dispatch-queue") {
+        unindexTask(view, p.id, existing?.value as Envelope | undefined);
+      }
     }
     return;
   }
@@ -334,18 +338,48 @@ function applyChange(
     lease: c.kv.lease,
   });
   if (p.collection === "dispatch-queue") {
-    const spec = (parsed.data as Envelope).spec_id;
-    let set = view.spec_tasks.get(spec);
-    if (!set) view.spec_tasks.set(spec, set = new Set());
-    set.add(p.id);
+    indexTask(view, p.id, parsed.data as Envelope, existing !== undefined);
   }
 }
 
-function unindexTask(view: MutableView, taskId: string): void {
+function indexTask(
+  view: MutableView,
+  taskId: string,
+  env: Envelope,
+  known: boolean,
+): void {
+  if (!known) {
+    addTo(view.spec_tasks, env.spec_id, taskId);
+    for (const dep of env.depends_on) addTo(view.dependents, dep, taskId);
+  }
+  // Set order is the order tasks became PENDING; a re-queued task goes to the back.
+  if (env.state === "PENDING") view.pending.add(taskId);
+  else view.pending.delete(taskId);
+}
+
+function unindexTask(
+  view: MutableView,
+  taskId: string,
+  env: Envelope | undefined,
+): void {
   const spec = taskId.slice(0, taskId.indexOf("."));
-  const set = view.spec_tasks.get(spec);
-  set?.delete(taskId);
-  if (set && set.size === 0) view.spec_tasks.delete(spec);
+  removeFrom(view.spec_tasks, spec, taskId);
+  for (const dep of env?.depends_on ?? []) {
+    removeFrom(view.dependents, dep, taskId);
+  }
+  view.pending.delete(taskId);
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, id: string) {
+  let set = index.get(key);
+  if (!set) index.set(key, set = new Set());
+  set.add(id);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, id: string) {
+  const set = index.get(key);
+  set?.delete(id);
+  if (set && set.size === 0) index.delete(key);
 }
 
 function safeJson(text: string): unknown {

@@ -5,6 +5,7 @@
 import type { Keys } from "../keys.ts";
 import { TERMINAL_STATES } from "../schema.ts";
 import { decideContext, decideTask } from "./decide.ts";
+import { localBusy } from "./filter.ts";
 import type { Effect } from "./effects.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
@@ -50,17 +51,49 @@ export function onTaskQueued(
   taskIds: Iterable<string>,
   at: number,
 ): Effect[] {
+  return decideTasks(view, keys, withDependents(view, taskIds), at);
+}
+
+/** The tasks plus the BLOCKED tasks waiting on any of them that ended. */
+function withDependents(
+  view: NodeView,
+  taskIds: Iterable<string>,
+): Set<string> {
   const ids = new Set<string>();
   for (const id of taskIds) {
     ids.add(id);
     const t = view.tasks.get(id)?.value;
     if (t && TERMINAL_STATES.has(t.state)) {
-      for (const other of view.spec_tasks.get(t.spec_id) ?? []) {
+      for (const other of view.dependents.get(id) ?? []) {
         if (view.tasks.get(other)?.value.state === "BLOCKED") ids.add(other);
       }
     }
   }
-  return decideTasks(view, keys, ids, at);
+  return ids;
+}
+
+/**
+ * Our own write landed or lost. When it freed a local slot (a result
+ * committed, a claim lost) the next PENDING tasks are claimed now rather
+ * than at the next tick; the scan stops once the node is full.
+ */
+export function onTxnDone(
+  view: NodeView,
+  keys: Keys,
+  ev: Extract<NodeEvent, { type: "txn_done" }>,
+): Effect[] {
+  const ids = withDependents(view, [ev.effect.task_id]);
+  const ctx = decideContext(view, keys, ev.at);
+  const out: Effect[] = [];
+  for (const id of ids) out.push(...decideTask(view, id, ctx));
+  const reason = ev.effect.reason;
+  const freed = reason === "finish" ? ev.ok : reason === "claim" && !ev.ok;
+  if (!freed) return out;
+  for (const id of view.pending) {
+    if (localBusy(view) + ctx.claimed >= view.config.workers_max) break;
+    if (!ids.has(id)) out.push(...decideTask(view, id, ctx));
+  }
+  return out;
 }
 
 /** Claims vanished (lease expiry or release): the monitor may have to re-queue. */
@@ -101,7 +134,7 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
     case "tick":
       return onTick(view, keys, ev.at);
     case "txn_done":
-      return onTaskQueued(view, keys, [ev.effect.task_id], ev.at);
+      return onTxnDone(view, keys, ev);
     case "worker_started":
       return decideTasks(view, keys, [ev.task_id], ev.at);
     case "worker_exit":

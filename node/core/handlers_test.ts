@@ -599,3 +599,95 @@ Deno.test("a result parked in the pending flush is never run again while its cla
   );
   assert.deepEqual(effects.filter((e) => e.kind === "spawn"), []);
 });
+
+Deno.test("capacity: a committed result frees its slot and the next PENDING task is claimed at once, not at the next tick", () => {
+  const v = cluster("node-a", ["node-a"]);
+  const step = (ev: Parameters<typeof handle>[2]): Effect[] => {
+    applyEvent(v, keys, ev);
+    const effects = handle(v, keys, ev);
+    applyEffects(v, effects, ev.at);
+    return effects;
+  };
+  const changes = Array.from(
+    { length: 10 },
+    (_, i) => put(keys.task(`s1.t${i}`), envelope(`t${i}`)),
+  );
+  const claims = txns(feed(v, 0, ...changes));
+  assert.equal(claims.length, 4);
+  const first = claims[0];
+  const fence = ++rev;
+  const spawned = step({
+    type: "txn_done",
+    at: 1,
+    effect: first,
+    ok: true,
+    revision: fence,
+    error: null,
+  });
+  assert.ok(spawned.some((e) => e.kind === "spawn"));
+  const [running] = txns(step({
+    type: "worker_started",
+    at: 2,
+    task_id: first.task_id,
+    fence,
+    pid: 1,
+  }));
+  assert.equal(running.reason, "running");
+  step({
+    type: "txn_done",
+    at: 3,
+    effect: running,
+    ok: true,
+    revision: ++rev,
+    error: null,
+  });
+  const [finish] = txns(step({
+    type: "worker_exit",
+    at: 4,
+    task_id: first.task_id,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+    lost: false,
+  }));
+  assert.equal(finish.reason, "finish");
+  const next = txns(step({
+    type: "txn_done",
+    at: 5,
+    effect: finish,
+    ok: true,
+    revision: ++rev,
+    error: null,
+  }));
+  assert.deepEqual(next.map((e) => e.reason), ["claim"]);
+  assert.ok(!claims.some((c) => c.task_id === next[0].task_id));
+});
+
+Deno.test("dependents: a finished task re-decides the tasks that name it, which are unblocked", () => {
+  const v = cluster("node-a", ["node-a"]);
+  // Neither dependency is visible yet: nothing to decide.
+  assert.deepEqual(
+    feed(
+      v,
+      0,
+      put(
+        keys.task("s1.b"),
+        envelope("b", { state: "BLOCKED", depends_on: ["s1.a"] }),
+      ),
+      put(
+        keys.task("s1.c"),
+        envelope("c", { state: "BLOCKED", depends_on: ["s1.x"] }),
+      ),
+    ),
+    [],
+  );
+  assert.deepEqual([...v.dependents.get("s1.a") ?? []], ["s1.b"]);
+  const effects = txns(
+    feed(v, 1, put(keys.task("s1.a"), envelope("a", { state: "DONE" }))),
+  );
+  assert.deepEqual(effects.map((e) => [e.reason, e.task_id]), [[
+    "unblock",
+    "s1.b",
+  ]]);
+});

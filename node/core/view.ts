@@ -86,6 +86,10 @@ export interface NodeView {
   readonly tasks: ReadonlyMap<string, Versioned<Envelope>>;
   /** task ids of each spec, for re-deciding dependents. */
   readonly spec_tasks: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Tasks naming each task in `depends_on`: who to re-decide when it ends (O(1), not a spec scan). */
+  readonly dependents: ReadonlyMap<string, ReadonlySet<string>>;
+  /** PENDING tasks in the order they became PENDING: what to claim when capacity frees up. */
+  readonly pending: ReadonlySet<string>;
   readonly claims: ReadonlyMap<string, Versioned<Claim>>;
   readonly workers: ReadonlyMap<string, Worker>;
   /** First local sighting of (task, state_version) as PENDING: spill-over clock. */
@@ -115,6 +119,8 @@ export interface MutableView extends NodeView {
   specs: Map<string, Versioned<SpecRecord>>;
   tasks: Map<string, Versioned<Envelope>>;
   spec_tasks: Map<string, Set<string>>;
+  dependents: Map<string, Set<string>>;
+  pending: Set<string>;
   claims: Map<string, Versioned<Claim>>;
   workers: Map<string, Worker>;
   pending_since: Map<string, { sv: number; at: number }>;
@@ -141,6 +147,8 @@ export function emptyView(config: CoreConfig): MutableView {
     specs: new Map(),
     tasks: new Map(),
     spec_tasks: new Map(),
+    dependents: new Map(),
+    pending: new Set(),
     claims: new Map(),
     workers: new Map(),
     pending_since: new Map(),

@@ -1,6 +1,12 @@
 /** The node's etcd I/O: transactions from effects, consistent paged lists, and the prefix watch. */
 import { Buffer } from "node:buffer";
-import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from "etcd3";
+import type {
+  Etcd3,
+  IKeyValue,
+  ITxnRequest,
+  IWatchResponse,
+  Watcher,
+} from "etcd3";
 import type { Compare, Op } from "../core/effects.ts";
 import type { KeyChange } from "../core/events.ts";
 
@@ -26,14 +32,8 @@ const FIELD = {
   version: "version",
 } as const;
 
-/** Runs one compare-guarded transaction; returns whether it committed and at which revision. */
-export async function runTxn(
-  client: Etcd3,
-  compare: Compare[],
-  success: Op[],
-  timeoutMs = 5000,
-): Promise<{ ok: boolean; revision: number }> {
-  const res = await client.kv.txn({
+function txnRequest(compare: Compare[], success: Op[]): ITxnRequest {
+  return {
     compare: compare.map((c) => ({
       key: b(c.key),
       target: TARGET[c.target],
@@ -52,8 +52,44 @@ export async function runTxn(
         : { request_delete_range: { key: b(op.key) } }
     ),
     failure: [],
-  }, { deadline: new Date(Date.now() + timeoutMs) });
+  };
+}
+
+/** Runs one compare-guarded transaction; returns whether it committed and at which revision. */
+export async function runTxn(
+  client: Etcd3,
+  compare: Compare[],
+  success: Op[],
+  timeoutMs = 5000,
+): Promise<{ ok: boolean; revision: number }> {
+  const res = await client.kv.txn(txnRequest(compare, success), {
+    deadline: new Date(Date.now() + timeoutMs),
+  });
   return { ok: res.succeeded, revision: Number(res.header.revision) };
+}
+
+/**
+ * Runs several compare-guarded transactions as nested transactions of one
+ * request: one revision, one round trip, and each still commits or fails on
+ * its own compares. The outer transaction has no compare of its own, so it
+ * always applies its (guarded) children. Keys must not repeat across them.
+ */
+export async function runTxns(
+  client: Etcd3,
+  txns: { compare: Compare[]; success: Op[] }[],
+  timeoutMs = 5000,
+): Promise<{ ok: boolean[]; revision: number }> {
+  const res = await client.kv.txn({
+    compare: [],
+    success: txns.map((t) => ({
+      request_txn: txnRequest(t.compare, t.success),
+    })),
+    failure: [],
+  }, { deadline: new Date(Date.now() + timeoutMs) });
+  return {
+    ok: res.responses.map((r) => r.response_txn?.succeeded === true),
+    revision: Number(res.header.revision),
+  };
 }
 
 export function toChange(kv: IKeyValue, deleted: boolean): KeyChange {

@@ -78,6 +78,8 @@ export interface NodeOptions {
    * @default "node/main.ts"
    */
   entry?: string;
+  /** Extra `deno run` flags before the entry, e.g. `["--inspect=127.0.0.1:9339"]` to profile. */
+  denoFlags?: string[];
 }
 
 function capsText(caps: NodeOptions["caps"]): string | undefined {
@@ -190,7 +192,13 @@ export class NodeProc implements AsyncDisposable {
     });
     const child = new Deno.Command(Deno.execPath(), {
       // -q keeps Deno's own notes out of the node's JSON log stream.
-      args: ["run", "-q", "-P=node", this.#opts.entry ?? "node/main.ts"],
+      args: [
+        "run",
+        "-q",
+        "-P=node",
+        ...(this.#opts.denoFlags ?? []),
+        this.#opts.entry ?? "node/main.ts",
+      ],
       cwd: REPO_ROOT,
       env: this.#env,
       clearEnv: true,

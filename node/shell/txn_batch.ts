@@ -1,0 +1,119 @@
+/**
+ * Group commit for the node's state-machine writes: transactions decided
+ * close together leave as one etcd request (nested transactions, ≤128 per
+ * request) instead of one round trip and one revision each. Each keeps its
+ * own compares, so batching changes cost, never outcome.
+ */
+import type { Etcd3 } from "etcd3";
+import type { Compare, Op } from "../core/effects.ts";
+import { runTxn, runTxns } from "./etcd_io.ts";
+
+/** etcd's default `--max-txn-ops`; nested transactions count as one op each. */
+export const MAX_TXNS_PER_REQUEST = 128;
+
+/** Options of {@linkcode TxnBatcher}. */
+export interface TxnBatcherOptions {
+  /**
+   * Requests in flight at once; more writes wait and leave together.
+   * @default 4
+   */
+  maxInFlight?: number;
+  /**
+   * Transactions per request.
+   * @default MAX_TXNS_PER_REQUEST
+   */
+  maxPerRequest?: number;
+  /** @default 5000 */
+  timeoutMs?: number;
+}
+
+interface Queued {
+  compare: Compare[];
+  success: Op[];
+  keys: string[];
+  resolve: (r: { ok: boolean; revision: number }) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Queues transactions and sends them in batches as request slots free up. */
+export class TxnBatcher {
+  #queue: Queued[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+  readonly #max: number;
+  readonly #per: number;
+  readonly #timeout: number;
+
+  constructor(readonly client: Etcd3, opts: TxnBatcherOptions = {}) {
+    this.#max = opts.maxInFlight ?? 4;
+    this.#per = opts.maxPerRequest ?? MAX_TXNS_PER_REQUEST;
+    this.#timeout = opts.timeoutMs ?? 5000;
+  }
+
+  /** Runs one transaction as part of the next batch; resolves with its own outcome. */
+  run(compare: Compare[], success: Op[]): Promise<{
+    ok: boolean;
+    revision: number;
+  }> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({
+        compare,
+        success,
+        keys: success.map((o) => o.key),
+        resolve,
+        reject,
+      });
+      // Wait for the current event-loop turn: its other decisions join the batch.
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(() => {
+          this.#scheduled = false;
+          this.#pump();
+        });
+      }
+    });
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#inFlight < this.#max) {
+      this.#send(this.#take());
+    }
+  }
+
+  /** The next batch: oldest first, skipping (for now) one that repeats a key. */
+  #take(): Queued[] {
+    const batch: Queued[] = [];
+    const used = new Set<string>();
+    const rest: Queued[] = [];
+    for (const q of this.#queue) {
+      if (batch.length < this.#per && !q.keys.some((k) => used.has(k))) {
+        batch.push(q);
+        for (const k of q.keys) used.add(k);
+      } else rest.push(q);
+    }
+    this.#queue = rest;
+    return batch;
+  }
+
+  async #send(batch: Queued[]): Promise<void> {
+    this.#inFlight++;
+    try {
+      if (batch.length === 1) {
+        const [q] = batch;
+        q.resolve(
+          await runTxn(this.client, q.compare, q.success, this.#timeout),
+        );
+      } else {
+        const res = await runTxns(this.client, batch, this.#timeout);
+        batch.forEach((q, i) =>
+          q.resolve({ ok: res.ok[i] ?? false, revision: res.revision })
+        );
+      }
+    } catch (err) {
+      for (const q of batch) q.reject(err);
+    } finally {
+      this.#inFlight--;
+      this.#pump();
+    }
+  }
+}

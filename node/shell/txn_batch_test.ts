@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { startEtcd } from "../../tests/harness/mod.ts";
+import { TxnBatcher } from "./txn_batch.ts";
+
+Deno.test("txn batch: one request, one revision, each transaction judged by its own compares", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  await client.put("/t/taken").value("x");
+  const before = await etcd.revision();
+  const batcher = new TxnBatcher(client);
+  const create = (key: string) =>
+    batcher.run([{ key, target: "version", equals: 0 }], [{
+      op: "put",
+      key,
+      value: "v",
+    }]);
+  // Same turn of the event loop: all leave together.
+  const [a, taken, b] = await Promise.all([
+    create("/t/a"),
+    create("/t/taken"),
+    create("/t/b"),
+  ]);
+  assert.deepEqual([a.ok, taken.ok, b.ok], [true, false, true]);
+  assert.equal(a.revision, before + 1);
+  assert.equal(b.revision, before + 1);
+  assert.equal(await etcd.revision(), before + 1);
+  assert.equal(await client.get("/t/taken").string(), "x");
+});
+
+Deno.test("txn batch: two writes of one key never share a request (etcd would refuse both)", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  const batcher = new TxnBatcher(client, { maxInFlight: 1 });
+  const put = (value: string) =>
+    batcher.run([], [{ op: "put", key: "/t/k", value }]);
+  const [first, second] = await Promise.all([put("1"), put("2")]);
+  assert.ok(first.ok && second.ok);
+  assert.ok(second.revision > first.revision);
+  assert.equal(await client.get("/t/k").string(), "2");
+});
+
+Deno.test("txn batch: an unreachable etcd fails every transaction of the request", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  const batcher = new TxnBatcher(client, { timeoutMs: 1500 });
+  await etcd.stop();
+  const key = (k: string) =>
+    batcher.run([{ key: k, target: "version", equals: 0 }], [{
+      op: "put",
+      key: k,
+      value: "v",
+    }]);
+  const results = await Promise.allSettled([key("/t/x"), key("/t/y")]);
+  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+});
