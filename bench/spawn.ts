@@ -199,6 +199,6 @@ if (import.meta.main) {
       `ballast ${ballast_mb} MiB, ${navigator.hardwareConcurrency} cpus)`,
   );
   for (const [k, v] of Object.entries(res)) {
-    console.log(`${k.padEnd(22)} ${v.per_s.toFixed(1).padStart(8)}`);
+    console.log(`${k.padEnd(24)} ${v.per_s.toFixed(1).padStart(8)}`);
   }
 }

@@ -15,16 +15,20 @@
  * in our process group, not a group leader, so setsid calls setsid() and
  * execs argv in place, without forking: same pid, pid == sid == pgid, and the
  * exit status (signals included) is the task's own. setsid adds nothing to
- * the environment. bench/spawn.ts (2 vCPU, load ~3–5, `true`, spawns/s):
- * detached 78 (35 with a 300 MiB parent), setsid wrapper 127 (84), plain
- * Deno.Command 265 (308) for reference. A probe checks setsid keeps the pid as
- * the group id; without a usable setsid the pool falls back to `detached`.
+ * the environment. bench/spawn.ts, `true` per second, 2 vCPU under load 3–10:
+ * this pool one at a time 35 → 75 (four at a time 47 → 85); bare spawns:
+ * detached 49–78, 29 with a 200 MiB parent, setsid wrapper 94–127, unaffected
+ * by the parent's size (plain Deno.Command 134–265, no group: reference only).
+ * A probe checks setsid keeps the pid as the group id; without a usable setsid
+ * the pool falls back to `detached`.
  *
  * Two windows of the wrapper are covered here: until setsid() has run, the
  * group does not exist yet (a kill then signals the pid alone, which has not
  * exec'd the task, so it is the whole tree), and a program setsid cannot exec
  * ends as `spawn failed` (exit 126/127 with setsid's message), as with
  * `detached` — except that `started` came first and the message is in stderr.
+ * One visible difference: the program gets argv[0] as given (setsid's execvp),
+ * where Deno passes the path it resolved.
  */
 import type {
   KillRequest,
