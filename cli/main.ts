@@ -10,12 +10,14 @@ import { registerLogs } from "./logs.ts";
 import { registerCluster } from "./cluster.ts";
 import { registerNode } from "./node_cmd.ts";
 import { registerPlugin } from "./plugin.ts";
+import { VERSION } from "../node/version.ts";
 
 /** The program with every command registered; `done` receives the exit code. */
 export function buildProgram(io: Io, done: (code: number) => void): Command {
   const program = new Command()
     .name("boi")
     .description("dispatch tasks to a boi cluster and watch them run")
+    .version(VERSION, "-V, --version", "print the version of boi")
     .exitOverride()
     // Errors are one line (a suggestion would add a second).
     .showSuggestionAfterError(false)

@@ -8,7 +8,7 @@ import { handleHttp } from "./shell/http.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
-import { VERSION } from "./shell/node.ts";
+import { VERSION } from "./version.ts";
 
 async function readConfigFile(): Promise<
   { path: string; text: string } | null

@@ -33,7 +33,8 @@ import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
 
-export const VERSION = "0.1.0";
+export { VERSION } from "../version.ts";
+import { VERSION } from "../version.ts";
 
 async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) {

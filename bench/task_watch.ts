@@ -1,0 +1,112 @@
+/**
+ * Follows every envelope under the dispatch queue with one etcd watch (no
+ * polling) so a bench can wait for "all N terminal" and read per-task times.
+ */
+import type { Etcd3, IWatchResponse, Watcher } from "etcd3";
+
+/** What the bench keeps of an envelope. */
+export interface TaskSeen {
+  state: string;
+  dispatched_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  claimant_node_id: string | null;
+  fence: number | null;
+  attempts: number;
+}
+
+const TERMINAL = new Set(["DONE", "FAILED", "CANCELLED"]);
+
+/** A watch on `<prefix>dispatch-queue/` from the current revision on. */
+export class TaskWatch {
+  readonly tasks = new Map<string, TaskSeen>();
+  #terminal = 0;
+  #waiters: { check: () => boolean; resolve: () => void }[] = [];
+  #watcher: Watcher | null = null;
+  #onEnvelope: ((id: string, t: TaskSeen, rev: number) => void) | null = null;
+
+  private constructor(readonly prefix: string) {}
+
+  /** Starts watching; resolves once the watch is in place on the server. */
+  static async start(client: Etcd3, prefix = "/boi/"): Promise<TaskWatch> {
+    const tw = new TaskWatch(`${prefix}dispatch-queue/`);
+    const w = await client.watch().prefix(tw.prefix).create();
+    w.on("data", (res: IWatchResponse) => tw.#apply(res));
+    tw.#watcher = w;
+    return tw;
+  }
+
+  /** Called for every envelope change (after the map is updated). */
+  onEnvelope(fn: (id: string, t: TaskSeen, rev: number) => void): void {
+    this.#onEnvelope = fn;
+  }
+
+  #apply(res: IWatchResponse): void {
+    for (const e of res.events) {
+      if (e.type === "Delete") continue;
+      const id = e.kv.key.toString().slice(this.prefix.length);
+      const env = JSON.parse(e.kv.value.toString());
+      const prev = this.tasks.get(id);
+      const seen: TaskSeen = {
+        state: env.state,
+        dispatched_at: env.dispatched_at ?? null,
+        started_at: env.started_at ?? null,
+        finished_at: env.finished_at ?? null,
+        claimant_node_id: env.claimant_node_id ?? null,
+        fence: env.fence ?? null,
+        attempts: env.attempts ?? 0,
+      };
+      if (!(prev && TERMINAL.has(prev.state)) && TERMINAL.has(seen.state)) {
+        this.#terminal++;
+      }
+      this.tasks.set(id, seen);
+      this.#onEnvelope?.(id, seen, Number(e.kv.mod_revision));
+    }
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.check()) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Tasks seen in a terminal state. */
+  get terminal(): number {
+    return this.#terminal;
+  }
+
+  /** Count by state, for progress and timeout messages. */
+  states(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const t of this.tasks.values()) out[t.state] = (out[t.state] ?? 0) + 1;
+    return out;
+  }
+
+  /** Resolves when `check` holds after some watch event; rejects after `timeoutMs` naming `what`. */
+  until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(
+          new Error(
+            `bench: ${what} not reached within ${timeoutMs} ms; states seen: ${
+              JSON.stringify(this.states())
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      const waiter = {
+        check,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#watcher?.cancel();
+  }
+}
