@@ -25,7 +25,12 @@ import { Envelope } from "../schema.ts";
 import { deadline } from "../etcd_client.ts";
 import { type FlushEntry, PendingFlush } from "./pending_flush.ts";
 import type { PluginHost, PluginRecord } from "./plugin_host.ts";
-import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
+import type {
+  Pool,
+  PrepareResponse,
+  SpawnRequest,
+  Workspace,
+} from "../exec/contracts.ts";
 import { listPrefix, runTxn, watchPrefix } from "./etcd_io.ts";
 import { LeaseKeeper } from "./lease.ts";
 import { TxnBatcher } from "./txn_batch.ts";
@@ -81,6 +86,8 @@ export class BoiNode {
   >();
   #publishingPlugins = false;
   #txns: TxnBatcher;
+  /** Workspace cleanups still running, by task. */
+  #cleaning = new Map<string, Promise<void>>();
   /** Log directories known to exist (retention may remove one: then the open fails and we retry). */
   #logDirs = new Set<string>();
 
@@ -308,6 +315,18 @@ export class BoiNode {
     }
   }
 
+  /** The workspace for a task; a failure surfaces where the worker would start. */
+  async #prepare(specId: string, taskId: string): Promise<PrepareResponse> {
+    const req = {
+      spec_id: specId,
+      task_id: taskId,
+      spec_yaml: this.view.specs.get(specId)?.value.yaml ?? "",
+      hints: {},
+    };
+    await this.#cleaning.get(taskId);
+    return await this.deps.workspace.prepare(req);
+  }
+
   async #runTxn(e: TxnEffect): Promise<void> {
     const at = () => Date.now();
     try {
@@ -405,12 +424,7 @@ export class BoiNode {
     let file: Deno.FsFile | null = null;
     try {
       file = this.#openLog(dir, `${dir}/${env.task_id}.log`);
-      const ws = await this.deps.workspace.prepare({
-        spec_id: env.spec_id,
-        task_id: env.task_id,
-        spec_yaml: this.view.specs.get(env.spec_id)?.value.yaml ?? "",
-        hints: {},
-      });
+      const ws = await this.#prepare(env.spec_id, env.task_id);
       workdir = ws.workdir;
       const req: SpawnRequest = {
         task_id: env.task_id,
@@ -480,14 +494,22 @@ export class BoiNode {
       fence: e.fence,
       ...result,
     });
-    if (workdir) {
-      this.deps.workspace.cleanup({
-        spec_id: env.spec_id,
-        task_id: env.task_id,
-        workdir,
-      })
-        .catch(() => {});
-    }
+    if (workdir) this.#cleanup(env.spec_id, env.task_id, workdir);
+  }
+
+  /**
+   * Removes a task's workspace. A prepare of the same task (a re-claim
+   * right after a lost attempt) waits for it: same directory.
+   */
+  #cleanup(specId: string, taskId: string, workdir: string): void {
+    const done = this.deps.workspace.cleanup({
+      spec_id: specId,
+      task_id: taskId,
+      workdir,
+    }).catch(() => {}).finally(() => {
+      if (this.#cleaning.get(taskId) === done) this.#cleaning.delete(taskId);
+    });
+    this.#cleaning.set(taskId, done);
   }
 
   /**
