@@ -35,7 +35,7 @@ export async function dispatchLatency(
     for (let i = 0; i < opts.dispatches; i++) {
       const parsed = parseSpec(
         "latency.yaml",
-        `name: lat${i}\ntasks:\n  - id: t\n    run: "true"\n`,
+        `name: lat${i}\ntasks:\n  - id: t\n    run: ["true"]\n`,
         { now: Date.now(), suffix: randomSuffix(), dispatchedBy: "bench" },
       );
       const res = await writeSpec(store, keys, parsed);

@@ -1,11 +1,14 @@
 /** Spec files for bench runs: many independent tasks, each one command. */
 
-/** Writes a spec of `n` tasks `t0..t{n-1}` running `run` and returns its path. */
+/**
+ * Writes a spec of `n` tasks `t0..t{n-1}` running `run` and returns its path:
+ * a string runs under `sh -c`, an argv list runs the program itself.
+ */
 export async function writeSpecFile(
   dir: string,
   name: string,
   n: number,
-  run: string,
+  run: string | string[],
   extra = "",
 ): Promise<string> {
   const lines = [`name: ${name}`, "tasks:"];

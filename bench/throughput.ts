@@ -27,8 +27,12 @@ export interface ThroughputResult {
 /** Options of {@linkcode throughput}. */
 export interface ThroughputOptions {
   tasks: number;
-  /** The command every task runs. @default "true" */
-  run?: string;
+  /**
+   * The command every task runs: argv (the program itself, as the BullMQ
+   * peer spawns it) or a shell line.
+   * @default ["true"]
+   */
+  run?: string | string[];
   /** Spec name. @default "bench" */
   name?: string;
   /** @default 600000 */
@@ -45,7 +49,7 @@ export async function throughput(
     cluster.dir,
     opts.name ?? "bench",
     n,
-    opts.run ?? "true",
+    opts.run ?? ["true"],
   );
   const watch = await TaskWatch.start(cluster.client());
   const stopRss = rssPeak(cluster.nodes.map((x) => x.pid));

@@ -9,11 +9,10 @@ import {
 } from "@commander-js/extra-typings";
 import { parseDuration } from "../node/spec.ts";
 import {
-  connectEtcd,
   EtcdUnreachableError,
   LOCAL_ENDPOINT,
   parseEndpoints,
-} from "../node/etcd_client.ts";
+} from "../node/etcd_errors.ts";
 import { DEFAULT_PREFIX, Keys } from "../node/keys.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { Store } from "./store.ts";
@@ -121,6 +120,9 @@ export class Ctx {
 
   /** Runs `fn` with a fail-fast etcd connection and always closes it. */
   async withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+    // Loaded here, not at start-up: the etcd3 library takes ~150 ms to load,
+    // which `--help`, `--version` and usage errors should not pay.
+    const { connectEtcd } = await import("../node/etcd_client.ts");
     const client = connectEtcd(this.endpoints, { failFast: true });
     const store = new Store(client, this.endpoints, (l) => this.warn(l));
     try {

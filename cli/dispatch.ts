@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import { type Command, Option } from "@commander-js/extra-typings";
 import type { IRequestOp, ITxnResponse } from "etcd3";
 import type { Keys } from "../node/keys.ts";
-import { EtcdUnreachableError } from "../node/etcd_client.ts";
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { type Envelope, TERMINAL_STATES } from "../node/schema.ts";
 import {
   MAX_SPEC_BYTES,

@@ -7,7 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { type Command, Option } from "@commander-js/extra-typings";
-import { EtcdUnreachableError } from "../node/etcd_client.ts";
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import {
   CapsRecord,
   DrainRequest,

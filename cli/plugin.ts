@@ -18,7 +18,7 @@ import {
 } from "@commander-js/extra-typings";
 import { z } from "zod";
 import { ID_PATTERN, NodeRecord } from "../node/schema.ts";
-import { isPluginKind, PLUGIN_KINDS, type PluginKind } from "../proto/mod.ts";
+import { isPluginKind, PLUGIN_KINDS, type PluginKind } from "../proto/kinds.ts";
 import {
   type CommonOptions,
   commonOptions,

@@ -30,7 +30,7 @@ import {
   nodeAddr,
   nodeOption,
 } from "./local_node.ts";
-import { EtcdUnreachableError } from "../node/etcd_client.ts";
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 
 /** One spec in `status --json`. */
 export interface SpecCounts {

@@ -20,7 +20,7 @@ import {
   EtcdUnreachableError,
   isUnreachable,
   unreachableReason,
-} from "../node/etcd_client.ts";
+} from "../node/etcd_errors.ts";
 
 /** Per-call deadline: with the 1.5 s dial timeout, failures surface within ~2.5 s. */
 export const CALL_TIMEOUT_MS = 1800;

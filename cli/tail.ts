@@ -19,7 +19,7 @@ import {
   type TaskState,
   TERMINAL_STATES,
 } from "../node/schema.ts";
-import { EtcdUnreachableError } from "../node/etcd_client.ts";
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import {
   CliError,
   type CommonOptions,

@@ -5,7 +5,7 @@
  */
 import type { Watcher } from "etcd3";
 import { type Envelope, Envelope as EnvelopeSchema } from "../node/schema.ts";
-import { EtcdUnreachableError } from "../node/etcd_client.ts";
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { decodeKv, type Store, type Versioned } from "./store.ts";
 
 /** Re-list period; also how often an outage is noticed while waiting. */

@@ -25,22 +25,8 @@ export const PROTO_MAJOR = 1;
 /** Protocol minor: a plugin with a newer one is accepted with a warning. */
 export const PROTO_MINOR = 0;
 
-/** The five plugin kinds; a node runs at most one of each. */
-export const PLUGIN_KINDS = [
-  "workspace",
-  "pool",
-  "router",
-  "provisioner",
-  "hooks",
-] as const;
-
-/** One of {@linkcode PLUGIN_KINDS}. */
-export type PluginKind = typeof PLUGIN_KINDS[number];
-
-/** True if `s` names a plugin kind. */
-export function isPluginKind(s: string): s is PluginKind {
-  return (PLUGIN_KINDS as readonly string[]).includes(s);
-}
+export { isPluginKind, PLUGIN_KINDS, type PluginKind } from "./kinds.ts";
+import type { PluginKind } from "./kinds.ts";
 
 /** Fully qualified gRPC service name of each kind, e.g. `boi.pool.v1.Pool`. */
 export const SERVICE_NAMES: Record<PluginKind, string> = {

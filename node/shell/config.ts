@@ -5,7 +5,7 @@
 import { z } from "zod";
 import YAML from "yaml";
 import { DEFAULT_PREFIX } from "../keys.ts";
-import { parseEndpoints } from "../etcd_client.ts";
+import { parseEndpoints } from "../etcd_errors.ts";
 import { parseCapsList } from "../caps.ts";
 import { ID_PATTERN } from "../schema.ts";
 

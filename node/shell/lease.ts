@@ -6,7 +6,7 @@
  * away on a local timer.
  */
 import type { Etcd3 } from "etcd3";
-import { deadline } from "../etcd_client.ts";
+import { deadline } from "../etcd_errors.ts";
 
 export interface LeaseEvents {
   /** etcd confirmed the lease is gone (expired or revoked). */

@@ -3,7 +3,8 @@
  * node starts a single-member etcd under `.boi/etcd`, or reuses the one a
  * previous node started there.
  */
-import { connectEtcd, deadline, LOCAL_ENDPOINT } from "../etcd_client.ts";
+import { connectEtcd } from "../etcd_client.ts";
+import { deadline, LOCAL_ENDPOINT } from "../etcd_errors.ts";
 import type { Logger } from "./log.ts";
 
 const DIR = ".boi/etcd";

@@ -6,7 +6,7 @@
 import type { Etcd3, Watcher } from "etcd3";
 import { Keys } from "../keys.ts";
 import type { CapsRecord, NodeRecord } from "../schema.ts";
-import { isUnreachable, unreachableReason } from "../etcd_client.ts";
+import { isUnreachable, unreachableReason } from "../etcd_errors.ts";
 import {
   applyEffects,
   applyEvent,
@@ -22,7 +22,7 @@ import { localBusy, selfHealth } from "../core/filter.ts";
 import { finishEnvelope } from "../core/decide.ts";
 import { Buffer } from "node:buffer";
 import { Envelope } from "../schema.ts";
-import { deadline } from "../etcd_client.ts";
+import { deadline } from "../etcd_errors.ts";
 import { type FlushEntry, PendingFlush } from "./pending_flush.ts";
 import type { PluginHost, PluginRecord } from "./plugin_host.ts";
 import type {
