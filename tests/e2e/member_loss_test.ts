@@ -15,7 +15,8 @@ import {
   startEtcdCluster,
   startNode,
 } from "../harness/mod.ts";
-import { connectEtcd, deadline } from "../../node/etcd_client.ts";
+import { connectEtcd } from "../../node/etcd_client.ts";
+import { deadline } from "../../node/etcd_errors.ts";
 
 async function follower(members: EtcdMember[]): Promise<EtcdMember> {
   for (const m of members) {

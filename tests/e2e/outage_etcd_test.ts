@@ -12,7 +12,8 @@ import {
   startNode,
   waitFor,
 } from "../harness/mod.ts";
-import { connectEtcd, deadline } from "../../node/etcd_client.ts";
+import { connectEtcd } from "../../node/etcd_client.ts";
+import { deadline } from "../../node/etcd_errors.ts";
 import type { Envelope } from "../../node/schema.ts";
 import {
   dispatchYaml,

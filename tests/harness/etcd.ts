@@ -10,7 +10,8 @@ import {
   handleWhen,
   retry,
 } from "cockatiel";
-import { connectEtcd, deadline } from "../../node/etcd_client.ts";
+import { connectEtcd } from "../../node/etcd_client.ts";
+import { deadline } from "../../node/etcd_errors.ts";
 import { artifactPath, makeTempDir } from "./paths.ts";
 import { freePorts } from "./ports.ts";
 import {

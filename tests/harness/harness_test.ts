@@ -1,7 +1,8 @@
 /** The harness's own tests: real etcd processes, real child processes. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { connectEtcd, deadline } from "../../node/etcd_client.ts";
+import { connectEtcd } from "../../node/etcd_client.ts";
+import { deadline } from "../../node/etcd_errors.ts";
 import type { Envelope } from "../../node/schema.ts";
 import {
   cli,

@@ -2,7 +2,8 @@
  * A stand-in for node/main.ts in the harness's own tests: registers like a
  * node (SPEC §2) and logs JSON lines, so startNode can be tested alone.
  */
-import { connectEtcd, parseEndpoints } from "../../../node/etcd_client.ts";
+import { connectEtcd } from "../../../node/etcd_client.ts";
+import { parseEndpoints } from "../../../node/etcd_errors.ts";
 import { Keys } from "../../../node/keys.ts";
 
 const env = (k: string, d?: string): string => {
