@@ -2,7 +2,8 @@
 # Runs the whole test suite (unit, integration, end-to-end) after setup.sh,
 # keeps the raw output in tests/artifacts/test.log, and always ends with one
 # plain line "N passed, M failed". Extra arguments go to `deno test`
-# (e.g. `bash scripts/test.sh tests/harness/`).
+# (e.g. `bash scripts/test.sh tests/harness/`). A full run ends with the
+# benchmark's quick mode as one smoke test.
 set -uo pipefail
 BOI_SCRIPT=test
 # shellcheck source=scripts/lib.sh
@@ -46,6 +47,23 @@ else
 fi
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a failure deno did not count as a test (load error, leak, timeout)
+fi
+
+# The benchmark's quick mode as a smoke test: it must run end to end (real
+# cluster, BullMQ peer); its numbers are printed, never asserted. Skipped
+# when arguments select a part of the suite.
+if [ "$#" -eq 0 ] && [ "${BOI_SKIP_BENCH:-}" != 1 ]; then
+  BENCH_LOG=tests/artifacts/bench_quick.log
+  log "bench --quick (smoke, no timing assertions; log: $BENCH_LOG)"
+  if NO_COLOR=1 timeout -k 10 180 bash scripts/bench.sh --quick >"$BENCH_LOG" 2>&1; then
+    passed=$((passed + 1))
+    sed -n '/^| measure/,/^$/p' "$BENCH_LOG"
+  else
+    failed=$((failed + 1))
+    log "bench --quick FAILED; its last lines:"
+    tail -n 20 "$BENCH_LOG" >&2
+    [ "$rc" -ne 0 ] || rc=1
+  fi
 fi
 echo "$passed passed, $failed failed"
 if [ "$rc" -ne 0 ]; then exit "$rc"; fi
