@@ -66,9 +66,15 @@ export function liveNodeCaps(view: NodeView, at: number): NodeCaps[] {
   return out;
 }
 
-/** Workers running here plus claims in flight: the capacity this node has promised. */
+/**
+ * Slots in use: worker processes not yet exited plus claims in flight. A
+ * worker whose process ended frees its slot at once, while its result is
+ * still being written (short tasks would otherwise hold a slot for two etcd
+ * round trips after they are done).
+ */
 export function localBusy(view: NodeView): number {
-  let n = view.workers.size;
+  let n = 0;
+  for (const w of view.workers.values()) if (w.phase !== "exited") n++;
   for (const reason of view.inflight.values()) if (reason === "claim") n++;
   return n;
 }

@@ -4,7 +4,7 @@
  */
 import type { Keys } from "../keys.ts";
 import { TERMINAL_STATES } from "../schema.ts";
-import { decideContext, decideTask } from "./decide.ts";
+import { type DecideContext, decideContext, decideTask } from "./decide.ts";
 import { localBusy } from "./filter.ts";
 import type { Effect } from "./effects.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
@@ -73,9 +73,8 @@ function withDependents(
 }
 
 /**
- * Our own write landed or lost. When it freed a local slot (a result
- * committed, a claim lost) the next PENDING tasks are claimed now rather
- * than at the next tick; the scan stops once the node is full.
+ * Our own write landed or lost. A lost claim frees its slot: the next
+ * PENDING tasks are claimed now rather than at the next tick.
  */
 export function onTxnDone(
   view: NodeView,
@@ -86,14 +85,21 @@ export function onTxnDone(
   const ctx = decideContext(view, keys, ev.at);
   const out: Effect[] = [];
   for (const id of ids) out.push(...decideTask(view, id, ctx));
-  const reason = ev.effect.reason;
-  const freed = reason === "finish" ? ev.ok : reason === "claim" && !ev.ok;
-  if (!freed) return out;
+  if (ev.effect.reason === "claim" && !ev.ok) fillSlots(view, ctx, ids, out);
+  return out;
+}
+
+/** Claims PENDING tasks (oldest first) into free slots; stops scanning once full. */
+function fillSlots(
+  view: NodeView,
+  ctx: DecideContext,
+  decided: ReadonlySet<string>,
+  out: Effect[],
+): void {
   for (const id of view.pending) {
     if (localBusy(view) + ctx.claimed >= view.config.workers_max) break;
-    if (!ids.has(id)) out.push(...decideTask(view, id, ctx));
+    if (!decided.has(id)) out.push(...decideTask(view, id, ctx));
   }
-  return out;
 }
 
 /** Claims vanished (lease expiry or release): the monitor may have to re-queue. */
@@ -106,14 +112,20 @@ export function onLeaseExpired(
   return decideTasks(view, keys, taskIds, at);
 }
 
-/** A local worker ended: commit its result under the fence, or refuse it. */
+/**
+ * A local worker ended: commit its result under the fence, or refuse it;
+ * its slot is free now, so the next PENDING task is claimed at once.
+ */
 export function onWorkerExit(
   view: NodeView,
   keys: Keys,
   taskId: string,
   at: number,
 ): Effect[] {
-  return decideTasks(view, keys, [taskId], at);
+  const ctx = decideContext(view, keys, at);
+  const out = decideTask(view, taskId, ctx);
+  fillSlots(view, ctx, new Set([taskId]), out);
+  return out;
 }
 
 /** Periodic sweep: spill-over deadlines, retry backoff, anything an event missed. */

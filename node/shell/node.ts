@@ -777,7 +777,9 @@ export class BoiNode {
         pending_flush: this.#flush.entries.length,
         ...(draining
           ? {
-            drain_state: busy === 0 && this.#flush.entries.length === 0
+            // Drained: no process, no result still being written or parked.
+            drain_state: this.view.workers.size === 0 && busy === 0 &&
+                this.#flush.entries.length === 0
               ? "drained"
               : "draining",
           }

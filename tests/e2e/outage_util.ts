@@ -148,6 +148,30 @@ export async function storeRevision(etcd: HasClient): Promise<number> {
   return Number(res.header.revision);
 }
 
+/**
+ * Waits until no write lands for `quietMs` (nodes publish capacity up to once
+ * a second after work ends): a test that then compares revisions sees only
+ * what it caused.
+ */
+export async function quietRevision(
+  etcd: HasClient,
+  quietMs = 1500,
+): Promise<number> {
+  let last = await storeRevision(etcd);
+  let since = performance.now();
+  return await waitFor(`no etcd write for ${quietMs} ms`, async () => {
+    const rev = await storeRevision(etcd);
+    if (rev !== last) {
+      last = rev;
+      since = performance.now();
+      return notYet({ revision: rev });
+    }
+    return performance.now() - since >= quietMs
+      ? rev
+      : notYet({ revision: rev });
+  }, { timeoutMs: 15_000, intervalMs: 200 });
+}
+
 /** Milliseconds since `t0` (from performance.now()), rounded. */
 export function since(t0: number): number {
   return Math.round(performance.now() - t0);
