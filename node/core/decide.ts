@@ -4,7 +4,7 @@
  * delays a decision, it never makes a wrong one; correctness comes from the
  * compares in the transactions, not from the view being fresh.
  */
-import type { Envelope } from "../schema.ts";
+import type { Envelope, Requires } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import type { Effect } from "./effects.ts";
 import { hrwRank } from "./hrw.ts";
@@ -19,14 +19,22 @@ import type {
   WorkerResult,
 } from "./view.ts";
 
-/** Per-batch context: membership computed once, claims issued so far counted. */
+/**
+ * Per-batch context: membership, free slots and the capable nodes per
+ * `requires` computed once (a sweep decides every open task), claims issued
+ * so far counted.
+ */
 export interface DecideContext {
   readonly at: number;
   readonly keys: Keys;
   readonly members: NodeCaps[];
   readonly memberIds: string[];
+  /** Local slots free when the batch began. */
+  readonly free: number;
   /** Claims issued earlier in this batch, not yet visible in `view.inflight`. */
   claimed: number;
+  /** Capable members by canonical `requires` (see {@linkcode capableFor}). */
+  readonly capable: Map<string, NodeCaps[]>;
 }
 
 export function decideContext(
@@ -35,7 +43,34 @@ export function decideContext(
   at: number,
 ): DecideContext {
   const members = liveNodeCaps(view, at);
-  return { at, keys, members, memberIds: [...view.nodes.keys()], claimed: 0 };
+  return {
+    at,
+    keys,
+    members,
+    memberIds: [...view.nodes.keys()],
+    free: view.config.workers_max - localBusy(view),
+    claimed: 0,
+    capable: new Map(),
+  };
+}
+
+/** True once this batch's claims have filled the node's free slots. */
+export function isFull(ctx: DecideContext): boolean {
+  return ctx.claimed >= ctx.free;
+}
+
+/** The members that satisfy `requires`, memoized per batch (most tasks share one). */
+function capableFor(ctx: DecideContext, requires: Requires): NodeCaps[] {
+  const keys = Object.keys(requires);
+  const key = keys.length === 0
+    ? ""
+    : keys.sort().map((k) => `${k}\x1f${requires[k]}`).join("\x1e");
+  let out = ctx.capable.get(key);
+  if (!out) {
+    out = ctx.members.filter((n) => isCapable(n, requires));
+    ctx.capable.set(key, out);
+  }
+  return out;
 }
 
 /** Longest retry delay. */
@@ -116,7 +151,7 @@ function decidePending(
   const env = t.value;
   if (view.claims.has(env.task_id)) return []; // transient: a claim we have not seen the envelope of
   if (env.not_before !== null && ctx.at < env.not_before) return [];
-  const capable = ctx.members.filter((n) => isCapable(n, env.requires));
+  const capable = capableFor(ctx, env.requires);
   if (capable.length === 0) {
     if (!isMonitor(view, env.task_id, ctx)) return [];
     const effects: Effect[] = [];
@@ -140,7 +175,7 @@ function decidePending(
   const self = view.config.node_id;
   const me = capable.find((n) => n.node_id === self);
   if (!me || me.draining) return [];
-  if (localBusy(view) + ctx.claimed >= view.config.workers_max) return [];
+  if (isFull(ctx)) return [];
   const candidates = capable.filter((n) =>
     n.node_id === self || isCandidate(n, env.requires)
   );

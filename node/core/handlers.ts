@@ -4,8 +4,12 @@
  */
 import type { Keys } from "../keys.ts";
 import { TERMINAL_STATES } from "../schema.ts";
-import { type DecideContext, decideContext, decideTask } from "./decide.ts";
-import { localBusy } from "./filter.ts";
+import {
+  type DecideContext,
+  decideContext,
+  decideTask,
+  isFull,
+} from "./decide.ts";
 import type { Effect } from "./effects.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
@@ -97,7 +101,7 @@ function fillSlots(
   out: Effect[],
 ): void {
   for (const id of view.pending) {
-    if (localBusy(view) + ctx.claimed >= view.config.workers_max) break;
+    if (isFull(ctx)) break;
     if (!decided.has(id)) out.push(...decideTask(view, id, ctx));
   }
 }
