@@ -10,6 +10,7 @@ import {
   Envelope,
   NodeRecord,
   SpecRecord,
+  TERMINAL_STATES,
 } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import type { Effect, Op } from "./effects.ts";
@@ -42,6 +43,7 @@ export function applyEvent(
       view.spec_tasks.clear();
       view.dependents.clear();
       view.pending.clear();
+      view.open.clear();
       view.claims.clear();
       view.tombstones.clear();
       view.dispatch_paused = false;
@@ -355,6 +357,8 @@ function indexTask(
   // Set order is the order tasks became PENDING; a re-queued task goes to the back.
   if (env.state === "PENDING") view.pending.add(taskId);
   else view.pending.delete(taskId);
+  if (TERMINAL_STATES.has(env.state)) view.open.delete(taskId);
+  else view.open.add(taskId);
 }
 
 function unindexTask(
@@ -368,6 +372,7 @@ function unindexTask(
     removeFrom(view.dependents, dep, taskId);
   }
   view.pending.delete(taskId);
+  view.open.delete(taskId);
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, id: string) {

@@ -29,13 +29,8 @@ export function decideTasks(
 
 /** Every task that can still change, plus every task with a local worker. */
 export function activeTasks(view: NodeView): string[] {
-  const ids: string[] = [];
-  for (const [id, t] of view.tasks) {
-    if (!TERMINAL_STATES.has(t.value.state) || view.workers.has(id)) {
-      ids.push(id);
-    }
-  }
-  for (const id of view.workers.keys()) if (!view.tasks.has(id)) ids.push(id);
+  const ids = [...view.open];
+  for (const id of view.workers.keys()) if (!view.open.has(id)) ids.push(id);
   return ids;
 }
 

@@ -695,3 +695,51 @@ Deno.test("dependents: a finished task re-decides the tasks that name it, which 
     "s1.b",
   ]]);
 });
+
+Deno.test("spill-over waits while the node has PENDING work of its own: a free slot takes its own task, not the oldest stealable one", () => {
+  // HRW over node-a..c: s1.t1 is node-a's (node-c second); t0, t2, t5, t6, t9 are node-c's.
+  const v = cluster("node-c", NODES);
+  const step = (ev: Parameters<typeof handle>[2]): Effect[] => {
+    applyEvent(v, keys, ev);
+    const effects = handle(v, keys, ev);
+    applyEffects(v, effects, ev.at);
+    return effects;
+  };
+  const claims = txns(feed(
+    v,
+    1000,
+    ...["t1", "t0", "t2", "t5", "t6", "t9"].map((id) =>
+      put(keys.task(`s1.${id}`), envelope(id))
+    ),
+  ));
+  assert.deepEqual(claims.map((c) => c.task_id), [
+    "s1.t0",
+    "s1.t2",
+    "s1.t5",
+    "s1.t6",
+  ]);
+  const fence = ++rev;
+  step({
+    type: "txn_done",
+    at: 1001,
+    effect: claims[0],
+    ok: true,
+    revision: fence,
+    error: null,
+  });
+  // s1.t1 has waited past the spill delay when the slot frees at 2500.
+  const after = txns(step({
+    type: "worker_exit",
+    at: 2500,
+    task_id: "s1.t0",
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+    lost: false,
+  }));
+  assert.deepEqual(after.map((e) => [e.reason, e.task_id]), [
+    ["finish", "s1.t0"],
+    ["claim", "s1.t9"],
+  ]);
+});

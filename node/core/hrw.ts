@@ -9,17 +9,22 @@ const encoder = new TextEncoder();
 
 // Scores are a pure function of their inputs, so memoizing them is safe; the
 // periodic sweep re-ranks every open task, and hashing dominates that cost.
-const memo = new Map<string, bigint>();
-const MEMO_MAX = 200_000;
+// Keyed by task, then node: no key string is built per lookup.
+const memo = new Map<string, Map<string, bigint>>();
+const MEMO_MAX_TASKS = 100_000;
 
 /** First 8 bytes, big-endian unsigned, of SHA-256(task_id ‖ 0x1F ‖ node_id). */
 export function hrwScore(taskId: string, nodeId: string): bigint {
-  const key = taskId + "\x1f" + nodeId;
-  const hit = memo.get(key);
-  if (hit !== undefined) return hit;
-  if (memo.size >= MEMO_MAX) memo.clear();
-  const score = computeScore(taskId, nodeId);
-  memo.set(key, score);
+  let scores = memo.get(taskId);
+  if (scores === undefined) {
+    if (memo.size >= MEMO_MAX_TASKS) memo.clear();
+    memo.set(taskId, scores = new Map());
+  }
+  let score = scores.get(nodeId);
+  if (score === undefined) {
+    score = computeScore(taskId, nodeId);
+    scores.set(nodeId, score);
+  }
   return score;
 }
 
@@ -39,4 +44,37 @@ export function hrwRank(taskId: string, nodeIds: Iterable<string>): string[] {
     a.s === b.s ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.s > b.s ? -1 : 1
   );
   return scored.map((x) => x.id);
+}
+
+/** True if node `a` ranks before node `b` for the task (the order of {@linkcode hrwRank}). */
+export function hrwBefore(taskId: string, a: string, b: string): boolean {
+  const sa = hrwScore(taskId, a);
+  const sb = hrwScore(taskId, b);
+  return sa === sb ? a < b : sa > sb;
+}
+
+/** The position `nodeId` would have in {@linkcode hrwRank}, without building the ranking; -1 if absent. */
+export function hrwPosition(
+  taskId: string,
+  nodeIds: readonly string[],
+  nodeId: string,
+): number {
+  if (!nodeIds.includes(nodeId)) return -1;
+  let pos = 0;
+  for (const id of nodeIds) {
+    if (id !== nodeId && hrwBefore(taskId, id, nodeId)) pos++;
+  }
+  return pos;
+}
+
+/** The first node of {@linkcode hrwRank}; undefined for none. */
+export function hrwWinner(
+  taskId: string,
+  nodeIds: Iterable<string>,
+): string | undefined {
+  let best: string | undefined;
+  for (const id of nodeIds) {
+    if (best === undefined || hrwBefore(taskId, id, best)) best = id;
+  }
+  return best;
 }

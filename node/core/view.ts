@@ -90,6 +90,8 @@ export interface NodeView {
   readonly dependents: ReadonlyMap<string, ReadonlySet<string>>;
   /** PENDING tasks in the order they became PENDING: what to claim when capacity frees up. */
   readonly pending: ReadonlySet<string>;
+  /** Tasks not in a terminal state: what the periodic sweep looks at (finished ones pile up). */
+  readonly open: ReadonlySet<string>;
   readonly claims: ReadonlyMap<string, Versioned<Claim>>;
   readonly workers: ReadonlyMap<string, Worker>;
   /** First local sighting of (task, state_version) as PENDING: spill-over clock. */
@@ -121,6 +123,7 @@ export interface MutableView extends NodeView {
   spec_tasks: Map<string, Set<string>>;
   dependents: Map<string, Set<string>>;
   pending: Set<string>;
+  open: Set<string>;
   claims: Map<string, Versioned<Claim>>;
   workers: Map<string, Worker>;
   pending_since: Map<string, { sv: number; at: number }>;
@@ -149,6 +152,7 @@ export function emptyView(config: CoreConfig): MutableView {
     spec_tasks: new Map(),
     dependents: new Map(),
     pending: new Set(),
+    open: new Set(),
     claims: new Map(),
     workers: new Map(),
     pending_since: new Map(),
