@@ -78,7 +78,7 @@ for n in "${NODES[@]}"; do
     log "starting $n on 127.0.0.1:$port (log: .boi/$n.log, data: .boi/$n)"
     BOI_NODE_ID="$n" BOI_ETCD_ENDPOINTS="$ENDPOINT" BOI_HTTP_ADDR="127.0.0.1:$port" \
       BOI_DATA_DIR=".boi/$n" \
-      setsid deno run -q -P=node --v8-flags=--optimize-for-size node/main.ts </dev/null >>".boi/$n.log" 2>&1 &
+      setsid deno run -q -P=node node/main.ts </dev/null >>".boi/$n.log" 2>&1 &
     echo $! >".boi/pids/$n.pid"
   fi
   port=$((port + 1))

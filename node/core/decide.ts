@@ -216,12 +216,23 @@ function ownerOf(taskId: string, capable: NodeCaps[]): string | undefined {
   return best;
 }
 
-/** Whether some PENDING task we could claim now is ours by HRW (memoized per batch). */
+/** How many of the oldest PENDING tasks {@linkcode hasOwnBacklog} looks at. */
+const BACKLOG_PROBE = 64;
+
+/**
+ * Whether one of the oldest PENDING tasks we could claim now is ours by HRW
+ * (memoized per batch). Bounded: this runs for every batch that considers
+ * taking another node's task, and a node whose own share is done would
+ * otherwise scan the whole backlog each time. In a shared backlog one of
+ * the oldest 64 is ours unless HRW gives us (almost) none of it.
+ */
 function hasOwnBacklog(view: NodeView, ctx: DecideContext): boolean {
   if (ctx.ownBacklog !== undefined) return ctx.ownBacklog;
   const self = view.config.node_id;
   let found = false;
+  let probed = 0;
   for (const id of view.pending) {
+    if (++probed > BACKLOG_PROBE) break;
     const t = view.tasks.get(id)?.value;
     if (
       !t || !view.specs.has(t.spec_id) || view.inflight.has(id) ||

@@ -196,8 +196,6 @@ export class NodeProc implements AsyncDisposable {
         "run",
         "-q",
         "-P=node",
-        // As `deno task node`: half the peak RSS for ~7 % of throughput (bench).
-        "--v8-flags=--optimize-for-size",
         ...(this.#opts.denoFlags ?? []),
         this.#opts.entry ?? "node/main.ts",
       ],
