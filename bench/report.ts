@@ -1,4 +1,5 @@
 /** The bench's table: Markdown, for the terminal and the README alike. */
+import { round } from "./stats.ts";
 
 /** One line of the table. */
 export interface Row {
@@ -32,4 +33,85 @@ export function table(rows: Row[], run: Record<string, unknown>): string {
     ),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** The table rows: measured value, comparison, target, and whether it was met. */
+export function summarize(o: Record<string, unknown>, ttlS: number): Row[] {
+  // deno-lint-ignore no-explicit-any
+  const r = o as any;
+  const W = r.etcd_limit.txn_per_s;
+  const cp = r.control_plane;
+  const wk = W / cp.k;
+  const e2e = r.end_to_end;
+  const bull = r.bullmq_end_to_end;
+  const fo = r.failover;
+  const bfo = r.bullmq_failover;
+  const ttlMs = ttlS * 1000;
+  return [
+    {
+      what: "etcd limit W (create-if-absent txn/s, 64 in flight)",
+      boi: `${round(W)}`,
+      other: "",
+      target: "",
+      met: null,
+    },
+    {
+      what: `control plane: ${cp.tasks} tasks, noop pool (tasks/s)`,
+      boi: `${round(cp.tasks_per_s)}`,
+      other: `k = ${round(cp.k)} rev/task; W/k = ${round(wk)}`,
+      target: "≥ 1,000 and ≥ 60 % of W/k",
+      met: cp.tasks_per_s >= 1000 && cp.tasks_per_s >= 0.6 * wk,
+      note: `${round((100 * cp.tasks_per_s) / wk)} % of W/k`,
+    },
+    {
+      what: `end to end: ${e2e.tasks} × \`true\` (tasks/s)`,
+      boi: `${round(e2e.tasks_per_s)}`,
+      other: `BullMQ ${round(bull.tasks_per_s)}`,
+      target: "≥ 1.0× BullMQ",
+      met: e2e.tasks_per_s >= bull.tasks_per_s,
+      note: `${round(e2e.tasks_per_s / bull.tasks_per_s)}×`,
+    },
+    {
+      what:
+        `dispatch→started, idle (${r.latency.samples_ms.length} dispatches)`,
+      boi: `p50 ${round(r.latency.p50_ms)} ms, p99 ${
+        round(r.latency.p99_ms)
+      } ms`,
+      other: "",
+      target: "p50 ≤ 15 ms, p99 ≤ 50 ms",
+      met: r.latency.p50_ms <= 15 && r.latency.p99_ms <= 50,
+    },
+    {
+      what:
+        `failover: SIGKILL claimant → re-claimed (${fo.samples_ms.length} trials, TTL ${ttlS} s)`,
+      boi: `p50 ${round(fo.p50_ms)} ms, p99 ${round(fo.p99_ms)} ms`,
+      other: bfo
+        ? `BullMQ defaults: p50 ${round(bfo.p50_ms)} ms, p99 ${
+          round(bfo.p99_ms)
+        } ms`
+        : "BullMQ: not run in --quick",
+      target: `p99 ≤ ${ttlMs + 1000} ms`,
+      met: fo.p99_ms <= ttlMs + 1000,
+    },
+    {
+      what: "node RSS idle / under load (MiB)",
+      boi: `${round(r.node_rss_idle_mib)} / ${
+        round(Math.max(cp.node_rss_peak_mib, e2e.node_rss_peak_mib))
+      }`,
+      other: "",
+      target: "≤ 120 under load",
+      met: Math.max(cp.node_rss_peak_mib, e2e.node_rss_peak_mib) <= 120,
+    },
+    {
+      what: "CLI cold start: `--version` / `nodes` (ms, median)",
+      boi: `${round(r.cli_version_ms)} / ${round(r.cli_nodes_ms)}`,
+      other: "",
+      target: "≤ 300",
+      // Strict: a command that dials etcd counts, not just --version.
+      met: r.cli_nodes_ms <= 300,
+      note: r.cli_nodes_ms > 300 && r.cli_version_ms <= 300
+        ? "`--version` only"
+        : undefined,
+    },
+  ];
 }
