@@ -77,6 +77,7 @@ Deno.test("servePlugin: removes a stale socket, prints BOI_READY, answers Handsh
       BOI_PLUGIN_SOCKET: socket,
       BOI_PLUGIN_ID: "router-test-1",
       BOI_PLUGIN_KIND: "router",
+      BOI_LOG_LEVEL: "debug", // per-call lines are debug
     },
   );
   const conn = new PluginConnection("router", socket);
