@@ -140,6 +140,7 @@ await Deno.writeTextFile(
 );
 await Deno.writeTextFile(`${base}.md`, md);
 step(`wrote ${base}.json and ${base}.md`);
+const written = [`${base}.md`];
 if (toReadme) {
   const readme = new URL("../README.md", import.meta.url).pathname;
   const text = await Deno.readTextFile(readme);
@@ -156,4 +157,10 @@ if (toReadme) {
     text.slice(0, i + start.length) + "\n" + md + text.slice(j),
   );
   step("README.md table updated");
+  written.push(readme);
 }
+// The repo's formatter owns Markdown layout (wrapping, table padding).
+await new Deno.Command(Deno.execPath(), {
+  args: ["fmt", "-q", ...written],
+  stdout: "null",
+}).output();
