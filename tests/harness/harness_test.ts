@@ -348,7 +348,8 @@ Deno.test("startNode: waits for the registration, captures logs, stops", async (
   assert.match(node.dataDir, /^\/tmp\//);
   const line = await node.waitForLog((l) => l.msg === "starting", 5000);
   assert.equal(line.caps, "x-test-gpu=yes");
-  assert.ok(node.logs().some((l) => l.msg === "registered"));
+  // The key is written before the line is logged and piped to us: wait for it.
+  await node.waitForLog((l) => l.msg === "registered", 5000);
   const body = await fetch(`${node.url}/`).then((r) => r.text());
   assert.equal(body, "ok\n");
 
