@@ -63,14 +63,20 @@ export function summarize(o: Record<string, unknown>, ttlS: number): Row[] {
       met: cp.tasks_per_s >= 1000 && cp.tasks_per_s >= 0.6 * wk,
       note: `${round((100 * cp.tasks_per_s) / wk)} % of W/k`,
     },
+    cpuRow("control plane", cp.cpu),
     {
       what: `end to end: ${e2e.tasks} × \`true\` (tasks/s)`,
       boi: `${round(e2e.tasks_per_s)}`,
-      other: `BullMQ ${round(bull.tasks_per_s)}`,
+      other: `BullMQ ${round(bull.tasks_per_s)}${
+        bull.cpu_machine_ms === undefined
+          ? ""
+          : ` (${round(bull.cpu_machine_ms)} ms CPU per job on the machine)`
+      }`,
       target: "≥ 1.0× BullMQ",
       met: e2e.tasks_per_s >= bull.tasks_per_s,
       note: `${round(e2e.tasks_per_s / bull.tasks_per_s)}×`,
     },
+    cpuRow("end to end", e2e.cpu),
     {
       what:
         `dispatch→started, idle (${r.latency.samples_ms.length} dispatches)`,
@@ -114,4 +120,27 @@ export function summarize(o: Record<string, unknown>, ttlS: number): Row[] {
         : undefined,
     },
   ];
+}
+
+/** Where a run's CPU went (no target: it explains the rows around it). */
+function cpuRow(
+  run: string,
+  cpu: {
+    nodes_ms: number;
+    plugins_ms: number;
+    etcd_ms: number;
+    machine_ms: number;
+  } | undefined,
+): Row {
+  return {
+    what: `${run}: CPU per task (ms)`,
+    boi: cpu
+      ? `${round(cpu.machine_ms)} on the machine: nodes ${
+        round(cpu.nodes_ms)
+      }, plugins + tasks ${round(cpu.plugins_ms)}, etcd ${round(cpu.etcd_ms)}`
+      : "not measured",
+    other: "",
+    target: "",
+    met: null,
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { cli } from "../tests/harness/mod.ts";
 import type { Cluster } from "./cluster.ts";
+import { cpuMeter, type CpuPerTask } from "./cpu.ts";
 import { rssPeak } from "./rss.ts";
 import { writeSpecFile } from "./spec_file.ts";
 import { TaskWatch } from "./task_watch.ts";
@@ -22,6 +23,8 @@ export interface ThroughputResult {
   not_done: number;
   /** Largest node RSS seen during the run (MiB). */
   node_rss_peak_mib: number;
+  /** CPU per task by process class, from /proc. */
+  cpu: CpuPerTask;
 }
 
 /** Options of {@linkcode throughput}. */
@@ -55,6 +58,10 @@ export async function throughput(
   const stopRss = rssPeak(cluster.nodes.map((x) => x.pid));
   try {
     const rev0 = await cluster.etcd.revision();
+    const cpu = cpuMeter(
+      cluster.nodes.map((x) => x.pid),
+      cluster.etcd.members[0]?.pid ?? null,
+    );
     const t0 = performance.now();
     const done = watch.until(
       `${n} tasks terminal`,
@@ -69,6 +76,7 @@ export async function throughput(
     }
     await done;
     const seconds = (performance.now() - t0) / 1000;
+    const cpuPerTask = cpu(n);
     const revisions = (await cluster.etcd.revision()) - rev0;
     const notDone = [...watch.tasks.values()].filter((t) => t.state !== "DONE")
       .length;
@@ -80,6 +88,7 @@ export async function throughput(
       k: revisions / n,
       not_done: notDone,
       node_rss_peak_mib: stopRss(),
+      cpu: cpuPerTask,
     };
   } finally {
     stopRss();

@@ -1,0 +1,77 @@
+/**
+ * Where the CPU goes during a run, from Linux's own counters (/proc): per
+ * process class, in milliseconds of CPU per task, so a table can say why a
+ * figure is what it is.
+ */
+
+const HZ = 100; // USER_HZ: /proc/<pid>/stat times are in these ticks on Linux
+
+/** utime+stime of `pid` in seconds, plus its reaped children's when `children`. */
+function cpuSeconds(pid: number, children: boolean): number {
+  try {
+    const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]
+      .split(" ");
+    const own = Number(f[11]) + Number(f[12]);
+    return (own + (children ? Number(f[13]) + Number(f[14]) : 0)) / HZ;
+  } catch {
+    return 0; // gone: its time is lost to this measurement
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim()
+      .split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Busy (non-idle, non-iowait) CPU seconds of the whole machine so far. */
+function machineBusySeconds(): number {
+  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(
+    /\s+/,
+  ).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / HZ;
+}
+
+/** CPU per task by process class. */
+export interface CpuPerTask {
+  /** The node processes. */
+  nodes_ms: number;
+  /** Their plugin processes, with the task processes those started and reaped. */
+  plugins_ms: number;
+  etcd_ms: number;
+  /** Everything on the machine (the bench's own driver included). */
+  machine_ms: number;
+}
+
+/** Starts counting for the given node and etcd processes; call the result with the task count. */
+export function cpuMeter(
+  nodePids: number[],
+  etcdPid: number | null,
+): (tasks: number) => CpuPerTask {
+  const plugins = nodePids.flatMap(childPids);
+  const sum = (pids: number[], children: boolean) =>
+    pids.reduce((s, p) => s + cpuSeconds(p, children), 0);
+  const n0 = sum(nodePids, false);
+  const p0 = sum(plugins, true);
+  const e0 = etcdPid === null ? 0 : cpuSeconds(etcdPid, false);
+  const m0 = machineBusySeconds();
+  return (tasks) => {
+    const per = (s: number) => (s * 1000) / tasks;
+    return {
+      nodes_ms: per(sum(nodePids, false) - n0),
+      plugins_ms: per(sum(plugins, true) - p0),
+      etcd_ms: per(etcdPid === null ? 0 : cpuSeconds(etcdPid, false) - e0),
+      machine_ms: per(machineBusySeconds() - m0),
+    };
+  };
+}
+
+/** Starts counting the whole machine's busy CPU; call the result with the task count (ms per task). */
+export function machineMeter(): (tasks: number) => number {
+  const m0 = machineBusySeconds();
+  return (tasks) => ((machineBusySeconds() - m0) * 1000) / tasks;
+}
