@@ -14,8 +14,11 @@ export const MAX_TXNS_PER_REQUEST = 128;
 /** Options of {@linkcode TxnBatcher}. */
 export interface TxnBatcherOptions {
   /**
-   * Requests in flight at once; more writes wait and leave together.
-   * @default 4
+   * Requests in flight at once; more writes wait and leave together. Measured
+   * (5,000-task control plane): 4 → 1.65 revisions per task, 2 → 1.3, 1 →
+   * 0.75, at the same CPU and throughput; 2 keeps one slow request from
+   * holding every write back.
+   * @default 2
    */
   maxInFlight?: number;
   /**
@@ -45,7 +48,7 @@ export class TxnBatcher {
   readonly #timeout: number;
 
   constructor(readonly client: Etcd3, opts: TxnBatcherOptions = {}) {
-    this.#max = opts.maxInFlight ?? 4;
+    this.#max = opts.maxInFlight ?? 2;
     this.#per = opts.maxPerRequest ?? MAX_TXNS_PER_REQUEST;
     this.#timeout = opts.timeoutMs ?? 5000;
   }
