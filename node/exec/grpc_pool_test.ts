@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { GrpcPool } from "./grpc_pool.ts";
 import { PluginCallError } from "./grpc_client.ts";
-import type { SpawnRequest, WorkerEvent } from "./contracts.ts";
+import type { WorkerEvent } from "./contracts.ts";
+import { spawnRequest } from "./test_spawn_request.ts";
 import { PluginSupervisor } from "../plugins/supervisor.ts";
 import { pluginArgv, POOL_ENV, tempDir } from "../../plugins/test_util.ts";
 import { waitFor } from "../../tests/harness/wait.ts";
@@ -49,20 +50,6 @@ async function startPool(env: Record<string, string> = {}) {
   };
 }
 
-function request(over: Partial<SpawnRequest>): SpawnRequest {
-  return {
-    task_id: "s.t",
-    claim_token: "1",
-    workdir: "/tmp",
-    argv: null,
-    shell: null,
-    prompt: null,
-    env: {},
-    timeout_ms: null,
-    ...over,
-  };
-}
-
 /** Reads a Spawn stream to its end; `started` resolves at its started event. */
 function follow(stream: AsyncIterable<WorkerEvent>) {
   const started = Promise.withResolvers<number>();
@@ -88,7 +75,7 @@ const text = (events: WorkerEvent[]) =>
 
 Deno.test("GrpcPool + pool_local: a double Spawn runs one worker process and both streams get its output", async () => {
   await using p = await startPool();
-  const req = request({
+  const req = spawnRequest({
     task_id: "s.double",
     claim_token: "7",
     shell: 'echo "worker $$"; read _ < "$BOI_GATE"; echo done',
@@ -119,7 +106,7 @@ Deno.test("GrpcPool + pool_local: a double Spawn runs one worker process and bot
 
 Deno.test("GrpcPool + pool_local: Kill takes the whole process tree", async () => {
   await using p = await startPool();
-  const req = request({
+  const req = spawnRequest({
     task_id: "s.tree",
     shell: "sleep 30 & sleep 30 & echo up; wait",
   });
@@ -140,7 +127,7 @@ Deno.test("GrpcPool + pool_local: Kill takes the whole process tree", async () =
 
 Deno.test("GrpcPool + pool_local: a plugin crash breaks the stream with PluginCallError; the restarted plugin reaps the orphan", async () => {
   await using p = await startPool();
-  const req = request({ task_id: "s.orphan", argv: ["sleep", "30"] });
+  const req = spawnRequest({ task_id: "s.orphan", argv: ["sleep", "30"] });
   const w = follow(p.pool.spawn(req));
   const pgid = await w.started;
   // Recorded for the next incarnation before we pull the plug.
@@ -164,7 +151,7 @@ Deno.test("GrpcPool + pool_local: a plugin crash breaks the stream with PluginCa
 
 Deno.test("GrpcPool + pool_local: SIGTERM to the plugin kills its running workers", async () => {
   await using p = await startPool();
-  const req = request({ task_id: "s.shutdown", argv: ["sleep", "30"] });
+  const req = spawnRequest({ task_id: "s.shutdown", argv: ["sleep", "30"] });
   const w = follow(p.pool.spawn(req));
   const pgid = await w.started;
   const r = await p.sup.stop();
@@ -179,7 +166,7 @@ Deno.test("GrpcPool + pool_local: SIGTERM to the plugin kills its running worker
 Deno.test("GrpcPool + pool_local in noop mode: every task exits 0 at once, no process", async () => {
   await using p = await startPool({ BOI_POOL_MODE: "noop" });
   assert.deepEqual(p.sup.status.capabilities, ["reattach", "noop"]);
-  const req = request({ task_id: "s.noop", argv: ["false"] });
+  const req = spawnRequest({ task_id: "s.noop", argv: ["false"] });
   const events: WorkerEvent[] = [];
   for await (const ev of p.pool.spawn(req)) events.push(ev);
   assert.deepEqual(events, [

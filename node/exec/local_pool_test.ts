@@ -7,27 +7,13 @@
 import assert from "node:assert/strict";
 import { LocalPool, type LocalPoolOptions } from "./local_pool.ts";
 import type { SpawnRequest, WorkerEvent } from "./contracts.ts";
+import { spawnRequest } from "./test_spawn_request.ts";
 import {
   processAlive,
   processGroupAlive,
   processTable,
 } from "../../tests/harness/process.ts";
 import { waitFor } from "../../tests/harness/wait.ts";
-
-let n = 0;
-function request(over: Partial<SpawnRequest>): SpawnRequest {
-  return {
-    task_id: `t${++n}`,
-    claim_token: "c1",
-    workdir: "/tmp",
-    argv: null,
-    shell: null,
-    prompt: null,
-    env: {},
-    timeout_ms: null,
-    ...over,
-  };
-}
 
 /** Follows a Spawn: the pid as soon as it starts, all events at the end. */
 function follow(it: AsyncIterable<WorkerEvent>) {
@@ -56,7 +42,7 @@ const exitOf = (evs: WorkerEvent[]) => {
 };
 
 async function run(pool: LocalPool, over: Partial<SpawnRequest>) {
-  return await follow(pool.spawn(request(over))).events;
+  return await follow(pool.spawn(spawnRequest(over))).events;
 }
 
 const LAUNCHERS: [string, LocalPoolOptions][] = [
@@ -138,7 +124,7 @@ for (const [name, opts] of LAUNCHERS) {
   Deno.test(`LocalPool (${name}): Kill takes the leader and its background grandchild`, async () => {
     const pool = new LocalPool(opts);
     for (const grace_ms of [0, 5000]) {
-      const req = request({ shell: "sleep 300 & echo $!; wait" });
+      const req = spawnRequest({ shell: "sleep 300 & echo $!; wait" });
       const w = follow(pool.spawn(req));
       const pgid = await w.pid;
       let grandchild = 0;
@@ -164,7 +150,7 @@ for (const [name, opts] of LAUNCHERS) {
   Deno.test(`LocalPool (${name}): the timeout kills the whole tree`, async () => {
     const pool = new LocalPool(opts);
     const w = follow(
-      pool.spawn(request({ shell: "sleep 300 & wait", timeout_ms: 300 })),
+      pool.spawn(spawnRequest({ shell: "sleep 300 & wait", timeout_ms: 300 })),
     );
     const pgid = await w.pid;
     assert.deepEqual(exitOf(await w.events), {
@@ -178,13 +164,13 @@ for (const [name, opts] of LAUNCHERS) {
   Deno.test(`LocalPool (${name}): a Kill right at the start still kills`, async () => {
     const pool = new LocalPool(opts);
     // Before the pid is known (the first spawn waits for the probe) …
-    const first = request({ argv: ["sleep", "300"] });
+    const first = spawnRequest({ argv: ["sleep", "300"] });
     const w1 = follow(pool.spawn(first));
     await pool.kill({ ...first, grace_ms: 0 });
     assert.equal(exitOf(await w1.events).signal, "SIGKILL");
     // … and as soon as it is (the wrapper may not have called setsid() yet).
     for (let i = 0; i < 20; i++) {
-      const req = request({ argv: ["sleep", "300"] });
+      const req = spawnRequest({ argv: ["sleep", "300"] });
       const w = follow(pool.spawn(req));
       await w.pid;
       await pool.kill({ ...req, grace_ms: i % 2 ? 5000 : 0 });
