@@ -4,7 +4,7 @@ import type { Claim, Envelope } from "../schema.ts";
 import { testEnvelope } from "../test_envelope.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
 import type { Effect, TxnEffect } from "./effects.ts";
-import type { KeyChange } from "./events.ts";
+import type { KeyChange, NodeEvent } from "./events.ts";
 import {
   handle,
   onLeaseExpired,
@@ -87,13 +87,17 @@ function cluster(
   return v;
 }
 
-/** Applies `changes` at time `at` and returns what the handlers decide. */
-function feed(v: MutableView, at: number, ...changes: KeyChange[]): Effect[] {
-  const ev = { type: "changes" as const, at, changes };
+/** Runs one event through the reducer and the handlers, as the shell does; returns the effects. */
+function step(v: MutableView, ev: NodeEvent): Effect[] {
   applyEvent(v, keys, ev);
   const effects = handle(v, keys, ev);
-  applyEffects(v, effects, at);
+  applyEffects(v, effects, ev.at);
   return effects;
+}
+
+/** Applies `changes` at time `at` and returns what the handlers decide. */
+function feed(v: MutableView, at: number, ...changes: KeyChange[]): Effect[] {
+  return step(v, { type: "changes", at, changes });
 }
 
 const txns = (effects: Effect[]) =>
@@ -602,12 +606,6 @@ Deno.test("a result parked in the pending flush is never run again while its cla
 
 Deno.test("capacity: an exited worker frees its slot at once: the next PENDING task is claimed beside its finish, not at the next tick", () => {
   const v = cluster("node-a", ["node-a"]);
-  const step = (ev: Parameters<typeof handle>[2]): Effect[] => {
-    applyEvent(v, keys, ev);
-    const effects = handle(v, keys, ev);
-    applyEffects(v, effects, ev.at);
-    return effects;
-  };
   const changes = Array.from(
     { length: 10 },
     (_, i) => put(keys.task(`s1.t${i}`), envelope(`t${i}`)),
@@ -616,7 +614,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
   assert.equal(claims.length, 4);
   const first = claims[0];
   const fence = ++rev;
-  const spawned = step({
+  const spawned = step(v, {
     type: "txn_done",
     at: 1,
     effect: first,
@@ -625,7 +623,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
     error: null,
   });
   assert.ok(spawned.some((e) => e.kind === "spawn"));
-  const [running] = txns(step({
+  const [running] = txns(step(v, {
     type: "worker_started",
     at: 2,
     task_id: first.task_id,
@@ -633,7 +631,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
     pid: 1,
   }));
   assert.equal(running.reason, "running");
-  step({
+  step(v, {
     type: "txn_done",
     at: 3,
     effect: running,
@@ -641,7 +639,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
     revision: ++rev,
     error: null,
   });
-  const [finish, next] = txns(step({
+  const [finish, next] = txns(step(v, {
     type: "worker_exit",
     at: 4,
     task_id: first.task_id,
@@ -656,7 +654,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
   assert.ok(!claims.some((c) => c.task_id === next.task_id));
   // Full again: the committed finish claims nothing more.
   assert.deepEqual(
-    txns(step({
+    txns(step(v, {
       type: "txn_done",
       at: 5,
       effect: finish,
@@ -699,12 +697,6 @@ Deno.test("dependents: a finished task re-decides the tasks that name it, which 
 Deno.test("spill-over waits while the node has PENDING work of its own: a free slot takes its own task, not the oldest stealable one", () => {
   // HRW over node-a..c: s1.t1 is node-a's (node-c second); t0, t2, t5, t6, t9 are node-c's.
   const v = cluster("node-c", NODES);
-  const step = (ev: Parameters<typeof handle>[2]): Effect[] => {
-    applyEvent(v, keys, ev);
-    const effects = handle(v, keys, ev);
-    applyEffects(v, effects, ev.at);
-    return effects;
-  };
   const claims = txns(feed(
     v,
     1000,
@@ -719,7 +711,7 @@ Deno.test("spill-over waits while the node has PENDING work of its own: a free s
     "s1.t6",
   ]);
   const fence = ++rev;
-  step({
+  step(v, {
     type: "txn_done",
     at: 1001,
     effect: claims[0],
@@ -728,7 +720,7 @@ Deno.test("spill-over waits while the node has PENDING work of its own: a free s
     error: null,
   });
   // s1.t1 has waited past the spill delay when the slot frees at 2500.
-  const after = txns(step({
+  const after = txns(step(v, {
     type: "worker_exit",
     at: 2500,
     task_id: "s1.t0",
