@@ -88,15 +88,23 @@ export function onTxnDone(
   return out;
 }
 
-/** Claims PENDING tasks (oldest first) into free slots; stops scanning once full. */
+/** How many of the oldest PENDING tasks a freed slot looks at; the sweep sees the rest. */
+const FILL_SCAN = 256;
+
+/**
+ * Claims PENDING tasks (oldest first) into free slots; stops once full or
+ * after FILL_SCAN tasks: this runs on every worker exit, and a backlog that
+ * belongs to other nodes would otherwise be rescanned each time.
+ */
 function fillSlots(
   view: NodeView,
   ctx: DecideContext,
   decided: ReadonlySet<string>,
   out: Effect[],
 ): void {
+  let scanned = 0;
   for (const id of view.pending) {
-    if (isFull(ctx)) break;
+    if (isFull(ctx) || ++scanned > FILL_SCAN) break;
     if (!decided.has(id)) out.push(...decideTask(view, id, ctx));
   }
 }
