@@ -123,3 +123,18 @@ export const DrainRequest = z.object({
   by: z.string(),
 });
 export type DrainRequest = z.infer<typeof DrainRequest>;
+
+/** A line of `<data_dir>/pending-flush/<node_id>.jsonl`: a result etcd could not take yet. */
+export const FlushEntry = z.object({
+  task_id: z.string(),
+  fence: z.number().int(),
+  attempt: z.number().int(),
+  code: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  error: z.string().nullable(),
+  lost: z.boolean().default(false),
+  started_at: z.number().int().nullable(),
+  finished_at: z.number().int(),
+  parked_at: z.number().int(),
+});
+export type FlushEntry = z.infer<typeof FlushEntry>;

@@ -18,10 +18,9 @@ import {
   type SpawnEffect,
   type TxnEffect,
 } from "../core/mod.ts";
-import { localBusy, selfHealth } from "../core/filter.ts";
-import { finishEnvelope } from "../core/decide.ts";
+import { capsRecord } from "../core/caps_record.ts";
+import { decideReplay } from "../core/flush_replay.ts";
 import { Buffer } from "node:buffer";
-import { Envelope } from "../schema.ts";
 import { deadline } from "../etcd_errors.ts";
 import { type FlushEntry, PendingFlush } from "./pending_flush.ts";
 import type { PluginHost, PluginRecord } from "./plugin_host.ts";
@@ -31,7 +30,7 @@ import type {
   SpawnRequest,
   Workspace,
 } from "../exec/contracts.ts";
-import { listPrefix, runTxn, watchPrefix } from "./etcd_io.ts";
+import { listPrefix, runTxn, toChange, watchPrefix } from "./etcd_io.ts";
 import { LeaseKeeper } from "./lease.ts";
 import { TxnBatcher } from "./txn_batch.ts";
 import type { Logger } from "./log.ts";
@@ -606,27 +605,28 @@ export class BoiNode {
         client.kv.range({ key: Buffer.from(taskKey) }, deadline(3000)),
       ]);
       this.#markEtcd(true);
-      const claim = claimRes.kvs[0];
-      const task = taskRes.kvs[0];
-      const env = task
-        ? Envelope.safeParse(JSON.parse(task.value.toString()))
-        : null;
-      if (
-        !claim || Number(claim.create_revision) !== entry.fence || !env?.success
-      ) {
-        const already = env?.success && env.data.fence === entry.fence &&
-          env.data.ran_on === this.deps.config.node_id && !claim;
-        if (already) {
-          this.log.info("pending flush: result was already committed", {
-            task_id: entry.task_id,
-          });
-          return;
-        }
+      const kvOf = (r: typeof claimRes) =>
+        r.kvs[0] ? toChange(r.kvs[0], false) : null;
+      const step = decideReplay(
+        this.view.config,
+        this.keys,
+        entry,
+        kvOf(claimRes),
+        kvOf(taskRes),
+        Date.now(),
+      );
+      if (step.kind === "already") {
+        this.log.info("pending flush: result was already committed", {
+          task_id: entry.task_id,
+        });
+        return;
+      }
+      if (step.kind === "superseded") {
         this.log.warn("result superseded", {
           task_id: entry.task_id,
           fence: entry.fence,
-          current_claim_fence: claim ? Number(claim.create_revision) : null,
-          state: env?.success ? env.data.state : null,
+          current_claim_fence: step.current_claim_fence,
+          state: step.state,
         });
         this.#execute({
           kind: "emit",
@@ -635,33 +635,13 @@ export class BoiNode {
         });
         return;
       }
-      const next = finishEnvelope(
-        this.view.config,
-        env.data,
-        entry.fence,
-        {
-          code: entry.code,
-          signal: entry.signal,
-          error: entry.error,
-          lost: entry.lost,
-          finished_at: entry.finished_at,
-        },
-        entry.started_at,
-        Date.now(),
-      );
-      const res = await runTxn(client, [
-        { key: claimKey, target: "create", equals: entry.fence },
-        { key: taskKey, target: "mod", equals: Number(task.mod_revision) },
-      ], [
-        { op: "put", key: taskKey, value: JSON.stringify(next) },
-        { op: "delete", key: claimKey },
-      ]);
+      const res = await runTxn(client, step.compare, step.success);
       if (res.ok) {
         this.log.info("result committed from pending flush", {
           task_id: entry.task_id,
           fence: entry.fence,
-          state: next.state,
-          attempts: next.attempts,
+          state: step.next.state,
+          attempts: step.next.attempts,
         });
         return;
       }
@@ -766,26 +746,7 @@ export class BoiNode {
   }
 
   #caps(): CapsRecord {
-    const busy = localBusy(this.view);
-    const draining = this.view.draining.has(this.deps.config.node_id);
-    return {
-      static: { ...this.deps.config.static_caps },
-      dynamic: {
-        workers_busy: busy,
-        workers_max: this.deps.config.workers_max,
-        health: selfHealth(this.view, Date.now()),
-        pending_flush: this.#flush.entries.length,
-        ...(draining
-          ? {
-            // Drained: no process, no result still being written or parked.
-            drain_state: this.view.workers.size === 0 && busy === 0 &&
-                this.#flush.entries.length === 0
-              ? "drained"
-              : "draining",
-          }
-          : {}),
-      },
-    };
+    return capsRecord(this.view, Date.now(), this.#flush.entries.length);
   }
 
   /** Publishes workers_busy/health at most once a second, only when they changed. */

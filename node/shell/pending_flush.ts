@@ -3,22 +3,10 @@
  * etcd was unreachable, fsynced before they count as kept, replayed oldest
  * first once etcd answers. An entry only ever becomes a write under its fence.
  */
-import { z } from "zod";
+import { FlushEntry } from "../schema.ts";
 import type { Logger } from "./log.ts";
 
-export const FlushEntry = z.object({
-  task_id: z.string(),
-  fence: z.number().int(),
-  attempt: z.number().int(),
-  code: z.number().int().nullable(),
-  signal: z.string().nullable(),
-  error: z.string().nullable(),
-  lost: z.boolean().default(false),
-  started_at: z.number().int().nullable(),
-  finished_at: z.number().int(),
-  parked_at: z.number().int(),
-});
-export type FlushEntry = z.infer<typeof FlushEntry>;
+export { FlushEntry };
 
 /** @default 100 MiB (SPEC §6) */
 export const FLUSH_CAP_BYTES = 100 * 1024 * 1024;

@@ -1,0 +1,83 @@
+/**
+ * What to do with a parked result (SPEC §6 pending flush) once etcd answers:
+ * commit it under its fence, or recognise it as already committed (the reply
+ * of the commit was lost) or superseded (someone else owns the task now).
+ * Pure: the shell reads the claim and the envelope and executes the answer.
+ */
+import { Envelope, type FlushEntry } from "../schema.ts";
+import type { Keys } from "../keys.ts";
+import type { Compare, Op } from "./effects.ts";
+import type { KeyChange } from "./events.ts";
+import { finishEnvelope } from "./decide.ts";
+import type { CoreConfig } from "./view.ts";
+
+export type ReplayStep =
+  | { kind: "commit"; compare: Compare[]; success: Op[]; next: Envelope }
+  | { kind: "already" }
+  | {
+    kind: "superseded";
+    current_claim_fence: number | null;
+    state: string | null;
+  };
+
+/** Decides one parked result from the current claim and envelope records (null: absent). */
+export function decideReplay(
+  config: CoreConfig,
+  keys: Keys,
+  entry: FlushEntry,
+  claim: KeyChange | null,
+  task: KeyChange | null,
+  at: number,
+): ReplayStep {
+  const env = task?.kv ? parseEnvelope(task.kv.value) : null;
+  const claimFence = claim?.kv ? claim.kv.create_revision : null;
+  if (!env || !task?.kv || claimFence !== entry.fence) {
+    // The finish committed and only its answer was lost: the envelope carries our fence.
+    if (
+      env && claimFence === null && env.fence === entry.fence &&
+      env.ran_on === config.node_id
+    ) return { kind: "already" };
+    return {
+      kind: "superseded",
+      current_claim_fence: claimFence,
+      state: env?.state ?? null,
+    };
+  }
+  const next = finishEnvelope(
+    config,
+    env,
+    entry.fence,
+    {
+      code: entry.code,
+      signal: entry.signal,
+      error: entry.error,
+      lost: entry.lost,
+      finished_at: entry.finished_at,
+    },
+    entry.started_at,
+    at,
+  );
+  const claimKey = keys.claim(entry.task_id);
+  const taskKey = keys.task(entry.task_id);
+  return {
+    kind: "commit",
+    next,
+    compare: [
+      { key: claimKey, target: "create", equals: entry.fence },
+      { key: taskKey, target: "mod", equals: task.kv.mod_revision },
+    ],
+    success: [
+      { op: "put", key: taskKey, value: JSON.stringify(next) },
+      { op: "delete", key: claimKey },
+    ],
+  };
+}
+
+function parseEnvelope(text: string): Envelope | null {
+  try {
+    const r = Envelope.safeParse(JSON.parse(text));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
