@@ -26,6 +26,7 @@ import {
 import { changeLine, formatDuration, nodeOf, taskTable } from "./format.ts";
 import { modIs, putOp, type Store, type Versioned } from "./store.ts";
 import { EnvelopeFeed } from "./watch.ts";
+import { cancelStep } from "../node/core/cancel.ts";
 
 /** Compare-and-swap retries of `tasks cancel` before giving up. */
 export const CANCEL_TRIES = 10;
@@ -43,44 +44,6 @@ export function parseStateOption(value: string): TaskState {
     );
   }
   return upper as TaskState;
-}
-
-/** What `tasks cancel` does next with an envelope. */
-export type CancelStep =
-  | { kind: "done" }
-  | { kind: "put"; envelope: Envelope }
-  | { kind: "wait" };
-
-/**
- * Pure cancel policy: waiting tasks are cancelled at once; claimed or running
- * ones get `cancel_requested` and their claimant kills the worker and writes
- * CANCELLED itself.
- */
-export function cancelStep(e: Envelope, now: number): CancelStep {
-  if (TERMINAL_STATES.has(e.state)) return { kind: "done" };
-  if (e.state === "BLOCKED" || e.state === "PENDING") {
-    return {
-      kind: "put",
-      envelope: {
-        ...e,
-        state: "CANCELLED",
-        state_version: e.state_version + 1,
-        finished_at: now,
-        last_error: "cancelled by user",
-      },
-    };
-  }
-  if (!e.cancel_requested) {
-    return {
-      kind: "put",
-      envelope: {
-        ...e,
-        cancel_requested: true,
-        state_version: e.state_version + 1,
-      },
-    };
-  }
-  return { kind: "wait" };
 }
 
 /** The `tasks get --json` document: the envelope plus its mod revision. */

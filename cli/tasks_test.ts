@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "@commander-js/extra-typings";
 import { parseDurationOption } from "./context.ts";
 import { envelope } from "./test_util.ts";
-import { cancelStep, parseStateOption, withRevision } from "./tasks.ts";
+import { parseStateOption, withRevision } from "./tasks.ts";
+import { cancelStep } from "../node/core/cancel.ts";
 
 Deno.test("cancelStep cancels waiting tasks at once", () => {
   for (const state of ["BLOCKED", "PENDING"] as const) {
