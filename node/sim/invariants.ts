@@ -1,0 +1,175 @@
+/**
+ * The simulator's invariants, checked on every step (and at the end of a
+ * schedule): no write after a terminal state, no claimant write without the
+ * fence, no Spawn after the node saw its claim gone or a cancel requested, no
+ * worker left running more than one decision after that, and (at the end) no
+ * task left unfinished and no caps record frozen by a stale CAS revision.
+ */
+import { Envelope, TERMINAL_STATES } from "../schema.ts";
+import type { CommitInfo } from "./etcd_model.ts";
+import type { SimNode } from "./sim_node.ts";
+import type { World } from "./world.ts";
+
+interface Seen {
+  /** task@fence → decision at which the node first saw its claim gone. */
+  lost: Map<string, number>;
+  /** task@fence → decision at which the node first saw cancel_requested. */
+  cancel: Map<string, number>;
+  /** Kills sent and not arrived yet, by task@fence. */
+  killsInFlight: Map<string, number>;
+}
+
+/** Writers that act as the task's claimant: their writes must carry the fence. */
+const CLAIMANT_REASONS = new Set(["running", "finish", "replay"]);
+
+export class Checker {
+  readonly #seen = new WeakMap<SimNode, Seen>();
+  /** Terminal writes per task (exactly one once a schedule ends). */
+  readonly terminal = new Map<string, number>();
+
+  constructor(readonly w: World) {
+    w.etcd.onCommit = (c) => this.#onCommit(c);
+  }
+
+  #of(n: SimNode): Seen {
+    let s = this.#seen.get(n);
+    if (!s) {
+      s = { lost: new Map(), cancel: new Map(), killsInFlight: new Map() };
+      this.#seen.set(n, s);
+    }
+    return s;
+  }
+
+  /** Records what the node's view says about each of its workers' claims. */
+  afterApply(n: SimNode): void {
+    const v = n.view;
+    if (v.workers.size === 0) return;
+    const s = this.#of(n);
+    for (const wk of v.workers.values()) {
+      const key = `${wk.task_id}@${wk.fence}`;
+      const claim = v.claims.get(wk.task_id);
+      const mine = claim !== undefined && claim.create_revision === wk.fence &&
+        claim.lease === v.lease_id;
+      if (!mine && !s.lost.has(key)) s.lost.set(key, n.decisions);
+      if (
+        v.tasks.get(wk.task_id)?.value.cancel_requested && !s.cancel.has(key)
+      ) {
+        s.cancel.set(key, n.decisions);
+      }
+    }
+  }
+
+  onSpawnSent(n: SimNode, taskId: string, fence: number): void {
+    const s = this.#of(n);
+    const key = `${taskId}@${fence}`;
+    if (s.lost.has(key)) {
+      this.w.fail(
+        `${n.id} sent Spawn for ${key} after it saw its claim gone (decision ${
+          s.lost.get(key)
+        }, now ${n.decisions})`,
+      );
+    }
+    if (s.cancel.has(key)) {
+      this.w.fail(
+        `${n.id} sent Spawn for ${key} after it saw cancel_requested (decision ${
+          s.cancel.get(key)
+        }, now ${n.decisions})`,
+      );
+    }
+  }
+
+  onKillSent(n: SimNode, taskId: string, fence: number): void {
+    const m = this.#of(n).killsInFlight;
+    const key = `${taskId}@${fence}`;
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+
+  onKillArrived(n: SimNode, taskId: string, fence: number): void {
+    const m = this.#of(n).killsInFlight;
+    const key = `${taskId}@${fence}`;
+    const left = (m.get(key) ?? 1) - 1;
+    if (left <= 0) m.delete(key);
+    else m.set(key, left);
+  }
+
+  /** A process the node knows it must not run is being stopped by the next decision at the latest. */
+  afterDecision(n: SimNode): void {
+    if (n.pool.procs.size === 0) return;
+    const s = this.#of(n);
+    for (const p of n.pool.procs.values()) {
+      if (p.phase === "done" || p.killed) continue;
+      const key = `${p.task_id}@${p.fence}`;
+      if (s.killsInFlight.has(key)) continue;
+      const since = s.lost.get(key) ?? s.cancel.get(key);
+      if (since !== undefined && n.decisions >= since + 2) {
+        this.w.fail(
+          `${n.id} leaves ${key} running (${p.phase}) ${
+            n.decisions - since
+          } decisions after it saw its claim gone or a cancel, and no kill reached the pool`,
+        );
+      }
+    }
+  }
+
+  #onCommit(c: CommitInfo): void {
+    const dq = this.w.keys.dir("dispatch-queue");
+    const reason = c.writer.slice(c.writer.indexOf(":") + 1);
+    for (const op of c.txn.success) {
+      if (op.op !== "put" || !op.key.startsWith(dq)) continue;
+      const before = c.before.get(op.key);
+      const prev = before ? Envelope.parse(JSON.parse(before.value)) : null;
+      const next = Envelope.parse(JSON.parse(op.value));
+      if (prev && TERMINAL_STATES.has(prev.state)) {
+        this.w.fail(
+          `${c.writer} wrote ${next.task_id} (${next.state}) after it was ${prev.state} (rev ${c.revision})`,
+        );
+      }
+      if (TERMINAL_STATES.has(next.state)) {
+        this.terminal.set(
+          next.task_id,
+          (this.terminal.get(next.task_id) ?? 0) + 1,
+        );
+      }
+      const claimantWrite = CLAIMANT_REASONS.has(reason) ||
+        (next.state === "RUNNING" && prev?.state !== "RUNNING") ||
+        next.ran_on !== (prev?.ran_on ?? null);
+      if (claimantWrite) {
+        const claimKey = this.w.keys.claim(next.task_id);
+        const fenced = c.txn.compare.some((x) =>
+          x.key === claimKey && x.target === "create" && x.equals === next.fence
+        );
+        if (!fenced || next.fence === null) {
+          this.w.fail(
+            `${c.writer} wrote ${next.task_id} ${next.state} without the fence (fence ${next.fence}, rev ${c.revision})`,
+          );
+        }
+      }
+    }
+  }
+
+  /** End of schedule: every task terminal, every live node's caps record current. */
+  final(nodes: SimNode[], taskIds: string[]): void {
+    const open: string[] = [];
+    for (const id of taskIds) {
+      const kv = this.w.etcd.kv.get(this.w.keys.task(id));
+      const env = kv ? Envelope.parse(JSON.parse(kv.value)) : null;
+      if (!env || !TERMINAL_STATES.has(env.state)) {
+        open.push(`${id}=${env?.state ?? "missing"}`);
+      }
+    }
+    if (open.length > 0) {
+      this.w.fail(`tasks never finished: ${open.slice(0, 8).join(", ")}`);
+    }
+    for (const n of nodes) {
+      if (!n.alive || n.view.lease_id === null) continue;
+      const kv = this.w.etcd.kv.get(this.w.keys.caps(n.id));
+      if (!kv) continue;
+      const stored = JSON.stringify(JSON.parse(kv.value).dynamic);
+      if (stored !== n.capsNow()) {
+        this.w.fail(
+          `${n.id}'s caps record is frozen: etcd has ${stored}, the node would publish ${n.capsNow()}`,
+        );
+      }
+    }
+  }
+}

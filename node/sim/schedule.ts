@@ -1,0 +1,250 @@
+/**
+ * One seeded schedule: K nodes, a spec of T tasks, a random set of faults in
+ * the fault window, then calm until every task is terminal. Returns the
+ * outcome; a broken invariant ends it with the violation and a short trace.
+ */
+import { cancelStep } from "../core/cancel.ts";
+import type { Compare } from "../core/effects.ts";
+import { Envelope, type SpecRecord } from "../schema.ts";
+import { Checker } from "./invariants.ts";
+import { SimNode } from "./sim_node.ts";
+import {
+  DEFAULT_PARAMS,
+  type FaultKnobs,
+  type SimParams,
+  Violation,
+  World,
+} from "./world.ts";
+
+export interface Outcome {
+  seed: number;
+  ok: boolean;
+  violation?: string;
+  trace?: string[];
+  faults: string[];
+  /** Virtual time the schedule took, ms. */
+  virtual_ms: number;
+  steps: number;
+}
+
+const FAULTS = [
+  "crash",
+  "pause",
+  "partition",
+  "etcd_down",
+  "compact",
+  "pool_crash",
+  "workspace_down",
+  "slow_prepare",
+  "cancel",
+  "cancel",
+] as const;
+
+/** Runs one schedule; `trace` keeps the last lines for a report (slower). */
+export function runSchedule(
+  seed: number,
+  params: Partial<SimParams> = {},
+  trace = false,
+): Outcome {
+  const p = { ...DEFAULT_PARAMS, ...params };
+  // Knobs come from their own stream so they do not shift the schedule's other choices.
+  const kr = new World(seed ^ 0x5eed, p, {} as FaultKnobs).rng;
+  const knobs: FaultKnobs = {
+    lost_reply: kr.chance(0.5) ? 0.03 : 0,
+    endpoint_retry: kr.chance(0.5) ? 0.03 : 0,
+    dup_watch: kr.chance(0.5) ? 0.05 : 0,
+    watch_delay_max: kr.pick([1, 5, 30, 200]),
+  };
+  const w = new World(seed, p, knobs);
+  w.tracing = trace;
+  const check = new Checker(w);
+  const ids = Array.from({ length: p.nodes }, (_, i) => `node-${i}`);
+  const nodes = new Map<string, SimNode>();
+  const incarnations = new Map<string, number>();
+  const spawnNode = (id: string) => {
+    const inc = (incarnations.get(id) ?? 0) + 1;
+    incarnations.set(id, inc);
+    const n = new SimNode(w, id, inc, check);
+    nodes.set(id, n);
+    n.start();
+  };
+  ids.forEach((id, i) => w.sched.after(i * 7, () => spawnNode(id)));
+  const taskIds = dispatch(w, p.tasks);
+  const faults: string[] = [];
+  const nFaults = w.rng.int(1, 5);
+  for (let i = 0; i < nFaults; i++) {
+    const kind = w.rng.pick(FAULTS);
+    const at = w.rng.int(150, p.fault_window_ms);
+    const node = w.rng.pick(ids);
+    faults.push(
+      `${kind}@${at}${
+        kind === "compact" || kind === "etcd_down" ? "" : ":" + node
+      }`,
+    );
+    w.sched.after(at, () => inject(w, kind, node, nodes, spawnNode, taskIds));
+  }
+  let done = false;
+  const outcome = (extra: Partial<Outcome>): Outcome => ({
+    seed,
+    ok: true,
+    faults,
+    virtual_ms: w.sched.now,
+    steps: w.sched.steps,
+    ...extra,
+  });
+  try {
+    const allTerminal = () =>
+      taskIds.every((id) => {
+        const kv = w.etcd.kv.get(w.keys.task(id));
+        return kv !== undefined &&
+          /"state":"(DONE|FAILED|CANCELLED)"/.test(kv.value);
+      });
+    w.sched.runUntil(p.fault_window_ms + 3000);
+    for (let t = w.sched.now; t < p.deadline_ms && !done; t += 500) {
+      w.sched.runUntil(t);
+      done = allTerminal();
+    }
+    // A quiet second and a half: caps publishers catch up before the final check.
+    w.sched.runUntil(w.sched.now + 1500);
+    check.final([...nodes.values()], taskIds);
+    return outcome({});
+  } catch (e) {
+    if (!(e instanceof Violation)) throw e;
+    return outcome({ ok: false, violation: e.message, trace: w.traceLines() });
+  }
+}
+
+function inject(
+  w: World,
+  kind: typeof FAULTS[number],
+  id: string,
+  nodes: Map<string, SimNode>,
+  spawnNode: (id: string) => void,
+  taskIds: string[],
+): void {
+  const n = nodes.get(id);
+  const ttl = w.params.lease_ttl_ms;
+  w.trace(`fault ${kind} ${id}`);
+  switch (kind) {
+    case "crash":
+      if (!n?.alive) return;
+      n.crash();
+      w.sched.after(w.rng.int(300, 3000), () => spawnNode(id));
+      return;
+    case "pause":
+      if (n?.alive && !n.paused) n.pause(ttl + w.rng.int(200, 3000));
+      return;
+    case "partition":
+      w.partitioned.add(id);
+      w.sched.after(w.rng.int(500, 5000), () => {
+        w.partitioned.delete(id);
+        nodes.get(id)?.pump();
+      });
+      return;
+    case "etcd_down":
+      w.etcd.up = false;
+      w.sched.after(w.rng.int(200, 4000), () => {
+        w.etcd.up = true;
+        w.etcd.restoreLeases();
+        for (const m of nodes.values()) m.pump();
+      });
+      return;
+    case "compact":
+      w.etcd.compact();
+      return;
+    case "pool_crash":
+      if (n?.alive) n.crashPool(w.rng.int(200, 1500));
+      return;
+    case "workspace_down":
+      if (!n?.alive) return;
+      n.workspaceUp = false;
+      w.sched.after(w.rng.int(200, 2000), () => n.workspaceUp = true);
+      return;
+    case "slow_prepare":
+      w.slowPrepareUntil.set(id, w.sched.now + w.rng.int(2000, 6000));
+      return;
+    case "cancel":
+      return userCancel(w, w.rng.pick(taskIds));
+  }
+}
+
+/** `tasks cancel` as the CLI does it: the pure policy, a compare on the envelope, three tries. */
+function userCancel(w: World, taskId: string, tries = 3): void {
+  if (!w.etcd.up || tries === 0) return;
+  const key = w.keys.task(taskId);
+  const kv = w.etcd.kv.get(key);
+  if (!kv) return;
+  const step = cancelStep(
+    Envelope.parse(JSON.parse(kv.value)),
+    Math.floor(w.sched.now),
+  );
+  if (step.kind !== "put") return;
+  w.trace(`user cancels ${taskId} (${step.envelope.state})`);
+  const [r] = w.etcd.txn("user:cancel", [{
+    compare: [{ key, target: "mod", equals: kv.mod_revision }],
+    success: [{ op: "put", key, value: JSON.stringify(step.envelope) }],
+  }]);
+  if (!r.ok) w.sched.after(1, () => userCancel(w, taskId, tries - 1));
+}
+
+/** Writes the spec in one transaction, as `dispatch` does (version == 0 on every key). */
+function dispatch(w: World, count: number): string[] {
+  const specId = "sim";
+  const ids: string[] = [];
+  const ops: { op: "put"; key: string; value: string }[] = [];
+  const compare: Compare[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `${specId}.t${i}`;
+    const deps = i > 0 && w.rng.chance(0.15)
+      ? [`${specId}.t${w.rng.int(0, i - 1)}`]
+      : [];
+    const retries = w.rng.pick([0, 0, 1, 2]);
+    const env: Envelope = {
+      task_id: id,
+      spec_id: specId,
+      state: deps.length > 0 ? "BLOCKED" : "PENDING",
+      state_version: 0,
+      requires: {},
+      run: `sim ${w.rng.int(5, 400)} ${w.rng.pick([0, 0, 0.2])}`,
+      prompt: null,
+      env: {},
+      timeout_ms: null,
+      depends_on: deps,
+      attempts: 0,
+      max_attempts: 3,
+      retries_left: retries,
+      claimant_node_id: null,
+      claim_lease_id: null,
+      fence: null,
+      last_error: null,
+      exit_code: null,
+      dispatched_at: 0,
+      started_at: null,
+      finished_at: null,
+      ran_on: null,
+      cancel_requested: false,
+      not_before: null,
+    };
+    ids.push(id);
+    compare.push({ key: w.keys.task(id), target: "version", equals: 0 });
+    ops.push({ op: "put", key: w.keys.task(id), value: JSON.stringify(env) });
+  }
+  const spec: SpecRecord = {
+    spec_id: specId,
+    yaml: "",
+    sha256: "",
+    dispatched_by: "sim",
+    dispatched_at: 0,
+    task_ids: ids,
+  };
+  ops.push({
+    op: "put",
+    key: w.keys.spec(specId),
+    value: JSON.stringify(spec),
+  });
+  w.sched.after(
+    50,
+    () => w.etcd.txn("user:dispatch", [{ compare, success: ops }]),
+  );
+  return ids;
+}
