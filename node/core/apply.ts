@@ -75,17 +75,35 @@ export function applyEvent(
       break;
     case "txn_done":
       view.inflight.delete(ev.effect.task_id);
-      if (ev.ok) {
+      if (txnCommitted(ev)) {
         // A committed result retires its worker; anything left would look unfenced.
         if (ev.effect.reason === "finish") {
           view.workers.delete(ev.effect.task_id);
         }
-        for (const op of ev.effect.success) {
-          applyOwnOp(view, keys, op, ev.revision, warnings);
-        }
+        if (ev.ok) {
+          for (const op of ev.effect.success) {
+            applyOwnOp(view, keys, op, ev.revision, warnings);
+          }
+        } else applyReads(view, keys, ev.reads!, warnings);
+        notePending(view, ev.at, [ev.effect.task_id]);
+      } else if (ev.reads) {
+        // Re-read, then re-decide: the failed compare's current records.
+        applyReads(view, keys, ev.reads, warnings);
         notePending(view, ev.at, [ev.effect.task_id]);
       }
       break;
+    case "worker_prepared": {
+      const w = view.workers.get(ev.task_id);
+      if (w && w.fence === ev.fence && w.phase === "preparing") {
+        view.workers.set(ev.task_id, {
+          ...w,
+          phase: "prepared",
+          workdir: ev.workdir,
+          ws_env: ev.env,
+        });
+      }
+      break;
+    }
     case "worker_started": {
       const w = view.workers.get(ev.task_id);
       if (w && w.fence === ev.fence) {
@@ -94,6 +112,8 @@ export function applyEvent(
           phase: "running",
           pid: ev.pid,
           started_at: ev.at,
+          // A kill sent before the Pool knew the worker may have found nothing: decide it again.
+          killing: false,
         });
       }
       break;
@@ -122,6 +142,39 @@ export function applyEvent(
   return warnings;
 }
 
+/**
+ * Whether our transaction is in etcd: it committed, or its compare failed
+ * only because it had already committed (a retry on another endpoint, a lost
+ * reply): every key it wrote reads back exactly as it wrote it.
+ */
+export function txnCommitted(
+  ev: Extract<NodeEvent, { type: "txn_done" }>,
+): boolean {
+  if (ev.ok) return true;
+  if (!ev.reads || ev.effect.success.length === 0) return false;
+  for (const op of ev.effect.success) {
+    const r = ev.reads.find((c) => c.key === op.key);
+    if (!r) return false;
+    if (op.op === "delete" ? r.kv !== null : r.kv?.value !== op.value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Applies records read back with a transaction; an absent key is a delete at the read's revision. */
+function applyReads(
+  view: MutableView,
+  keys: Keys,
+  reads: KeyChange[],
+  warnings: string[],
+): void {
+  for (const c of reads) {
+    applyChange(view, keys, c, warnings);
+    if (c.kv === null) view.tombstones.set(c.key, c.revision);
+  }
+}
+
 /** Records the local half of effects as they are issued (in-flight writes, workers). */
 export function applyEffects(
   view: MutableView,
@@ -133,19 +186,36 @@ export function applyEffects(
       case "txn":
         view.inflight.set(e.task_id, e.reason);
         break;
-      case "spawn":
+      case "prepare":
         view.workers.set(e.task_id, {
           task_id: e.task_id,
           fence: e.fence,
           attempt: e.attempt,
-          phase: "starting",
+          phase: "preparing",
           pid: null,
           started_at: null,
           result: null,
           killing: false,
           lease: e.lease,
+          workdir: null,
+          ws_env: null,
         });
         break;
+      case "spawn": {
+        const w = view.workers.get(e.task_id);
+        if (w && w.fence === e.fence) {
+          view.workers.set(e.task_id, { ...w, phase: "starting" });
+        }
+        break;
+      }
+      case "abort": {
+        const w = view.workers.get(e.task_id);
+        if (w && w.fence === e.fence) {
+          view.workers.set(e.task_id, { ...w, killing: true });
+        }
+        if (w && e.reason === "claim lost") noteExpiry(view, at, w.lease);
+        break;
+      }
       case "kill": {
         const w = view.workers.get(e.task_id);
         if (w && w.fence === e.fence) {
@@ -223,6 +293,10 @@ function applyOwnOp(
   revision: number,
   warnings: string[],
 ): void {
+  // The watch covers the whole prefix: at or below its revision it already
+  // delivered this write and whatever came after it (a delete, say); applying
+  // the late ack could re-insert a record that is gone.
+  if (revision <= view.watch_revision) return;
   if (op.op === "delete") {
     applyChange(view, keys, { key: op.key, revision, kv: null }, warnings);
     view.tombstones.set(op.key, revision);

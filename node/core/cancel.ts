@@ -41,4 +41,3 @@ export function cancelStep(e: Envelope, now: number): CancelStep {
   }
   return { kind: "wait" };
 }
-

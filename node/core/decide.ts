@@ -260,15 +260,44 @@ function decideClaimed(
     const mine = claim.value.node_id === view.config.node_id &&
       claim.lease === view.lease_id &&
       env.claimant_node_id === view.config.node_id;
-    if (mine && env.state === "CLAIMED") {
+    if (mine && env.state === "CLAIMED" && !env.cancel_requested) {
       return [{
-        kind: "spawn",
+        kind: "prepare",
         task_id: env.task_id,
         fence: claim.create_revision,
         lease: claim.lease,
         attempt: claim.value.attempt,
         envelope: env,
       }];
+    }
+    if (mine) {
+      // Our own claim and no worker here: cancelled before it started, or
+      // RUNNING with its result gone (evicted from the pending flush, say).
+      // End it under the fence (CANCELLED, or re-queued as an attempt lost)
+      // instead of holding it forever.
+      return [
+        fencedTxn(
+          ctx.keys,
+          "finish",
+          t,
+          claim.create_revision,
+          finishEnvelope(
+            view.config,
+            env,
+            claim.create_revision,
+            {
+              code: null,
+              signal: null,
+              error: "worker lost on its node",
+              lost: true,
+              finished_at: ctx.at,
+            },
+            env.started_at,
+            ctx.at,
+          ),
+          true,
+        ),
+      ];
     }
     return [];
   }
@@ -349,14 +378,7 @@ function decideWorker(
         },
       ];
     }
-    if (w.killing) return [];
-    return [{
-      kind: "kill",
-      task_id: w.task_id,
-      fence: w.fence,
-      grace_ms: 0,
-      reason: "claim lost",
-    }];
+    return stopWorker(w, "claim lost", 0);
   }
   const env = t.value;
   if (w.phase === "exited" && w.result) {
@@ -378,13 +400,20 @@ function decideWorker(
       ),
     ];
   }
-  if (env.cancel_requested && !w.killing) {
+  if (env.cancel_requested) {
+    return stopWorker(w, "cancel requested", view.config.cancel_grace_ms);
+  }
+  if (w.phase === "prepared") {
+    // The moment the command would start: the claim is ours and nobody
+    // asked to cancel, in the view as it is now.
     return [{
-      kind: "kill",
+      kind: "spawn",
       task_id: w.task_id,
       fence: w.fence,
-      grace_ms: view.config.cancel_grace_ms,
-      reason: "cancel requested",
+      attempt: w.attempt,
+      envelope: env,
+      workdir: w.workdir ?? "",
+      env: { ...(w.ws_env ?? {}) },
     }];
   }
   if (w.phase === "running" && env.state === "CLAIMED") {
@@ -397,6 +426,31 @@ function decideWorker(
     }, false)];
   }
   return [];
+}
+
+/**
+ * A worker that may not go on: not started yet → never start it; started →
+ * kill it. While Prepare is in flight there is nothing to stop: the decision
+ * comes when it returns (`prepared`).
+ */
+function stopWorker(w: Worker, reason: string, graceMs: number): Effect[] {
+  if (w.killing || w.phase === "preparing" || w.phase === "exited") return [];
+  if (w.phase === "prepared") {
+    return [{
+      kind: "abort",
+      task_id: w.task_id,
+      fence: w.fence,
+      workdir: w.workdir ?? "",
+      reason,
+    }];
+  }
+  return [{
+    kind: "kill",
+    task_id: w.task_id,
+    fence: w.fence,
+    grace_ms: graceMs,
+    reason,
+  }];
 }
 
 /** The envelope a finished worker leaves behind: terminal, or PENDING for a retry. */

@@ -33,14 +33,39 @@ export interface TxnEffect {
   attempt?: number;
 }
 
-export interface SpawnEffect {
-  kind: "spawn";
+/** Our claim committed: prepare its workspace. The command starts only after a second decision. */
+export interface PrepareEffect {
+  kind: "prepare";
   task_id: string;
   fence: number;
   /** The node lease the claim lives under. */
   lease: string;
   attempt: number;
   envelope: Envelope;
+}
+
+/**
+ * The workspace is ready and the claim is still ours, uncancelled: start the
+ * command (Pool Spawn). Decided from the view at that moment, never earlier.
+ */
+export interface SpawnEffect {
+  kind: "spawn";
+  task_id: string;
+  fence: number;
+  attempt: number;
+  envelope: Envelope;
+  workdir: string;
+  /** Environment the workspace asked for. */
+  env: Record<string, string>;
+}
+
+/** The workspace is ready but the task may not run any more: never start it, clean up. */
+export interface AbortEffect {
+  kind: "abort";
+  task_id: string;
+  fence: number;
+  workdir: string;
+  reason: string;
 }
 
 export interface KillEffect {
@@ -76,7 +101,9 @@ export interface EmitEffect {
 
 export type Effect =
   | TxnEffect
+  | PrepareEffect
   | SpawnEffect
+  | AbortEffect
   | KillEffect
   | DropWorkerEffect
   | LogEffect

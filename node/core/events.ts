@@ -26,9 +26,15 @@ export type NodeEvent =
     at: number;
     effect: TxnEffect;
     ok: boolean;
-    /** Revision the transaction committed at (ok only). */
+    /** Revision the transaction committed at; on a failed compare, the revision `reads` are at. */
     revision: number;
     error: string | null;
+    /**
+     * On a failed compare: the current records of the compared keys (kv null:
+     * absent), read in the same request, so the next decision is made from
+     * fresh state rather than re-sent against the same stale view.
+     */
+    reads?: KeyChange[];
   }
   /** A result etcd could not take now is parked in the pending-flush file, which owns it from here. */
   | { type: "result_flushed"; at: number; task_id: string; fence: number }
@@ -36,6 +42,15 @@ export type NodeEvent =
   | { type: "flush_resolved"; at: number; task_id: string }
   /** The node's plugins became all ready, or one stopped being ready. */
   | { type: "plugins_health"; at: number; healthy: boolean }
+  /** The workspace of a claimed task is ready; whether to start it is decided now. */
+  | {
+    type: "worker_prepared";
+    at: number;
+    task_id: string;
+    fence: number;
+    workdir: string;
+    env: Record<string, string>;
+  }
   | {
     type: "worker_started";
     at: number;

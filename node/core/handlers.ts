@@ -11,6 +11,7 @@ import {
   isFull,
 } from "./decide.ts";
 import type { Effect } from "./effects.ts";
+import { txnCommitted } from "./apply.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
 
@@ -84,7 +85,9 @@ export function onTxnDone(
   const ctx = decideContext(view, keys, ev.at);
   const out: Effect[] = [];
   for (const id of ids) out.push(...decideTask(view, id, ctx));
-  if (ev.effect.reason === "claim" && !ev.ok) fillSlots(view, ctx, ids, out);
+  if (ev.effect.reason === "claim" && !txnCommitted(ev)) {
+    fillSlots(view, ctx, ids, out);
+  }
   return out;
 }
 
@@ -154,6 +157,7 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
       return onTick(view, keys, ev.at);
     case "txn_done":
       return onTxnDone(view, keys, ev);
+    case "worker_prepared":
     case "worker_started":
       return decideTasks(view, keys, [ev.task_id], ev.at);
     case "worker_exit":

@@ -312,10 +312,19 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
     error: null,
   };
   applyEvent(v, keys, ev);
-  const spawn = handle(v, keys, ev);
+  const prepare = handle(v, keys, ev);
+  assert.deepEqual(prepare.map((e) => e.kind), ["prepare"]);
+  assert.equal(prepare[0].kind === "prepare" && prepare[0].fence, fence);
+  applyEffects(v, prepare, 1);
+  const spawn = step(v, {
+    type: "worker_prepared",
+    at: 1,
+    task_id: T1,
+    fence,
+    workdir: "/w",
+    env: {},
+  });
   assert.deepEqual(spawn.map((e) => e.kind), ["spawn"]);
-  assert.equal(spawn[0].kind === "spawn" && spawn[0].fence, fence);
-  applyEffects(v, spawn, 1);
   const started = {
     type: "worker_started" as const,
     at: 2,
@@ -498,7 +507,7 @@ function expire(
   task = `x-${lease}`,
 ): void {
   applyEffects(v, [{
-    kind: "spawn",
+    kind: "prepare",
     task_id: task,
     fence: 1,
     lease,
@@ -601,7 +610,10 @@ Deno.test("a result parked in the pending flush is never run again while its cla
       state_version: env.state_version + 1,
     }),
   );
-  assert.deepEqual(effects.filter((e) => e.kind === "spawn"), []);
+  assert.deepEqual(
+    effects.filter((e) => e.kind === "spawn" || e.kind === "prepare"),
+    [],
+  );
 });
 
 Deno.test("capacity: an exited worker frees its slot at once: the next PENDING task is claimed beside its finish, not at the next tick", () => {
@@ -622,7 +634,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
     revision: fence,
     error: null,
   });
-  assert.ok(spawned.some((e) => e.kind === "spawn"));
+  assert.ok(spawned.some((e) => e.kind === "prepare"));
   const [running] = txns(step(v, {
     type: "worker_started",
     at: 2,

@@ -4,7 +4,7 @@
  */
 import type { Claim, Envelope } from "../schema.ts";
 import type { Keys } from "../keys.ts";
-import type { TxnEffect } from "./effects.ts";
+import type { Compare, Op, TxnEffect } from "./effects.ts";
 import type { Versioned } from "./view.ts";
 
 const json = (v: unknown) => JSON.stringify(v);
@@ -102,3 +102,11 @@ export function unclaimedTxn(
 }
 
 export const NO_CAPABLE_NODE = "no capable node";
+
+/** Every key a transaction compares or writes: what the shell reads back when its compare fails. */
+export function txnKeys(t: { compare: Compare[]; success: Op[] }): string[] {
+  const keys = new Set<string>();
+  for (const c of t.compare) keys.add(c.key);
+  for (const op of t.success) keys.add(op.key);
+  return [...keys];
+}

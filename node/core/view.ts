@@ -45,7 +45,16 @@ export interface CoreConfig {
   readonly cancel_grace_ms: number;
 }
 
-export type WorkerPhase = "starting" | "running" | "exited";
+/**
+ * preparing: workspace Prepare in flight; prepared: workspace ready, Spawn not
+ * decided yet; starting: Spawn sent; running: the Pool reported Started.
+ */
+export type WorkerPhase =
+  | "preparing"
+  | "prepared"
+  | "starting"
+  | "running"
+  | "exited";
 
 /** Result of a finished worker, kept until it is committed or refused. */
 export interface WorkerResult {
@@ -70,8 +79,14 @@ export interface Worker {
   readonly pid: number | null;
   readonly started_at: number | null;
   readonly result: WorkerResult | null;
-  /** A kill was sent; do not send another. */
+  /**
+   * A kill (or an abort) was sent; do not send another. Cleared when the Pool
+   * reports Started: a kill that overtook its Spawn found nothing to kill.
+   */
   readonly killing: boolean;
+  /** The prepared workspace (from `worker_prepared`). */
+  readonly workdir: string | null;
+  readonly ws_env: Readonly<Record<string, string>> | null;
   /** The node lease the claim was made under: one lost lease is one claim-failure incident. */
   readonly lease: string;
 }

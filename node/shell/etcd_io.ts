@@ -32,7 +32,11 @@ const FIELD = {
   version: "version",
 } as const;
 
-function txnRequest(compare: Compare[], success: Op[]): ITxnRequest {
+function txnRequest(
+  compare: Compare[],
+  success: Op[],
+  readKeys: string[] = [],
+): ITxnRequest {
   return {
     compare: compare.map((c) => ({
       key: b(c.key),
@@ -51,8 +55,31 @@ function txnRequest(compare: Compare[], success: Op[]): ITxnRequest {
         }
         : { request_delete_range: { key: b(op.key) } }
     ),
-    failure: [],
+    // A failed compare reads the keys back in the same request: the caller
+    // re-decides from fresh records instead of re-sending the same compare.
+    failure: readKeys.map((k) => ({ request_range: { key: b(k) } })),
   };
+}
+
+/** The failure branch's reads as changes; an absent key is a delete at `revision`. */
+function readsOf(
+  readKeys: string[],
+  responses: ITxnResponseOps | undefined,
+  revision: number,
+): KeyChange[] {
+  return readKeys.map((key, i) => {
+    const kv = responses?.[i]?.response_range?.kvs?.[0];
+    return kv ? toChange(kv, false) : { key, revision, kv: null };
+  });
+}
+
+type ITxnResponseOps = Awaited<ReturnType<Etcd3["kv"]["txn"]>>["responses"];
+
+/** Outcome of one transaction; `reads` (current records of `readKeys`) only when the compare failed. */
+export interface TxnOutcome {
+  ok: boolean;
+  revision: number;
+  reads?: KeyChange[];
 }
 
 /** Runs one compare-guarded transaction; returns whether it committed and at which revision. */
@@ -61,11 +88,18 @@ export async function runTxn(
   compare: Compare[],
   success: Op[],
   timeoutMs = 5000,
-): Promise<{ ok: boolean; revision: number }> {
-  const res = await client.kv.txn(txnRequest(compare, success), {
+  readKeys: string[] = [],
+): Promise<TxnOutcome> {
+  const res = await client.kv.txn(txnRequest(compare, success, readKeys), {
     deadline: new Date(Date.now() + timeoutMs),
   });
-  return { ok: res.succeeded, revision: Number(res.header.revision) };
+  const revision = Number(res.header.revision);
+  if (res.succeeded) return { ok: true, revision };
+  return {
+    ok: false,
+    revision,
+    reads: readsOf(readKeys, res.responses, revision),
+  };
 }
 
 /**
@@ -76,20 +110,26 @@ export async function runTxn(
  */
 export async function runTxns(
   client: Etcd3,
-  txns: { compare: Compare[]; success: Op[] }[],
+  txns: { compare: Compare[]; success: Op[]; readKeys?: string[] }[],
   timeoutMs = 5000,
-): Promise<{ ok: boolean[]; revision: number }> {
+): Promise<TxnOutcome[]> {
   const res = await client.kv.txn({
     compare: [],
     success: txns.map((t) => ({
-      request_txn: txnRequest(t.compare, t.success),
+      request_txn: txnRequest(t.compare, t.success, t.readKeys),
     })),
     failure: [],
   }, { deadline: new Date(Date.now() + timeoutMs) });
-  return {
-    ok: res.responses.map((r) => r.response_txn?.succeeded === true),
-    revision: Number(res.header.revision),
-  };
+  const revision = Number(res.header.revision);
+  return txns.map((t, i) => {
+    const r = res.responses[i]?.response_txn;
+    if (r?.succeeded === true) return { ok: true, revision };
+    return {
+      ok: false,
+      revision,
+      reads: readsOf(t.readKeys ?? [], r?.responses, revision),
+    };
+  });
 }
 
 export function toChange(kv: IKeyValue, deleted: boolean): KeyChange {

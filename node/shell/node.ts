@@ -15,7 +15,6 @@ import {
   handle,
   type MutableView,
   type NodeEvent,
-  type SpawnEffect,
   type TxnEffect,
 } from "../core/mod.ts";
 import { capsRecord } from "../core/caps_record.ts";
@@ -24,27 +23,18 @@ import { Buffer } from "node:buffer";
 import { deadline } from "../etcd_errors.ts";
 import { type FlushEntry, PendingFlush } from "./pending_flush.ts";
 import type { PluginHost, PluginRecord } from "./plugin_host.ts";
-import type {
-  Pool,
-  PrepareResponse,
-  SpawnRequest,
-  Workspace,
-} from "../exec/contracts.ts";
+import type { Pool, Workspace } from "../exec/contracts.ts";
 import { listPrefix, runTxn, toChange, watchPrefix } from "./etcd_io.ts";
 import { LeaseKeeper } from "./lease.ts";
 import { TxnBatcher } from "./txn_batch.ts";
+import { WorkerRunner } from "./worker_runner.ts";
+import { txnKeys } from "../core/txns.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
 
 export { VERSION } from "../version.ts";
 import { VERSION } from "../version.ts";
-
-async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.length;) {
-    off += await f.write(data.subarray(off));
-  }
-}
 
 export interface NodeDeps {
   config: NodeConfig;
@@ -85,10 +75,7 @@ export class BoiNode {
   >();
   #publishingPlugins = false;
   #txns: TxnBatcher;
-  /** Workspace cleanups still running, by task. */
-  #cleaning = new Map<string, Promise<void>>();
-  /** Log directories known to exist (retention may remove one: then the open fails and we retry). */
-  #logDirs = new Set<string>();
+  #workers: WorkerRunner;
 
   constructor(readonly deps: NodeDeps) {
     const c = deps.config;
@@ -110,6 +97,16 @@ export class BoiNode {
       deps.log,
     );
     this.#txns = new TxnBatcher(deps.client);
+    this.#workers = new WorkerRunner({
+      data_dir: c.data_dir,
+      node_id: c.node_id,
+      pool: deps.pool,
+      workspace: deps.workspace,
+      log: deps.log,
+      metrics: this.metrics,
+      push: (ev) => this.push(ev),
+      specYaml: (id) => this.view.specs.get(id)?.value.yaml ?? "",
+    });
     this.#declareMetrics();
   }
 
@@ -282,8 +279,18 @@ export class BoiNode {
       case "txn":
         this.#runTxn(e);
         return;
+      case "prepare":
+        this.#workers.prepare(e);
+        return;
       case "spawn":
-        this.#runWorker(e);
+        this.#workers.spawn(e);
+        return;
+      case "abort":
+        this.#workers.abort(
+          e,
+          this.view.tasks.get(e.task_id)?.value.spec_id ??
+            e.task_id.slice(0, e.task_id.indexOf(".")),
+        );
         return;
       case "kill":
         this.log.info("killing worker", {
@@ -314,22 +321,10 @@ export class BoiNode {
     }
   }
 
-  /** The workspace for a task; a failure surfaces where the worker would start. */
-  async #prepare(specId: string, taskId: string): Promise<PrepareResponse> {
-    const req = {
-      spec_id: specId,
-      task_id: taskId,
-      spec_yaml: this.view.specs.get(specId)?.value.yaml ?? "",
-      hints: {},
-    };
-    await this.#cleaning.get(taskId);
-    return await this.deps.workspace.prepare(req);
-  }
-
   async #runTxn(e: TxnEffect): Promise<void> {
     const at = () => Date.now();
     try {
-      const res = await this.#txns.run(e.compare, e.success);
+      const res = await this.#txns.run(e.compare, e.success, txnKeys(e));
       this.#markEtcd(true);
       this.#countTxn(e, res.ok);
       if (res.ok) {
@@ -351,6 +346,7 @@ export class BoiNode {
         ok: res.ok,
         revision: res.revision,
         error: null,
+        reads: res.reads,
       });
     } catch (err) {
       const down = isUnreachable(err);
@@ -407,128 +403,6 @@ export class BoiNode {
         }
       }
     }
-  }
-
-  async #runWorker(e: SpawnEffect): Promise<void> {
-    const env = e.envelope;
-    const { data_dir, node_id } = this.deps.config;
-    const dir = `${data_dir}/logs/${env.spec_id}`;
-    let result = {
-      code: null as number | null,
-      signal: null as string | null,
-      error: null as string | null,
-      lost: false,
-    };
-    let workdir: string | null = null;
-    let file: Deno.FsFile | null = null;
-    try {
-      file = this.#openLog(dir, `${dir}/${env.task_id}.log`);
-      const ws = await this.#prepare(env.spec_id, env.task_id);
-      workdir = ws.workdir;
-      const req: SpawnRequest = {
-        task_id: env.task_id,
-        claim_token: String(e.fence),
-        workdir: ws.workdir,
-        argv: Array.isArray(env.run) ? env.run : null,
-        shell: typeof env.run === "string" ? env.run : null,
-        prompt: env.prompt,
-        env: {
-          ...ws.env,
-          ...env.env,
-          BOI_TASK_ID: env.task_id,
-          BOI_SPEC_ID: env.spec_id,
-          BOI_NODE_ID: node_id,
-          BOI_ATTEMPT: String(e.attempt),
-          BOI_CLAIM_TOKEN: String(e.fence),
-        },
-        timeout_ms: env.timeout_ms,
-      };
-      for await (const ev of this.deps.pool.spawn(req)) {
-        if ("started" in ev) {
-          const now = Date.now();
-          this.metrics.observe(
-            "boi_dispatch_to_start_seconds",
-            (now - env.dispatched_at) / 1000,
-          );
-          this.log.debug("worker started", {
-            task_id: env.task_id,
-            fence: e.fence,
-            pid: ev.started.pid,
-          });
-          this.push({
-            type: "worker_started",
-            at: now,
-            task_id: env.task_id,
-            fence: e.fence,
-            pid: ev.started.pid,
-          });
-        } else if ("stdout" in ev) {
-          await writeAll(file, ev.stdout);
-        } else if ("stderr" in ev) {
-          await writeAll(file, ev.stderr);
-        } else {
-          result = { ...ev.exit, lost: false };
-        }
-      }
-    } catch (err) {
-      // The task never got to end on its own: a plugin crashed or refused.
-      result = {
-        code: null,
-        signal: null,
-        error: `${(err as Error).message}`.split("\n")[0],
-        lost: true,
-      };
-    } finally {
-      file?.close();
-    }
-    this.log.log(result.lost ? "warn" : "debug", "worker exited", {
-      task_id: env.task_id,
-      fence: e.fence,
-      ...result,
-    });
-    this.push({
-      type: "worker_exit",
-      at: Date.now(),
-      task_id: env.task_id,
-      fence: e.fence,
-      ...result,
-    });
-    if (workdir) this.#cleanup(env.spec_id, env.task_id, workdir);
-  }
-
-  /**
-   * Removes a task's workspace. A prepare of the same task (a re-claim
-   * right after a lost attempt) waits for it: same directory.
-   */
-  #cleanup(specId: string, taskId: string, workdir: string): void {
-    const done = this.deps.workspace.cleanup({
-      spec_id: specId,
-      task_id: taskId,
-      workdir,
-    }).catch(() => {}).finally(() => {
-      if (this.#cleaning.get(taskId) === done) this.#cleaning.delete(taskId);
-    });
-    this.#cleaning.set(taskId, done);
-  }
-
-  /**
-   * Sync on purpose: a local mkdir/open takes microseconds, while the async
-   * ops' thread-pool hop cost ~1.5 ms each under load (measured).
-   */
-  #openLog(dir: string, path: string): Deno.FsFile {
-    const open = () =>
-      Deno.openSync(path, { append: true, create: true, write: true });
-    if (this.#logDirs.has(dir)) {
-      try {
-        return open();
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        this.#logDirs.delete(dir); // retention removed the spec's directory
-      }
-    }
-    Deno.mkdirSync(dir, { recursive: true });
-    this.#logDirs.add(dir);
-    return open();
   }
 
   /** Parks a result etcd cannot take now in the pending-flush file (fsynced first). */

@@ -93,6 +93,8 @@ async function fixture(): Promise<Fixture> {
     result: null,
     killing: false,
     lease: "1",
+    workdir: "/w",
+    ws_env: {},
   });
   const touched: { op: string; path: string }[] = [];
   const fs: TailFs = {

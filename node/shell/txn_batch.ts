@@ -6,10 +6,17 @@
  */
 import type { Etcd3 } from "etcd3";
 import type { Compare, Op } from "../core/effects.ts";
-import { runTxn, runTxns } from "./etcd_io.ts";
+import { runTxn, runTxns, type TxnOutcome } from "./etcd_io.ts";
 
 /** etcd's default `--max-txn-ops`; nested transactions count as one op each. */
 export const MAX_TXNS_PER_REQUEST = 128;
+
+/**
+ * Bytes of keys and values per request. etcd refuses a request over 1.5 MiB
+ * (`--max-request-bytes`) and then the whole batch fails; 1 MiB leaves room
+ * for the framing. A single transaction larger than this still goes alone.
+ */
+export const MAX_BYTES_PER_REQUEST = 1024 * 1024;
 
 /** Options of {@linkcode TxnBatcher}. */
 export interface TxnBatcherOptions {
@@ -28,13 +35,20 @@ export interface TxnBatcherOptions {
   maxPerRequest?: number;
   /** @default 5000 */
   timeoutMs?: number;
+  /**
+   * Bytes of keys and values per request.
+   * @default MAX_BYTES_PER_REQUEST
+   */
+  maxBytesPerRequest?: number;
 }
 
 interface Queued {
   compare: Compare[];
   success: Op[];
+  readKeys: string[];
   keys: string[];
-  resolve: (r: { ok: boolean; revision: number }) => void;
+  bytes: number;
+  resolve: (r: TxnOutcome) => void;
   reject: (e: unknown) => void;
 }
 
@@ -46,23 +60,35 @@ export class TxnBatcher {
   readonly #max: number;
   readonly #per: number;
   readonly #timeout: number;
+  readonly #maxBytes: number;
 
   constructor(readonly client: Etcd3, opts: TxnBatcherOptions = {}) {
     this.#max = opts.maxInFlight ?? 2;
     this.#per = opts.maxPerRequest ?? MAX_TXNS_PER_REQUEST;
     this.#timeout = opts.timeoutMs ?? 5000;
+    this.#maxBytes = opts.maxBytesPerRequest ?? MAX_BYTES_PER_REQUEST;
   }
 
-  /** Runs one transaction as part of the next batch; resolves with its own outcome. */
-  run(compare: Compare[], success: Op[]): Promise<{
-    ok: boolean;
-    revision: number;
-  }> {
+  /**
+   * Runs one transaction as part of the next batch; resolves with its own
+   * outcome (with the current records of `readKeys` when its compare failed).
+   */
+  run(
+    compare: Compare[],
+    success: Op[],
+    readKeys: string[] = [],
+  ): Promise<TxnOutcome> {
     return new Promise((resolve, reject) => {
+      let bytes = 0;
+      for (const o of success) {
+        bytes += o.key.length + (o.op === "put" ? o.value.length : 0);
+      }
       this.#queue.push({
         compare,
         success,
+        readKeys,
         keys: success.map((o) => o.key),
+        bytes,
         resolve,
         reject,
       });
@@ -88,9 +114,14 @@ export class TxnBatcher {
     const batch: Queued[] = [];
     const used = new Set<string>();
     const rest: Queued[] = [];
+    let bytes = 0;
     for (const q of this.#queue) {
-      if (batch.length < this.#per && !q.keys.some((k) => used.has(k))) {
+      const fits = batch.length === 0 || bytes + q.bytes <= this.#maxBytes;
+      if (
+        batch.length < this.#per && fits && !q.keys.some((k) => used.has(k))
+      ) {
         batch.push(q);
+        bytes += q.bytes;
         for (const k of q.keys) used.add(k);
       } else rest.push(q);
     }
@@ -104,13 +135,17 @@ export class TxnBatcher {
       if (batch.length === 1) {
         const [q] = batch;
         q.resolve(
-          await runTxn(this.client, q.compare, q.success, this.#timeout),
+          await runTxn(
+            this.client,
+            q.compare,
+            q.success,
+            this.#timeout,
+            q.readKeys,
+          ),
         );
       } else {
         const res = await runTxns(this.client, batch, this.#timeout);
-        batch.forEach((q, i) =>
-          q.resolve({ ok: res.ok[i] ?? false, revision: res.revision })
-        );
+        batch.forEach((q, i) => q.resolve(res[i]));
       }
     } catch (err) {
       for (const q of batch) q.reject(err);

@@ -6,6 +6,7 @@
  * and its replay — against the etcd model, on virtual time.
  */
 import {
+  type AbortEffect,
   applyEffects,
   applyEvent,
   type Effect,
@@ -13,12 +14,15 @@ import {
   handle,
   type MutableView,
   type NodeEvent,
+  type PrepareEffect,
   type SpawnEffect,
   type TxnEffect,
 } from "../core/mod.ts";
 import { capsRecord } from "../core/caps_record.ts";
 import { decideReplay } from "../core/flush_replay.ts";
 import type { FlushEntry, NodeRecord } from "../schema.ts";
+import type { KeyChange } from "../core/events.ts";
+import { txnKeys } from "../core/txns.ts";
 import { ModelError } from "./etcd_model.ts";
 import { PoolModel } from "./pool_model.ts";
 import type { Checker } from "./invariants.ts";
@@ -185,8 +189,12 @@ export class SimNode {
     switch (e.kind) {
       case "txn":
         return this.#txn(e);
+      case "prepare":
+        return this.#prepare(e);
       case "spawn":
-        return this.#runWorker(e);
+        return this.#spawn(e);
+      case "abort":
+        return this.#abort(e);
       case "kill":
         this.check.onKillSent(this, e.task_id, e.fence);
         return this.later(this.w.lat(), () => {
@@ -207,8 +215,12 @@ export class SimNode {
     this.later(this.w.lat(), () => {
       if (!this.w.reachable(this.id)) return this.#txnFailed(e, true);
       let ok: boolean;
+      let reads: KeyChange[] | undefined;
+      const t = { ...e, read_on_failure: txnKeys(e) };
       try {
-        ok = this.w.etcd.txn(`${this.id}:${e.reason}`, [e])[0].ok;
+        const [r] = this.w.etcd.txn(`${this.id}:${e.reason}`, [t]);
+        ok = r.ok;
+        if (!ok) reads = this.#reads(t.read_on_failure, r.reads);
       } catch (err) {
         if (!(err instanceof ModelError)) throw err;
         return this.later(this.w.lat(), () => this.#txnFailed(e, false));
@@ -221,7 +233,9 @@ export class SimNode {
       if (ok && this.w.rng.chance(this.w.knobs.endpoint_retry)) {
         // The client retried the committed request on another member.
         this.w.trace(`${this.id} retried on another endpoint: ${e.reason}`);
-        ok = this.w.etcd.txn(`${this.id}:${e.reason}`, [e])[0].ok;
+        const [r] = this.w.etcd.txn(`${this.id}:${e.reason}`, [t]);
+        ok = r.ok;
+        if (!ok) reads = this.#reads(t.read_on_failure, r.reads);
       }
       this.later(this.w.lat(), () =>
         this.push({
@@ -229,10 +243,17 @@ export class SimNode {
           at: this.now,
           effect: e,
           ok,
-          revision: ok ? revision : 0,
+          revision: ok ? revision : this.w.etcd.revision,
           error: null,
+          reads,
         }));
     });
+  }
+
+  /** Failure-branch reads as watch changes; an absent key is a delete at the current revision. */
+  #reads(keys: string[], got: (KeyChange | null)[]): KeyChange[] {
+    const rev = this.w.etcd.revision;
+    return keys.map((key, i) => got[i] ?? { key, revision: rev, kv: null });
   }
 
   #unreachableMs(): number {
@@ -310,26 +331,29 @@ export class SimNode {
 
   // --- workers ------------------------------------------------------------
 
-  #runWorker(e: SpawnEffect): void {
-    const env = e.envelope;
-    const exit = (
-      r: {
-        code: number | null;
-        signal: string | null;
-        error: string | null;
-        lost: boolean;
-      },
-    ) =>
-      this.push({
-        type: "worker_exit",
-        at: this.now,
-        task_id: env.task_id,
-        fence: e.fence,
-        ...r,
-      });
+  #exit(
+    taskId: string,
+    fence: number,
+    r: {
+      code: number | null;
+      signal: string | null;
+      error: string | null;
+      lost: boolean;
+    },
+  ): void {
+    this.push({
+      type: "worker_exit",
+      at: this.now,
+      task_id: taskId,
+      fence,
+      ...r,
+    });
+  }
+
+  #prepare(e: PrepareEffect): void {
     this.later(this.w.lat(), () => {
       if (!this.workspaceUp) {
-        return exit({
+        return this.#exit(e.task_id, e.fence, {
           code: null,
           signal: null,
           error: "workspace down",
@@ -337,45 +361,66 @@ export class SimNode {
         });
       }
       const slow = (this.w.slowPrepareUntil.get(this.id) ?? 0) > this.now;
-      this.later(slow ? 3000 : this.w.lat() * 3, () => {
-        this.check.onSpawnSent(this, env.task_id, e.fence);
-        this.later(
-          this.w.lat(),
-          () =>
-            this.pool.spawn(
-              env.task_id,
-              e.fence,
-              String(env.run),
-              (ev) =>
-                this.later(this.w.lat(), () => {
-                  if (ev.kind === "started") {
-                    this.push({
-                      type: "worker_started",
-                      at: this.now,
-                      task_id: env.task_id,
-                      fence: e.fence,
-                      pid: ev.pid,
-                    });
-                  } else if (ev.kind === "exit") {
-                    exit({
-                      code: ev.code,
-                      signal: ev.signal,
-                      error: null,
-                      lost: false,
-                    });
-                  } else {
-                    exit({
-                      code: null,
-                      signal: null,
-                      error: ev.error,
-                      lost: true,
-                    });
-                  }
-                }),
-            ),
-        );
-      });
+      this.later(slow ? 3000 : this.w.lat() * 3, () =>
+        this.push({
+          type: "worker_prepared",
+          at: this.now,
+          task_id: e.task_id,
+          fence: e.fence,
+          workdir: `/ws/${e.task_id}`,
+          env: {},
+        }));
     });
+  }
+
+  #spawn(e: SpawnEffect): void {
+    const task = e.task_id;
+    this.check.onSpawnSent(this, task, e.fence);
+    this.later(
+      this.w.lat(),
+      () =>
+        this.pool.spawn(
+          task,
+          e.fence,
+          String(e.envelope.run),
+          (ev) =>
+            this.later(this.w.lat(), () => {
+              if (ev.kind === "started") {
+                this.push({
+                  type: "worker_started",
+                  at: this.now,
+                  task_id: task,
+                  fence: e.fence,
+                  pid: ev.pid,
+                });
+              } else if (ev.kind === "exit") {
+                this.#exit(task, e.fence, {
+                  code: ev.code,
+                  signal: ev.signal,
+                  error: null,
+                  lost: false,
+                });
+              } else {
+                this.#exit(task, e.fence, {
+                  code: null,
+                  signal: null,
+                  error: ev.error,
+                  lost: true,
+                });
+              }
+            }),
+        ),
+    );
+  }
+
+  #abort(e: AbortEffect): void {
+    this.later(this.w.lat(), () =>
+      this.#exit(e.task_id, e.fence, {
+        code: null,
+        signal: null,
+        error: `not started: ${e.reason}`,
+        lost: true,
+      }));
   }
 
   // --- lease, registration, watch -----------------------------------------
@@ -540,7 +585,9 @@ function describe(e: Effect): string {
   switch (e.kind) {
     case "txn":
       return `${e.reason}(${e.task_id})`;
+    case "prepare":
     case "spawn":
+    case "abort":
     case "kill":
     case "drop_worker":
       return `${e.kind}(${e.task_id}@${e.fence})`;
