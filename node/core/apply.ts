@@ -53,6 +53,9 @@ export function applyEvent(
       for (const id of view.pending_since.keys()) {
         if (!view.tasks.has(id)) view.pending_since.delete(id);
       }
+      for (const id of view.attempted.keys()) {
+        if (!view.tasks.has(id)) view.attempted.delete(id);
+      }
       notePending(view, ev.at);
       break;
     case "result_flushed": {
@@ -69,9 +72,19 @@ export function applyEvent(
       break;
     case "lease_granted":
       view.lease_id = ev.lease_id;
+      view.lease_valid_until = ev.valid_until;
+      break;
+    case "lease_renewed":
+      if (view.lease_id === ev.lease_id) {
+        view.lease_valid_until = Math.max(
+          view.lease_valid_until,
+          ev.valid_until,
+        );
+      }
       break;
     case "lease_lost":
       view.lease_id = null;
+      view.lease_valid_until = 0;
       break;
     case "txn_done":
       view.inflight.delete(ev.effect.task_id);
@@ -187,6 +200,7 @@ export function applyEffects(
         view.inflight.set(e.task_id, e.reason);
         break;
       case "prepare":
+        view.attempted.set(e.task_id, e.fence);
         view.workers.set(e.task_id, {
           task_id: e.task_id,
           fence: e.fence,
@@ -447,6 +461,7 @@ function unindexTask(
   }
   view.pending.delete(taskId);
   view.open.delete(taskId);
+  view.attempted.delete(taskId);
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, id: string) {

@@ -260,7 +260,12 @@ function decideClaimed(
     const mine = claim.value.node_id === view.config.node_id &&
       claim.lease === view.lease_id &&
       env.claimant_node_id === view.config.node_id;
-    if (mine && env.state === "CLAIMED" && !env.cancel_requested) {
+    // One fence is one attempt: never prepared twice here, even when a stale
+    // view (right after a flush replay) still shows the claim CLAIMED.
+    const ranHere = view.attempted.get(env.task_id) === claim.create_revision;
+    if (
+      mine && env.state === "CLAIMED" && !env.cancel_requested && !ranHere
+    ) {
       return [{
         kind: "prepare",
         task_id: env.task_id,
@@ -405,7 +410,10 @@ function decideWorker(
   }
   if (w.phase === "prepared") {
     // The moment the command would start: the claim is ours and nobody
-    // asked to cancel, in the view as it is now.
+    // asked to cancel, in the view as it is now — and the lease is known to
+    // be alive now, not merely not known to be dead (after a freeze the
+    // prepared answer may be read before the lease loss is).
+    if (ctx.at >= view.lease_valid_until) return [];
     return [{
       kind: "spawn",
       task_id: w.task_id,

@@ -19,7 +19,9 @@ export type NodeEvent =
   /** A full re-list (start-up, compaction, long outage): replaces the etcd part of the view. */
   | { type: "relist"; at: number; revision: number; kvs: KeyChange[] }
   | { type: "tick"; at: number }
-  | { type: "lease_granted"; at: number; lease_id: string }
+  /** `valid_until`: the lease lives at least until then (grant or keepalive send time + TTL). */
+  | { type: "lease_granted"; at: number; lease_id: string; valid_until: number }
+  | { type: "lease_renewed"; at: number; lease_id: string; valid_until: number }
   | { type: "lease_lost"; at: number }
   | {
     type: "txn_done";

@@ -143,6 +143,15 @@ export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
   return decideTasks(view, keys, activeTasks(view), at);
 }
 
+/** Workers whose workspace is ready and that wait for a live lease to start. */
+function preparedTasks(view: NodeView): string[] {
+  const ids: string[] = [];
+  for (const w of view.workers.values()) {
+    if (w.phase === "prepared") ids.push(w.task_id);
+  }
+  return ids;
+}
+
 /** Routes an already-applied event to its handler. */
 export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
   switch (ev.type) {
@@ -157,6 +166,8 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
       return onTick(view, keys, ev.at);
     case "txn_done":
       return onTxnDone(view, keys, ev);
+    case "lease_renewed":
+      return decideTasks(view, keys, preparedTasks(view), ev.at);
     case "worker_prepared":
     case "worker_started":
       return decideTasks(view, keys, [ev.task_id], ev.at);

@@ -59,7 +59,12 @@ function cluster(
     claim_failure_limit: 3,
     claim_failure_cooldown_ms: 300_000,
   });
-  applyEvent(v, keys, { type: "lease_granted", at: 0, lease_id: "7" });
+  applyEvent(v, keys, {
+    type: "lease_granted",
+    at: 0,
+    lease_id: "7",
+    valid_until: 1e15,
+  });
   const changes: KeyChange[] = [put(keys.spec("s1"), {
     spec_id: "s1",
     yaml: "",

@@ -95,6 +95,12 @@ export interface NodeView {
   readonly config: CoreConfig;
   /** The node's live lease, or null while unregistered or after losing it. */
   readonly lease_id: string | null;
+  /**
+   * Until when the lease is known to live (last keepalive sent + TTL). Past
+   * it (a frozen node just thawed, say) the claims may be gone already:
+   * nothing is started until a keepalive or the loss says which.
+   */
+  readonly lease_valid_until: number;
   readonly nodes: ReadonlyMap<string, Versioned<NodeRecord>>;
   readonly caps: ReadonlyMap<string, Versioned<CapsRecord>>;
   readonly specs: ReadonlyMap<string, Versioned<SpecRecord>>;
@@ -118,6 +124,12 @@ export interface NodeView {
   readonly unschedulable_reported: ReadonlySet<string>;
   /** Results parked in the pending-flush file: task id → fence. The file owns them now. */
   readonly flushed: ReadonlyMap<string, number>;
+  /**
+   * The last fence this node prepared a worker for, per task: one fence is
+   * one attempt, run at most once here (a stale view after a flush replay
+   * still shows the claim CLAIMED).
+   */
+  readonly attempted: ReadonlyMap<string, number>;
   /** When this node's own claims expired (SPEC §6 claim-failure cooldown), one entry per lost lease. */
   readonly claim_expiries: readonly number[];
   /** Leases already counted in `claim_expiries`. */
@@ -131,6 +143,7 @@ export interface NodeView {
 /** The mutable form the event loop owns. */
 export interface MutableView extends NodeView {
   lease_id: string | null;
+  lease_valid_until: number;
   nodes: Map<string, Versioned<NodeRecord>>;
   caps: Map<string, Versioned<CapsRecord>>;
   specs: Map<string, Versioned<SpecRecord>>;
@@ -146,6 +159,7 @@ export interface MutableView extends NodeView {
   dispatch_paused: boolean;
   unschedulable_reported: Set<string>;
   flushed: Map<string, number>;
+  attempted: Map<string, number>;
   claim_expiries: number[];
   expired_leases: Set<string>;
   draining: Set<string>;
@@ -160,6 +174,7 @@ export function emptyView(config: CoreConfig): MutableView {
   return {
     config,
     lease_id: null,
+    lease_valid_until: 0,
     nodes: new Map(),
     caps: new Map(),
     specs: new Map(),
@@ -175,6 +190,7 @@ export function emptyView(config: CoreConfig): MutableView {
     dispatch_paused: false,
     unschedulable_reported: new Set(),
     flushed: new Map(),
+    attempted: new Map(),
     claim_expiries: [],
     expired_leases: new Set(),
     draining: new Set(),

@@ -78,8 +78,16 @@ const INHERITED = [
   "SHELL",
 ];
 
+/** How many early kills {@linkcode LocalPool} remembers (oldest forgotten first). */
+const EARLY_KILLS = 1024;
+
 export class LocalPool implements Pool {
   #running = new Map<string, Running>();
+  /**
+   * Kills that arrived before their Spawn (the two calls raced): that Spawn
+   * is refused, so a kill is never forgotten just because it came first.
+   */
+  #killedEarly = new Set<string>();
   #options: LocalPoolOptions;
   #launcher?: Promise<Launcher>;
 
@@ -90,6 +98,11 @@ export class LocalPool implements Pool {
   spawn(req: SpawnRequest): AsyncIterable<WorkerEvent> {
     const key = `${req.task_id}\x1f${req.claim_token}`;
     let r = this.#running.get(key);
+    if (!r && this.#killedEarly.delete(key)) {
+      return (async function* () {
+        yield { exit: { code: null, signal: "SIGKILL", error: null } };
+      })();
+    }
     if (!r) {
       r = {
         pid: 0,
@@ -106,8 +119,16 @@ export class LocalPool implements Pool {
   }
 
   async kill(req: KillRequest): Promise<void> {
-    const r = this.#running.get(`${req.task_id}\x1f${req.claim_token}`);
-    if (!r || r.done) return;
+    const key = `${req.task_id}\x1f${req.claim_token}`;
+    const r = this.#running.get(key);
+    if (!r) {
+      this.#killedEarly.add(key);
+      if (this.#killedEarly.size > EARLY_KILLS) {
+        this.#killedEarly.delete(this.#killedEarly.values().next().value!);
+      }
+      return;
+    }
+    if (r.done) return;
     if (r.pid === 0) r.pendingKill = req; // still starting: sent once it has a pid
     else this.#signal(r, req);
     await Promise.resolve();

@@ -231,3 +231,24 @@ Deno.test("LocalPool: a setsid that forks is refused by the probe", async () => 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("local pool: a Kill that overtakes its Spawn is remembered and the Spawn is refused", async () => {
+  const pool = new LocalPool();
+  await pool.kill({ task_id: "s.early", claim_token: "7", grace_ms: 0 });
+  const events = [];
+  for await (
+    const ev of pool.spawn({
+      task_id: "s.early",
+      claim_token: "7",
+      workdir: Deno.cwd(),
+      argv: null,
+      shell: "echo ran",
+      prompt: null,
+      env: {},
+      timeout_ms: null,
+    })
+  ) events.push(ev);
+  assert.deepEqual(events, [{
+    exit: { code: null, signal: "SIGKILL", error: null },
+  }]);
+});

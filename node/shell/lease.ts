@@ -11,8 +11,8 @@ import { deadline } from "../etcd_errors.ts";
 export interface LeaseEvents {
   /** etcd confirmed the lease is gone (expired or revoked). */
   onLost(): void;
-  /** A keepalive got through. */
-  onAlive(): void;
+  /** A keepalive got through; the lease lives at least until `validUntil` (ms epoch). */
+  onAlive(validUntil: number): void;
   /** A keepalive could not reach etcd. */
   onUnreachable(err: unknown): void;
 }
@@ -59,6 +59,7 @@ export class LeaseKeeper {
       for (let attempt = 0; attempt < 3 && !this.#closed; attempt++) {
         const left = until - Date.now();
         if (attempt > 0 && left < 100) break;
+        const sent = Date.now();
         const ttl = await this.#once(Math.max(300, left / (3 - attempt))).catch(
           (e) => {
             lastErr = e;
@@ -71,7 +72,7 @@ export class LeaseKeeper {
           this.close();
           this.events.onLost();
         } else {
-          this.events.onAlive();
+          this.events.onAlive(sent + ttl * 1000);
         }
         return;
       }

@@ -28,6 +28,8 @@ import { listPrefix, runTxn, toChange, watchPrefix } from "./etcd_io.ts";
 import { LeaseKeeper } from "./lease.ts";
 import { TxnBatcher } from "./txn_batch.ts";
 import { WorkerRunner } from "./worker_runner.ts";
+import { type CasPort, CasPublisher } from "./cas_publisher.ts";
+import { etcdCasPort } from "./cas_port.ts";
 import { txnKeys } from "../core/txns.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -57,8 +59,9 @@ export class BoiNode {
   #lease: LeaseKeeper | null = null;
   #watcher: Watcher | null = null;
   #timers: ReturnType<typeof setInterval>[] = [];
-  #capsRev = 0;
-  #capsPublished = "";
+  #casPort: CasPort;
+  /** The caps record, by CAS on its last revision. */
+  #capsPub: CasPublisher;
   #stopping = false;
   #etcdUp = true;
   #etcdDownSince: number | null = null;
@@ -68,12 +71,9 @@ export class BoiNode {
   #replaying = false;
   #health: "ok" | "degraded" = "ok";
   #lastContact = Date.now();
-  /** Plugin records to publish, and the mod revision each was last written at (0: absent). */
-  #pluginRecords = new Map<
-    string,
-    { record: PluginRecord; rev: number; dirty: boolean }
-  >();
-  #publishingPlugins = false;
+  /** The latest record of each plugin, and the publisher that keeps it in etcd. */
+  #pluginRecords = new Map<string, PluginRecord>();
+  #pluginPublishers = new Map<string, CasPublisher>();
   #txns: TxnBatcher;
   #workers: WorkerRunner;
 
@@ -95,8 +95,20 @@ export class BoiNode {
     this.#flush = new PendingFlush(
       `${c.data_dir}/pending-flush/${c.node_id}.jsonl`,
       deps.log,
+      undefined,
+      // The view must forget it too, or the task is never decided here again.
+      (e) =>
+        this.push({
+          type: "flush_resolved",
+          at: Date.now(),
+          task_id: e.task_id,
+        }),
     );
     this.#txns = new TxnBatcher(deps.client);
+    this.#casPort = etcdCasPort(deps.client, (err) => {
+      if (isUnreachable(err)) this.#markEtcd(false, err);
+    });
+    this.#capsPub = new CasPublisher(this.#casPort, this.keys.caps(c.node_id));
     this.#workers = new WorkerRunner({
       data_dir: c.data_dir,
       node_id: c.node_id,
@@ -181,17 +193,9 @@ export class BoiNode {
 
   /** Called by the plugin host on every plugin state change or crash. */
   onPluginChange(name: string, record: PluginRecord): void {
-    const entry = this.#pluginRecords.get(name);
-    const prev = entry ? { record: entry.record } : undefined;
-    // Update in place: a publish in flight sets `rev` on this same entry, so
-    // the next write compares against the revision it produced.
-    if (entry) {
-      entry.record = record;
-      entry.dirty = true;
-    } else {
-      this.#pluginRecords.set(name, { record, rev: 0, dirty: true });
-    }
-    if (record.state === "unstable" && prev?.record.state !== "unstable") {
+    const prev = this.#pluginRecords.get(name);
+    this.#pluginRecords.set(name, record);
+    if (record.state === "unstable" && prev?.state !== "unstable") {
       this.#execute({
         kind: "emit",
         event: "plugin.unstable",
@@ -207,7 +211,7 @@ export class BoiNode {
       record.state === "unstable" ? 1 : 0,
       { plugin: name },
     );
-    if (prev && record.crashes.length > prev.record.crashes.length) {
+    if (prev && record.crashes.length > prev.crashes.length) {
       this.metrics.inc("boi_plugin_restarts_total", { plugin: name });
     }
     const healthy = this.deps.plugins?.healthy() ?? true;
@@ -219,36 +223,20 @@ export class BoiNode {
     queueMicrotask(() => this.#publishPlugins());
   }
 
-  /** Writes changed plugin records under the lease, each by CAS on its last revision. */
-  async #publishPlugins(): Promise<void> {
+  /** Plugin records under the lease, each by CAS on its last revision (one publisher per record). */
+  #publishPlugins(): void {
     const lease = this.view.lease_id;
-    if (this.#publishingPlugins || lease === null || this.#stopping) return;
-    this.#publishingPlugins = true;
-    try {
-      // Changes that arrive while a write is in flight are written by the
-      // next round (as long as writes succeed; failures wait for the tick).
-      for (let progress = true; progress;) {
-        progress = false;
-        for (const [name, p] of this.#pluginRecords) {
-          if (!p.dirty || this.#stopping) continue;
-          const key = this.keys.plugin(this.deps.config.node_id, name);
-          p.dirty = false;
-          const res = await runTxn(this.deps.client, [{
-            key,
-            target: "mod",
-            equals: p.rev,
-          }], [
-            { op: "put", key, value: JSON.stringify(p.record), lease },
-          ]).catch(() => null);
-          if (res?.ok) {
-            p.rev = res.revision;
-            progress = true;
-          } else p.dirty = true; // lost the race or etcd is away: retried on the next change or tick
-        }
-        if (![...this.#pluginRecords.values()].some((p) => p.dirty)) break;
+    if (lease === null || this.#stopping) return;
+    for (const [name, record] of this.#pluginRecords) {
+      let pub = this.#pluginPublishers.get(name);
+      if (!pub) {
+        pub = new CasPublisher(
+          this.#casPort,
+          this.keys.plugin(this.deps.config.node_id, name),
+        );
+        this.#pluginPublishers.set(name, pub);
       }
-    } finally {
-      this.#publishingPlugins = false;
+      pub.publish(JSON.stringify(record), lease);
     }
   }
 
@@ -536,9 +524,18 @@ export class BoiNode {
       try {
         // deno-lint-ignore prefer-const
         let lease: LeaseKeeper;
+        const grantedAt = Date.now();
         lease = await LeaseKeeper.grant(client, ttl, {
           onLost: () => this.#onLeaseLost(lease),
-          onAlive: () => this.#markEtcd(true),
+          onAlive: (validUntil) => {
+            this.#markEtcd(true);
+            this.push({
+              type: "lease_renewed",
+              at: Date.now(),
+              lease_id: lease.id,
+              valid_until: validUntil,
+            });
+          },
           onUnreachable: (err) => {
             if (isUnreachable(err)) this.#markEtcd(false, err);
           },
@@ -582,18 +579,19 @@ export class BoiNode {
           await new Promise((r) => setTimeout(r, 500));
           continue;
         }
-        this.#capsRev = res.revision;
-        this.#capsPublished = JSON.stringify(caps.dynamic);
+        this.#capsPub.reset(res.revision, JSON.stringify(caps));
         this.#lease = lease;
         this.#markEtcd(true);
         this.log.info("registered", { lease_id: id, revision: res.revision });
         // Plugin records went with any earlier lease: write them all again.
-        for (const p of this.#pluginRecords.values()) {
-          p.rev = 0;
-          p.dirty = true;
-        }
+        for (const p of this.#pluginPublishers.values()) p.reset(0, null);
         queueMicrotask(() => this.#publishPlugins());
-        this.push({ type: "lease_granted", at: Date.now(), lease_id: id });
+        this.push({
+          type: "lease_granted",
+          at: Date.now(),
+          lease_id: id,
+          valid_until: grantedAt + ttl * 1000,
+        });
         return;
       } catch (err) {
         if (!isUnreachable(err)) throw err;
@@ -624,12 +622,10 @@ export class BoiNode {
   }
 
   /** Publishes workers_busy/health at most once a second, only when they changed. */
-  async #publishCaps(): Promise<void> {
+  #publishCaps(): void {
     const lease = this.view.lease_id;
     if (lease === null || this.#stopping) return;
-    if ([...this.#pluginRecords.values()].some((p) => p.dirty)) {
-      this.#publishPlugins();
-    }
+    this.#publishPlugins();
     const caps = this.#caps();
     if (caps.dynamic.health !== this.#health) {
       this.#health = caps.dynamic.health;
@@ -646,24 +642,7 @@ export class BoiNode {
         payload: { node_id: this.deps.config.node_id },
       });
     }
-    const dyn = JSON.stringify(caps.dynamic);
-    if (dyn === this.#capsPublished) return;
-    const key = this.keys.caps(this.deps.config.node_id);
-    try {
-      const res = await runTxn(this.deps.client, [{
-        key,
-        target: "mod",
-        equals: this.#capsRev,
-      }], [
-        { op: "put", key, value: JSON.stringify(caps), lease },
-      ]);
-      if (res.ok) {
-        this.#capsRev = res.revision;
-        this.#capsPublished = dyn;
-      }
-    } catch (err) {
-      if (isUnreachable(err)) this.#markEtcd(false, err);
-    }
+    this.#capsPub.publish(JSON.stringify(caps), lease);
   }
 
   async #relistAndWatch(): Promise<void> {

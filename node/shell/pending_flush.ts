@@ -28,6 +28,8 @@ export class PendingFlush {
     readonly path: string,
     private readonly log: Logger,
     private readonly capBytes = FLUSH_CAP_BYTES,
+    /** Told of each entry evicted by the cap: its result will never be written. */
+    private readonly onEvict: (e: FlushEntry) => void = () => {},
   ) {}
 
   /** Reads what a previous incarnation left; bad lines are logged and skipped. */
@@ -104,6 +106,7 @@ export class PendingFlush {
           cap_bytes: this.capBytes,
         },
       );
+      this.onEvict(gone);
     }
     await this.#rewrite();
   }

@@ -29,8 +29,8 @@ export class PoolModel {
   readonly procs = new Map<string, ModelProcess>();
   up = true;
   #pid = 100;
-  /** Kills that arrived for a process the pool did not know (yet). */
-  missedKills = 0;
+  /** Kills that arrived before their Spawn: that Spawn is refused (a kill is never forgotten). */
+  readonly killedEarly = new Set<string>();
 
   constructor(readonly sched: Scheduler, readonly rng: Rng) {}
 
@@ -49,6 +49,10 @@ export class PoolModel {
     }
     if (!this.up) {
       sink({ kind: "cut", error: "pool unavailable" });
+      return;
+    }
+    if (this.killedEarly.delete(key)) {
+      sink({ kind: "exit", code: null, signal: "SIGKILL" });
       return;
     }
     const p: ModelProcess = {
@@ -75,7 +79,7 @@ export class PoolModel {
   kill(taskId: string, fence: number, graceMs: number): void {
     const p = this.procs.get(`${taskId}\x1f${fence}`);
     if (!p) {
-      this.missedKills++;
+      this.killedEarly.add(`${taskId}\x1f${fence}`);
       return;
     }
     if (p.phase === "done") return;

@@ -104,8 +104,12 @@ export function runSchedule(
       w.sched.runUntil(t);
       done = allTerminal();
     }
-    // A quiet second and a half: caps publishers catch up before the final check.
-    w.sched.runUntil(w.sched.now + 1500);
+    // Quiet time: caps are published at most once a second, and a node
+    // paused until now re-registers first.
+    while ([...nodes.values()].some((n) => n.paused)) {
+      w.sched.runUntil(w.sched.now + 500);
+    }
+    w.sched.runUntil(w.sched.now + 2500);
     check.final([...nodes.values()], taskIds);
     return outcome({});
   } catch (e) {

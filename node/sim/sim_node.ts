@@ -25,6 +25,7 @@ import type { KeyChange } from "../core/events.ts";
 import { txnKeys } from "../core/txns.ts";
 import { ModelError } from "./etcd_model.ts";
 import { PoolModel } from "./pool_model.ts";
+import { type CasPort, CasPublisher } from "../shell/cas_publisher.ts";
 import type { Checker } from "./invariants.ts";
 import type { World } from "./world.ts";
 
@@ -41,8 +42,7 @@ export class SimNode {
   #draining = false;
   #keeper = 0;
   #lease: string | null = null;
-  #capsRev = 0;
-  #capsPublished = "";
+  readonly #capsPub: CasPublisher;
   #delivered = 0;
   #unsub: (() => void) | null = null;
   #pumping = false;
@@ -68,6 +68,7 @@ export class SimNode {
       claim_failure_cooldown_ms: 300_000,
     });
     this.pool = new PoolModel(w.sched, w.rng);
+    this.#capsPub = new CasPublisher(this.#casPort(), w.keys.caps(id));
     void p;
   }
 
@@ -432,6 +433,7 @@ export class SimNode {
     this.later(this.w.lat(), () => {
       if (!this.w.reachable(this.id)) return this.#register(delay);
       const etcd = this.w.etcd;
+      const grantedAt = this.now;
       const lease = etcd.grant(this.w.params.lease_ttl_ms);
       const keys = this.w.keys;
       const rec: NodeRecord = {
@@ -463,19 +465,31 @@ export class SimNode {
         etcd.revoke(lease);
         return this.later(500, () => this.#register(delay));
       }
-      this.#capsRev = etcd.revision;
-      this.#capsPublished = JSON.stringify(caps.dynamic);
+      this.#capsPub.reset(etcd.revision, JSON.stringify(caps));
       this.#lease = lease;
       const keeper = ++this.#keeper;
       this.w.trace(`${this.id} registered lease ${lease}`);
       this.later(this.w.lat(), () => {
-        this.push({ type: "lease_granted", at: this.now, lease_id: lease });
+        this.push({
+          type: "lease_granted",
+          at: this.now,
+          lease_id: lease,
+          valid_until: grantedAt + this.w.params.lease_ttl_ms,
+        });
         if (this.#unsub === null) this.#relist();
       });
       const beat = () => {
         if (keeper !== this.#keeper) return;
-        if (this.w.reachable(this.id) && etcd.keepalive(lease) === 0) {
-          return this.#leaseLost(keeper);
+        if (this.w.reachable(this.id)) {
+          const sent = this.now;
+          if (etcd.keepalive(lease) === 0) return this.#leaseLost(keeper);
+          this.later(this.w.lat(), () =>
+            this.push({
+              type: "lease_renewed",
+              at: this.now,
+              lease_id: lease,
+              valid_until: sent + this.w.params.lease_ttl_ms,
+            }));
         }
         this.later(this.w.params.lease_ttl_ms / 3, beat);
       };
@@ -526,7 +540,10 @@ export class SimNode {
       const batch = this.w.etcd.since(this.#delivered);
       if (batch === null) return this.pump();
       if (batch.length === 0) return;
-      const take = batch.slice(0, 1 + this.w.rng.int(0, 3));
+      // A watcher that fell behind gets its backlog in one large response, as from etcd.
+      const take = batch.length > 4
+        ? batch
+        : batch.slice(0, 1 + this.w.rng.int(0, 3));
       const changes = take.flatMap((h) => h.changes);
       this.#delivered = take[take.length - 1].revision;
       this.push({ type: "changes", at: this.now, changes });
@@ -544,33 +561,59 @@ export class SimNode {
 
   #publishCaps(): void {
     const lease = this.view.lease_id;
-    if (lease === null || !this.w.reachable(this.id)) return;
+    if (lease === null) return;
     const caps = capsRecord(this.view, this.now, this.flush.length);
-    const dyn = JSON.stringify(caps.dynamic);
-    if (dyn === this.#capsPublished) return;
-    const key = this.w.keys.caps(this.id);
-    const expect = this.#capsRev;
-    this.later(this.w.lat(), () => {
-      if (!this.w.reachable(this.id)) return;
-      let ok = false;
-      try {
-        [{ ok }] = this.w.etcd.txn(`${this.id}:caps`, [{
-          compare: [{ key, target: "mod", equals: expect }],
-          success: [{ op: "put", key, value: JSON.stringify(caps), lease }],
-        }]);
-      } catch (err) {
-        if (!(err instanceof ModelError)) throw err;
-        return;
-      }
-      const rev = this.w.etcd.revision;
-      if (ok && this.w.rng.chance(this.w.knobs.lost_reply)) return; // reply lost
-      this.later(this.w.lat(), () => {
-        if (ok) {
-          this.#capsRev = rev;
-          this.#capsPublished = dyn;
+    this.#capsPub.publish(JSON.stringify(caps), lease);
+  }
+
+  /** The etcd model behind the real CAS publisher: latencies, lost replies, unreachable. */
+  #casPort(): CasPort {
+    return {
+      put: (key, value, lease, expect, done) => {
+        if (!this.w.reachable(this.id)) {
+          return this.later(
+            this.#unreachableMs(),
+            () => done({ kind: "error", error: "unreachable" }),
+          );
         }
-      });
-    });
+        this.later(this.w.lat(), () => {
+          if (!this.w.reachable(this.id)) {
+            return done({ kind: "error", error: "unreachable" });
+          }
+          let r;
+          try {
+            [r] = this.w.etcd.txn(`${this.id}:caps`, [{
+              compare: [{ key, target: "mod", equals: expect }],
+              success: [{ op: "put", key, value, lease }],
+              read_on_failure: [key],
+            }]);
+          } catch (err) {
+            if (!(err instanceof ModelError)) throw err;
+            return this.later(
+              this.w.lat(),
+              () => done({ kind: "error", error: err }),
+            );
+          }
+          const rev = this.w.etcd.revision;
+          if (r.ok && this.w.rng.chance(this.w.knobs.lost_reply)) {
+            return this.later(
+              this.w.lat(),
+              () => done({ kind: "error", error: "reply lost" }),
+            );
+          }
+          const current = r.reads[0]?.kv?.mod_revision ?? 0;
+          this.later(
+            this.w.lat(),
+            () =>
+              done(
+                r.ok
+                  ? { kind: "ok", revision: rev }
+                  : { kind: "conflict", current },
+              ),
+          );
+        });
+      },
+    };
   }
 
   /** The caps this node would publish now (the checker compares them with etcd's). */
