@@ -411,7 +411,11 @@ function applyChange(
   if (existing && existing.mod_revision >= c.kv.mod_revision) return;
   const tomb = view.tombstones.get(c.key);
   if (tomb !== undefined && tomb >= c.kv.mod_revision) return;
-  const parsed = SCHEMAS[p.collection].safeParse(safeJson(c.kv.value));
+  // One decode per change, however many views consume it (the simulator's
+  // nodes share a change object; records are never mutated once decoded).
+  const parsed = c.kv.decoded ??= SCHEMAS[p.collection].safeParse(
+    safeJson(c.kv.value),
+  );
   if (!parsed.success) {
     warnings.push(
       `${c.key}: invalid record skipped: ${

@@ -10,6 +10,11 @@ export interface KeyChange {
     mod_revision: number;
     create_revision: number;
     lease: string;
+    /** The validated record, memoized by the reducer on first use. */
+    decoded?: { success: true; data: unknown } | {
+      success: false;
+      error: { issues: { path: PropertyKey[]; message: string }[] };
+    };
   } | null;
 }
 

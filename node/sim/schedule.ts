@@ -104,12 +104,17 @@ export function runSchedule(
       w.sched.runUntil(t);
       done = allTerminal();
     }
-    // Quiet time: caps are published at most once a second, and a node
-    // paused until now re-registers first.
+    // A frozen record never catches up; a live one does within a publish
+    // period or two (caps go out at most once a second, after replays and
+    // re-registration): poll for up to 5 s of calm before judging.
     while ([...nodes.values()].some((n) => n.paused)) {
       w.sched.runUntil(w.sched.now + 500);
     }
-    w.sched.runUntil(w.sched.now + 2500);
+    const calmUntil = w.sched.now + 5000;
+    while (w.sched.now < calmUntil) {
+      w.sched.runUntil(w.sched.now + 100);
+      if (!check.capsStale([...nodes.values()])) break;
+    }
     check.final([...nodes.values()], taskIds);
     return outcome({});
   } catch (e) {
