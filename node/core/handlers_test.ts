@@ -752,3 +752,112 @@ Deno.test("spill-over waits while the node has PENDING work of its own: a free s
     ["claim", "s1.t9"],
   ]);
 });
+
+Deno.test("finding 6: a late ack of our own claim does not re-insert a claim the watch already saw deleted", () => {
+  const v = cluster("node-a", ["node-a"]);
+  const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
+  assert.equal(claim.reason, "claim");
+  const at = ++rev;
+  const claimPut = claim.success[0];
+  const taskPut = claim.success[1];
+  assert.ok(claimPut.op === "put" && taskPut.op === "put");
+  // The watch delivers our own commit, then the lease expiry's delete...
+  feed(v, 1, {
+    key: claimPut.key,
+    revision: at,
+    kv: {
+      value: claimPut.value,
+      mod_revision: at,
+      create_revision: at,
+      lease: "7",
+    },
+  }, {
+    key: taskPut.key,
+    revision: at,
+    kv: {
+      value: taskPut.value,
+      mod_revision: at,
+      create_revision: at - 1,
+      lease: "0",
+    },
+  });
+  feed(v, 2, del(keys.claim(T1)));
+  // ...and only then the transaction's answer.
+  applyEvent(v, keys, {
+    type: "txn_done",
+    at: 3,
+    effect: claim,
+    ok: true,
+    revision: at,
+    error: null,
+  });
+  assert.equal(v.claims.has(T1), false);
+});
+
+Deno.test("finding 3: a compare that failed only because our transaction had already committed counts as committed", () => {
+  const v = cluster("node-a", ["node-a"]);
+  const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
+  const at = ++rev;
+  const reads: KeyChange[] = claim.success.map((op) => ({
+    key: op.key,
+    revision: at,
+    kv: op.op === "put"
+      ? {
+        value: op.value,
+        mod_revision: at,
+        create_revision: at,
+        lease: op.lease ?? "0",
+      }
+      : null,
+  }));
+  const effects = step(v, {
+    type: "txn_done",
+    at: 1,
+    effect: claim,
+    ok: false,
+    revision: at + 1,
+    error: null,
+    reads,
+  });
+  // Retried on another endpoint: the claim is ours; the attempt goes on.
+  assert.deepEqual(effects.map((e) => e.kind), ["prepare"]);
+  assert.equal(v.claims.get(T1)?.create_revision, at);
+});
+
+Deno.test("finding 4: a parked result evicted from the pending flush is not held forever: the attempt is given back under the fence", () => {
+  const { v, fence } = claimAndRun();
+  const [finish] = txns(step(v, {
+    type: "worker_exit",
+    at: 10,
+    task_id: T1,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+    lost: false,
+  }));
+  // etcd was away: the result went to the pending-flush file, which then evicted it.
+  step(v, { type: "result_flushed", at: 11, task_id: T1, fence });
+  step(v, {
+    type: "txn_done",
+    at: 11,
+    effect: finish,
+    ok: false,
+    revision: 0,
+    error: "unavailable",
+  });
+  const effects = txns(
+    step(v, { type: "flush_resolved", at: 12, task_id: T1 }),
+  );
+  assert.equal(effects.length, 1);
+  assert.equal(effects[0].reason, "finish");
+  assert.deepEqual(effects[0].compare[0], {
+    key: keys.claim(T1),
+    target: "create",
+    equals: fence,
+  });
+  const put = effects[0].success[0];
+  const next = JSON.parse(put.op === "put" ? put.value : "{}");
+  assert.equal(next.state, "PENDING");
+  assert.match(next.last_error, /attempt lost: worker lost on its node/);
+});

@@ -53,3 +53,44 @@ Deno.test("txn batch: an unreachable etcd fails every transaction of the request
   const results = await Promise.allSettled([key("/t/x"), key("/t/y")]);
   assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
 });
+
+Deno.test("txn batch: requests are capped by bytes too: 12 writes of 300 KB all commit (one 3.6 MB request would be refused whole)", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  const batcher = new TxnBatcher(client);
+  const big = "x".repeat(300 * 1024);
+  const results = await Promise.all(
+    Array.from(
+      { length: 12 },
+      (_, i) =>
+        batcher.run([{ key: `/t/big${i}`, target: "version", equals: 0 }], [{
+          op: "put",
+          key: `/t/big${i}`,
+          value: big,
+        }]),
+    ),
+  );
+  assert.deepEqual(results.map((r) => r.ok), Array(12).fill(true));
+  // 1 MiB per request: three of these per request at most, so several revisions.
+  const revisions = new Set(results.map((r) => r.revision));
+  assert.ok(revisions.size >= 4, `revisions: ${[...revisions]}`);
+});
+
+Deno.test("txn batch: a failed compare returns the current records of the keys asked for", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  await client.put("/t/held").value("theirs");
+  const batcher = new TxnBatcher(client);
+  const res = await batcher.run(
+    [{ key: "/t/held", target: "version", equals: 0 }],
+    [{ op: "put", key: "/t/held", value: "ours" }],
+    ["/t/held", "/t/absent"],
+  );
+  assert.equal(res.ok, false);
+  assert.equal(res.reads?.[0].kv?.value, "theirs");
+  assert.deepEqual(res.reads?.[1], {
+    key: "/t/absent",
+    revision: res.revision,
+    kv: null,
+  });
+});

@@ -2,11 +2,13 @@
  * The simulator's invariants, checked on every step (and at the end of a
  * schedule): no write after a terminal state, no claimant write without the
  * fence, no Spawn after the node saw its claim gone or a cancel requested, no
- * worker left running more than one decision after that, and (at the end) no
+ * worker left running more than one decision after that, no compare re-sent
+ * unchanged after it failed (re-read, then re-decide), and (at the end) no
  * task left unfinished and no caps record frozen by a stale CAS revision.
  */
 import { Envelope, TERMINAL_STATES } from "../schema.ts";
 import type { CommitInfo } from "./etcd_model.ts";
+import type { TxnEffect } from "../core/effects.ts";
 import type { SimNode } from "./sim_node.ts";
 import type { World } from "./world.ts";
 
@@ -17,6 +19,8 @@ interface Seen {
   cancel: Map<string, number>;
   /** Kills sent and not arrived yet, by task@fence. */
   killsInFlight: Map<string, number>;
+  /** task + compares of transactions whose compare failed. */
+  failedCompares: Set<string>;
 }
 
 /** Writers that act as the task's claimant: their writes must carry the fence. */
@@ -26,6 +30,8 @@ export class Checker {
   readonly #seen = new WeakMap<SimNode, Seen>();
   /** Terminal writes per task (exactly one once a schedule ends). */
   readonly terminal = new Map<string, number>();
+  /** The last committed state and ran_on of each envelope key. */
+  readonly #last = new Map<string, Pick<Envelope, "state" | "ran_on">>();
 
   constructor(readonly w: World) {
     w.etcd.onCommit = (c) => this.#onCommit(c);
@@ -34,7 +40,12 @@ export class Checker {
   #of(n: SimNode): Seen {
     let s = this.#seen.get(n);
     if (!s) {
-      s = { lost: new Map(), cancel: new Map(), killsInFlight: new Map() };
+      s = {
+        lost: new Map(),
+        cancel: new Map(),
+        killsInFlight: new Map(),
+        failedCompares: new Set(),
+      };
       this.#seen.set(n, s);
     }
     return s;
@@ -56,6 +67,40 @@ export class Checker {
       ) {
         s.cancel.set(key, n.decisions);
       }
+    }
+  }
+
+  /** Re-read, then re-decide: a compare that failed is never sent again unchanged. */
+  onTxnSent(n: SimNode, e: TxnEffect): void {
+    const key = `${e.task_id}\x1f${JSON.stringify(e.compare)}`;
+    if (this.#of(n).failedCompares.has(key)) {
+      this.w.fail(
+        `${n.id} re-sent ${e.reason}(${e.task_id}) with a compare that already failed: ${
+          JSON.stringify(e.compare)
+        }`,
+      );
+    }
+  }
+
+  onTxnConflict(n: SimNode, e: TxnEffect): void {
+    this.#of(n).failedCompares.add(
+      `${e.task_id}\x1f${JSON.stringify(e.compare)}`,
+    );
+  }
+
+  /** A result reported superseded must really not be in etcd (finding 3: it was, after a retry). */
+  onEmit(n: SimNode, event: string, payload: Record<string, unknown>): void {
+    if (event !== "task.result_superseded") return;
+    const kv = this.w.etcd.kv.get(this.w.keys.task(String(payload.task_id)));
+    if (!kv) return;
+    const env = JSON.parse(kv.value) as Envelope;
+    if (
+      env.fence === payload.fence && env.ran_on === n.id &&
+      !this.w.etcd.kv.has(this.w.keys.claim(env.task_id))
+    ) {
+      this.w.fail(
+        `${n.id} reported ${env.task_id}@${env.fence} superseded, but that result is committed (${env.state})`,
+      );
     }
   }
 
@@ -116,10 +161,10 @@ export class Checker {
     const reason = c.writer.slice(c.writer.indexOf(":") + 1);
     for (const op of c.txn.success) {
       if (op.op !== "put" || !op.key.startsWith(dq)) continue;
-      const before = c.before.get(op.key);
       // Written by the real txn builders from valid envelopes: no need to validate again.
-      const prev = before ? JSON.parse(before.value) as Envelope : null;
+      const prev = this.#last.get(op.key) ?? null;
       const next = JSON.parse(op.value) as Envelope;
+      this.#last.set(op.key, { state: next.state, ran_on: next.ran_on });
       if (prev && TERMINAL_STATES.has(prev.state)) {
         this.w.fail(
           `${c.writer} wrote ${next.task_id} (${next.state}) after it was ${prev.state} (rev ${c.revision})`,

@@ -196,6 +196,8 @@ export class SimNode {
         return this.#spawn(e);
       case "abort":
         return this.#abort(e);
+      case "emit":
+        return this.check.onEmit(this, e.event, e.payload);
       case "kill":
         this.check.onKillSent(this, e.task_id, e.fence);
         return this.later(this.w.lat(), () => {
@@ -210,6 +212,7 @@ export class SimNode {
   // --- transactions -------------------------------------------------------
 
   #txn(e: TxnEffect): void {
+    this.check.onTxnSent(this, e);
     if (!this.w.reachable(this.id)) {
       return this.later(this.#unreachableMs(), () => this.#txnFailed(e, true));
     }
@@ -238,7 +241,9 @@ export class SimNode {
         ok = r.ok;
         if (!ok) reads = this.#reads(t.read_on_failure, r.reads);
       }
-      this.later(this.w.lat(), () =>
+      this.later(this.w.lat(), () => {
+        // The answer arrives: from here the node knows the compare failed.
+        if (!ok) this.check.onTxnConflict(this, e);
         this.push({
           type: "txn_done",
           at: this.now,
@@ -247,7 +252,8 @@ export class SimNode {
           revision: ok ? revision : this.w.etcd.revision,
           error: null,
           reads,
-        }));
+        });
+      });
     });
   }
 
