@@ -8,6 +8,7 @@ import { handleHttp } from "./shell/http.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
+import { Keys } from "./keys.ts";
 import { VERSION } from "./version.ts";
 
 async function readConfigFile(): Promise<
@@ -94,6 +95,10 @@ async function main(): Promise<number> {
   try {
     // Plugins first: a node registers only once it can run what it claims
     // (a plugin that fails to start leaves it registered but degraded).
+    await host.restoreCrashes(
+      { get: (key) => client.get(key).string() },
+      new Keys(config.key_prefix),
+    );
     await host.startAll();
     await node.start();
   } catch (e) {

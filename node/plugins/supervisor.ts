@@ -146,6 +146,19 @@ export class PluginSupervisor {
   }
 
   /**
+   * Adds crash times recorded elsewhere (the node's record in etcd, written
+   * before this process started) so the budget survives a node restart.
+   * Only before `start()`; times outside the window are dropped.
+   */
+  adoptCrashes(crashes: readonly number[]): void {
+    if (this.#loop) {
+      throw new Error(`plugin ${this.name}: adoptCrashes after start`);
+    }
+    const merged = [...new Set([...this.#status.crashes, ...crashes])];
+    this.#status.crashes = crashesInWindow(merged, Date.now(), this.#budget);
+  }
+
+  /**
    * Launches the plugin and resolves with the status once the first attempt
    * settles (ready, start_failed, refused or unstable).
    */

@@ -7,43 +7,33 @@ import type { Pool, Workspace } from "../exec/contracts.ts";
 import { GrpcPool } from "../exec/grpc_pool.ts";
 import { GrpcWorkspace } from "../exec/grpc_workspace.ts";
 import type { PluginConfig } from "../plugins/config.ts";
+import {
+  type PluginRecord,
+  recordState,
+  storedCrashes,
+  toRecord,
+} from "../plugins/plugin_record.ts";
 import { type PluginStatus, PluginSupervisor } from "../plugins/supervisor.ts";
+import type { Keys } from "../keys.ts";
 import type { Logger } from "./log.ts";
 
-/** What is stored at `/boi/plugins/{node_id}/{name}` (SPEC §2). */
-export interface PluginRecord {
-  kind: string;
-  state: "starting" | "ready" | "unhealthy" | "unstable";
-  crashes: number[];
-  proto_minor: number | null;
-  capabilities: string[];
-  reason: string | null;
+export { type PluginRecord, recordState };
+
+/** What the host reads from etcd: `get(key)` as text, null when absent. */
+export interface RecordReader {
+  get(key: string): Promise<string | null>;
 }
 
 /** How long a call waits for a restarting plugin before it fails. */
 const CALL_WAIT_MS = 15_000;
 
-/** Maps the supervisor's fine-grained states onto the four of SPEC §2. */
-export function recordState(s: PluginStatus["state"]): PluginRecord["state"] {
-  switch (s) {
-    case "ready":
-      return "ready";
-    case "starting":
-    case "crashed":
-    case "start_failed":
-    case "stopping":
-    case "stopped":
-      return "starting";
-    case "unhealthy":
-      return "unhealthy";
-    case "unstable":
-    case "refused":
-      return "unstable";
-  }
-}
+/** How long the node's start waits for etcd to hand back the crash lists. */
+const RESTORE_TIMEOUT_MS = 3000;
 
 export class PluginHost {
   readonly supervisors = new Map<string, PluginSupervisor>();
+  readonly #nodeId: string;
+  readonly #log: Logger;
 
   constructor(
     configs: PluginConfig[],
@@ -56,6 +46,8 @@ export class PluginHost {
       onChange: (name: string, record: PluginRecord) => void;
     },
   ) {
+    this.#nodeId = opts.node_id;
+    this.#log = opts.log;
     for (const c of configs) {
       const sup: PluginSupervisor = new PluginSupervisor({
         plugin: c.spec,
@@ -72,6 +64,58 @@ export class PluginHost {
         onCrash: () => opts.onChange(c.spec.name, toRecord(sup.status)),
       });
       this.supervisors.set(c.spec.name, sup);
+    }
+  }
+
+  /**
+   * Reads each plugin's record left by this node's previous process (its
+   * lease lives until it expires) and adopts its crash list, so a node that
+   * crashes and comes back does not get a fresh budget. etcd unreachable or
+   * slow: logged, and the plugins start with what they have.
+   */
+  async restoreCrashes(
+    etcd: RecordReader,
+    keys: Keys,
+    timeoutMs = RESTORE_TIMEOUT_MS,
+  ): Promise<void> {
+    const read = Promise.all(
+      [...this.supervisors].map(async ([name, sup]) => {
+        const text = await etcd.get(keys.plugin(this.#nodeId, name));
+        const crashes = text === null ? null : storedCrashes(text);
+        if (text !== null && crashes === null) {
+          this.#log.warn("plugin record unreadable: crash list not restored", {
+            plugin: name,
+          });
+        }
+        return { name, sup, crashes: crashes ?? [] };
+      }),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), timeoutMs);
+    });
+    try {
+      const got = await Promise.race([read, late]);
+      if (got === "late") {
+        this.#log.warn("etcd did not answer: plugin crash lists not restored", {
+          timeout_ms: timeoutMs,
+        });
+        return;
+      }
+      for (const { name, sup, crashes } of got) {
+        if (crashes.length === 0) continue;
+        sup.adoptCrashes(crashes);
+        this.#log.info("plugin crash list restored", {
+          plugin: name,
+          crashes: sup.status.crashes.length,
+        });
+      }
+    } catch (e) {
+      this.#log.warn("plugin crash lists not restored", {
+        error: (e as Error).message,
+      });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -127,15 +171,4 @@ export class PluginHost {
       [...this.supervisors.values()].map((s) => s.stop().catch(() => {})),
     );
   }
-}
-
-function toRecord(st: PluginStatus): PluginRecord {
-  return {
-    kind: st.kind,
-    state: recordState(st.state),
-    crashes: st.crashes,
-    proto_minor: st.proto_minor,
-    capabilities: st.capabilities,
-    reason: st.reason,
-  };
 }

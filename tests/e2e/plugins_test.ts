@@ -9,114 +9,29 @@
  * `boi plugin test` test below; it is not repeated here.
  */
 import assert from "node:assert/strict";
-import { z } from "zod";
-import YAML from "yaml";
 import {
   cli,
-  type HasClient,
   makeTempDir,
-  type NodeProc,
   notYet,
   processAlive,
   processGroupAlive,
   processTable,
   readCaps,
   readNode,
-  REPO_ROOT,
   run,
   startEtcd,
   startNode,
   waitFor,
 } from "../harness/mod.ts";
 import { dispatch, startCluster, waitTerminal } from "./cluster.ts";
-import { Keys } from "../../node/keys.ts";
-
-const POOL_FLAGS = [
-  "--allow-run",
-  "--allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL",
-];
-
-/** The command of a plugin script under plugins/ (mock or reference). */
-function pluginArgv(script: string, extra: string[] = []): string[] {
-  return [
-    Deno.execPath(),
-    "run",
-    "-q",
-    "-P=plugin",
-    "--allow-net=unix:{socket}",
-    ...extra,
-    `${REPO_ROOT}/plugins/${script}`,
-  ];
-}
-
-/** Writes a BOI_PLUGINS file; returns its path. */
-async function pluginsFile(doc: Record<string, unknown>): Promise<string> {
-  const dir = await makeTempDir("boi-plugins-");
-  const path = `${dir}/plugins.yaml`;
-  await Deno.writeTextFile(path, YAML.stringify(doc));
-  return path;
-}
-
-const PluginRecord = z.object({
-  kind: z.string(),
-  state: z.string(),
-  crashes: z.array(z.number()),
-  proto_minor: z.number().nullable(),
-  capabilities: z.array(z.string()),
-  reason: z.string().nullable(),
-});
-type PluginRecord = z.infer<typeof PluginRecord>;
-
-async function readPlugin(
-  etcd: HasClient,
-  nodeId: string,
-  name: string,
-): Promise<PluginRecord | null> {
-  const res = await etcd.client().get(new Keys().plugin(nodeId, name))
-    .string();
-  return res === null ? null : PluginRecord.parse(JSON.parse(res));
-}
-
-async function waitPlugin(
-  etcd: HasClient,
-  nodeId: string,
-  name: string,
-  ok: (r: PluginRecord) => boolean,
-  timeoutMs = 15_000,
-): Promise<PluginRecord> {
-  return await waitFor(`plugin record ${nodeId}/${name}`, async () => {
-    const r = await readPlugin(etcd, nodeId, name);
-    return r !== null && ok(r) ? r : notYet(r);
-  }, { timeoutMs, intervalMs: 50 });
-}
-
-/** The newest `plugin spawned` log line of `name`: pid and incarnation. */
-function spawned(
-  n: NodeProc,
-  name: string,
-): { pid: number; incarnation: number } | null {
-  const l = n.logs().filter((l) =>
-    l.msg === "plugin spawned" && l.plugin === name
-  ).at(-1);
-  return l ? { pid: Number(l.pid), incarnation: Number(l.incarnation) } : null;
-}
-
-/** Waits for the `plugin ready` line of an incarnation after `after`; returns its pid. */
-async function readyIncarnation(
-  n: NodeProc,
-  name: string,
-  after: number,
-): Promise<number> {
-  await n.waitForLog(
-    (l) =>
-      l.msg === "plugin ready" && l.plugin === name &&
-      Number(l.incarnation) > after,
-    15_000,
-  );
-  const s = spawned(n, name)!;
-  assert.ok(s.incarnation > after);
-  return s.pid;
-}
+import {
+  pluginArgv,
+  pluginsFile,
+  POOL_FLAGS,
+  readyIncarnation,
+  spawned,
+  waitPlugin,
+} from "./plugin_util.ts";
 
 Deno.test("a plugin that never prints BOI_READY: start_failed ready_timeout within ready_timeout + 1 s, its process gone", async () => {
   await using etcd = await startEtcd();
