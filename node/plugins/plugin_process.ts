@@ -28,6 +28,12 @@ export interface PluginEndpoint {
   readonly hasEnded: boolean;
   /** Ends it: SIGTERM (or stdin EOF only), grace, SIGKILL; at once with `kill`. */
   terminate(options: TerminateOptions): Promise<StopResult>;
+  /** Extra words for a ready timeout, e.g. what was waited for. */
+  readonly readyDetail?: string;
+  /** Checked before each health probe: why it is gone though no exit was seen. */
+  gone?(): Promise<string | null>;
+  /** Whether a failed probe means it is gone rather than sick. */
+  lost?(error: Error): boolean;
 }
 
 /** How to end an endpoint. */

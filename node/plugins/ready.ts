@@ -104,7 +104,9 @@ export async function bringUp(ep: PluginEndpoint, o: {
   if (r === "timer") {
     return {
       kind: "failed",
-      reason: `ready_timeout after ${o.ready_timeout_ms} ms`,
+      reason: `ready_timeout after ${o.ready_timeout_ms} ms${
+        ep.readyDetail ? `: ${ep.readyDetail}` : ""
+      }`,
       conn: null,
     };
   }

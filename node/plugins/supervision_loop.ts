@@ -11,6 +11,7 @@ import {
   crashesInWindow,
   unstableUntil,
 } from "./crash_budget.ts";
+import { AttachedPlugin } from "./attach.ts";
 import { bringUp, judgeHandshake } from "./ready.ts";
 import { probeHealth } from "./health_probe.ts";
 import {
@@ -112,6 +113,8 @@ export class SupervisionLoop {
         corr_id: `${this.#pluginId(inc.ep.n)}.health`,
         ended: inc.ep.ended,
         wake: this.wake.promise,
+        gone: inc.ep.gone?.bind(inc.ep),
+        lost: inc.ep.lost?.bind(inc.ep),
         log: this.#pluginLog,
       });
       if (end.kind === "wake") {
@@ -142,25 +145,37 @@ export class SupervisionLoop {
     if (r === "wake") this.renewWake();
   }
 
-  /** Starts an incarnation and takes it to ready: BOI_READY, then Handshake. */
+  /**
+   * Starts an incarnation (spawns it, or attaches to the sidecar's socket)
+   * and takes it to ready: BOI_READY or an accepting socket, then Handshake.
+   */
   async #launch(): Promise<Outcome> {
     const n = this.nextIncarnation++;
-    await removeStaleSocket(this.socket);
     let ep: PluginEndpoint;
-    try {
-      ep = spawnPlugin({
-        spec: this.o.plugin,
-        kind: this.o.plugin.kind,
+    if (this.o.plugin.socket !== undefined) {
+      ep = new AttachedPlugin(
         n,
-        node_id: this.o.node_id,
-        socket: this.socket,
-        plugin_data_dir: this.pluginDataDir,
-        plugin_id: this.#pluginId(n),
-        inherit_env: this.o.inherit_env,
-        log: this.log,
-      });
-    } catch (e) {
-      return { kind: "failed", reason: `spawn: ${(e as Error).message}` };
+        this.o.plugin.kind,
+        this.socket,
+        this.o.ready_timeout_ms ?? 10_000,
+      );
+    } else {
+      await removeStaleSocket(this.socket);
+      try {
+        ep = spawnPlugin({
+          spec: this.o.plugin,
+          kind: this.o.plugin.kind,
+          n,
+          node_id: this.o.node_id,
+          socket: this.socket,
+          plugin_data_dir: this.pluginDataDir,
+          plugin_id: this.#pluginId(n),
+          inherit_env: this.o.inherit_env,
+          log: this.log,
+        });
+      } catch (e) {
+        return { kind: "failed", reason: `spawn: ${(e as Error).message}` };
+      }
     }
     const inc: Incarnation = { ep, conn: null };
     this.inc = inc;

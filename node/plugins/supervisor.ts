@@ -85,11 +85,19 @@ export class PluginSupervisor {
         }`,
       );
     }
-    if (options.plugin.argv.length === 0) {
+    const attach = options.plugin.socket;
+    if (attach === undefined && options.plugin.argv.length === 0) {
       throw new Error(`plugin ${this.name}: argv is empty`);
     }
+    if (attach !== undefined && !attach.startsWith("/")) {
+      throw new Error(
+        `plugin ${this.name}: socket must be an absolute path: got ${
+          JSON.stringify(attach)
+        }`,
+      );
+    }
     const dataDir = absolute(options.data_dir);
-    this.socket = `${dataDir}/plugins/${this.name}.sock`;
+    this.socket = attach ?? `${dataDir}/plugins/${this.name}.sock`;
     this.pluginDataDir = `${dataDir}/plugins/${this.name}`;
     if (encoder.encode(this.socket).length > MAX_SOCKET_PATH) {
       throw new Error(
@@ -166,7 +174,9 @@ export class PluginSupervisor {
     if (this.#loop) throw new Error(`plugin ${this.name} already started`);
     this.#l.stopRequested = false;
     this.#l.wake = Promise.withResolvers<"wake">();
-    await Deno.mkdir(this.pluginDataDir, { recursive: true });
+    if (this.#o.plugin.socket === undefined) {
+      await Deno.mkdir(this.pluginDataDir, { recursive: true });
+    }
     // Counted before the loop starts: it may settle (unstable) synchronously.
     const target = this.#k.settled + 1;
     this.#loop = this.#l.run().catch(async (e) => {

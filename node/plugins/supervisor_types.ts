@@ -75,9 +75,16 @@ export interface PluginSpec {
   /**
    * The command. `{socket}`, `{data_dir}` (the plugin's own), `{node_id}`,
    * `{name}` and `{kind}` are replaced, so narrow permissions can name the
-   * socket: `--allow-net=unix:{socket}`.
+   * socket: `--allow-net=unix:{socket}`. Empty when attached.
    */
   argv: string[];
+  /**
+   * Attach mode: the absolute path of a socket a plugin started by someone
+   * else serves (a sidecar). No spawn, no stdin lifeline; handshake, health
+   * and reconnect as for a spawned plugin, under the same crash budget.
+   * @default none: core spawns `argv`
+   */
+  socket?: string;
   /** Extra environment (same placeholders). */
   env?: Record<string, string>;
   /** Working directory. @default the node's */
@@ -88,7 +95,7 @@ export interface PluginSpec {
 export interface PluginSupervisorOptions {
   plugin: PluginSpec;
   node_id: string;
-  /** The node's data dir: the socket is `<data_dir>/plugins/<name>.sock`. */
+  /** The node's data dir: the socket is `<data_dir>/plugins/<name>.sock` (unless attached). */
   data_dir: string;
   /** Sent in the handshake. @default "dev" */
   core_version?: string;
