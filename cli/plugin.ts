@@ -171,6 +171,16 @@ export async function runPluginRestart(
         (body.pid ? `, pid ${body.pid}` : "") +
         (body.reason ? `: ${body.reason}` : ""),
     );
+    const lost = Array.isArray(body.lost_tasks) ? body.lost_tasks : null;
+    if (body.kind === "pool" && lost !== null) {
+      ctx.print(
+        lost.length === 0
+          ? "running work: none was running"
+          : `running work: not drained; ${lost.length} running attempt${
+            lost.length === 1 ? "" : "s"
+          } re-queued as attempt lost (no retry spent): ${lost.join(", ")}`,
+      );
+    }
   }
   return ready ? EXIT.ok : EXIT.failed;
 }

@@ -4,7 +4,6 @@
  * published under `/boi/plugins/{node_id}/{name}`.
  */
 import type { Pool, Workspace } from "../exec/contracts.ts";
-import { GrpcPool } from "../exec/grpc_pool.ts";
 import { GrpcWorkspace } from "../exec/grpc_workspace.ts";
 import type { PluginConfig } from "../plugins/config.ts";
 import {
@@ -13,6 +12,7 @@ import {
   storedCrashes,
   toRecord,
 } from "../plugins/plugin_record.ts";
+import { RestartAwarePool } from "../plugins/restart_pool.ts";
 import { type PluginStatus, PluginSupervisor } from "../plugins/supervisor.ts";
 import type { Keys } from "../keys.ts";
 import type { Logger } from "./log.ts";
@@ -24,6 +24,9 @@ export interface RecordReader {
   get(key: string): Promise<string | null>;
 }
 
+/** A restart's outcome: the new status, and the tasks whose running attempt it cut. */
+export type RestartResult = PluginStatus & { lost_tasks: string[] };
+
 /** How long a call waits for a restarting plugin before it fails. */
 const CALL_WAIT_MS = 15_000;
 
@@ -34,6 +37,7 @@ export class PluginHost {
   readonly supervisors = new Map<string, PluginSupervisor>();
   readonly #nodeId: string;
   readonly #log: Logger;
+  #pool: RestartAwarePool | null = null;
 
   constructor(
     configs: PluginConfig[],
@@ -129,11 +133,10 @@ export class PluginHost {
     throw new Error(`no ${kind} plugin configured`);
   }
 
+  /** The pool client core uses (one per host: a restart must see its streams). */
   pool(): Pool {
-    const s = this.#byKind("pool");
-    return new GrpcPool({
-      connection: () => s.connection({ wait_ms: CALL_WAIT_MS }),
-    });
+    this.#pool ??= new RestartAwarePool(this.#byKind("pool"), CALL_WAIT_MS);
+    return this.#pool;
   }
 
   workspace(): Workspace {
@@ -157,13 +160,29 @@ export class PluginHost {
     );
   }
 
-  /** `boi plugin restart`: forgets the crash list and starts a fresh incarnation. */
-  async restart(name: string): Promise<PluginStatus> {
+  /**
+   * `boi plugin restart`: forgets the crash list and starts a fresh
+   * incarnation. A pool's running work is not drained: each running attempt
+   * ends as "attempt lost" (re-queued, no retry spent; restart_pool.ts), and
+   * the answer names those tasks.
+   */
+  async restart(name: string): Promise<RestartResult> {
     const s = this.supervisors.get(name);
     if (!s) {
       throw new Error(`no plugin named ${JSON.stringify(name)} on this node`);
     }
-    return await s.restart();
+    const lost = s.kind === "pool" && this.#pool !== null
+      ? this.#pool.cutForRestart(
+        `pool plugin ${name} restarted (boi plugin restart); no retry spent`,
+      )
+      : [];
+    if (lost.length > 0) {
+      this.#log.warn("plugin restart: running attempts end as attempt lost", {
+        plugin: name,
+        tasks: lost,
+      });
+    }
+    return { ...(await s.restart()), lost_tasks: lost };
   }
 
   async stopAll(): Promise<void> {
