@@ -8,6 +8,7 @@ import { handleHttp } from "./shell/http.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
+import { checkPluginCommands } from "./plugins/command_check.ts";
 import { Keys } from "./keys.ts";
 import { VERSION } from "./version.ts";
 
@@ -41,6 +42,7 @@ async function main(): Promise<number> {
     plugins = parsePluginsConfig(
       path === null ? null : { path, text: await Deno.readTextFile(path) },
     );
+    await checkPluginCommands(plugins, path);
   } catch (e) {
     const msg = e instanceof Deno.errors.NotFound
       ? `BOI_PLUGINS: no such file: ${config.plugins_file}`
