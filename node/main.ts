@@ -42,7 +42,7 @@ async function main(): Promise<number> {
     plugins = parsePluginsConfig(
       path === null ? null : { path, text: await Deno.readTextFile(path) },
     );
-    await checkPluginCommands(plugins, path);
+    await checkPluginCommands(plugins, path, config.data_dir);
   } catch (e) {
     const msg = e instanceof Deno.errors.NotFound
       ? `BOI_PLUGINS: no such file: ${config.plugins_file}`

@@ -1,10 +1,14 @@
 /**
- * Refuses, at node start, a plugin command whose executable does not exist:
- * a typo in the plugins file is an operator's one-line error (exit 2), not a
- * plugin that crash-loops into `unstable` behind a node that looks alive.
+ * Refuses, at node start, a plugin command whose executable does not exist
+ * (or whose socket path cannot exist): a typo in the plugins file is an
+ * operator's one-line error (exit 2), not a plugin that crash-loops into
+ * `unstable` behind a node that looks alive.
  * @module
  */
 import type { PluginConfig } from "./config.ts";
+
+/** Unix socket paths are limited to 107 bytes on Linux (108 with the NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** Whether `path` is a file someone may execute. */
 async function executable(path: string): Promise<"ok" | "missing" | "mode"> {
@@ -26,9 +30,23 @@ async function executable(path: string): Promise<"ok" | "missing" | "mode"> {
 export async function checkPluginCommands(
   configs: readonly PluginConfig[],
   file: string | null,
+  data_dir?: string,
 ): Promise<void> {
   const where = file ?? "plugins";
   for (const c of configs) {
+    if (data_dir !== undefined && c.spec.socket === undefined) {
+      const dir = data_dir.startsWith("/")
+        ? data_dir
+        : `${Deno.cwd()}/${data_dir}`;
+      const socket = `${dir}/plugins/${c.spec.name}.sock`;
+      if (new TextEncoder().encode(socket).length > MAX_SOCKET_PATH) {
+        throw new Error(
+          `${where}: ${c.spec.kind}: its socket ${
+            JSON.stringify(socket)
+          } is longer than ${MAX_SOCKET_PATH} bytes: use a shorter BOI_DATA_DIR or plugin name`,
+        );
+      }
+    }
     const exe = c.spec.argv[0];
     // Placeholders are filled per incarnation: nothing to check yet.
     if (exe === undefined || exe.includes("{")) continue;

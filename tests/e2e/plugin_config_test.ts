@@ -10,6 +10,7 @@ import { pluginArgv } from "./plugin_util.ts";
 /** Starts node/main.ts with `plugins` as its BOI_PLUGINS file; returns the exit and stderr. */
 async function startWith(
   plugins: string,
+  dataDir?: string,
 ): Promise<{ code: number; stderr: string; file: string }> {
   const dir = await makeTempDir("boi-pcfg-");
   const file = `${dir}/plugins.yaml`;
@@ -21,7 +22,7 @@ async function startWith(
       env: {
         BOI_NODE_ID: "bad-plugins",
         BOI_PLUGINS: file,
-        BOI_DATA_DIR: `${dir}/data`,
+        BOI_DATA_DIR: dataDir ?? `${dir}/data`,
         // Never dialled: the node must give up before it reaches etcd.
         BOI_ETCD_ENDPOINTS: "http://127.0.0.1:1",
         BOI_HTTP_ADDR: "127.0.0.1:0",
@@ -33,42 +34,53 @@ async function startWith(
   return { code: r.code, stderr: r.stderr, file };
 }
 
-const cases: { name: string; yaml: (deno: string) => string; line: RegExp }[] =
-  [
-    {
-      name: "pool: null",
-      yaml: () => "pool: null\n",
-      line:
-        /^boi node: FILE: pool: the node needs a pool plugin \(leave the entry out for the reference one\): got null$/,
-    },
-    {
-      name: "a malformed field",
-      yaml: () => "pool:\n  argv: [x]\n  ready_timeout_s: ten\n",
-      line: /^boi node: FILE: pool\.ready_timeout_s: .+: got "ten"$/,
-    },
-    {
-      name: "both argv and socket",
-      yaml: (deno) => `hooks:\n  argv: [${deno}]\n  socket: /tmp/x.sock\n`,
-      line:
-        /^boi node: FILE: hooks: needs exactly one of argv .+ or socket .+: got \{.+\}$/,
-    },
-    {
-      name: "an executable path that does not exist",
-      yaml: () => "hooks:\n  argv: [/nonexistent/boi-plugin, --flag]\n",
-      line:
-        /^boi node: FILE: hooks\.argv\[0\]: no such executable: "\/nonexistent\/boi-plugin"$/,
-    },
-    {
-      name: "a command not on PATH",
-      yaml: () => "router:\n  argv: [boi-no-such-plugin-cmd]\n",
-      line:
-        /^boi node: FILE: router\.argv\[0\]: no executable "boi-no-such-plugin-cmd" on PATH/,
-    },
-  ];
+const cases: {
+  name: string;
+  yaml: (deno: string) => string;
+  line: RegExp;
+  dataDir?: string;
+}[] = [
+  {
+    name: "pool: null",
+    yaml: () => "pool: null\n",
+    line:
+      /^boi node: FILE: pool: the node needs a pool plugin \(leave the entry out for the reference one\): got null$/,
+  },
+  {
+    name: "a malformed field",
+    yaml: () => "pool:\n  argv: [x]\n  ready_timeout_s: ten\n",
+    line: /^boi node: FILE: pool\.ready_timeout_s: .+: got "ten"$/,
+  },
+  {
+    name: "both argv and socket",
+    yaml: (deno) => `hooks:\n  argv: [${deno}]\n  socket: /tmp/x.sock\n`,
+    line:
+      /^boi node: FILE: hooks: needs exactly one of argv .+ or socket .+: got \{.+\}$/,
+  },
+  {
+    name: "an executable path that does not exist",
+    yaml: () => "hooks:\n  argv: [/nonexistent/boi-plugin, --flag]\n",
+    line:
+      /^boi node: FILE: hooks\.argv\[0\]: no such executable: "\/nonexistent\/boi-plugin"$/,
+  },
+  {
+    name: "a data dir too long for the plugin sockets",
+    yaml: () => "",
+    dataDir: `/tmp/${"d".repeat(100)}`,
+    line:
+      /^boi node: FILE: workspace: its socket "\/tmp\/d+\/plugins\/workspace\.sock" is longer than 107 bytes: use a shorter BOI_DATA_DIR or plugin name$/,
+  },
+  {
+    name: "a command not on PATH",
+    yaml: () => "router:\n  argv: [boi-no-such-plugin-cmd]\n",
+    line:
+      /^boi node: FILE: router\.argv\[0\]: no executable "boi-no-such-plugin-cmd" on PATH/,
+  },
+];
 
 for (const c of cases) {
   Deno.test(`BOI_PLUGINS with ${c.name}: the node exits 2 with one line naming file, field and value`, async () => {
-    const r = await startWith(c.yaml(Deno.execPath()));
+    const r = await startWith(c.yaml(Deno.execPath()), c.dataDir);
     const lines = r.stderr.trim().split("\n");
     assert.equal(r.code, 2, r.stderr);
     assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
