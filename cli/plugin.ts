@@ -16,8 +16,8 @@ import {
   InvalidArgumentError,
   Option,
 } from "@commander-js/extra-typings";
-import { z } from "zod";
 import { ID_PATTERN, NodeRecord } from "../node/schema.ts";
+import { PluginRecord } from "../node/plugins/plugin_record.ts";
 import { isPluginKind, PLUGIN_KINDS, type PluginKind } from "../proto/kinds.ts";
 import {
   type CommonOptions,
@@ -30,18 +30,11 @@ import {
 import { CliError } from "./errors.ts";
 import { table } from "./format.ts";
 
-/** `/boi/plugins/{node_id}/{name}` as the node writes it (node/shell/plugin_host.ts). */
-export const PluginRecordSchema = z.object({
-  kind: z.string(),
-  state: z.string(),
-  crashes: z.array(z.number()),
-  proto_minor: z.number().nullable(),
-  capabilities: z.array(z.string()),
-  reason: z.string().nullable(),
-});
+/** `/boi/plugins/{node_id}/{name}` as the node writes it (one schema: node/plugins/plugin_record.ts). */
+export const PluginRecordSchema = PluginRecord;
 
 /** One entry of `plugin list --json`. */
-export interface PluginRow extends z.infer<typeof PluginRecordSchema> {
+export interface PluginRow extends PluginRecord {
   node_id: string;
   name: string;
 }

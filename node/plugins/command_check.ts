@@ -6,9 +6,7 @@
  * @module
  */
 import type { PluginConfig } from "./config.ts";
-
-/** Unix socket paths are limited to 107 bytes on Linux (108 with the NUL). */
-const MAX_SOCKET_PATH = 107;
+import { MAX_SOCKET_PATH } from "./supervisor_types.ts";
 
 /** Whether `path` is a file someone may execute. */
 async function executable(path: string): Promise<"ok" | "missing" | "mode"> {

@@ -26,7 +26,7 @@ import YAML from "yaml";
 import { fileURLToPath } from "node:url";
 import { PLUGIN_KINDS, type PluginKind } from "../../proto/mod.ts";
 import type { HookTier } from "./contracts.ts";
-import type { PluginSpec } from "./supervisor.ts";
+import { MAX_SOCKET_PATH, type PluginSpec } from "./supervisor_types.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -41,7 +41,11 @@ const Entry = z.object({
   ).optional(),
   /** Attach mode: the absolute path of a socket a sidecar serves. */
   socket: z.string().startsWith("/", "must be an absolute path")
-    .max(107, "must be at most 107 bytes (a Unix socket path)").optional(),
+    .max(
+      MAX_SOCKET_PATH,
+      `must be at most ${MAX_SOCKET_PATH} bytes (a Unix socket path)`,
+    )
+    .optional(),
   env: z.record(z.string(), z.string()).optional(),
   cwd: z.string().optional(),
   /** @default 10 */

@@ -17,6 +17,7 @@ import { timer } from "./plugin_process.ts";
 import { StatusKeeper } from "./status_keeper.ts";
 import { SupervisionLoop } from "./supervision_loop.ts";
 import {
+  MAX_SOCKET_PATH,
   type PluginStatus,
   type PluginSupervisorOptions,
   PluginUnavailableError,
@@ -34,9 +35,6 @@ export {
   type StopResult,
   type SupervisorLog,
 } from "./supervisor_types.ts";
-
-/** Unix socket paths are limited to 107 bytes on Linux (108 with the NUL). */
-const MAX_SOCKET_PATH = 107;
 
 const encoder = new TextEncoder();
 const stderrLog: SupervisorLog = {

@@ -67,6 +67,9 @@ export interface SupervisorLog {
   ): void;
 }
 
+/** Unix socket paths are limited to 107 bytes on Linux (108 with the NUL). */
+export const MAX_SOCKET_PATH = 107;
+
 /** Which plugin to run. */
 export interface PluginSpec {
   /** Unique per node; names the socket and data dir, e.g. `pool`. */
