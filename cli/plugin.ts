@@ -167,7 +167,9 @@ export async function runPluginRestart(
     const lost = Array.isArray(body.lost_tasks) ? body.lost_tasks : null;
     if (body.kind === "pool" && lost !== null) {
       ctx.print(
-        lost.length === 0
+        body.attached === true
+          ? "running work: kept (an attached pool is reconnected to, not restarted)"
+          : lost.length === 0
           ? "running work: none was running"
           : `running work: not drained; ${lost.length} running attempt${
             lost.length === 1 ? "" : "s"

@@ -140,6 +140,11 @@ export class PluginSupervisor {
     return this.#k.status;
   }
 
+  /** Attach mode: a sidecar someone else runs serves the socket. */
+  get attached(): boolean {
+    return this.#o.plugin.socket !== undefined;
+  }
+
   /** A copy of the current status. */
   get status(): PluginStatus {
     return this.#k.snapshot();

@@ -25,7 +25,11 @@ export interface RecordReader {
 }
 
 /** A restart's outcome: the new status, and the tasks whose running attempt it cut. */
-export type RestartResult = PluginStatus & { lost_tasks: string[] };
+export type RestartResult = PluginStatus & {
+  /** Attach mode: the sidecar was reconnected to, not restarted. */
+  attached: boolean;
+  lost_tasks: string[];
+};
 
 /** How long a call waits for a restarting plugin before it fails. */
 const CALL_WAIT_MS = 15_000;
@@ -164,14 +168,17 @@ export class PluginHost {
    * `boi plugin restart`: forgets the crash list and starts a fresh
    * incarnation. A pool's running work is not drained: each running attempt
    * ends as "attempt lost" (re-queued, no retry spent; restart_pool.ts), and
-   * the answer names those tasks.
+   * the answer names those tasks. An attached pool is only reconnected to:
+   * its work goes on.
    */
   async restart(name: string): Promise<RestartResult> {
     const s = this.supervisors.get(name);
     if (!s) {
       throw new Error(`no plugin named ${JSON.stringify(name)} on this node`);
     }
-    const lost = s.kind === "pool" && this.#pool !== null
+    // An attached pool is a sidecar core does not stop: its workers and
+    // their streams outlive the reconnect, so their real exits still count.
+    const lost = s.kind === "pool" && !s.attached && this.#pool !== null
       ? this.#pool.cutForRestart(
         `pool plugin ${name} restarted (boi plugin restart); no retry spent`,
       )
@@ -182,7 +189,11 @@ export class PluginHost {
         tasks: lost,
       });
     }
-    return { ...(await s.restart()), lost_tasks: lost };
+    return {
+      ...(await s.restart()),
+      attached: s.attached,
+      lost_tasks: lost,
+    };
   }
 
   async stopAll(): Promise<void> {

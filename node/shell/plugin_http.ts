@@ -16,7 +16,9 @@ export interface PluginNode {
     readonly config: { readonly node_id: string };
     readonly plugins?: {
       readonly supervisors: ReadonlyMap<string, unknown>;
-      restart(name: string): Promise<PluginStatus & { lost_tasks?: string[] }>;
+      restart(
+        name: string,
+      ): Promise<PluginStatus & { attached?: boolean; lost_tasks?: string[] }>;
     } | null;
   };
 }
@@ -34,6 +36,8 @@ export interface RestartAnswer {
   pid: number | null;
   proto_minor: number | null;
   capabilities: string[];
+  /** Attach mode: the sidecar was reconnected to; core restarts no process. */
+  attached: boolean;
   /**
    * What the restart did to the plugin's running work: a pool is not drained,
    * its running attempts end as "attempt lost" (re-queued, no retry spent).
@@ -72,7 +76,7 @@ export async function handlePluginHttp(
       error: `no plugin named ${JSON.stringify(name)} on node ${node_id}`,
     });
   }
-  let st: PluginStatus & { lost_tasks?: string[] };
+  let st: PluginStatus & { attached?: boolean; lost_tasks?: string[] };
   try {
     st = await host.restart(name);
   } catch (e) {
@@ -89,6 +93,7 @@ export async function handlePluginHttp(
     pid: st.pid,
     proto_minor: st.proto_minor,
     capabilities: st.capabilities,
+    attached: st.attached ?? false,
     lost_tasks: st.lost_tasks ?? [],
   };
   return json(200, answer);

@@ -60,6 +60,7 @@ Deno.test("POST /internal/plugins/{name}/restart restarts and answers the new st
     pid: 4242,
     proto_minor: 0,
     capabilities: ["reattach"],
+    attached: false,
     lost_tasks: [],
   });
 });

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import {
+  cli,
+  listEnvelopes,
   makeTempDir,
   processAlive,
   readCaps,
@@ -120,6 +122,32 @@ Deno.test("attach: a real node runs its tasks on a pool sidecar it did not start
       "the restarted sidecar served the new tasks",
       () => spawns(sidecar) >= 3 || notYet(sidecar.stderr.lines.slice(-3)),
     );
+    // `plugin restart pool` of an attached pool only reconnects: the task
+    // running on the sidecar goes on and its own exit counts (1 attempt).
+    const long = await dispatch(
+      c,
+      "name: long\ntasks:\n  - id: t0\n    run: sleep 3\n    retries: 0\n",
+    );
+    await waitFor("the long task RUNNING", async () => {
+      const [e] = (await listEnvelopes(c.etcd, { specId: long.spec_id }))
+        .map((s) => s.value);
+      return e?.state === "RUNNING" ? e : notYet(e);
+    }, { timeoutMs: 15_000, intervalMs: 50 });
+    const r = await cli(c.etcd, [
+      "plugin",
+      "restart",
+      "pool",
+      "--node",
+      "node-a",
+    ]);
+    assert.equal(r.code, 0, r.explain());
+    assert.match(
+      r.stdout,
+      /^pool on node-a: ready\nrunning work: kept \(an attached pool is reconnected to, not restarted\)\n$/,
+    );
+    const [kept] = await waitTerminal(c, long.spec_id);
+    assert.equal(kept.state, "DONE", `${kept.state}: ${kept.last_error}`);
+    assert.equal(kept.attempts, 1, "the running attempt was not cut");
     // Stopping the node lets go of the sidecar; it keeps running.
     await a.stop();
     assert.ok(await processAlive(sidecar.child.pid), "sidecar still running");
