@@ -16,8 +16,8 @@ import {
   InvalidArgumentError,
   Option,
 } from "@commander-js/extra-typings";
-import { z } from "zod";
 import { ID_PATTERN, NodeRecord } from "../node/schema.ts";
+import { PluginRecord } from "../node/plugins/plugin_record.ts";
 import { isPluginKind, PLUGIN_KINDS, type PluginKind } from "../proto/kinds.ts";
 import {
   type CommonOptions,
@@ -30,18 +30,11 @@ import {
 import { CliError } from "./errors.ts";
 import { table } from "./format.ts";
 
-/** `/boi/plugins/{node_id}/{name}` as the node writes it (node/shell/plugin_host.ts). */
-export const PluginRecordSchema = z.object({
-  kind: z.string(),
-  state: z.string(),
-  crashes: z.array(z.number()),
-  proto_minor: z.number().nullable(),
-  capabilities: z.array(z.string()),
-  reason: z.string().nullable(),
-});
+/** `/boi/plugins/{node_id}/{name}` as the node writes it (one schema: node/plugins/plugin_record.ts). */
+export const PluginRecordSchema = PluginRecord;
 
 /** One entry of `plugin list --json`. */
-export interface PluginRow extends z.infer<typeof PluginRecordSchema> {
+export interface PluginRow extends PluginRecord {
   node_id: string;
   name: string;
 }
@@ -171,6 +164,18 @@ export async function runPluginRestart(
         (body.pid ? `, pid ${body.pid}` : "") +
         (body.reason ? `: ${body.reason}` : ""),
     );
+    const lost = Array.isArray(body.lost_tasks) ? body.lost_tasks : null;
+    if (body.kind === "pool" && lost !== null) {
+      ctx.print(
+        body.attached === true
+          ? "running work: kept (an attached pool is reconnected to, not restarted)"
+          : lost.length === 0
+          ? "running work: none was running"
+          : `running work: not drained; ${lost.length} running attempt${
+            lost.length === 1 ? "" : "s"
+          } re-queued as attempt lost (no retry spent): ${lost.join(", ")}`,
+      );
+    }
   }
   return ready ? EXIT.ok : EXIT.failed;
 }

@@ -8,6 +8,8 @@ import { handleHttp } from "./shell/http.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
+import { checkPluginCommands } from "./plugins/command_check.ts";
+import { Keys } from "./keys.ts";
 import { VERSION } from "./version.ts";
 
 async function readConfigFile(): Promise<
@@ -40,6 +42,7 @@ async function main(): Promise<number> {
     plugins = parsePluginsConfig(
       path === null ? null : { path, text: await Deno.readTextFile(path) },
     );
+    await checkPluginCommands(plugins, path, config.data_dir);
   } catch (e) {
     const msg = e instanceof Deno.errors.NotFound
       ? `BOI_PLUGINS: no such file: ${config.plugins_file}`
@@ -94,6 +97,10 @@ async function main(): Promise<number> {
   try {
     // Plugins first: a node registers only once it can run what it claims
     // (a plugin that fails to start leaves it registered but degraded).
+    await host.restoreCrashes(
+      { get: (key) => client.get(key).string() },
+      new Keys(config.key_prefix),
+    );
     await host.startAll();
     await node.start();
   } catch (e) {

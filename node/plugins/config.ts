@@ -13,8 +13,12 @@
  *   argv: [deno, run, -q, -P=plugin, "--allow-net=unix:{socket}", plugins/hooks_jsonl.ts]
  *   env: { BOI_HOOKS_FILE: "{data_dir}/events.jsonl" }
  *   tier: audit
- * router: null   # explicitly none
+ * router: null   # explicitly none (workspace and pool cannot be null)
+ * provisioner:
+ *   socket: /run/boi/provisioner.sock   # attach: a sidecar serves it
  * ```
+ * An entry has exactly one of `argv` (core starts it) and `socket` (attach
+ * mode, plugins/README.md).
  * @module
  */
 import { z } from "zod";
@@ -22,7 +26,7 @@ import YAML from "yaml";
 import { fileURLToPath } from "node:url";
 import { PLUGIN_KINDS, type PluginKind } from "../../proto/mod.ts";
 import type { HookTier } from "./contracts.ts";
-import type { PluginSpec } from "./supervisor.ts";
+import { MAX_SOCKET_PATH, type PluginSpec } from "./supervisor_types.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -31,8 +35,18 @@ const Entry = z.object({
   name: z.string().regex(NAME, "must match ^[a-z0-9][a-z0-9_-]{0,62}$")
     .optional(),
   /** `{socket}`, `{data_dir}`, `{node_id}`, `{name}`, `{kind}` are filled in. */
-  argv: z.array(z.string()).min(1),
-  env: z.record(z.string(), z.string()).default({}),
+  argv: z.array(z.string().min(1, "must not be empty")).min(
+    1,
+    "must name a command",
+  ).optional(),
+  /** Attach mode: the absolute path of a socket a sidecar serves. */
+  socket: z.string().startsWith("/", "must be an absolute path")
+    .max(
+      MAX_SOCKET_PATH,
+      `must be at most ${MAX_SOCKET_PATH} bytes (a Unix socket path)`,
+    )
+    .optional(),
+  env: z.record(z.string(), z.string()).optional(),
   cwd: z.string().optional(),
   /** @default 10 */
   ready_timeout_s: z.number().positive().default(10),
@@ -40,10 +54,38 @@ const Entry = z.object({
   health_interval_s: z.number().positive().default(10),
   /** Hooks only (SPEC §8). @default "best_effort" */
   tier: z.enum(["best_effort", "audit"]).optional(),
-}).strict();
+}).strict().superRefine((e, ctx) => {
+  if ((e.argv === undefined) === (e.socket === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [],
+      message: "needs exactly one of argv (a command core starts) or " +
+        "socket (attach to a plugin someone else started)",
+    });
+  }
+  if (e.socket !== undefined) {
+    for (const k of ["env", "cwd"] as const) {
+      if (e[k] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [k],
+          message: "applies to a command only, not to an attached socket",
+        });
+      }
+    }
+  }
+});
+
+/** Kinds the node cannot do without: leave them out for the reference plugins. */
+const REQUIRED: readonly PluginKind[] = ["workspace", "pool"];
 
 const File = z.object(
-  Object.fromEntries(PLUGIN_KINDS.map((k) => [k, Entry.nullable().optional()])),
+  Object.fromEntries(
+    PLUGIN_KINDS.map((k) => [
+      k,
+      REQUIRED.includes(k) ? Entry.optional() : Entry.nullable().optional(),
+    ]),
+  ),
 ).strict();
 
 /** One plugin the node runs, with the supervisor settings from the file. */
@@ -124,11 +166,37 @@ export function parsePluginsConfig(
       );
     }
   }
+  const where = file?.path ?? "plugins";
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new Error(
+      `${where}: must be a map of plugin kinds (${
+        PLUGIN_KINDS.join(", ")
+      }): got ${shown(doc)}`,
+    );
+  }
   const parsed = File.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue.path.length ? issue.path.join(".") : "(top level)";
-    throw new Error(`${file?.path ?? "plugins"}: ${where}: ${issue.message}`);
+    if (issue.code === "unrecognized_keys") {
+      const key = issue.keys[0];
+      const at = [...issue.path, key].join(".");
+      throw new Error(
+        issue.path.length === 0
+          ? `${where}: ${at}: not a plugin kind (one of ${
+            PLUGIN_KINDS.join(", ")
+          })`
+          : `${where}: ${at}: unknown field`,
+      );
+    }
+    const at = issue.path.length ? issue.path.join(".") : "(top level)";
+    const value = valueAt(doc, issue.path);
+    const need = issue.path.length === 1 &&
+        REQUIRED.includes(issue.path[0] as PluginKind) && value === null
+      ? `the node needs a ${
+        String(issue.path[0])
+      } plugin (leave the entry out for the reference one)`
+      : issue.message;
+    throw new Error(`${where}: ${at}: ${need}: got ${shown(value)}`);
   }
   const entries = parsed.data as Partial<
     Record<PluginKind, z.infer<typeof Entry> | null>
@@ -147,9 +215,10 @@ export function parsePluginsConfig(
       spec: {
         name: e.name ?? kind,
         kind,
-        argv: e.argv,
-        env: e.env,
+        argv: e.argv ?? [],
+        env: e.env ?? {},
         cwd: e.cwd,
+        ...(e.socket !== undefined ? { socket: e.socket } : {}),
       },
       ready_timeout_ms: e.ready_timeout_s * 1000,
       health_interval_ms: e.health_interval_s * 1000,
@@ -169,4 +238,21 @@ export function parsePluginsConfig(
     names.add(p.spec.name);
   }
   return out;
+}
+
+/** The value at a zod issue path, for the error line. */
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let v = doc;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/** A value as an error line shows it: JSON, cut to 80 characters. */
+function shown(v: unknown): string {
+  if (v === undefined) return "nothing";
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

@@ -4,46 +4,44 @@
  * published under `/boi/plugins/{node_id}/{name}`.
  */
 import type { Pool, Workspace } from "../exec/contracts.ts";
-import { GrpcPool } from "../exec/grpc_pool.ts";
 import { GrpcWorkspace } from "../exec/grpc_workspace.ts";
 import type { PluginConfig } from "../plugins/config.ts";
+import {
+  type PluginRecord,
+  recordState,
+  storedCrashes,
+  toRecord,
+} from "../plugins/plugin_record.ts";
+import { RestartAwarePool } from "../plugins/restart_pool.ts";
 import { type PluginStatus, PluginSupervisor } from "../plugins/supervisor.ts";
+import type { Keys } from "../keys.ts";
 import type { Logger } from "./log.ts";
 
-/** What is stored at `/boi/plugins/{node_id}/{name}` (SPEC §2). */
-export interface PluginRecord {
-  kind: string;
-  state: "starting" | "ready" | "unhealthy" | "unstable";
-  crashes: number[];
-  proto_minor: number | null;
-  capabilities: string[];
-  reason: string | null;
+export { type PluginRecord, recordState };
+
+/** What the host reads from etcd: `get(key)` as text, null when absent. */
+export interface RecordReader {
+  get(key: string): Promise<string | null>;
 }
+
+/** A restart's outcome: the new status, and the tasks whose running attempt it cut. */
+export type RestartResult = PluginStatus & {
+  /** Attach mode: the sidecar was reconnected to, not restarted. */
+  attached: boolean;
+  lost_tasks: string[];
+};
 
 /** How long a call waits for a restarting plugin before it fails. */
 const CALL_WAIT_MS = 15_000;
 
-/** Maps the supervisor's fine-grained states onto the four of SPEC §2. */
-export function recordState(s: PluginStatus["state"]): PluginRecord["state"] {
-  switch (s) {
-    case "ready":
-      return "ready";
-    case "starting":
-    case "crashed":
-    case "start_failed":
-    case "stopping":
-    case "stopped":
-      return "starting";
-    case "unhealthy":
-      return "unhealthy";
-    case "unstable":
-    case "refused":
-      return "unstable";
-  }
-}
+/** How long the node's start waits for etcd to hand back the crash lists. */
+const RESTORE_TIMEOUT_MS = 3000;
 
 export class PluginHost {
   readonly supervisors = new Map<string, PluginSupervisor>();
+  readonly #nodeId: string;
+  readonly #log: Logger;
+  #pool: RestartAwarePool | null = null;
 
   constructor(
     configs: PluginConfig[],
@@ -56,6 +54,8 @@ export class PluginHost {
       onChange: (name: string, record: PluginRecord) => void;
     },
   ) {
+    this.#nodeId = opts.node_id;
+    this.#log = opts.log;
     for (const c of configs) {
       const sup: PluginSupervisor = new PluginSupervisor({
         plugin: c.spec,
@@ -75,6 +75,58 @@ export class PluginHost {
     }
   }
 
+  /**
+   * Reads each plugin's record left by this node's previous process (its
+   * lease lives until it expires) and adopts its crash list, so a node that
+   * crashes and comes back does not get a fresh budget. etcd unreachable or
+   * slow: logged, and the plugins start with what they have.
+   */
+  async restoreCrashes(
+    etcd: RecordReader,
+    keys: Keys,
+    timeoutMs = RESTORE_TIMEOUT_MS,
+  ): Promise<void> {
+    const read = Promise.all(
+      [...this.supervisors].map(async ([name, sup]) => {
+        const text = await etcd.get(keys.plugin(this.#nodeId, name));
+        const crashes = text === null ? null : storedCrashes(text);
+        if (text !== null && crashes === null) {
+          this.#log.warn("plugin record unreadable: crash list not restored", {
+            plugin: name,
+          });
+        }
+        return { name, sup, crashes: crashes ?? [] };
+      }),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), timeoutMs);
+    });
+    try {
+      const got = await Promise.race([read, late]);
+      if (got === "late") {
+        this.#log.warn("etcd did not answer: plugin crash lists not restored", {
+          timeout_ms: timeoutMs,
+        });
+        return;
+      }
+      for (const { name, sup, crashes } of got) {
+        if (crashes.length === 0) continue;
+        sup.adoptCrashes(crashes);
+        this.#log.info("plugin crash list restored", {
+          plugin: name,
+          crashes: sup.status.crashes.length,
+        });
+      }
+    } catch (e) {
+      this.#log.warn("plugin crash lists not restored", {
+        error: (e as Error).message,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Starts every plugin; a plugin that fails to start leaves the node degraded, not dead. */
   async startAll(): Promise<void> {
     await Promise.all([...this.supervisors.values()].map((s) => s.start()));
@@ -85,11 +137,10 @@ export class PluginHost {
     throw new Error(`no ${kind} plugin configured`);
   }
 
+  /** The pool client core uses (one per host: a restart must see its streams). */
   pool(): Pool {
-    const s = this.#byKind("pool");
-    return new GrpcPool({
-      connection: () => s.connection({ wait_ms: CALL_WAIT_MS }),
-    });
+    this.#pool ??= new RestartAwarePool(this.#byKind("pool"), CALL_WAIT_MS);
+    return this.#pool;
   }
 
   workspace(): Workspace {
@@ -113,13 +164,36 @@ export class PluginHost {
     );
   }
 
-  /** `boi plugin restart`: forgets the crash list and starts a fresh incarnation. */
-  async restart(name: string): Promise<PluginStatus> {
+  /**
+   * `boi plugin restart`: forgets the crash list and starts a fresh
+   * incarnation. A pool's running work is not drained: each running attempt
+   * ends as "attempt lost" (re-queued, no retry spent; restart_pool.ts), and
+   * the answer names those tasks. An attached pool is only reconnected to:
+   * its work goes on.
+   */
+  async restart(name: string): Promise<RestartResult> {
     const s = this.supervisors.get(name);
     if (!s) {
       throw new Error(`no plugin named ${JSON.stringify(name)} on this node`);
     }
-    return await s.restart();
+    // An attached pool is a sidecar core does not stop: its workers and
+    // their streams outlive the reconnect, so their real exits still count.
+    const lost = s.kind === "pool" && !s.attached && this.#pool !== null
+      ? this.#pool.cutForRestart(
+        `pool plugin ${name} restarted (boi plugin restart); no retry spent`,
+      )
+      : [];
+    if (lost.length > 0) {
+      this.#log.warn("plugin restart: running attempts end as attempt lost", {
+        plugin: name,
+        tasks: lost,
+      });
+    }
+    return {
+      ...(await s.restart()),
+      attached: s.attached,
+      lost_tasks: lost,
+    };
   }
 
   async stopAll(): Promise<void> {
@@ -127,15 +201,4 @@ export class PluginHost {
       [...this.supervisors.values()].map((s) => s.stop().catch(() => {})),
     );
   }
-}
-
-function toRecord(st: PluginStatus): PluginRecord {
-  return {
-    kind: st.kind,
-    state: recordState(st.state),
-    crashes: st.crashes,
-    proto_minor: st.proto_minor,
-    capabilities: st.capabilities,
-    reason: st.reason,
-  };
 }

@@ -16,7 +16,9 @@ export interface PluginNode {
     readonly config: { readonly node_id: string };
     readonly plugins?: {
       readonly supervisors: ReadonlyMap<string, unknown>;
-      restart(name: string): Promise<PluginStatus>;
+      restart(
+        name: string,
+      ): Promise<PluginStatus & { attached?: boolean; lost_tasks?: string[] }>;
     } | null;
   };
 }
@@ -25,6 +27,7 @@ export interface PluginNode {
 export interface RestartAnswer {
   node_id: string;
   name: string;
+  kind: string;
   state: PluginRecord["state"];
   /** The supervisor's own state, e.g. `refused` or `start_failed`. */
   detail_state: PluginStatus["state"];
@@ -33,6 +36,14 @@ export interface RestartAnswer {
   pid: number | null;
   proto_minor: number | null;
   capabilities: string[];
+  /** Attach mode: the sidecar was reconnected to; core restarts no process. */
+  attached: boolean;
+  /**
+   * What the restart did to the plugin's running work: a pool is not drained,
+   * its running attempts end as "attempt lost" (re-queued, no retry spent).
+   * These are their task ids; empty for other kinds.
+   */
+  lost_tasks: string[];
 }
 
 /** Routes `/internal/plugins/...`; `path` is the raw, already normalized path. */
@@ -65,7 +76,7 @@ export async function handlePluginHttp(
       error: `no plugin named ${JSON.stringify(name)} on node ${node_id}`,
     });
   }
-  let st: PluginStatus;
+  let st: PluginStatus & { attached?: boolean; lost_tasks?: string[] };
   try {
     st = await host.restart(name);
   } catch (e) {
@@ -74,6 +85,7 @@ export async function handlePluginHttp(
   const answer: RestartAnswer = {
     node_id,
     name,
+    kind: st.kind,
     state: recordState(st.state),
     detail_state: st.state,
     reason: st.reason,
@@ -81,6 +93,8 @@ export async function handlePluginHttp(
     pid: st.pid,
     proto_minor: st.proto_minor,
     capabilities: st.capabilities,
+    attached: st.attached ?? false,
+    lost_tasks: st.lost_tasks ?? [],
   };
   return json(200, answer);
 }

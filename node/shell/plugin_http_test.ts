@@ -52,6 +52,7 @@ Deno.test("POST /internal/plugins/{name}/restart restarts and answers the new st
   assert.deepEqual(await res.json(), {
     node_id: "node-a",
     name: "pool",
+    kind: "pool",
     state: "ready",
     detail_state: "ready",
     reason: null,
@@ -59,6 +60,8 @@ Deno.test("POST /internal/plugins/{name}/restart restarts and answers the new st
     pid: 4242,
     proto_minor: 0,
     capabilities: ["reattach"],
+    attached: false,
+    lost_tasks: [],
   });
 });
 

@@ -5,118 +5,31 @@
  * Pool double Spawn with the same (task_id, claim_token) — one worker, both
  * streams see its output — is covered against real plugin processes by
  * node/exec/grpc_pool_test.ts ("a double Spawn runs one worker process and
- * both streams get its output") and by the conformance check run in the
- * `boi plugin test` test below; it is not repeated here.
+ * both streams get its output") and by the conformance check run by
+ * plugin_conformance_test.ts; it is not repeated here. More plugin tests:
+ * plugin_{attach,config,crash_budget,restart}_test.ts.
  */
 import assert from "node:assert/strict";
-import { z } from "zod";
-import YAML from "yaml";
 import {
   cli,
-  type HasClient,
-  makeTempDir,
-  type NodeProc,
   notYet,
   processAlive,
   processGroupAlive,
   processTable,
   readCaps,
   readNode,
-  REPO_ROOT,
-  run,
   startEtcd,
   startNode,
   waitFor,
 } from "../harness/mod.ts";
 import { dispatch, startCluster, waitTerminal } from "./cluster.ts";
-import { Keys } from "../../node/keys.ts";
-
-const POOL_FLAGS = [
-  "--allow-run",
-  "--allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL",
-];
-
-/** The command of a plugin script under plugins/ (mock or reference). */
-function pluginArgv(script: string, extra: string[] = []): string[] {
-  return [
-    Deno.execPath(),
-    "run",
-    "-q",
-    "-P=plugin",
-    "--allow-net=unix:{socket}",
-    ...extra,
-    `${REPO_ROOT}/plugins/${script}`,
-  ];
-}
-
-/** Writes a BOI_PLUGINS file; returns its path. */
-async function pluginsFile(doc: Record<string, unknown>): Promise<string> {
-  const dir = await makeTempDir("boi-plugins-");
-  const path = `${dir}/plugins.yaml`;
-  await Deno.writeTextFile(path, YAML.stringify(doc));
-  return path;
-}
-
-const PluginRecord = z.object({
-  kind: z.string(),
-  state: z.string(),
-  crashes: z.array(z.number()),
-  proto_minor: z.number().nullable(),
-  capabilities: z.array(z.string()),
-  reason: z.string().nullable(),
-});
-type PluginRecord = z.infer<typeof PluginRecord>;
-
-async function readPlugin(
-  etcd: HasClient,
-  nodeId: string,
-  name: string,
-): Promise<PluginRecord | null> {
-  const res = await etcd.client().get(new Keys().plugin(nodeId, name))
-    .string();
-  return res === null ? null : PluginRecord.parse(JSON.parse(res));
-}
-
-async function waitPlugin(
-  etcd: HasClient,
-  nodeId: string,
-  name: string,
-  ok: (r: PluginRecord) => boolean,
-  timeoutMs = 15_000,
-): Promise<PluginRecord> {
-  return await waitFor(`plugin record ${nodeId}/${name}`, async () => {
-    const r = await readPlugin(etcd, nodeId, name);
-    return r !== null && ok(r) ? r : notYet(r);
-  }, { timeoutMs, intervalMs: 50 });
-}
-
-/** The newest `plugin spawned` log line of `name`: pid and incarnation. */
-function spawned(
-  n: NodeProc,
-  name: string,
-): { pid: number; incarnation: number } | null {
-  const l = n.logs().filter((l) =>
-    l.msg === "plugin spawned" && l.plugin === name
-  ).at(-1);
-  return l ? { pid: Number(l.pid), incarnation: Number(l.incarnation) } : null;
-}
-
-/** Waits for the `plugin ready` line of an incarnation after `after`; returns its pid. */
-async function readyIncarnation(
-  n: NodeProc,
-  name: string,
-  after: number,
-): Promise<number> {
-  await n.waitForLog(
-    (l) =>
-      l.msg === "plugin ready" && l.plugin === name &&
-      Number(l.incarnation) > after,
-    15_000,
-  );
-  const s = spawned(n, name)!;
-  assert.ok(s.incarnation > after);
-  return s.pid;
-}
+import {
+  pluginArgv,
+  pluginsFile,
+  readyIncarnation,
+  spawned,
+  waitPlugin,
+} from "./plugin_util.ts";
 
 Deno.test("a plugin that never prints BOI_READY: start_failed ready_timeout within ready_timeout + 1 s, its process gone", async () => {
   await using etcd = await startEtcd();
@@ -417,117 +330,4 @@ Deno.test("SIGKILL a node's core while tasks run: within 5 s no plugin and no ta
     return alive.length === 0 ? Date.now() - t0 : notYet(alive);
   }, { timeoutMs: 5000, intervalMs: 100 });
   console.log(`all plugin and task processes gone ${left} ms after SIGKILL`);
-});
-
-const REFERENCE: [string, string, string[], Record<string, string>][] = [
-  ["workspace", "workspace_dir.ts", [], {}],
-  ["workspace", "workspace_git.ts", ["--allow-run=git"], {}],
-  ["pool", "pool_local.ts", POOL_FLAGS, {}],
-  ["router", "router_passthrough.ts", [], {}],
-  ["hooks", "hooks_jsonl.ts", [], {}],
-];
-
-function pluginTest(
-  kind: string,
-  argv: string[],
-  env: Record<string, string> = {},
-) {
-  return run(
-    Deno.execPath(),
-    [
-      "run",
-      "-q",
-      "-P=plugin-test",
-      "cli.ts",
-      "plugin",
-      "test",
-      "--kind",
-      kind,
-      "--",
-      ...argv,
-    ],
-    { env, timeoutMs: 90_000 },
-  );
-}
-
-Deno.test("boi plugin test passes every reference plugin and fails a broken one with a reason", async () => {
-  // workspace_git needs a repository to take worktrees of.
-  const repo = await makeTempDir("boi-git-");
-  const git = (...args: string[]) =>
-    new Deno.Command("git", {
-      args: ["-C", repo, ...args],
-      env: {
-        GIT_AUTHOR_NAME: "t",
-        GIT_AUTHOR_EMAIL: "t@t",
-        GIT_COMMITTER_NAME: "t",
-        GIT_COMMITTER_EMAIL: "t@t",
-      },
-    }).output();
-  await git("init", "-q");
-  await Deno.writeTextFile(`${repo}/a.txt`, "a\n");
-  await git("add", "a.txt");
-  await git("commit", "-qm", "a");
-
-  const t0 = Date.now();
-  const results = await Promise.all(
-    REFERENCE.map(([kind, script, extra, env]) =>
-      pluginTest(kind, pluginArgv(script, extra), {
-        ...env,
-        BOI_WORKSPACE_REPO: repo,
-      })
-    ),
-  );
-  for (const [i, r] of results.entries()) {
-    assert.equal(r.code, 0, `${REFERENCE[i][1]}: ${r.explain()}`);
-    assert.match(r.stdout, /^ok: \d+ checks passed$/m, r.explain());
-    assert.doesNotMatch(r.stdout, /✗/, r.explain());
-    assert.match(r.stdout, /^✓ lifecycle: handshake/m, r.explain());
-  }
-  console.log(`5 reference plugins passed in ${Date.now() - t0} ms`);
-
-  // A pool that crashes on its 4th call (Handshake, Health, then the first Spawn).
-  const crash = await pluginTest(
-    "pool",
-    pluginArgv("mock.ts", POOL_FLAGS),
-    { BOI_MOCK_CRASH_AFTER: "3" },
-  );
-  assert.equal(crash.code, 1, crash.explain());
-  assert.match(crash.stdout, /^✗ .+: .+$/m, crash.explain());
-  assert.match(crash.stdout, /^FAILED: \d+ of \d+ checks failed$/m);
-
-  // One that never prints BOI_READY: the reason names the timeout.
-  const noReady = await run(
-    Deno.execPath(),
-    [
-      "run",
-      "-q",
-      "-P=plugin-test",
-      "cli.ts",
-      "plugin",
-      "test",
-      "--kind",
-      "router",
-      "--ready-timeout",
-      "1500",
-      "--",
-      ...pluginArgv("mock.ts"),
-    ],
-    { env: { BOI_MOCK_NO_READY: "1" } },
-  );
-  assert.equal(noReady.code, 1, noReady.explain());
-  assert.match(
-    noReady.stdout,
-    /^✗ lifecycle: prints BOI_READY: .*ready_timeout after 1500 ms$/m,
-  );
-
-  // Under the narrow `cli` permission set it refuses with the way out.
-  const narrow = await cli(null, [
-    "plugin",
-    "test",
-    "--kind",
-    "router",
-    ...pluginArgv("mock.ts"),
-  ]);
-  assert.equal(narrow.code, 1, narrow.explain());
-  assert.match(narrow.stderr, /needs the run permission.*plugin-test/);
 });
