@@ -248,6 +248,8 @@ export function applyEffects(
         if (e.event === "task.unschedulable") {
           view.unschedulable_reported.add(String(e.payload.task_id));
         }
+        if (e.event === "node.degraded") view.reported_health = "degraded";
+        if (e.event === "node.healed") view.reported_health = "ok";
         break;
       case "log":
         break;

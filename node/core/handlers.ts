@@ -12,6 +12,7 @@ import {
 } from "./decide.ts";
 import type { Effect } from "./effects.ts";
 import { txnCommitted } from "./apply.ts";
+import { selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
 
@@ -138,9 +139,38 @@ export function onWorkerExit(
   return out;
 }
 
-/** Periodic sweep: spill-over deadlines, retry backoff, anything an event missed. */
+/** Periodic sweep: spill-over deadlines, retry backoff, anything an event missed; health changes. */
 export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
-  return decideTasks(view, keys, activeTasks(view), at);
+  return [
+    ...healthChange(view, at),
+    ...decideTasks(view, keys, activeTasks(view), at),
+  ];
+}
+
+/** The node's health changed since it last said so: announce it once. */
+function healthChange(view: NodeView, at: number): Effect[] {
+  const now = selfHealth(view, at);
+  if (now === view.reported_health) return [];
+  const event = now === "degraded" ? "node.degraded" : "node.healed";
+  const reason = view.plugins_healthy
+    ? "claim-failure cooldown"
+    : "a plugin is not ready";
+  return [
+    {
+      kind: "log",
+      level: "warn",
+      msg: event,
+      fields: {
+        reason: now === "degraded" ? reason : "recovered",
+        expiries: view.claim_expiries,
+      },
+    },
+    {
+      kind: "emit",
+      event,
+      payload: { node_id: view.config.node_id },
+    },
+  ];
 }
 
 /** Workers whose workspace is ready and that wait for a live lease to start. */

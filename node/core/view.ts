@@ -138,6 +138,8 @@ export interface NodeView {
   readonly draining: ReadonlySet<string>;
   /** False while one of this node's plugins is not ready: the node is degraded. */
   readonly plugins_healthy: boolean;
+  /** The health this node last announced (node.degraded / node.healed). */
+  readonly reported_health: "ok" | "degraded";
 }
 
 /** The mutable form the event loop owns. */
@@ -164,6 +166,7 @@ export interface MutableView extends NodeView {
   expired_leases: Set<string>;
   draining: Set<string>;
   plugins_healthy: boolean;
+  reported_health: "ok" | "degraded";
   /** Revisions of deletes we applied ahead of the watch, per key. */
   tombstones: Map<string, number>;
   /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
@@ -195,6 +198,7 @@ export function emptyView(config: CoreConfig): MutableView {
     expired_leases: new Set(),
     draining: new Set(),
     plugins_healthy: true,
+    reported_health: "ok",
     tombstones: new Map(),
     watch_revision: 0,
   };

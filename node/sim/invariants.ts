@@ -30,6 +30,8 @@ export class Checker {
   readonly #seen = new WeakMap<SimNode, Seen>();
   /** Terminal writes per task (exactly one once a schedule ends). */
   readonly terminal = new Map<string, number>();
+  /** task@fence → the node whose finish (or replay) of that attempt committed. */
+  readonly #finished = new Map<string, string>();
   /** The last committed state and ran_on of each envelope key. */
   readonly #last = new Map<string, Pick<Envelope, "state" | "ran_on">>();
 
@@ -91,15 +93,10 @@ export class Checker {
   /** A result reported superseded must really not be in etcd (finding 3: it was, after a retry). */
   onEmit(n: SimNode, event: string, payload: Record<string, unknown>): void {
     if (event !== "task.result_superseded") return;
-    const kv = this.w.etcd.kv.get(this.w.keys.task(String(payload.task_id)));
-    if (!kv) return;
-    const env = JSON.parse(kv.value) as Envelope;
-    if (
-      env.fence === payload.fence && env.ran_on === n.id &&
-      !this.w.etcd.kv.has(this.w.keys.claim(env.task_id))
-    ) {
+    const key = `${payload.task_id}@${payload.fence}`;
+    if (this.#finished.get(key) === n.id) {
       this.w.fail(
-        `${n.id} reported ${env.task_id}@${env.fence} superseded, but that result is committed (${env.state})`,
+        `${n.id} reported ${key} superseded, but it committed that result itself`,
       );
     }
   }
@@ -179,6 +176,12 @@ export class Checker {
       const claimantWrite = CLAIMANT_REASONS.has(reason) ||
         (next.state === "RUNNING" && prev?.state !== "RUNNING") ||
         next.ran_on !== (prev?.ran_on ?? null);
+      if (reason === "finish" || reason === "replay") {
+        this.#finished.set(
+          `${next.task_id}@${next.fence}`,
+          c.writer.slice(0, c.writer.indexOf(":")),
+        );
+      }
       if (claimantWrite) {
         const claimKey = this.w.keys.claim(next.task_id);
         const fenced = c.txn.compare.some((x) =>

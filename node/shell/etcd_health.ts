@@ -1,0 +1,52 @@
+/**
+ * etcd reachability as the node sees it (SPEC §6 degraded mode): one failed
+ * call on a dead member of three is not an outage; etcd is unreachable only
+ * once nothing has succeeded for a grace period. Feeds /healthz, the
+ * `boi_etcd_*` metrics, the `etcd_unreachable since=…` lines and the cache age.
+ */
+import { unreachableReason } from "../etcd_errors.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+
+export class EtcdHealth {
+  up = true;
+  downSince: number | null = null;
+  /** When the node last heard from etcd (watch event, keepalive, write): its cache age. */
+  lastContact = Date.now();
+
+  constructor(
+    readonly log: Logger,
+    readonly metrics: Metrics,
+    /** No success for this long (and a failure) is an outage. @default max(1 s, TTL/2) */
+    readonly graceMs: number,
+    /** Called once etcd answers again (replay the pending flush). */
+    readonly onUp: () => void,
+  ) {}
+
+  /** Records a success (`up`) or an unreachable failure. */
+  mark(up: boolean, err?: unknown): void {
+    if (up) this.lastContact = Date.now();
+    if (!up && Date.now() - this.lastContact < this.graceMs) return;
+    this.metrics.set("boi_etcd_up", up ? 1 : 0);
+    if (up === this.up) return;
+    this.up = up;
+    if (up) {
+      this.log.info("etcd reachable again", {
+        down_ms: Date.now() - (this.downSince ?? Date.now()),
+      });
+      this.downSince = null;
+      queueMicrotask(() => this.onUp());
+    } else {
+      this.downSince = Date.now();
+      this.log.warn("etcd_unreachable", {
+        since: this.downSince,
+        error: unreachableReason(err),
+      });
+    }
+  }
+
+  /** The periodic (5 s) reminder while etcd is unreachable. */
+  report(): void {
+    if (!this.up) this.log.warn(`etcd_unreachable since=${this.downSince}`);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The node's membership (SPEC §2): one lease, and the node and caps records
+ * under it, written with `version == 0` so two processes never share an id
+ * (a previous incarnation's record is waited out for TTL + 3 s, then
+ * refused). When etcd says the lease is gone the core hears `lease_lost`
+ * (it stops claiming and kills the workers of lost claims) and the node
+ * registers again with a new lease.
+ */
+import type { Etcd3 } from "etcd3";
+import { isUnreachable } from "../etcd_errors.ts";
+import type { Keys } from "../keys.ts";
+import type { CapsRecord, NodeRecord } from "../schema.ts";
+import type { NodeEvent } from "../core/mod.ts";
+import { VERSION } from "../version.ts";
+import { runTxn } from "./etcd_io.ts";
+import type { EtcdHealth } from "./etcd_health.ts";
+import { LeaseKeeper } from "./lease.ts";
+import type { Logger } from "./log.ts";
+
+export interface RegistrationDeps {
+  client: Etcd3;
+  keys: Keys;
+  node_id: string;
+  lease_ttl_s: number;
+  /** Advertised address (host:port). */
+  addr: string;
+  startedAt: number;
+  log: Logger;
+  health: EtcdHealth;
+  push: (ev: NodeEvent) => void;
+  /** The caps record to register with. */
+  caps: () => CapsRecord;
+  /** Registered at `revision` with `caps` (JSON): publishers start from there. */
+  onRegistered: (revision: number, caps: string) => void;
+  stopping: () => boolean;
+}
+
+export class Registration {
+  #lease: LeaseKeeper | null = null;
+  #registering = false;
+
+  constructor(readonly deps: RegistrationDeps) {}
+
+  /** Grants a lease and writes the node and caps records under it; resolves once registered. */
+  async register(): Promise<void> {
+    const { client, keys, node_id, log, health } = this.deps;
+    const ttl = this.deps.lease_ttl_s;
+    const waitUntil = Date.now() + (ttl + 3) * 1000;
+    for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
+      if (this.deps.stopping()) return;
+      try {
+        // deno-lint-ignore prefer-const
+        let lease: LeaseKeeper;
+        const grantedAt = Date.now();
+        lease = await LeaseKeeper.grant(client, ttl, {
+          onLost: () => this.#onLeaseLost(lease),
+          onAlive: (validUntil) => {
+            health.mark(true);
+            this.deps.push({
+              type: "lease_renewed",
+              at: Date.now(),
+              lease_id: lease.id,
+              valid_until: validUntil,
+            });
+          },
+          onUnreachable: (err) => {
+            if (isUnreachable(err)) health.mark(false, err);
+          },
+        });
+        const id = lease.id;
+        const rec: NodeRecord = {
+          node_id,
+          addr: this.deps.addr,
+          version: VERSION,
+          started_at: this.deps.startedAt,
+          pid: Deno.pid,
+        };
+        const caps = JSON.stringify(this.deps.caps());
+        const res = await runTxn(client, [
+          { key: keys.node(node_id), target: "version", equals: 0 },
+        ], [
+          {
+            op: "put",
+            key: keys.node(node_id),
+            value: JSON.stringify(rec),
+            lease: id,
+          },
+          { op: "put", key: keys.caps(node_id), value: caps, lease: id },
+        ]);
+        if (!res.ok) {
+          await lease.revoke().catch(() => {});
+          // A previous incarnation's record lives until its lease expires.
+          if (Date.now() > waitUntil) {
+            throw new Error(
+              `node id ${node_id} is already registered by a live node: pick another BOI_NODE_ID`,
+            );
+          }
+          log.info(
+            "waiting for a previous registration of this node id to expire",
+          );
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        this.#lease = lease;
+        health.mark(true);
+        log.info("registered", { lease_id: id, revision: res.revision });
+        this.deps.onRegistered(res.revision, caps);
+        this.deps.push({
+          type: "lease_granted",
+          at: Date.now(),
+          lease_id: id,
+          valid_until: grantedAt + ttl * 1000,
+        });
+        return;
+      } catch (err) {
+        if (!isUnreachable(err)) throw err;
+        health.mark(false, err);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Graceful stop: revoke the lease so other nodes take the claims over at once. */
+  async revoke(): Promise<void> {
+    await this.#lease?.revoke().catch(() => {});
+  }
+
+  #onLeaseLost(lease: LeaseKeeper): void {
+    if (this.#lease !== lease || this.deps.stopping()) return;
+    this.#lease = null;
+    this.deps.log.warn(
+      "lease lost: stop claiming, kill workers of lost claims, register again",
+      { lease_id: lease.id },
+    );
+    this.deps.push({ type: "lease_lost", at: Date.now() });
+    if (this.#registering) return;
+    this.#registering = true;
+    this.register().catch((e) =>
+      this.deps.log.error("re-registration failed", { error: String(e) })
+    ).finally(() => this.#registering = false);
+  }
+}
