@@ -139,6 +139,21 @@ export function onWorkerExit(
   return out;
 }
 
+/**
+ * A plugin crashed, went unhealthy or came back (SPEC §7): the node's own
+ * health changes (a degraded node is no candidate), so say so and re-decide.
+ */
+export function onPluginCrash(
+  view: NodeView,
+  keys: Keys,
+  at: number,
+): Effect[] {
+  return [
+    ...healthChange(view, at),
+    ...decideTasks(view, keys, activeTasks(view), at),
+  ];
+}
+
 /** Periodic sweep: spill-over deadlines, retry backoff, anything an event missed; health changes. */
 export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
   return [
@@ -187,8 +202,9 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
   switch (ev.type) {
     case "changes":
       return onChanges(view, keys, ev.changes, ev.at);
-    case "relist":
     case "plugins_health":
+      return onPluginCrash(view, keys, ev.at);
+    case "relist":
     case "lease_granted":
     case "lease_lost":
       return onMembershipChange(view, keys, ev.at);
