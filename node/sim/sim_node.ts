@@ -1,9 +1,9 @@
 /**
  * One simulated node: the real core (reducer, handlers, decide, txn builders)
- * driven by a model of the shell that does what `node/shell` does — group of
- * effects per event, transactions with latencies and lost replies, lease
- * keepalive, list-then-watch with re-list, the caps publisher, pending flush
- * and its replay — against the etcd model, on virtual time.
+ * driven by a model of the shell that does what `node/shell` does, against
+ * the etcd model on virtual time: the event loop, the worker runner (Prepare,
+ * Spawn, Kill, exit, crash) and the faults here; the etcd client side in
+ * sim_etcd_side.ts, registration and the watch in sim_membership.ts.
  */
 import {
   type AbortEffect,
@@ -16,16 +16,12 @@ import {
   type NodeEvent,
   type PrepareEffect,
   type SpawnEffect,
-  type TxnEffect,
 } from "../core/mod.ts";
 import { capsRecord } from "../core/caps_record.ts";
-import { decideReplay } from "../core/flush_replay.ts";
-import type { FlushEntry, NodeRecord } from "../schema.ts";
-import type { KeyChange } from "../core/events.ts";
-import { txnKeys } from "../core/txns.ts";
-import { ModelError } from "./etcd_model.ts";
+import type { FlushEntry } from "../schema.ts";
 import { PoolModel } from "./pool_model.ts";
-import { type CasPort, CasPublisher } from "../shell/cas_publisher.ts";
+import { SimEtcdSide } from "./sim_etcd_side.ts";
+import { SimMembership } from "./sim_membership.ts";
 import type { Checker } from "./invariants.ts";
 import type { World } from "./world.ts";
 
@@ -40,13 +36,8 @@ export class SimNode {
   #backlog: (() => void)[] = [];
   #queue: NodeEvent[] = [];
   #draining = false;
-  #keeper = 0;
-  #lease: string | null = null;
-  readonly #capsPub: CasPublisher;
-  #delivered = 0;
-  #unsub: (() => void) | null = null;
-  #pumping = false;
-  #replaying = false;
+  readonly etcdSide: SimEtcdSide;
+  readonly membership: SimMembership;
 
   constructor(
     readonly w: World,
@@ -68,7 +59,8 @@ export class SimNode {
       claim_failure_cooldown_ms: 300_000,
     });
     this.pool = new PoolModel(w.sched, w.rng);
-    this.#capsPub = new CasPublisher(this.#casPort(), w.keys.caps(id));
+    this.etcdSide = new SimEtcdSide(this);
+    this.membership = new SimMembership(this);
     void p;
   }
 
@@ -96,7 +88,7 @@ export class SimNode {
         fence: e.fence,
       });
     }
-    this.#register(100);
+    this.membership.register(100);
     const every = (ms: number, fn: () => void) => {
       const loop = () => {
         fn();
@@ -108,8 +100,8 @@ export class SimNode {
       this.w.params.tick_ms,
       () => this.push({ type: "tick", at: this.now }),
     );
-    every(1000, () => this.#publishCaps());
-    every(2000, () => this.#replayFlush());
+    every(1000, () => this.etcdSide.publishCaps());
+    every(2000, () => this.etcdSide.replayFlush());
   }
 
   /** Event time: whole milliseconds, as the real shell's Date.now(). */
@@ -121,7 +113,7 @@ export class SimNode {
 
   crash(): void {
     this.alive = false;
-    this.#unsub?.();
+    this.membership.stop();
     // The plugins see their stdin close and exit, killing their workers.
     this.pool.crash();
     this.w.trace(`${this.id} crashed`);
@@ -140,7 +132,7 @@ export class SimNode {
         if (this.alive && !this.paused) fn();
         else this.#backlog.push(fn);
       }
-      this.pump();
+      this.membership.pump();
     });
   }
 
@@ -156,7 +148,7 @@ export class SimNode {
 
   #pluginsHealth(healthy: boolean): void {
     this.push({ type: "plugins_health", at: this.now, healthy });
-    this.#publishCaps();
+    this.etcdSide.publishCaps();
   }
 
   // --- event loop ---------------------------------------------------------
@@ -189,7 +181,7 @@ export class SimNode {
   #execute(e: Effect): void {
     switch (e.kind) {
       case "txn":
-        return this.#txn(e);
+        return this.etcdSide.txn(e);
       case "prepare":
         return this.#prepare(e);
       case "spawn":
@@ -207,133 +199,6 @@ export class SimNode {
       default:
         return;
     }
-  }
-
-  // --- transactions -------------------------------------------------------
-
-  #txn(e: TxnEffect): void {
-    this.check.onTxnSent(this, e);
-    if (!this.w.reachable(this.id)) {
-      return this.later(this.#unreachableMs(), () => this.#txnFailed(e, true));
-    }
-    this.later(this.w.lat(), () => {
-      if (!this.w.reachable(this.id)) return this.#txnFailed(e, true);
-      let ok: boolean;
-      let reads: KeyChange[] | undefined;
-      const t = { ...e, read_on_failure: txnKeys(e) };
-      try {
-        const [r] = this.w.etcd.txn(`${this.id}:${e.reason}`, [t]);
-        ok = r.ok;
-        if (!ok) reads = this.#reads(t.read_on_failure, r.reads);
-      } catch (err) {
-        if (!(err instanceof ModelError)) throw err;
-        return this.later(this.w.lat(), () => this.#txnFailed(e, false));
-      }
-      const revision = this.w.etcd.revision;
-      if (ok && this.w.rng.chance(this.w.knobs.lost_reply)) {
-        this.w.trace(`${this.id} reply lost: ${e.reason} ${e.task_id}`);
-        return this.later(this.w.lat(), () => this.#txnFailed(e, true));
-      }
-      if (ok && this.w.rng.chance(this.w.knobs.endpoint_retry)) {
-        // The client retried the committed request on another member.
-        this.w.trace(`${this.id} retried on another endpoint: ${e.reason}`);
-        const [r] = this.w.etcd.txn(`${this.id}:${e.reason}`, [t]);
-        ok = r.ok;
-        if (!ok) reads = this.#reads(t.read_on_failure, r.reads);
-      }
-      this.later(this.w.lat(), () => {
-        // The answer arrives: from here the node knows the compare failed.
-        if (!ok) this.check.onTxnConflict(this, e);
-        this.push({
-          type: "txn_done",
-          at: this.now,
-          effect: e,
-          ok,
-          revision: ok ? revision : this.w.etcd.revision,
-          error: null,
-          reads,
-        });
-      });
-    });
-  }
-
-  /** Failure-branch reads as watch changes; an absent key is a delete at the current revision. */
-  #reads(keys: string[], got: (KeyChange | null)[]): KeyChange[] {
-    const rev = this.w.etcd.revision;
-    return keys.map((key, i) => got[i] ?? { key, revision: rev, kv: null });
-  }
-
-  #unreachableMs(): number {
-    // Connection refused answers at once; a black-holed partition waits for the deadline.
-    return this.w.etcd.up ? 1000 : 5;
-  }
-
-  #txnFailed(e: TxnEffect, unreachable: boolean): void {
-    if (e.reason === "finish" && unreachable) this.#park(e);
-    this.later(200, () =>
-      this.push({
-        type: "txn_done",
-        at: this.now,
-        effect: e,
-        ok: false,
-        revision: 0,
-        error: unreachable ? "unavailable" : "refused",
-      }));
-  }
-
-  #park(e: TxnEffect): void {
-    const w = this.view.workers.get(e.task_id);
-    const fence = e.compare.find((c) => c.target === "create")?.equals;
-    if (!w || !w.result || fence === undefined || w.fence !== fence) return;
-    this.flush.push({
-      task_id: w.task_id,
-      fence,
-      attempt: w.attempt,
-      code: w.result.code,
-      signal: w.result.signal,
-      error: w.result.error,
-      lost: w.result.lost,
-      started_at: w.started_at,
-      finished_at: w.result.finished_at,
-      parked_at: this.now,
-    });
-    this.push({
-      type: "result_flushed",
-      at: this.now,
-      task_id: w.task_id,
-      fence,
-    });
-  }
-
-  #replayFlush(): void {
-    if (this.#replaying || this.flush.length === 0) return;
-    if (!this.w.reachable(this.id)) return;
-    this.#replaying = true;
-    this.later(this.w.lat(), () => {
-      this.#replaying = false;
-      for (const entry of [...this.flush]) {
-        if (!this.w.reachable(this.id)) return;
-        const step = decideReplay(
-          this.view.config,
-          this.w.keys,
-          entry,
-          this.w.etcd.read(this.w.keys.claim(entry.task_id)),
-          this.w.etcd.read(this.w.keys.task(entry.task_id)),
-          this.now,
-        );
-        if (step.kind === "commit") {
-          const [r] = this.w.etcd.txn(`${this.id}:replay`, [step]);
-          if (!r.ok) return; // changed under us: the next round re-reads
-        }
-        const files = this.flush;
-        files.splice(files.indexOf(entry), 1);
-        this.push({
-          type: "flush_resolved",
-          at: this.now,
-          task_id: entry.task_id,
-        });
-      }
-    });
   }
 
   // --- workers ------------------------------------------------------------
@@ -430,196 +295,9 @@ export class SimNode {
       }));
   }
 
-  // --- lease, registration, watch -----------------------------------------
-
-  #register(delay: number): void {
-    if (!this.w.reachable(this.id)) {
-      return this.later(delay, () => this.#register(Math.min(delay * 2, 2000)));
-    }
-    this.later(this.w.lat(), () => {
-      if (!this.w.reachable(this.id)) return this.#register(delay);
-      const etcd = this.w.etcd;
-      const grantedAt = this.now;
-      const lease = etcd.grant(this.w.params.lease_ttl_ms);
-      const keys = this.w.keys;
-      const rec: NodeRecord = {
-        node_id: this.id,
-        addr: "sim:1",
-        version: "sim",
-        started_at: 0,
-        pid: this.incarnation,
-      };
-      const caps = capsRecord(this.view, this.now, this.flush.length);
-      const [r] = etcd.txn(`${this.id}:register`, [{
-        compare: [{ key: keys.node(this.id), target: "version", equals: 0 }],
-        success: [
-          {
-            op: "put",
-            key: keys.node(this.id),
-            value: JSON.stringify(rec),
-            lease,
-          },
-          {
-            op: "put",
-            key: keys.caps(this.id),
-            value: JSON.stringify(caps),
-            lease,
-          },
-        ],
-      }]);
-      if (!r.ok) {
-        etcd.revoke(lease);
-        return this.later(500, () => this.#register(delay));
-      }
-      this.#capsPub.reset(etcd.revision, JSON.stringify(caps));
-      this.#lease = lease;
-      const keeper = ++this.#keeper;
-      this.w.trace(`${this.id} registered lease ${lease}`);
-      this.later(this.w.lat(), () => {
-        this.push({
-          type: "lease_granted",
-          at: this.now,
-          lease_id: lease,
-          valid_until: grantedAt + this.w.params.lease_ttl_ms,
-        });
-        if (this.#unsub === null) this.#relist();
-      });
-      const beat = () => {
-        if (keeper !== this.#keeper) return;
-        if (this.w.reachable(this.id)) {
-          const sent = this.now;
-          if (etcd.keepalive(lease) === 0) return this.#leaseLost(keeper);
-          this.later(this.w.lat(), () =>
-            this.push({
-              type: "lease_renewed",
-              at: this.now,
-              lease_id: lease,
-              valid_until: sent + this.w.params.lease_ttl_ms,
-            }));
-        }
-        this.later(this.w.params.lease_ttl_ms / 3, beat);
-      };
-      this.later(this.w.params.lease_ttl_ms / 3, beat);
-    });
-  }
-
-  #leaseLost(keeper: number): void {
-    if (keeper !== this.#keeper) return;
-    this.#keeper++;
-    this.#lease = null;
-    this.w.trace(`${this.id} lease lost`);
-    this.push({ type: "lease_lost", at: this.now });
-    this.#register(100);
-  }
-
-  #relist(): void {
-    if (!this.w.reachable(this.id)) {
-      return this.later(200, () => this.#relist());
-    }
-    this.later(this.w.lat(), () => {
-      if (!this.w.reachable(this.id)) return this.#relist();
-      const { revision, kvs } = this.w.etcd.list(this.w.keys.prefix);
-      this.push({ type: "relist", at: this.now, revision, kvs });
-      this.#delivered = revision;
-      this.#unsub?.();
-      this.#unsub = this.w.etcd.subscribe(() => this.pump());
-      this.pump();
-    });
-  }
-
-  /** Delivers watch history after the last delivered revision, with a delay. */
+  /** Watch deliveries resume (a partition healed, etcd is back). */
   pump(): void {
-    if (this.#pumping || !this.alive || this.#unsub === null) return;
-    if (!this.w.reachable(this.id)) return; // stalls; `onHeal` pumps again
-    const pending = this.w.etcd.since(this.#delivered);
-    if (pending === null) {
-      this.#unsub();
-      this.#unsub = null;
-      this.w.trace(`${this.id} watch compacted: re-list`);
-      return this.later(this.w.lat(), () => this.#relist());
-    }
-    if (pending.length === 0) return;
-    this.#pumping = true;
-    this.later(this.w.rng.next() * this.w.knobs.watch_delay_max, () => {
-      this.#pumping = false;
-      if (!this.w.reachable(this.id) || this.#unsub === null) return;
-      const batch = this.w.etcd.since(this.#delivered);
-      if (batch === null) return this.pump();
-      if (batch.length === 0) return;
-      // A watcher that fell behind gets its backlog in one large response, as from etcd.
-      const take = batch.length > 4
-        ? batch
-        : batch.slice(0, 1 + this.w.rng.int(0, 3));
-      const changes = take.flatMap((h) => h.changes);
-      this.#delivered = take[take.length - 1].revision;
-      this.push({ type: "changes", at: this.now, changes });
-      if (this.w.rng.chance(this.w.knobs.dup_watch)) {
-        this.later(
-          this.w.lat(),
-          () => this.push({ type: "changes", at: this.now, changes }),
-        );
-      }
-      this.pump();
-    });
-  }
-
-  // --- caps ---------------------------------------------------------------
-
-  #publishCaps(): void {
-    const lease = this.view.lease_id;
-    if (lease === null) return;
-    const caps = capsRecord(this.view, this.now, this.flush.length);
-    this.#capsPub.publish(JSON.stringify(caps), lease);
-  }
-
-  /** The etcd model behind the real CAS publisher: latencies, lost replies, unreachable. */
-  #casPort(): CasPort {
-    return {
-      put: (key, value, lease, expect, done) => {
-        if (!this.w.reachable(this.id)) {
-          return this.later(
-            this.#unreachableMs(),
-            () => done({ kind: "error", error: "unreachable" }),
-          );
-        }
-        this.later(this.w.lat(), () => {
-          if (!this.w.reachable(this.id)) {
-            return done({ kind: "error", error: "unreachable" });
-          }
-          let r;
-          try {
-            [r] = this.w.etcd.txn(`${this.id}:caps`, [{
-              compare: [{ key, target: "mod", equals: expect }],
-              success: [{ op: "put", key, value, lease }],
-              read_on_failure: [key],
-            }]);
-          } catch (err) {
-            if (!(err instanceof ModelError)) throw err;
-            return this.later(
-              this.w.lat(),
-              () => done({ kind: "error", error: err }),
-            );
-          }
-          const rev = this.w.etcd.revision;
-          if (r.ok && this.w.rng.chance(this.w.knobs.lost_reply)) {
-            return this.later(
-              this.w.lat(),
-              () => done({ kind: "error", error: "reply lost" }),
-            );
-          }
-          const current = r.reads[0]?.kv?.mod_revision ?? 0;
-          this.later(
-            this.w.lat(),
-            () =>
-              done(
-                r.ok
-                  ? { kind: "ok", revision: rev }
-                  : { kind: "conflict", current },
-              ),
-          );
-        });
-      },
-    };
+    this.membership.pump();
   }
 
   /** The caps this node would publish now (the checker compares them with etcd's). */
