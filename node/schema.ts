@@ -138,3 +138,16 @@ export const FlushEntry = z.object({
   parked_at: z.number().int(),
 });
 export type FlushEntry = z.infer<typeof FlushEntry>;
+
+/**
+ * Largest value a node accepts per collection (UTF-16 length of the JSON):
+ * anything larger is logged and skipped like an invalid record, so a stray
+ * 1.4 MB "node record" cannot join or bloat every view.
+ */
+export const RECORD_MAX_BYTES: Readonly<Record<string, number>> = {
+  nodes: 4 * 1024,
+  caps: 16 * 1024,
+  claims: 1024,
+  "dispatch-queue": 256 * 1024,
+  specs: 1536 * 1024,
+};

@@ -9,6 +9,7 @@ import {
   DispatchPaused,
   Envelope,
   NodeRecord,
+  RECORD_MAX_BYTES,
   SpecRecord,
   TERMINAL_STATES,
 } from "../schema.ts";
@@ -30,6 +31,7 @@ export function applyEvent(
         applyChange(view, keys, c, warnings);
         if (c.revision > view.watch_revision) view.watch_revision = c.revision;
       }
+      warnOrphanClaims(view, keys, ev.changes, warnings);
       for (const [k, rev] of view.tombstones) {
         if (rev <= view.watch_revision) view.tombstones.delete(k);
       }
@@ -50,6 +52,7 @@ export function applyEvent(
       view.draining.clear();
       view.watch_revision = ev.revision;
       for (const c of ev.kvs) applyChange(view, keys, c, warnings);
+      warnOrphanClaims(view, keys, ev.kvs, warnings);
       for (const id of view.pending_since.keys()) {
         if (!view.tasks.has(id)) view.pending_since.delete(id);
       }
@@ -173,6 +176,22 @@ export function txnCommitted(
     }
   }
   return true;
+}
+
+/** A claim for a task that does not exist is a stray record someone should know about. */
+function warnOrphanClaims(
+  view: MutableView,
+  keys: Keys,
+  changes: KeyChange[],
+  warnings: string[],
+): void {
+  for (const c of changes) {
+    if (c.kv === null) continue;
+    const p = keys.parse(c.key);
+    if (p?.collection === "claims" && !view.tasks.has(p.id)) {
+      warnings.push(`${c.key}: claim for a task that does not exist`);
+    }
+  }
 }
 
 /** Applies records read back with a transaction; an absent key is a delete at the read's revision. */
@@ -413,6 +432,18 @@ function applyChange(
   if (existing && existing.mod_revision >= c.kv.mod_revision) return;
   const tomb = view.tombstones.get(c.key);
   if (tomb !== undefined && tomb >= c.kv.mod_revision) return;
+  const max = RECORD_MAX_BYTES[p.collection];
+  if (c.kv.value.length > max) {
+    warnings.push(
+      `${c.key}: record skipped: ${c.kv.value.length} bytes, the limit is ${max}`,
+    );
+    return;
+  }
+  if (p.collection === "nodes" && c.kv.lease === "0") {
+    warnings.push(
+      `${c.key}: node record without a lease ignored for membership (a live node's record is bound to its lease)`,
+    );
+  }
   // One decode per change, however many views consume it (the simulator's
   // nodes share a change object; records are never mutated once decoded).
   const parsed = c.kv.decoded ??= SCHEMAS[p.collection].safeParse(

@@ -10,7 +10,13 @@ import type { Effect } from "./effects.ts";
 import { hrwBefore, hrwPosition, hrwWinner } from "./hrw.ts";
 import { isCandidate, isCapable, liveNodeCaps, localBusy } from "./filter.ts";
 import type { NodeCaps } from "./filter.ts";
-import { claimTxn, fencedTxn, NO_CAPABLE_NODE, unclaimedTxn } from "./txns.ts";
+import {
+  claimTxn,
+  fencedTxn,
+  NO_CAPABLE_NODE,
+  strayClaimTxn,
+  unclaimedTxn,
+} from "./txns.ts";
 import type {
   CoreConfig,
   NodeView,
@@ -28,7 +34,10 @@ export interface DecideContext {
   readonly at: number;
   readonly keys: Keys;
   readonly members: NodeCaps[];
+  /** Live members for HRW monitor selection: a node record under a lease, with a caps record. */
   readonly memberIds: string[];
+  /** Leases of live node records: a claim under any other lease is stray. */
+  readonly liveLeases: ReadonlySet<string>;
   /** Local slots free when the batch began. */
   readonly free: number;
   /** Claims issued earlier in this batch, not yet visible in `view.inflight`. */
@@ -49,11 +58,28 @@ export function decideContext(
     at,
     keys,
     members,
-    memberIds: [...view.nodes.keys()],
+    memberIds: liveMembers(view),
+    liveLeases: new Set(
+      [...view.nodes.values()].map((n) => n.lease).filter((l) => l !== "0"),
+    ),
     free: view.config.workers_max - localBusy(view),
     claimed: 0,
     capable: new Map(),
   };
+}
+
+/**
+ * Who counts as a member: a node record bound to a lease (etcd deletes it
+ * with the lease) and a caps record. A record written by hand without a
+ * lease would otherwise "monitor" tasks forever and never act.
+ */
+function liveMembers(view: NodeView): string[] {
+  const ids: string[] = [];
+  for (const [id, n] of view.nodes) {
+    if (n.lease !== "0" && view.caps.has(id)) ids.push(id);
+    else if (id === view.config.node_id && view.lease_id !== null) ids.push(id);
+  }
+  return ids;
 }
 
 /** True once this batch's claims have filled the node's free slots. */
@@ -89,6 +115,20 @@ export function decideTask(
   if (!t || !view.specs.has(t.value.spec_id)) return []; // spec not committed
   if (view.inflight.has(taskId)) return [];
   const env = t.value;
+  const claim = view.claims.get(taskId);
+  // Stray only once the view has caught up with the claim: a node registers
+  // (under its lease) before it claims, so at the claim's revision its node
+  // record is in the view. A claim read ahead of the watch (a failed
+  // compare's read-back) is not judged yet; nor is our own fresh lease.
+  if (
+    claim && claim.lease !== view.lease_id &&
+    !ctx.liveLeases.has(claim.lease) &&
+    claim.mod_revision <= view.watch_revision
+  ) {
+    return isMonitor(view, taskId, ctx)
+      ? [strayClaimTxn(ctx.keys, t, claim)]
+      : [];
+  }
   switch (env.state) {
     case "BLOCKED":
       return decideBlocked(view, t, ctx);
@@ -119,6 +159,8 @@ function decideBlocked(
 ): Effect[] {
   const env = t.value;
   if (!isMonitor(view, env.task_id, ctx)) return [];
+  // A claim on a BLOCKED task (stray, being removed): every write below needs it gone.
+  if (view.claims.has(env.task_id)) return [];
   let allDone = true;
   for (const dep of env.depends_on) {
     const d = view.tasks.get(dep)?.value;
@@ -355,9 +397,12 @@ function decideWorker(
   t: Versioned<Envelope> | undefined,
   ctx: DecideContext,
 ): Effect[] {
-  // The watch may show our own commit before the transaction's answer arrives:
-  // judge the worker only once its write has resolved.
-  if (view.inflight.has(w.task_id)) return [];
+  // The watch may show our own commit before the transaction's answer
+  // arrives: judge a finished worker only once its write has resolved. A
+  // live one is stopped at once when it must not go on — the write in flight
+  // (RUNNING) changes nothing about that.
+  const inflight = view.inflight.has(w.task_id);
+  if (inflight && w.phase === "exited") return [];
   const claim = view.claims.get(w.task_id);
   const mine = claim !== undefined && claim.create_revision === w.fence &&
     claim.lease === view.lease_id;
@@ -424,7 +469,7 @@ function decideWorker(
       env: { ...(w.ws_env ?? {}) },
     }];
   }
-  if (w.phase === "running" && env.state === "CLAIMED") {
+  if (w.phase === "running" && env.state === "CLAIMED" && !inflight) {
     return [fencedTxn(ctx.keys, "running", t, w.fence, {
       ...env,
       state: "RUNNING",

@@ -21,7 +21,8 @@ export type TxnReason =
   | "requeue"
   | "unblock"
   | "cancel_dependent"
-  | "unschedulable";
+  | "unschedulable"
+  | "stray_claim";
 
 export interface TxnEffect {
   kind: "txn";

@@ -2,7 +2,7 @@
  * Builders for the state-machine transactions of SPEC §4. Each returns the
  * compare and the operations together, so no write can leave without its guard.
  */
-import type { Claim, Envelope } from "../schema.ts";
+import { type Claim, type Envelope, TERMINAL_STATES } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import type { Compare, Op, TxnEffect } from "./effects.ts";
 import type { Versioned } from "./view.ts";
@@ -109,4 +109,44 @@ export function txnKeys(t: { compare: Compare[]; success: Op[] }): string[] {
   for (const c of t.compare) keys.add(c.key);
   for (const op of t.success) keys.add(op.key);
   return [...keys];
+}
+
+/**
+ * A claim no live node holds (its lease is no live node's, or it has none:
+ * written by hand, or left by a bug) would keep the task from ever being
+ * claimed or re-queued. The monitor removes it by compare and says so.
+ */
+export function strayClaimTxn(
+  keys: Keys,
+  t: Versioned<Envelope>,
+  claim: Versioned<Claim>,
+): TxnEffect {
+  const id = t.value.task_id;
+  const why = claim.lease === "0"
+    ? "a claim without a lease"
+    : `a claim under lease ${claim.lease}, held by no live node`;
+  return {
+    kind: "txn",
+    reason: "stray_claim",
+    task_id: id,
+    compare: [
+      { key: keys.task(id), target: "mod", equals: t.mod_revision },
+      { key: keys.claim(id), target: "mod", equals: claim.mod_revision },
+    ],
+    // A finished envelope is never written again: then only the claim goes.
+    success: TERMINAL_STATES.has(t.value.state)
+      ? [{ op: "delete", key: keys.claim(id) }]
+      : [
+        {
+          op: "put",
+          key: keys.task(id),
+          value: json({
+            ...t.value,
+            state_version: t.value.state_version + 1,
+            last_error: `stray claim removed: ${why}`,
+          }),
+        },
+        { op: "delete", key: keys.claim(id) },
+      ],
+  };
 }

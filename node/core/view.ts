@@ -140,6 +140,8 @@ export interface NodeView {
   readonly plugins_healthy: boolean;
   /** The health this node last announced (node.degraded / node.healed). */
   readonly reported_health: "ok" | "degraded";
+  /** Highest revision delivered by the watch (or the last relist). */
+  readonly watch_revision: number;
 }
 
 /** The mutable form the event loop owns. */

@@ -38,6 +38,8 @@ const FAULTS = [
   "slow_prepare",
   "cancel",
   "cancel",
+  "stray_claim",
+  "ghost_node",
 ] as const;
 
 /** Runs one schedule; `trace` keeps the last lines for a report (slower). */
@@ -76,11 +78,8 @@ export function runSchedule(
     const kind = w.rng.pick(FAULTS);
     const at = w.rng.int(150, p.fault_window_ms);
     const node = w.rng.pick(ids);
-    faults.push(
-      `${kind}@${at}${
-        kind === "compact" || kind === "etcd_down" ? "" : ":" + node
-      }`,
-    );
+    const global = ["compact", "etcd_down", "ghost_node", "stray_claim"];
+    faults.push(`${kind}@${at}${global.includes(kind) ? "" : ":" + node}`);
     w.sched.after(at, () => inject(w, kind, node, nodes, spawnNode, taskIds));
   }
   let done = false;
@@ -174,6 +173,45 @@ function inject(
       return;
     case "cancel":
       return userCancel(w, w.rng.pick(taskIds));
+    case "stray_claim": {
+      // `etcdctl put` of a claim no node holds (no lease), on an unclaimed task.
+      const task = w.rng.pick(taskIds);
+      const key = w.keys.claim(task);
+      w.trace(`stray claim on ${task}`);
+      w.etcd.txn("user:stray", [{
+        compare: [{ key, target: "version", equals: 0 }],
+        success: [{
+          op: "put",
+          key,
+          value: JSON.stringify({
+            node_id: "ghost",
+            lease_id: "0",
+            claimed_at: 0,
+            attempt: 1,
+          }),
+        }],
+      }]);
+      return;
+    }
+    case "ghost_node": {
+      // A node record without a lease (and no caps): never a member.
+      const key = w.keys.node("node-ghost");
+      w.etcd.txn("user:ghost", [{
+        compare: [],
+        success: [{
+          op: "put",
+          key,
+          value: JSON.stringify({
+            node_id: "node-ghost",
+            addr: "x:1",
+            version: "0",
+            started_at: 0,
+            pid: 1,
+          }),
+        }],
+      }]);
+      return;
+    }
   }
 }
 
