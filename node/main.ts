@@ -56,11 +56,17 @@ async function main(): Promise<number> {
 
   let node: BoiNode | null = null;
   const obs = new Observability();
-  const server = Deno.serve({
-    hostname: config.http_host,
-    port: config.http_port,
-    onListen: () => {},
-  }, (req) => handleHttp(req, () => node, obs));
+  let server;
+  try {
+    server = Deno.serve({
+      hostname: config.http_host,
+      port: config.http_port,
+      onListen: () => {},
+    }, (req) => handleHttp(req, () => node, obs));
+  } catch (e) {
+    console.error(`boi node: ${listenError(e, config)}`);
+    return 2;
+  }
   const addr = `${config.http_host}:${server.addr.port}`;
 
   const client = connectEtcd(endpoints);
@@ -112,6 +118,24 @@ async function main(): Promise<number> {
   await server.shutdown();
   client.close();
   return code;
+}
+
+/** Why BOI_HTTP_ADDR cannot be listened on, as one line naming the variable. */
+function listenError(
+  e: unknown,
+  c: { http_host: string; http_port: number },
+): string {
+  const why = e instanceof Deno.errors.AddrInUse
+    ? "is an address already in use"
+    : e instanceof Deno.errors.AddrNotAvailable
+    ? "is not an address of this host"
+    : e instanceof Deno.errors.PermissionDenied ||
+        e instanceof Deno.errors.NotCapable
+    ? "may not be listened on by this user"
+    : `cannot be listened on (${(e as Error).message})`;
+  return `BOI_HTTP_ADDR ${why}: got ${
+    JSON.stringify(`${c.http_host}:${c.http_port}`)
+  }`;
 }
 
 const code = await main();
