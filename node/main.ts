@@ -5,6 +5,7 @@ import { flushLogs, Logger } from "./shell/log.ts";
 import { ensureLocalEtcd } from "./shell/local_etcd.ts";
 import { BoiNode } from "./shell/node.ts";
 import { handleHttp } from "./shell/http.ts";
+import { HttpFront, SocketPathError } from "./shell/http_front.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
@@ -58,13 +59,20 @@ async function main(): Promise<number> {
   const obs = new Observability();
   let server;
   try {
-    server = Deno.serve({
+    server = await HttpFront.listen({
       hostname: config.http_host,
       port: config.http_port,
-      onListen: () => {},
+      socketPath: `${config.data_dir}/http.sock`,
+      log,
     }, (req) => handleHttp(req, () => node, obs));
   } catch (e) {
-    console.error(`boi node: ${listenError(e, config)}`);
+    console.error(
+      `boi node: ${
+        e instanceof SocketPathError
+          ? `BOI_DATA_DIR ${e.message}: got ${JSON.stringify(config.data_dir)}`
+          : listenError(e, config)
+      }`,
+    );
     return 2;
   }
   const addr = `${config.http_host}:${server.addr.port}`;
