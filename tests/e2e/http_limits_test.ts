@@ -73,12 +73,17 @@ Deno.test("http: a node under ulimit -n 256 survives 1,000 idle connections, ans
     );
     assert.match(health, /"status":"ok"/);
     assert.ok(node.running, `node exited: ${node.logTail()}`);
-    // The limit holds: most sockets were closed at once to make room.
-    const stillOpen = IDLE - closed;
-    assert.ok(
-      stillOpen <= 64,
-      `${stillOpen} idle connections still open after /healthz answered`,
-    );
+    // The limit holds (32 under ulimit -n 256): once the node has accepted
+    // what waits in the kernel's backlog, the rest were closed to make room,
+    // long before the header timeout.
+    await waitFor(
+      "at most the connection limit still open",
+      () => IDLE - closed <= 32 || null,
+      { timeoutMs: 5000 },
+    ).catch((e) => {
+      throw new Error(`${(e as Error).message}: ${IDLE - closed} still open`);
+    });
+    assert.ok(Date.now() - opened < 10_000, "the limit came from the timeout");
     // The rest are closed by the server within the header timeout.
     await waitFor(
       "the server closed every idle connection",
