@@ -45,6 +45,7 @@ import {
 } from "./store.ts";
 import { EnvelopeFeed } from "./watch.ts";
 import { nodeAddr, nodeOption, reportDispatchRejected } from "./local_node.ts";
+import { localAdminSecret } from "./admin_secret.ts";
 import { takeEarlyProbe } from "./early_probe.ts";
 
 /** etcd's limit on operations per transaction (compares and puts each). */
@@ -324,7 +325,7 @@ export async function runDispatch(
     // SPEC §6: a dispatch refused for an unreachable etcd is counted by the
     // local node (boi_dispatch_rejected_etcd_unreachable_total).
     if (!committed && err instanceof EtcdUnreachableError) {
-      await reportDispatchRejected(node);
+      await reportDispatchRejected(node, await localAdminSecret(io));
     }
     throw err;
   }

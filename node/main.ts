@@ -6,6 +6,7 @@ import { ensureLocalEtcd } from "./shell/local_etcd.ts";
 import { BoiNode } from "./shell/node.ts";
 import { handleHttp } from "./shell/http.ts";
 import { HttpFront, SocketPathError } from "./shell/http_front.ts";
+import { AdminGate } from "./shell/admin_gate.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
 
   let node: BoiNode | null = null;
   const obs = new Observability();
+  const gate = new AdminGate();
   let server;
   try {
     server = await HttpFront.listen({
@@ -64,7 +66,7 @@ async function main(): Promise<number> {
       port: config.http_port,
       socketPath: `${config.data_dir}/http.sock`,
       log,
-    }, (req) => handleHttp(req, () => node, obs));
+    }, (req) => handleHttp(req, () => node, obs, gate));
   } catch (e) {
     console.error(
       `boi node: ${
@@ -78,6 +80,17 @@ async function main(): Promise<number> {
   const addr = `${config.http_host}:${server.addr.port}`;
 
   const client = connectEtcd(endpoints);
+  const stopping = new AbortController();
+  const gateLoaded = gate.load({
+    client,
+    key: new Keys(config.key_prefix).adminSecret(),
+    node_id: config.node_id,
+    data_dir: config.data_dir,
+    log,
+    signal: stopping.signal,
+  }).catch((e) =>
+    log.error("admin secret not loaded", { error: (e as Error).message })
+  );
   const host = new PluginHost(plugins, {
     node_id: config.node_id,
     data_dir: config.data_dir,
@@ -122,6 +135,8 @@ async function main(): Promise<number> {
     return 1;
   }
   const code = await done.promise;
+  stopping.abort();
+  await gateLoaded;
   obs.close(); // ends tail follows and dashboard streams, or shutdown would wait on them
   await server.shutdown();
   client.close();
