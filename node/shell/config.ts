@@ -9,7 +9,11 @@ import { parseEndpoints } from "../etcd_errors.ts";
 import { capabilityError, parseCapsList } from "../caps.ts";
 import { ID_PATTERN } from "../schema.ts";
 
-const int = (min: number) => z.coerce.number().int().min(min);
+const int = (min: number) =>
+  z.coerce.number().int("must be a whole number").min(
+    min,
+    `must be at least ${min}`,
+  );
 
 /** Most tasks one node runs at once: beyond this a typo (`1e9`), not a plan. */
 export const MAX_WORKERS = 1024;
