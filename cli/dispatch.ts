@@ -11,6 +11,7 @@ import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { type Envelope, TERMINAL_STATES } from "../node/schema.ts";
 import {
   MAX_SPEC_BYTES,
+  MAX_STORED_BYTES,
   type ParsedSpec,
   parseSpec,
   SpecError,
@@ -45,6 +46,7 @@ import {
 } from "./store.ts";
 import { EnvelopeFeed } from "./watch.ts";
 import { nodeAddr, nodeOption, reportDispatchRejected } from "./local_node.ts";
+import { localAdminSecret } from "./admin_secret.ts";
 import { takeEarlyProbe } from "./early_probe.ts";
 
 /** etcd's limit on operations per transaction (compares and puts each). */
@@ -78,12 +80,14 @@ export interface Chunk {
 
 /**
  * Splits the writes of a dispatch into transactions of at most 128 ops and
- * `maxBytes`, the spec record in the last one; throws if a record cannot fit.
+ * `maxBytes`, the spec record in the last one; throws if a record cannot fit
+ * or the whole dispatch would store more than `maxStored` bytes.
  */
 export function planChunks(
   keys: Keys,
   parsed: ParsedSpec,
   maxBytes = MAX_TXN_BYTES,
+  maxStored = MAX_STORED_BYTES,
 ): Chunk[] {
   const specKey = keys.spec(parsed.spec_id);
   const specBytes = 2 * specKey.length + byteLength(
@@ -98,9 +102,18 @@ export function planChunks(
   let cur: Put[] = [];
   // Every transaction also compares the spec key: count it once.
   let bytes = specKey.length;
+  let stored = byteLength(specKey) + specBytes - 2 * specKey.length;
   for (const e of parsed.envelopes) {
     const put = { key: keys.task(e.task_id), value: JSON.stringify(e) };
     const size = 2 * byteLength(put.key) + byteLength(put.value);
+    stored += size - byteLength(put.key);
+    if (stored > maxStored) {
+      throw new CliError(
+        `spec ${parsed.spec_id} would store more than ${maxStored} bytes in etcd (${parsed.envelopes.length} tasks, ${
+          Math.round(size / 1024)
+        } KiB each): make the spec-level requires smaller or split the spec`,
+      );
+    }
     if (size + specKey.length > maxBytes) {
       throw new CliError(
         `task ${e.task_id} is too large to store: ${size} bytes, at most ${maxBytes}`,
@@ -324,7 +337,7 @@ export async function runDispatch(
     // SPEC §6: a dispatch refused for an unreachable etcd is counted by the
     // local node (boi_dispatch_rejected_etcd_unreachable_total).
     if (!committed && err instanceof EtcdUnreachableError) {
-      await reportDispatchRejected(node);
+      await reportDispatchRejected(node, await localAdminSecret(io));
     }
     throw err;
   }

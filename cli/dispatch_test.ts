@@ -180,3 +180,27 @@ Deno.test("readSpecFile: one-line errors for unreadable input", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("planChunks: a dispatch that would store more than MAX_STORED_BYTES is refused before any write", () => {
+  // 5,000 tasks inherit a spec-level requires of ~2.4 KB: ~12 MB in envelopes.
+  const requires = Array.from(
+    { length: 12 },
+    (_, i) => `x-acme-k${i}: "${"v".repeat(200)}"`,
+  ).join(", ");
+  const lines = ["name: amp", `requires: { ${requires} }`, "tasks:"];
+  for (let i = 0; i < 5000; i++) lines.push(`- {id: t${i}, run: "true"}`);
+  const parsed = parseSpec("amp.yaml", lines.join("\n"), {
+    now: 1,
+    suffix: "abcdef",
+    dispatchedBy: "t",
+  });
+  assert.throws(
+    () => planChunks(keys, parsed),
+    (e) =>
+      e instanceof CliError &&
+      /^spec amp-abcdef would store more than 8388608 bytes in etcd \(5000 tasks, 3 KiB each\): make the spec-level requires smaller or split the spec$/
+        .test(e.message),
+  );
+  // The same tasks without it fit.
+  assert.ok(planChunks(keys, specWith(5000)).length > 1);
+});

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { Envelope, TaskState } from "../node/schema.ts";
 import type { Io } from "./context.ts";
 import { CliError, EXIT } from "./errors.ts";
+import { ADMIN_SECRET_HEADER } from "../node/admin_secret.ts";
 
 /** The node the CLI asks when nothing is configured (the node's own default). */
 export const DEFAULT_NODE_ADDR = "127.0.0.1:7001";
@@ -62,16 +63,19 @@ function parseAddr(text: string): string | null {
 
 /**
  * Tells the node a dispatch was refused because etcd was unreachable, so it
- * counts `boi_dispatch_rejected_etcd_unreachable_total`. Never throws, never
- * waits longer than `timeoutMs`.
+ * counts `boi_dispatch_rejected_etcd_unreachable_total`. `secret` is the
+ * local node's copy of the admin secret (etcd is down); without it the node
+ * refuses. Never throws, never waits longer than `timeoutMs`.
  */
 export async function reportDispatchRejected(
   addr: string,
+  secret: string | null,
   timeoutMs = REPORT_TIMEOUT_MS,
 ): Promise<boolean> {
   try {
     const res = await fetch(`http://${addr}/internal/dispatch-rejected`, {
       method: "POST",
+      headers: secret === null ? {} : { [ADMIN_SECRET_HEADER]: secret },
       signal: AbortSignal.timeout(timeoutMs),
     });
     await res.body?.cancel();

@@ -4,6 +4,7 @@
  * the files owns and deletes them — and prints what each one deleted.
  */
 import type { Command } from "@commander-js/extra-typings";
+import { adminHeaders } from "./admin_secret.ts";
 import { NodeRecord } from "../node/schema.ts";
 import type { SweepReport } from "../node/shell/retention.ts";
 import {
@@ -77,6 +78,7 @@ export function formatOutcome(o: SweepOutcome): string[] {
 /** Calls one node's sweep. */
 export async function sweepNode(
   node: NodeRecord,
+  headers: Record<string, string>,
   fetchFn: typeof fetch = fetch,
   timeoutMs = SWEEP_TIMEOUT_MS,
 ): Promise<SweepOutcome> {
@@ -84,6 +86,7 @@ export async function sweepNode(
   try {
     const res = await fetchFn(`http://${node.addr}/internal/logs/sweep`, {
       method: "POST",
+      headers,
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
@@ -113,13 +116,16 @@ export async function runSweep(
   fetchFn: typeof fetch = fetch,
 ): Promise<number> {
   const ctx = new Ctx(io, opts);
-  const nodes = await ctx.withStore((store) =>
-    store.list(ctx.keys.dir("nodes"), NodeRecord)
-  );
+  const { nodes, headers } = await ctx.withStore(async (store) => ({
+    nodes: await store.list(ctx.keys.dir("nodes"), NodeRecord),
+    headers: await adminHeaders(ctx, store),
+  }));
   const live = nodes.items.map((i) => i.value).sort((a, b) =>
     a.node_id < b.node_id ? -1 : 1
   );
-  const outcomes = await Promise.all(live.map((n) => sweepNode(n, fetchFn)));
+  const outcomes = await Promise.all(
+    live.map((n) => sweepNode(n, headers, fetchFn)),
+  );
   if (ctx.json) ctx.printJson(outcomes);
   else if (outcomes.length === 0) ctx.print("no live nodes");
   else for (const o of outcomes) for (const l of formatOutcome(o)) ctx.print(l);

@@ -75,7 +75,11 @@ Deno.test("logs sweep: POSTs to the node and reads its report; errors are outcom
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     (req) => {
-      seen.push(`${req.method} ${new URL(req.url).pathname}`);
+      seen.push(
+        `${req.method} ${new URL(req.url).pathname} ${
+          req.headers.get("x-boi-admin-secret")
+        }`,
+      );
       return Response.json(report());
     },
   );
@@ -88,11 +92,12 @@ Deno.test("logs sweep: POSTs to the node and reads its report; errors are outcom
       started_at: 0,
       pid: 1,
     };
-    const ok = await sweepNode(node);
+    const headers = { "x-boi-admin-secret": "s3cret" };
+    const ok = await sweepNode(node, headers);
     assert.equal(ok.ok, true);
     assert.equal(ok.report?.scanned, 3);
-    assert.deepEqual(seen, ["POST /internal/logs/sweep"]);
-    const bad = await sweepNode({ ...node, addr: "127.0.0.1:1" });
+    assert.deepEqual(seen, ["POST /internal/logs/sweep s3cret"]);
+    const bad = await sweepNode({ ...node, addr: "127.0.0.1:1" }, headers);
     assert.equal(bad.ok, false);
     assert.match(bad.error!, /cannot reach 127\.0\.0\.1:1/);
   } finally {

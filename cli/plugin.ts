@@ -28,6 +28,8 @@ import {
   type Io,
 } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { adminHeaders } from "./admin_secret.ts";
+import type { Store } from "./store.ts";
 import { table } from "./format.ts";
 
 /** `/boi/plugins/{node_id}/{name}` as the node writes it (one schema: node/plugins/plugin_record.ts). */
@@ -98,27 +100,36 @@ export async function runPluginList(
 async function resolveNode(
   ctx: Ctx,
   node: string | undefined,
+): Promise<{ node_id: string; addr: string; headers: Record<string, string> }> {
+  return await ctx.withStore(async (store) => ({
+    ...await findNode(ctx, store, node),
+    headers: await adminHeaders(ctx, store),
+  }));
+}
+
+async function findNode(
+  ctx: Ctx,
+  store: Store,
+  node: string | undefined,
 ): Promise<{ node_id: string; addr: string }> {
-  return await ctx.withStore(async (store) => {
-    const id = node ?? ctx.io.env("BOI_NODE_ID");
-    if (id !== undefined && id !== "") {
-      const rec = await store.get(ctx.keys.node(id), NodeRecord);
-      if (rec.item === null) {
-        throw new CliError(`node ${id} is not live (no ${ctx.keys.node(id)})`);
-      }
-      return { node_id: id, addr: rec.item.value.addr };
+  const id = node ?? ctx.io.env("BOI_NODE_ID");
+  if (id !== undefined && id !== "") {
+    const rec = await store.get(ctx.keys.node(id), NodeRecord);
+    if (rec.item === null) {
+      throw new CliError(`node ${id} is not live (no ${ctx.keys.node(id)})`);
     }
-    const { items } = await store.list(ctx.keys.dir("nodes"), NodeRecord);
-    if (items.length === 1) {
-      return { node_id: items[0].value.node_id, addr: items[0].value.addr };
-    }
-    throw new CliError(
-      items.length === 0
-        ? "no live nodes"
-        : `${items.length} live nodes: pass --node ID (or set BOI_NODE_ID)`,
-      items.length === 0 ? EXIT.failed : EXIT.usage,
-    );
-  });
+    return { node_id: id, addr: rec.item.value.addr };
+  }
+  const { items } = await store.list(ctx.keys.dir("nodes"), NodeRecord);
+  if (items.length === 1) {
+    return { node_id: items[0].value.node_id, addr: items[0].value.addr };
+  }
+  throw new CliError(
+    items.length === 0
+      ? "no live nodes"
+      : `${items.length} live nodes: pass --node ID (or set BOI_NODE_ID)`,
+    items.length === 0 ? EXIT.failed : EXIT.usage,
+  );
 }
 
 /** Runs `plugin restart`; exit 0 once the plugin is ready again, 1 otherwise. */
@@ -129,12 +140,13 @@ export async function runPluginRestart(
   fetchFn: typeof fetch = fetch,
 ): Promise<number> {
   const ctx = new Ctx(io, opts);
-  const { node_id, addr } = await resolveNode(ctx, opts.node);
+  const { node_id, addr, headers } = await resolveNode(ctx, opts.node);
   const url = `http://${addr}/internal/plugins/${name}/restart`;
   let res: Response;
   try {
     res = await fetchFn(url, {
       method: "POST",
+      headers,
       signal: AbortSignal.timeout(RESTART_TIMEOUT_MS),
     });
   } catch (e) {

@@ -260,6 +260,17 @@ async function stream(
         );
       }
       if (res.status === 400) throw new CliError(`tail: ${body}`);
+      if (res.status === 416) {
+        // Only a first request can ask past the end: later ones resume at
+        // what this run counted. Nothing was printed; say what would work.
+        const size = res.headers.get("x-boi-size") ?? "?";
+        throw r.written === 0 && r.offset === opts.since_bytes
+          ? new CliError(
+            `tail: --since-bytes ${r.offset} is past the end of the log of ${taskId} on node ${t.node_id} (${size} bytes)`,
+            EXIT.usage,
+          )
+          : new CliError(`tail: ${body}`);
+      }
       throw new Dropped(`node ${t.node_id} answered ${res.status}: ${body}`);
     }
     if (opts.follow && watchMs > 0) {

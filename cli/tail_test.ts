@@ -50,6 +50,15 @@ function fakeNode(cutAfter: () => number | null): FakeNode {
         : Infinity;
       const follow = u.searchParams.get("follow") === "1";
       requests.push({ since, follow });
+      if (since > log.length) {
+        // As node/shell/tail.ts answers an offset past the end.
+        const body = `since_bytes ${since} is past the end of the log\n`;
+        await conn.write(enc.encode(
+          `HTTP/1.1 416 Range Not Satisfiable\r\nx-boi-size: ${log.length}\r\n` +
+            `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        ));
+        return;
+      }
       const cut = cutAfter();
       await conn.write(enc.encode(
         "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n" +
@@ -229,6 +238,28 @@ Deno.test("tail: --since-bytes and --max-bytes pick a byte range", async () => {
   assert.equal(new TextDecoder().decode(out.bytes()), "456789");
   assert.equal(r.offset, 10);
   assert.equal(r.written, 6);
+});
+
+Deno.test("tail: --since-bytes past the end is a usage error naming the size, not an offset beyond the file", async () => {
+  await using node = fakeNode(() => null);
+  node.append(new TextEncoder().encode("0123456789abcdef"));
+  for (const follow of [false, true]) {
+    const out = collector();
+    await assert.rejects(
+      tailLoop("s.t", { follow, since_bytes: 100, max_bytes: null }, {
+        ...quiet,
+        resolve: () => Promise.resolve(target(node, "DONE")),
+        fetch,
+        write: out.write,
+        signal: new AbortController().signal,
+      }),
+      (e) =>
+        e instanceof CliError && e.code === 2 &&
+        e.message ===
+          "tail: --since-bytes 100 is past the end of the log of s.t on node n1 (16 bytes)",
+    );
+    assert.equal(out.bytes().length, 0);
+  }
 });
 
 Deno.test("tail: a finished task whose node is gone is 'log unavailable'", async () => {

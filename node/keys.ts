@@ -33,6 +33,10 @@ export class Keys {
   plugin(nodeId: string, name: string): string {
     return `${this.prefix}plugins/${nodeId}/${name}`;
   }
+  /** The per-cluster secret mutating HTTP requests carry (node/admin_secret.ts). */
+  adminSecret(): string {
+    return `${this.prefix}cluster/admin_secret`;
+  }
   /** Present while an operator drains the node (`boi node drain`). */
   drain(nodeId: string): string {
     return `${this.prefix}cluster/drain/${nodeId}`;

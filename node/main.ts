@@ -5,6 +5,8 @@ import { flushLogs, Logger } from "./shell/log.ts";
 import { ensureLocalEtcd } from "./shell/local_etcd.ts";
 import { BoiNode } from "./shell/node.ts";
 import { handleHttp } from "./shell/http.ts";
+import { HttpFront, SocketPathError } from "./shell/http_front.ts";
+import { AdminGate } from "./shell/admin_gate.ts";
 import { Observability } from "./shell/observability.ts";
 import { PluginHost } from "./shell/plugin_host.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
@@ -56,14 +58,39 @@ async function main(): Promise<number> {
 
   let node: BoiNode | null = null;
   const obs = new Observability();
-  const server = Deno.serve({
-    hostname: config.http_host,
-    port: config.http_port,
-    onListen: () => {},
-  }, (req) => handleHttp(req, () => node, obs));
+  const gate = new AdminGate();
+  let server;
+  try {
+    server = await HttpFront.listen({
+      hostname: config.http_host,
+      port: config.http_port,
+      socketPath: `${config.data_dir}/http.sock`,
+      log,
+    }, (req) => handleHttp(req, () => node, obs, gate));
+  } catch (e) {
+    console.error(
+      `boi node: ${
+        e instanceof SocketPathError
+          ? `BOI_DATA_DIR ${e.message}: got ${JSON.stringify(config.data_dir)}`
+          : listenError(e, config)
+      }`,
+    );
+    return 2;
+  }
   const addr = `${config.http_host}:${server.addr.port}`;
 
   const client = connectEtcd(endpoints);
+  const stopping = new AbortController();
+  const gateLoaded = gate.load({
+    client,
+    key: new Keys(config.key_prefix).adminSecret(),
+    node_id: config.node_id,
+    data_dir: config.data_dir,
+    log,
+    signal: stopping.signal,
+  }).catch((e) =>
+    log.error("admin secret not loaded", { error: (e as Error).message })
+  );
   const host = new PluginHost(plugins, {
     node_id: config.node_id,
     data_dir: config.data_dir,
@@ -108,10 +135,30 @@ async function main(): Promise<number> {
     return 1;
   }
   const code = await done.promise;
+  stopping.abort();
+  await gateLoaded;
   obs.close(); // ends tail follows and dashboard streams, or shutdown would wait on them
   await server.shutdown();
   client.close();
   return code;
+}
+
+/** Why BOI_HTTP_ADDR cannot be listened on, as one line naming the variable. */
+function listenError(
+  e: unknown,
+  c: { http_host: string; http_port: number },
+): string {
+  const why = e instanceof Deno.errors.AddrInUse
+    ? "is an address already in use"
+    : e instanceof Deno.errors.AddrNotAvailable
+    ? "is not an address of this host"
+    : e instanceof Deno.errors.PermissionDenied ||
+        e instanceof Deno.errors.NotCapable
+    ? "may not be listened on by this user"
+    : `cannot be listened on (${(e as Error).message})`;
+  return `BOI_HTTP_ADDR ${why}: got ${
+    JSON.stringify(`${c.http_host}:${c.http_port}`)
+  }`;
 }
 
 const code = await main();

@@ -43,6 +43,7 @@ export const Envelope = z.object({
   /** Shell command (`sh -c`) or argv list; null when only `prompt` is set. */
   run: z.union([z.string(), z.array(z.string()).min(1)]).nullable(),
   prompt: z.string().nullable(),
+  /** The task's own `env`; the spec-level one is in the spec record. */
   env: z.record(z.string(), z.string()),
   timeout_ms: z.number().int().positive().nullable(),
   /** Full task ids. */
@@ -107,6 +108,12 @@ export const SpecRecord = z.object({
   dispatched_by: z.string(),
   dispatched_at: z.number().int(),
   task_ids: z.array(z.string()),
+  /**
+   * The spec-level `env`, stored once here instead of in every envelope;
+   * the node merges it under each task's own `env` when it spawns
+   * (node/spawn_env.ts). Absent in records written before it existed.
+   */
+  env: z.record(z.string(), z.string()).optional(),
 });
 export type SpecRecord = z.infer<typeof SpecRecord>;
 

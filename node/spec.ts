@@ -49,6 +49,12 @@ export interface ParseOptions {
 export const MAX_SPEC_BYTES = 256 * 1024;
 /** More tasks are refused: their ids are listed in the spec record. */
 export const MAX_TASKS = 5000;
+/**
+ * Most bytes one dispatch may store in etcd (every envelope and the spec
+ * record, keys included): what a spec-level `requires`, repeated in each
+ * envelope, can amplify to is bounded here.
+ */
+export const MAX_STORED_BYTES = 8 * 1024 * 1024;
 /** Task timeouts above this are refused (timers cap at 2^31-1 ms). */
 export const MAX_TIMEOUT_MS = 24 * 24 * 3600 * 1000;
 /** Alphabet of the random spec id suffix. */
@@ -198,10 +204,8 @@ export function parseSpec(
         ? requiresField(t.requires, `${path}.requires`, fail)
         : {}),
     };
-    const env = {
-      ...defaultEnv,
-      ...("env" in t ? envField(t.env, `${path}.env`, fail) : {}),
-    };
+    // Only the task's own: the spec-level env is stored once, in the record.
+    const env = "env" in t ? envField(t.env, `${path}.env`, fail) : {};
     let timeoutMs: number | null = null;
     if ("timeout" in t) {
       const ms = typeof t.timeout === "string"
@@ -306,6 +310,7 @@ export function parseSpec(
       dispatched_by: opts.dispatchedBy,
       dispatched_at: opts.now,
       task_ids: taskIds,
+      env: defaultEnv,
     },
   };
 }

@@ -57,6 +57,7 @@ Deno.test("parseSpec builds envelopes and the record", () => {
   assert.equal(p.record.dispatched_by, "t@h");
   assert.equal(p.record.dispatched_at, OPTS.now);
   assert.match(p.record.sha256, /^[0-9a-f]{64}$/);
+  assert.deepEqual(p.record.env, { LANG: "C" });
   SpecRecord.parse(p.record);
   for (const e of p.envelopes) Envelope.parse(e);
 
@@ -69,7 +70,7 @@ Deno.test("parseSpec builds envelopes and the record", () => {
     requires: { os: "linux", "x-acme-gpu": "a100" },
     run: "make all",
     prompt: null,
-    env: { LANG: "C", CI: "1" },
+    env: { CI: "1" }, // the spec-level LANG is in the record, once
     timeout_ms: 600_000,
     depends_on: [],
     attempts: 0,

@@ -6,10 +6,17 @@ import { z } from "zod";
 import YAML from "yaml";
 import { DEFAULT_PREFIX } from "../keys.ts";
 import { parseEndpoints } from "../etcd_errors.ts";
-import { parseCapsList } from "../caps.ts";
+import { capabilityError, parseCapsList } from "../caps.ts";
 import { ID_PATTERN } from "../schema.ts";
 
-const int = (min: number) => z.coerce.number().int().min(min);
+const int = (min: number) =>
+  z.coerce.number().int("must be a whole number").min(
+    min,
+    `must be at least ${min}`,
+  );
+
+/** Most tasks one node runs at once: beyond this a typo (`1e9`), not a plan. */
+export const MAX_WORKERS = 1024;
 
 /** Every setting with its default; `BOI_<NAME>` in the environment overrides `name` in boi.yaml. */
 const ConfigSchema = z.object({
@@ -24,8 +31,9 @@ const ConfigSchema = z.object({
   data_dir: z.string().optional(),
   /** @default 10 (minimum 2) */
   lease_ttl_s: int(2).default(10),
-  /** @default 4 */
-  workers_max: int(0).default(4),
+  /** @default 4 (1 to MAX_WORKERS) */
+  workers_max: int(1).max(MAX_WORKERS, `must be at most ${MAX_WORKERS}`)
+    .default(4),
   /** `k=v,...` user capabilities */
   caps: z.string().default(""),
   region: z.string().optional(),
@@ -33,7 +41,10 @@ const ConfigSchema = z.object({
   join_token: z.string().optional(),
   bootstrap_url: z.string().optional(),
   /** @default "/boi/" */
-  key_prefix: z.string().default(DEFAULT_PREFIX),
+  key_prefix: z.string().refine(
+    (p) => p.startsWith("/") && p.endsWith("/"),
+    'must start and end with "/"',
+  ).default(DEFAULT_PREFIX),
   /** @default "info" */
   log_level: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Wait before a non-winner claims (SPEC §5.5). @default 1000 */
@@ -115,6 +126,13 @@ export function loadConfig(
     }
   }
   const fromEnv = new Set<string>();
+  // An empty variable means "unset", except the node's identity: an empty
+  // BOI_NODE_ID is a templating slip, not a wish for the host name.
+  if (env.BOI_NODE_ID === "") {
+    throw new Error(
+      'BOI_NODE_ID must not be empty (unset it to use the host name): got ""',
+    );
+  }
   for (const k of Object.keys(ConfigSchema.shape)) {
     const v = env[`BOI_${k.toUpperCase()}`];
     if (v !== undefined && v !== "") {
@@ -122,23 +140,34 @@ export function loadConfig(
       fromEnv.add(k);
     }
   }
+  const where = (field: string) =>
+    fromEnv.has(field)
+      ? `BOI_${field.toUpperCase()}`
+      : `${file?.path ?? "config"}: ${field}`;
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = String(
       issue.path[0] ?? ("keys" in issue ? issue.keys[0] : "?"),
     );
-    const where = fromEnv.has(field)
-      ? `BOI_${field.toUpperCase()}`
-      : `${file?.path ?? "config"}: ${field}`;
     const seen = issue.path.length ? raw[field] : undefined;
     throw new Error(
-      `${where} ${issue.message}${
-        seen !== undefined ? `: got ${JSON.stringify(seen)}` : ""
+      `${where(field)} ${issue.message}${
+        seen !== undefined ? `: got ${shown(seen)}` : ""
       }`,
     );
   }
   const c = parsed.data;
+  if (c.region !== undefined) {
+    const bad = capabilityError("region", c.region);
+    if (bad !== null) {
+      throw new Error(
+        `${where("region")} ${
+          bad.replace(/^capability region /, "").replace(/: got .*$/, "")
+        }: got ${shown(c.region)}`,
+      );
+    }
+  }
   const node_id = c.node_id ?? sanitizeHostname(hostname);
   const addr = c.http_addr;
   const m = /^([^:]+|\[[^\]]+\]):(\d{1,5})$/.exec(addr);
@@ -175,6 +204,14 @@ export function loadConfig(
     claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
     plugins_file: c.plugins ?? null,
   };
+}
+
+/** A value as quoted in an error: JSON, cut to 64 characters so the line stays readable. */
+function shown(v: unknown): string {
+  const s = JSON.stringify(v);
+  if (s.length <= 64) return s;
+  const bytes = new TextEncoder().encode(String(v)).length;
+  return `${s.slice(0, 60)}…" (${bytes} bytes)`;
 }
 
 /** Host names may hold dots and capitals; node ids may not. */

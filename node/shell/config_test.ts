@@ -45,6 +45,13 @@ Deno.test("config: bad values are one-line errors naming the variable and the va
     [{ BOI_CAPS: "gpu=1" }, /BOI_CAPS/],
     [{ BOI_CAPS: "cluster_admin=true" }, /cluster_admin/],
     [{ BOI_LOG_LEVEL: "loud" }, /^BOI_LOG_LEVEL /],
+    [{ BOI_KEY_PREFIX: "noslash" }, /^BOI_KEY_PREFIX must start and end/],
+    [{ BOI_KEY_PREFIX: "/boi" }, /^BOI_KEY_PREFIX .*: got "\/boi"$/],
+    [{ BOI_REGION: "é".repeat(129) }, /^BOI_REGION must be at most 256 bytes/],
+    [{ BOI_WORKERS_MAX: "0" }, /^BOI_WORKERS_MAX must be at least 1: got "0"$/],
+    [{ BOI_WORKERS_MAX: "2.5" }, /^BOI_WORKERS_MAX must be a whole number/],
+    [{ BOI_WORKERS_MAX: "1025" }, /^BOI_WORKERS_MAX must be at most 1024/],
+    [{ BOI_NODE_ID: "" }, /^BOI_NODE_ID must not be empty/],
   ];
   for (const [env, re] of cases) {
     assert.throws(() => loadConfig(env, null, "h"), (e: Error) => {
@@ -53,6 +60,18 @@ Deno.test("config: bad values are one-line errors naming the variable and the va
       return true;
     });
   }
+  assert.equal(
+    loadConfig({ BOI_WORKERS_MAX: "1024" }, null, "h").workers_max,
+    1024,
+  );
+  assert.equal(
+    loadConfig({ BOI_REGION: "r".repeat(256) }, null, "h").static_caps.region,
+    "r".repeat(256),
+  );
+  assert.throws(
+    () => loadConfig({}, { path: "boi.yaml", text: "workers_max: 0\n" }, "h"),
+    /boi.yaml: workers_max must be at least 1: got 0$/,
+  );
   assert.throws(
     () => loadConfig({}, { path: "boi.yaml", text: "nodeid: x\n" }, "h"),
     /boi.yaml: .*nodeid/,

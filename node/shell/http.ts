@@ -14,6 +14,7 @@ import { dashboardHtml, tailHtml } from "./dashboard_page.ts";
 import { checkTaskId } from "./tail.ts";
 import { handleDegradedHttp } from "./degraded_http.ts";
 import { handlePluginHttp, PLUGINS_PATH } from "./plugin_http.ts";
+import type { AdminGate } from "./admin_gate.ts";
 
 const TAIL = "/internal/tail/";
 
@@ -28,12 +29,21 @@ export function rawTarget(url: string): { path: string; query: string } {
     : { path: target.slice(0, q), query: target.slice(q + 1) };
 }
 
-/** Routes one request; `node` is null until registration finishes. */
+/**
+ * Routes one request; `node` is null until registration finishes. Every
+ * POST passes `gate` first (admin secret, no browser origin); without a gate
+ * every POST is refused.
+ */
 export function handleHttp(
   req: Request,
   node: () => ObservedNode | null,
   obs?: Observability,
+  gate?: Pick<AdminGate, "check">,
 ): Response | Promise<Response> {
+  if (req.method === "POST") {
+    const refused = gate ? gate.check(req) : text(403, "no admin gate");
+    if (refused !== null) return refused;
+  }
   const { path, query } = rawTarget(req.url);
   const n: ObservedNode | null = node();
   const degraded = handleDegradedHttp(req, n); // degraded_http.ts: /internal/view, /internal/dispatch-rejected

@@ -159,6 +159,7 @@ export class BoiNode {
       metrics: this.metrics,
       push,
       specYaml: (id) => this.view.specs.get(id)?.value.yaml ?? "",
+      spec: (id) => this.view.specs.get(id)?.value,
     });
     declareNodeMetrics(
       this.metrics,

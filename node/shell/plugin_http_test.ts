@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
-import { handleHttp } from "./http.ts";
+import { handleHttp as route } from "./http.ts";
 import type { ObservedNode } from "./observability.ts";
 import type { PluginStatus } from "../plugins/supervisor.ts";
+
+/** The admin gate lets everything through here (admin_gate_test.ts tests it). */
+const handleHttp = (r: Request, n: () => ObservedNode | null) =>
+  route(r, n, undefined, { check: () => null });
 
 function status(over: Partial<PluginStatus> = {}): PluginStatus {
   return {

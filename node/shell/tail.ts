@@ -333,6 +333,17 @@ export async function handleTail(
   }
 
   const size = file === null ? 0 : (await file.stat()).size;
+  // Logs only grow (a retry appends), so an offset past the end was never
+  // handed out for this file: say so rather than answer "nothing yet".
+  if (since_bytes > size) {
+    file?.close();
+    headers.set("x-boi-size", String(size));
+    return text(
+      416,
+      `since_bytes ${since_bytes} is past the end of the log of ${task_id} on node ${env.node_id}: it has ${size} bytes`,
+      headers,
+    );
+  }
   headers.set("content-type", "application/octet-stream");
   headers.set("x-boi-offset", String(since_bytes));
   headers.set("x-boi-size", String(size));

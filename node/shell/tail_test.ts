@@ -303,9 +303,22 @@ Deno.test("tail: offsets, max_bytes and headers", async () => {
   assert.equal(r.headers.get("x-boi-size"), "12");
   assert.equal(r.headers.get("x-boi-task-state"), "RUNNING");
   assert.equal(r.headers.get("x-boi-node-id"), "n1");
-  const past = await fetch(`${f.url}/internal/tail/s1.t?since_bytes=100`);
-  assert.equal(await past.text(), "");
-  assert.equal(past.headers.get("x-boi-end-offset"), "100");
+  const atEnd = await fetch(`${f.url}/internal/tail/s1.t?since_bytes=12`);
+  assert.equal(await atEnd.text(), "");
+  assert.equal(atEnd.headers.get("x-boi-end-offset"), "12");
+  // Past the end: refused with the size, never an offset beyond the file.
+  for (const q of ["since_bytes=100", "since_bytes=13&follow=1"]) {
+    const past = await fetch(`${f.url}/internal/tail/s1.t?${q}`);
+    assert.equal(past.status, 416, q);
+    assert.equal(
+      await past.text(),
+      `since_bytes ${
+        q.slice(12).split("&")[0]
+      } is past the end of the log of s1.t on node n1: it has 12 bytes\n`,
+    );
+    assert.equal(past.headers.get("x-boi-size"), "12");
+    assert.equal(past.headers.get("x-boi-end-offset"), null);
+  }
   const unknown = await fetch(`${f.url}/internal/tail/s1.nope`);
   assert.equal(unknown.status, 404);
   assert.match(await unknown.text(), /unknown task s1\.nope/);

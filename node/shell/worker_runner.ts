@@ -13,6 +13,8 @@ import type {
 } from "../core/mod.ts";
 import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
 import type { Logger } from "./log.ts";
+import type { SpecRecord } from "../schema.ts";
+import { spawnEnv } from "../spawn_env.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface WorkerRunnerDeps {
@@ -25,6 +27,8 @@ export interface WorkerRunnerDeps {
   push: (ev: NodeEvent) => void;
   /** The spec's YAML for Prepare (the workspace may need it). */
   specYaml: (specId: string) => string;
+  /** The spec record, whose `env` every task of the spec gets (node/spawn_env.ts). */
+  spec: (specId: string) => SpecRecord | undefined;
 }
 
 type Result = {
@@ -95,15 +99,13 @@ export class WorkerRunner {
         argv: Array.isArray(env.run) ? env.run : null,
         shell: typeof env.run === "string" ? env.run : null,
         prompt: env.prompt,
-        env: {
-          ...e.env,
-          ...env.env,
+        env: spawnEnv(e.env, this.deps.spec(env.spec_id), env, {
           BOI_TASK_ID: env.task_id,
           BOI_SPEC_ID: env.spec_id,
           BOI_NODE_ID: node_id,
           BOI_ATTEMPT: String(e.attempt),
           BOI_CLAIM_TOKEN: String(e.fence),
-        },
+        }),
         timeout_ms: env.timeout_ms,
       };
       for await (const ev of this.deps.pool.spawn(req)) {

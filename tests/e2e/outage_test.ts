@@ -229,12 +229,13 @@ Deno.test("every node and the CLI cut off: dispatch exits 3 within 2.5 s and wri
   const cutAt = performance.now();
   const rev0 = await storeRevision(etcd);
   const t0 = performance.now();
+  // The node's data dir: where the CLI finds the admin secret with etcd down.
   const r = await cli(pcli.endpoint, [
     "dispatch",
     file,
     "--node",
     a.httpAddr,
-  ]);
+  ], { env: { BOI_DATA_DIR: a.dataDir } });
   const took = since(t0);
   const rev1 = await storeRevision(etcd);
   console.log(

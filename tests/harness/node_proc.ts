@@ -80,6 +80,8 @@ export interface NodeOptions {
   entry?: string;
   /** Extra `deno run` flags before the entry, e.g. `["--inspect=127.0.0.1:9339"]` to profile. */
   denoFlags?: string[];
+  /** Run the node under `ulimit -n` of this many descriptors (soft and hard); inherited when absent. */
+  openFileLimit?: number;
 }
 
 function capsText(caps: NodeOptions["caps"]): string | undefined {
@@ -190,15 +192,24 @@ export class NodeProc implements AsyncDisposable {
       create: true,
       append: true,
     });
-    const child = new Deno.Command(Deno.execPath(), {
-      // -q keeps Deno's own notes out of the node's JSON log stream.
-      args: [
-        "run",
-        "-q",
-        "-P=node",
-        ...(this.#opts.denoFlags ?? []),
-        this.#opts.entry ?? "node/main.ts",
-      ],
+    // -q keeps Deno's own notes out of the node's JSON log stream.
+    const argv = [
+      Deno.execPath(),
+      "run",
+      "-q",
+      "-P=node",
+      ...(this.#opts.denoFlags ?? []),
+      this.#opts.entry ?? "node/main.ts",
+    ];
+    const limit = this.#opts.openFileLimit;
+    const [cmd, ...args] = limit === undefined ? argv : [
+      "sh",
+      "-c",
+      `ulimit -n ${limit} && exec "$0" "$@"`,
+      ...argv,
+    ];
+    const child = new Deno.Command(cmd, {
+      args,
       cwd: REPO_ROOT,
       env: this.#env,
       clearEnv: true,
