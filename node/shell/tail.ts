@@ -11,8 +11,16 @@
  * resolved path (`realPath`) was found under the resolved logs root, by the
  * resolved path, with a check that the handle is the file that was checked.
  */
-import { TASK_ID_PATTERN, type TaskState, TERMINAL_STATES } from "../schema.ts";
+import { type TaskState, TERMINAL_STATES } from "../schema.ts";
 import type { NodeView } from "../core/view.ts";
+import {
+  checkTaskId,
+  parseTailRequest,
+  type TailRequest,
+} from "./tail_request.ts";
+import { forward } from "./tail_forward.ts";
+
+export { checkTaskId, parseTailRequest, type TailRequest };
 
 /** The file operations the handler uses; tests record them. */
 export interface TailFs {
@@ -60,17 +68,8 @@ export interface TailEnv {
 }
 
 /** A parsed, valid tail request. */
-export interface TailRequest {
-  task_id: string;
-  since_bytes: number;
-  max_bytes: number | null;
-  follow: boolean;
-}
-
-/** Header a forwarded request carries, so it is never forwarded again. */
 export const HOP_HEADER = "x-boi-hop";
 const CHUNK = 64 * 1024;
-const FORWARD_CONNECT_MS = 5000;
 const EXPOSED = [
   "x-boi-node-id",
   "x-boi-task-id",
@@ -81,76 +80,6 @@ const EXPOSED = [
   "x-boi-follow",
   "x-boi-via",
 ];
-
-/** Why a raw id is refused, in words a client can act on. */
-export function checkTaskId(raw: string): string | null {
-  if (TASK_ID_PATTERN.test(raw)) return null;
-  const shown = JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
-  const why = raw === ""
-    ? "missing"
-    : raw.includes("/")
-    ? "contains '/'"
-    : raw.includes("\\")
-    ? "contains '\\'"
-    : raw.includes("\0")
-    ? "contains NUL"
-    : raw.includes("%")
-    ? "is percent-encoded (ids never need it)"
-    : raw.includes("..")
-    ? "contains '..'"
-    : raw.length > 127
-    ? "is too long"
-    : `must match ${TASK_ID_PATTERN.source}`;
-  return `bad task id ${shown}: ${why}`;
-}
-
-const COUNT = /^\d{1,15}$/;
-
-/** Parses the raw id (undecoded) and the raw query; returns an error line for a 400. */
-export function parseTailRequest(
-  rawId: string,
-  rawQuery: string,
-): TailRequest | { error: string } {
-  const bad = checkTaskId(rawId);
-  if (bad !== null) return { error: bad };
-  const q = new URLSearchParams(rawQuery);
-  const one = (name: string): string | null | { error: string } => {
-    const all = q.getAll(name);
-    if (all.length > 1) return { error: `${name} given ${all.length} times` };
-    return all[0] ?? null;
-  };
-  const since = one("since_bytes");
-  const max = one("max_bytes");
-  const follow = one("follow");
-  for (const v of [since, max, follow]) {
-    if (v !== null && typeof v === "object") return v;
-  }
-  for (const [name, v] of [["since_bytes", since], ["max_bytes", max]]) {
-    if (v !== null && !COUNT.test(v as string)) {
-      return {
-        error: `${name} must be a byte count (0 or more): got ${
-          JSON.stringify(String(v).slice(0, 40))
-        }`,
-      };
-    }
-  }
-  if (
-    follow !== null &&
-    !["", "0", "1", "true", "false"].includes(follow as string)
-  ) {
-    return {
-      error: `follow must be 1 or 0: got ${
-        JSON.stringify(String(follow).slice(0, 40))
-      }`,
-    };
-  }
-  return {
-    task_id: rawId,
-    since_bytes: since === null ? 0 : Number(since),
-    max_bytes: max === null ? null : Number(max),
-    follow: follow === "1" || follow === "true" || follow === "",
-  };
-}
 
 /** What a node's view says about a task's log. */
 export function taskLogInfo(
@@ -183,7 +112,7 @@ export function taskLogInfo(
   };
 }
 
-function text(
+export function text(
   status: number,
   body: string,
   headers: Headers = new Headers(),
@@ -434,79 +363,4 @@ function logStream(o: {
       finish();
     },
   }, { highWaterMark: 0 });
-}
-
-/** Forwards a tail request once to the node that has the log, streaming its answer through. */
-async function forward(
-  r: TailRequest,
-  owner: string,
-  addr: string,
-  env: TailEnv,
-  headers: Headers,
-): Promise<Response> {
-  const q = new URLSearchParams({ since_bytes: String(r.since_bytes) });
-  if (r.max_bytes !== null) q.set("max_bytes", String(r.max_bytes));
-  if (r.follow) q.set("follow", "1");
-  const url = `http://${addr}/internal/tail/${r.task_id}?${q}`;
-  const connect = new AbortController();
-  const timer = setTimeout(
-    () => connect.abort(new Error("no answer within 5 s")),
-    FORWARD_CONNECT_MS,
-  );
-  let res: Response;
-  try {
-    res = await env.fetch(url, {
-      headers: { [HOP_HEADER]: env.node_id },
-      signal: AbortSignal.any([env.signal, connect.signal]),
-    });
-  } catch (e) {
-    return text(
-      502,
-      `log unavailable: cannot reach node ${owner} at ${addr}: ${
-        (e as Error).message
-      }`,
-      headers,
-    );
-  } finally {
-    clearTimeout(timer);
-  }
-  for (const [k, v] of res.headers) {
-    if (
-      k.startsWith("x-boi-") || k === "content-type" || k === "content-length"
-    ) {
-      headers.set(k, v);
-    }
-  }
-  headers.set("x-boi-via", env.node_id);
-  env.streams(1);
-  let open = true;
-  const done = () => {
-    if (open) env.streams(-1);
-    open = false;
-  };
-  const upstream = res.body;
-  if (upstream === null) {
-    done();
-    return new Response(null, { status: res.status, headers });
-  }
-  const reader = upstream.getReader();
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { value, done: end } = await reader.read();
-        if (end) {
-          done();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (e) {
-        done();
-        controller.error(e);
-      }
-    },
-    cancel(reason) {
-      done();
-      reader.cancel(reason).catch(() => {});
-    },
-  }, { highWaterMark: 0 });
-  return new Response(body, { status: res.status, headers });
 }
