@@ -164,6 +164,9 @@ export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
 
 /** The node's health changed since it last said so: announce it once. */
 function healthChange(view: NodeView, at: number): Effect[] {
+  // Unregistered (starting up, or between leases) the node announces
+  // nothing: its first caps record carries its health.
+  if (view.lease_id === null) return [];
   const now = selfHealth(view, at);
   if (now === view.reported_health) return [];
   const event = now === "degraded" ? "node.degraded" : "node.healed";
