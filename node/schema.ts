@@ -158,3 +158,10 @@ export const RECORD_MAX_BYTES: Readonly<Record<string, number>> = {
   "dispatch-queue": 256 * 1024,
   specs: 1536 * 1024,
 };
+
+/** `/boi/hooks-hwm/{plugin}/{node_id}`: the acked high-water mark of one (node, plugin), SPEC §8. */
+export const HwmRecord = z.object({
+  seq: z.number().int().nonnegative(),
+  acked_at: z.number().int(),
+});
+export type HwmRecord = z.infer<typeof HwmRecord>;
