@@ -73,6 +73,9 @@ export function applyEvent(
     case "plugins_health":
       view.plugins_healthy = ev.healthy;
       break;
+    case "hooks_backpressure":
+      view.hooks_stalled = ev.stalled;
+      break;
     case "lease_granted":
       view.lease_id = ev.lease_id;
       view.lease_valid_until = ev.valid_until;

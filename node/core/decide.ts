@@ -158,7 +158,7 @@ function decideBlocked(
   ctx: DecideContext,
 ): Effect[] {
   const env = t.value;
-  if (!isMonitor(view, env.task_id, ctx)) return [];
+  if (view.hooks_stalled || !isMonitor(view, env.task_id, ctx)) return [];
   // A claim on a BLOCKED task (stray, being removed): every write below needs it gone.
   if (view.claims.has(env.task_id)) return [];
   let allDone = true;
@@ -206,7 +206,7 @@ function decidePending(
         payload: { task_id: env.task_id, requires: env.requires },
       });
     }
-    if (env.last_error !== NO_CAPABLE_NODE) {
+    if (env.last_error !== NO_CAPABLE_NODE && !view.hooks_stalled) {
       effects.push(unclaimedTxn(ctx.keys, "unschedulable", t, {
         ...env,
         state_version: env.state_version + 1,
@@ -215,7 +215,9 @@ function decidePending(
     }
     return effects;
   }
-  if (view.dispatch_paused || view.lease_id === null) return [];
+  if (view.dispatch_paused || view.lease_id === null || view.hooks_stalled) {
+    return [];
+  }
   const self = view.config.node_id;
   const me = capable.find((n) => n.node_id === self);
   if (!me || me.draining) return [];
@@ -349,7 +351,7 @@ function decideClaimed(
     return [];
   }
   // The claim is gone (its lease expired): the task's monitor puts it back.
-  if (!isMonitor(view, env.task_id, ctx)) return [];
+  if (view.hooks_stalled || !isMonitor(view, env.task_id, ctx)) return [];
   const lost = env.claimant_node_id ?? "unknown node";
   const base = {
     ...env,
@@ -380,14 +382,7 @@ function decideClaimed(
       last_error: `lease expired on ${lost}`,
     };
   }
-  return [
-    unclaimedTxn(ctx.keys, "requeue", t, next),
-    {
-      kind: "emit",
-      event: "task.reassigned",
-      payload: { task_id: env.task_id, from: lost, to_state: next.state },
-    },
-  ];
+  return [unclaimedTxn(ctx.keys, "requeue", t, next)];
 }
 
 /** The claimant's side: start, report, cancel and commit its worker under the fence. */
@@ -431,7 +426,10 @@ function decideWorker(
     return stopWorker(w, "claim lost", 0);
   }
   const env = t.value;
+  // Back-pressure: results wait (in order, see onHooksBackpressure); a cancel's kill does not.
+  const stalled = view.hooks_stalled;
   if (w.phase === "exited" && w.result) {
+    if (stalled) return [];
     return [
       fencedTxn(
         ctx.keys,
@@ -469,7 +467,9 @@ function decideWorker(
       env: { ...(w.ws_env ?? {}) },
     }];
   }
-  if (w.phase === "running" && env.state === "CLAIMED" && !inflight) {
+  if (
+    w.phase === "running" && env.state === "CLAIMED" && !inflight && !stalled
+  ) {
     return [fencedTxn(ctx.keys, "running", t, w.fence, {
       ...env,
       state: "RUNNING",

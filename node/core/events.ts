@@ -47,6 +47,18 @@ export type NodeEvent =
   | { type: "result_flushed"; at: number; task_id: string; fence: number }
   /** A parked result was committed or found superseded. */
   | { type: "flush_resolved"; at: number; task_id: string }
+  /**
+   * The audit hooks queue reached the back-pressure window (stalled) or
+   * drained back below it: claims and commits stop, then resume.
+   */
+  | {
+    type: "hooks_backpressure";
+    at: number;
+    stalled: boolean;
+    plugin: string;
+    unacked: number;
+    window: number;
+  }
   /** The node's plugins became all ready, or one stopped being ready. */
   | { type: "plugins_health"; at: number; healthy: boolean }
   /** The workspace of a claimed task is ready; whether to start it is decided now. */

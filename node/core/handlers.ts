@@ -15,6 +15,7 @@ import { txnCommitted } from "./apply.ts";
 import { selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
+import { committedEvents, emit, watchedEvents } from "./hook_events.ts";
 
 /** Re-decides the given tasks in order, sharing one membership snapshot. */
 export function decideTasks(
@@ -84,7 +85,10 @@ export function onTxnDone(
 ): Effect[] {
   const ids = withDependents(view, [ev.effect.task_id]);
   const ctx = decideContext(view, keys, ev.at);
-  const out: Effect[] = [];
+  // Its events first: they reach the audit WAL before any follow-up effect runs.
+  const out: Effect[] = ev.ok
+    ? committedEvents(keys, ev.effect, ev.revision)
+    : [];
   for (const id of ids) out.push(...decideTask(view, id, ctx));
   if (ev.effect.reason === "claim" && !txnCommitted(ev)) {
     fillSlots(view, ctx, ids, out);
@@ -183,11 +187,9 @@ function healthChange(view: NodeView, at: number): Effect[] {
         expiries: view.claim_expiries,
       },
     },
-    {
-      kind: "emit",
-      event,
-      payload: { node_id: view.config.node_id },
-    },
+    now === "degraded"
+      ? emit("node.degraded", { node_id: view.config.node_id, reason })
+      : emit("node.healed", { node_id: view.config.node_id }),
   ];
 }
 
@@ -200,15 +202,56 @@ function preparedTasks(view: NodeView): string[] {
   return ids;
 }
 
+/**
+ * SPEC §8 back-pressure: a stall is reported once; on resume the results
+ * that waited are committed in the order their workers finished, then the
+ * rest is re-decided (claims included).
+ */
+export function onHooksBackpressure(
+  view: NodeView,
+  keys: Keys,
+  ev: Extract<NodeEvent, { type: "hooks_backpressure" }>,
+): Effect[] {
+  if (ev.stalled) {
+    return [emit("hook.queue.saturated", {
+      plugin: ev.plugin,
+      unacked: ev.unacked,
+      window: ev.window,
+    })];
+  }
+  const finished = [...view.workers.values()]
+    .filter((w) => w.result !== null)
+    .sort((a, b) => a.result!.finished_at - b.result!.finished_at)
+    .map((w) => w.task_id);
+  return decideTasks(
+    view,
+    keys,
+    new Set([...finished, ...activeTasks(view)]),
+    ev.at,
+  );
+}
+
 /** Routes an already-applied event to its handler. */
 export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
   switch (ev.type) {
     case "changes":
-      return onChanges(view, keys, ev.changes, ev.at);
+      return [
+        ...watchedEvents(view, keys, ev.changes),
+        ...onChanges(view, keys, ev.changes, ev.at),
+      ];
     case "plugins_health":
       return onPluginCrash(view, keys, ev.at);
-    case "relist":
     case "lease_granted":
+      return [
+        emit("node.joined", {
+          node_id: view.config.node_id,
+          lease_id: ev.lease_id,
+        }),
+        ...onMembershipChange(view, keys, ev.at),
+      ];
+    case "hooks_backpressure":
+      return onHooksBackpressure(view, keys, ev);
+    case "relist":
     case "lease_lost":
       return onMembershipChange(view, keys, ev.at);
     case "tick":

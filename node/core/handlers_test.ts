@@ -317,7 +317,18 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
     error: null,
   };
   applyEvent(v, keys, ev);
-  const prepare = handle(v, keys, ev);
+  const [claimed, ...prepare] = handle(v, keys, ev);
+  assert.deepEqual(claimed, {
+    kind: "emit",
+    event: "task.claimed",
+    payload: {
+      task_id: T1,
+      spec_id: "s1",
+      node_id: "node-a",
+      attempt: 1,
+      fence,
+    },
+  });
   assert.deepEqual(prepare.map((e) => e.kind), ["prepare"]);
   assert.equal(prepare[0].kind === "prepare" && prepare[0].fence, fence);
   applyEffects(v, prepare, 1);

@@ -142,6 +142,8 @@ export interface NodeView {
   readonly reported_health: "ok" | "degraded";
   /** Highest revision delivered by the watch (or the last relist). */
   readonly watch_revision: number;
+  /** The audit hooks queue is full (SPEC §8 back-pressure): no claims, no commits. */
+  readonly hooks_stalled: boolean;
 }
 
 /** The mutable form the event loop owns. */
@@ -169,6 +171,7 @@ export interface MutableView extends NodeView {
   draining: Set<string>;
   plugins_healthy: boolean;
   reported_health: "ok" | "degraded";
+  hooks_stalled: boolean;
   /** Revisions of deletes we applied ahead of the watch, per key. */
   tombstones: Map<string, number>;
   /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
@@ -201,6 +204,7 @@ export function emptyView(config: CoreConfig): MutableView {
     draining: new Set(),
     plugins_healthy: true,
     reported_health: "ok",
+    hooks_stalled: false,
     tombstones: new Map(),
     watch_revision: 0,
   };
