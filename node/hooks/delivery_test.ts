@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import type { HookEvent, Hooks } from "../plugins/contracts.ts";
+import { AuditDelivery, BestEffortDelivery } from "./delivery.ts";
+import { WalFiles } from "./wal.ts";
+import { DEFAULT_WINDOW, emptyAudit, recover } from "./wal_state.ts";
+
+const quiet = { log() {} };
+
+/** A sink that fails the calls `fail` says, and records what it received. */
+function sink(fail: (ev: HookEvent, n: number) => boolean) {
+  const got: HookEvent[] = [];
+  let n = 0;
+  const s: Hooks = {
+    onEvent(ev) {
+      n++;
+      if (fail(ev, n)) return Promise.reject(new Error("plugin down"));
+      got.push(ev);
+      return Promise.resolve({ acked_seq: ev.seq });
+    },
+  };
+  return { s, got };
+}
+
+async function until(pred: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (pred()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test("audit delivery: in seq order, a failed call is retried from the oldest unacked, nothing skipped", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
+  const wal = new WalFiles(dir, "hooks");
+  wal.open(1);
+  // Calls 2 and 3 fail (a plugin crash): seq 2 must come again, then 3, 4, 5.
+  const { s, got } = sink((_ev, n) => n === 2 || n === 3);
+  const d = new AuditDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: s,
+    wal,
+    state: emptyAudit(),
+    window: DEFAULT_WINDOW,
+    segment_events: 2,
+    log: quiet,
+    onBackpressure() {},
+    retry_ms: 5,
+  });
+  d.start();
+  for (let i = 0; i < 5; i++) d.emit("task.claimed", i, "{}");
+  await until(() => d.state.acked === 5, "every event acked");
+  assert.deepEqual(got.map((e) => e.seq), [1, 2, 3, 4, 5]);
+  assert.ok(got.every((e) => e.tier === "audit" && e.dedup_key.length === 64));
+  await d.stop();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("audit delivery: the window stalls at its size and resumes at resume_at, once each", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
+  const wal = new WalFiles(dir, "hooks");
+  wal.open(1);
+  let open = false;
+  const { s } = sink(() => !open);
+  const changes: string[] = [];
+  const d = new AuditDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: s,
+    wal,
+    state: emptyAudit(),
+    window: { size: 10, resume_at: 5 },
+    segment_events: 100,
+    log: quiet,
+    onBackpressure: (c, n) => changes.push(`${c}@${n}`),
+    retry_ms: 5,
+  });
+  d.start();
+  for (let i = 0; i < 12; i++) d.emit("task.claimed", i, "{}");
+  assert.deepEqual(changes, ["stall@10"]);
+  open = true;
+  await until(() => d.state.acked === 12, "every event acked");
+  assert.deepEqual(changes, ["stall@10", "resume@5"]);
+  await d.stop();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("best_effort delivery: one retry, then dropped and counted; never waits for the sink", async () => {
+  // Seq 2 fails twice (dropped); seq 3 fails once (delivered on its retry).
+  const tries = new Map<number, number>();
+  const { s, got } = sink((ev) => {
+    const n = (tries.get(ev.seq) ?? 0) + 1;
+    tries.set(ev.seq, n);
+    return ev.seq === 2 || (ev.seq === 3 && n === 1);
+  });
+  let dropped = 0;
+  const d = new BestEffortDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: s,
+    log: quiet,
+    onDropped: () => dropped++,
+    retry_ms: 5,
+    max_queue: 3,
+  });
+  d.start();
+  for (let i = 0; i < 5; i++) d.emit("task.claimed", i, "{}"); // 4 and 5: queue full
+  await until(() => got.length + dropped === 5, "all handled");
+  assert.deepEqual(got.map((e) => e.seq), [1, 3]);
+  assert.equal(dropped, 3);
+  assert.deepEqual([tries.get(2), tries.get(3)], [2, 2]);
+  await d.stop();
+});
+
+Deno.test("audit intents: on disk once intentsDurable resolves, open until resolved, found again at start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
+  const wal = new WalFiles(dir, "hooks");
+  wal.open(1);
+  const { s } = sink(() => false);
+  const d = new AuditDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: s,
+    wal,
+    state: emptyAudit(),
+    window: DEFAULT_WINDOW,
+    segment_events: 100,
+    log: quiet,
+    onBackpressure() {},
+  });
+  const base = {
+    reason: "finish",
+    key: "/boi/dispatch-queue/s.t",
+    after_rev: 7,
+  };
+  const a = d.prepare({ ...base, task_id: "s.a", value: "A" });
+  const b = d.prepare({ ...base, task_id: "s.b", value: "B" });
+  await d.intentsDurable();
+  d.emit("task.completed", 1, "{}", a.id); // a's event written: a resolved
+  d.void(b.id); // b did not commit
+  const c = d.prepare({ ...base, task_id: "s.c", value: "C" });
+  await d.intentsDurable();
+  await d.stop();
+  const found = await new WalFiles(dir, "hooks").load();
+  const r = recover(0, found.sealed, found.active);
+  assert.deepEqual([...r.state.intents.keys()], [c.id]);
+  assert.equal(r.state.intents.get(c.id)!.value, "C");
+  assert.equal(r.state.next_intent, c.id + 1);
+  await Deno.remove(dir, { recursive: true });
+});

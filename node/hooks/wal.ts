@@ -1,0 +1,239 @@
+/**
+ * The audit WAL's files (SPEC §8): `<data_dir>/hooks-wal/<plugin>.jsonl` is
+ * the active segment (first line a header naming its first seq, then one
+ * JSON line per event); a full one is renamed to
+ * `<plugin>.<first>-<last>.jsonl` and deleted once every entry in it is
+ * acked. The active segment is never deleted, so a missing one at start
+ * means events were lost. Appends are synchronous; the caller fsyncs once
+ * per turn of the event loop, before anything appended is sent or any
+ * intent's transaction leaves.
+ * @module
+ */
+import type {
+  FoundSegment,
+  Intent,
+  SegmentInfo,
+  WalEntry,
+} from "./wal_state.ts";
+
+const encoder = new TextEncoder();
+
+/** One plugin's WAL files in one directory. */
+export class WalFiles {
+  readonly activePath: string;
+  #fd: Deno.FsFile | null = null;
+
+  constructor(readonly dir: string, readonly plugin: string) {
+    this.activePath = `${dir}/${plugin}.jsonl`;
+  }
+
+  sealedPath(seg: SegmentInfo): string {
+    return `${this.dir}/${this.plugin}.${seg.first}-${seg.last}.jsonl`;
+  }
+
+  /** Reads every segment of this plugin; a torn last line (a crash mid-append) is skipped. */
+  async load(): Promise<
+    { sealed: FoundSegment[]; active: FoundSegment | null }
+  > {
+    const sealed: FoundSegment[] = [];
+    let active: FoundSegment | null = null;
+    const re = new RegExp(
+      `^${this.plugin.replace(/[-]/g, "\\-")}\\.(\\d+)-(\\d+)\\.jsonl$`,
+    );
+    let names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(this.dir)) names.push(e.name);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      names = [];
+    }
+    for (const name of names) {
+      const m = re.exec(name);
+      if (m) {
+        const info = { first: Number(m[1]), last: Number(m[2]) };
+        const text = await Deno.readTextFile(`${this.dir}/${name}`);
+        const { header: _h, ...parsed } = parseLines(text);
+        sealed.push({ info, ...parsed });
+      }
+    }
+    try {
+      const text = await Deno.readTextFile(this.activePath);
+      const parsed = parseLines(text);
+      const { header, ...rest } = parsed;
+      active = {
+        info: { first: header ?? firstSeq(parsed.entries), last: null },
+        ...rest,
+      };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    sealed.sort((a, b) => a.info.first - b.info.first);
+    return { sealed, active };
+  }
+
+  /** Opens the active segment for appends, creating it (with its header) if absent. */
+  open(first: number): void {
+    Deno.mkdirSync(this.dir, { recursive: true });
+    let exists = true;
+    try {
+      Deno.statSync(this.activePath);
+    } catch {
+      exists = false;
+    }
+    this.#fd = Deno.openSync(this.activePath, {
+      append: true,
+      create: true,
+      write: true,
+    });
+    if (!exists) {
+      writeAllSync(this.#fd, header(this.plugin, first));
+      this.#fd.syncSync();
+      syncDir(this.dir);
+    }
+  }
+
+  /**
+   * Appends entries (then the resolution of `resolves`, if given) and, with
+   * `sync`, fsyncs: when it returns, they survive a crash. Without it the
+   * caller calls {@linkcode sync} before relying on them.
+   */
+  append(entries: WalEntry[], resolves?: number, sync = true): void {
+    const lines: unknown[] = entries.map((e) => ({
+      seq: e.seq,
+      kind: e.kind,
+      ts: e.ts,
+      payload: JSON.parse(e.payload_json),
+      dedup_key: e.dedup_key,
+    }));
+    if (resolves !== undefined) lines.push({ resolved: resolves });
+    this.#write(lines, sync);
+  }
+
+  /**
+   * Appends an intent without fsyncing: the caller calls {@linkcode sync}
+   * before the transaction leaves (one fsync for every intent of a turn).
+   */
+  appendIntent(i: Intent): void {
+    this.#write([{ intent: i }], false);
+  }
+
+  /** Makes everything appended so far durable. */
+  sync(): void {
+    this.#fd?.syncSync();
+  }
+
+  resolve(id: number): void {
+    this.#write([{ resolved: id }]);
+  }
+
+  #write(lines: unknown[], sync = true): void {
+    if (this.#fd === null) throw new Error("hooks WAL is not open");
+    const text = lines.map((l) => JSON.stringify(l) + "\n").join("");
+    writeAllSync(this.#fd, encoder.encode(text));
+    if (sync) this.#fd.syncSync();
+  }
+
+  /** Seals the active segment as `seg` and starts a new one at `next`. */
+  rotate(seg: SegmentInfo, next: number): void {
+    this.#fd?.syncSync(); // what it holds is durable before it is sealed
+    this.#fd?.close();
+    this.#fd = null;
+    Deno.renameSync(this.activePath, this.sealedPath(seg));
+    this.open(next);
+  }
+
+  /** Deletes a fully acked sealed segment. */
+  remove(seg: SegmentInfo): void {
+    try {
+      Deno.removeSync(this.sealedPath(seg));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  close(): void {
+    this.#fd?.syncSync();
+    this.#fd?.close();
+    this.#fd = null;
+  }
+}
+
+function header(plugin: string, first: number): Uint8Array {
+  return encoder.encode(
+    JSON.stringify({ wal: 1, plugin, first_seq: first }) + "\n",
+  );
+}
+
+function firstSeq(entries: WalEntry[]): number {
+  return entries.length > 0 ? entries[0].seq : 1;
+}
+
+/** Entries of a segment's text; the header's first seq if there is one. */
+export function parseLines(
+  text: string,
+): {
+  entries: WalEntry[];
+  corrupt: number;
+  header: number | null;
+  intents: Intent[];
+  resolved: number[];
+} {
+  const lines = text.split("\n");
+  // The text after the last newline never finished its append: not acknowledged, not lost.
+  lines.pop();
+  const entries: WalEntry[] = [];
+  let corrupt = 0;
+  let hdr: number | null = null;
+  const intents: Intent[] = [];
+  const resolved: number[] = [];
+  for (const line of lines) {
+    if (line === "") continue;
+    try {
+      const o = JSON.parse(line);
+      if (o.intent && typeof o.intent.id === "number") {
+        intents.push(o.intent);
+        continue;
+      }
+      if (typeof o.resolved === "number") {
+        resolved.push(o.resolved);
+        continue;
+      }
+      if (o.wal === 1 && typeof o.first_seq === "number") {
+        hdr = o.first_seq;
+        continue;
+      }
+      if (
+        typeof o.seq !== "number" || typeof o.kind !== "string" ||
+        typeof o.ts !== "number" || typeof o.dedup_key !== "string"
+      ) throw new Error("bad entry");
+      entries.push({
+        seq: o.seq,
+        kind: o.kind,
+        ts: o.ts,
+        payload_json: JSON.stringify(o.payload ?? {}),
+        dedup_key: o.dedup_key,
+      });
+    } catch {
+      corrupt++;
+    }
+  }
+  return { entries, corrupt, header: hdr, intents, resolved };
+}
+
+function writeAllSync(f: Deno.FsFile, data: Uint8Array): void {
+  for (let off = 0; off < data.length;) off += f.writeSync(data.subarray(off));
+}
+
+/** Makes a create or rename durable (best effort: not every platform can fsync a directory). */
+function syncDir(dir: string): void {
+  try {
+    const d = Deno.openSync(dir, { read: true });
+    try {
+      d.syncSync();
+    } finally {
+      d.close();
+    }
+  } catch {
+    // unsupported here
+  }
+}

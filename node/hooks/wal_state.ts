@@ -1,0 +1,343 @@
+/**
+ * The audit tier's bookkeeping (SPEC §8) as pure data and functions: seq
+ * assignment, durability, cumulative acks, back-pressure, which WAL segments
+ * may go, and recovery of all of it from the files and the HWM at start.
+ * No I/O: wal.ts does the files, delivery.ts the calls; a simulator can
+ * drive these functions directly and check "no ack before durable, no gap".
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+/** One audit event as the WAL holds it (one JSON line). */
+export interface WalEntry {
+  seq: number;
+  kind: string;
+  ts: number;
+  payload_json: string;
+  dedup_key: string;
+}
+
+/**
+ * A transition about to be sent to etcd whose commit yields events: written
+ * (fsynced) before the transaction leaves, so a crash between etcd's commit
+ * and the events reaching the WAL cannot lose them. Resolved when the events
+ * are written or the transaction is known to have failed; one still open at
+ * start is resolved against etcd (did the first change of `key` after
+ * `after_rev` write `value`?).
+ */
+export interface Intent {
+  id: number;
+  task_id: string;
+  /** TxnReason of the transaction. */
+  reason: string;
+  /** The envelope key and the value the transaction puts there. */
+  key: string;
+  value: string;
+  /** The envelope revision the transaction compares against. */
+  after_rev: number;
+  /** next_seq when it was written: the segment holding it is not retired while it is open. */
+  at_seq: number;
+}
+
+/** A WAL file: the active one or a sealed segment with its seq range in the name. */
+export interface SegmentInfo {
+  /** First seq the segment may hold. */
+  first: number;
+  /** Last seq it holds; null for the active segment (still growing). */
+  last: number | null;
+}
+
+/** Everything the audit tier knows about one (node, plugin). */
+export interface AuditState {
+  /** The seq the next event gets. */
+  next_seq: number;
+  /** Highest seq known fsynced: nothing above it may be sent. */
+  durable: number;
+  /** Highest seq the plugin acked (acks are cumulative). */
+  acked: number;
+  /** The acked HWM as stored in etcd: what a restart resumes after. */
+  hwm: number;
+  /** Entries with seq > acked, in seq order. */
+  unacked: WalEntry[];
+  /** Sealed segments, oldest first. */
+  sealed: SegmentInfo[];
+  /** First seq of the active segment and how many entries it holds. */
+  active_first: number;
+  active_count: number;
+  /** The back-pressure window is full. */
+  stalled: boolean;
+  /** Stalls so far (each reported once with hook.queue.saturated). */
+  stalls: number;
+  /** Intents not resolved yet, by id. */
+  intents: Map<number, Intent>;
+  next_intent: number;
+}
+
+/** Back-pressure thresholds (SPEC §8 `hooks_backpressure_window`). */
+export interface Window {
+  /** Stall at this many unacked. @default 100 */
+  size: number;
+  /** Resume once unacked is at or below this. @default 90 (size − 10 %) */
+  resume_at: number;
+}
+
+export const DEFAULT_WINDOW: Window = { size: 100, resume_at: 90 };
+
+/** `dedup_key` = sha256 of node, seq, kind, ts (unit-separated), hex. */
+export function dedupKey(
+  nodeId: string,
+  seq: number,
+  kind: string,
+  ts: number,
+): string {
+  return createHash("sha256").update(
+    `${nodeId}\x1f${seq}\x1f${kind}\x1f${ts}`,
+  ).digest("hex");
+}
+
+/** A fresh state for a plugin that never had a WAL (or after `acked` of them). */
+export function emptyAudit(acked = 0): AuditState {
+  return {
+    next_seq: acked + 1,
+    durable: acked,
+    acked,
+    hwm: acked,
+    unacked: [],
+    sealed: [],
+    active_first: acked + 1,
+    active_count: 0,
+    stalled: false,
+    stalls: 0,
+    intents: new Map(),
+    next_intent: 1,
+  };
+}
+
+/** Records an intent (the caller appends and fsyncs it before sending the transaction). */
+export function openIntent(
+  s: AuditState,
+  i: Omit<Intent, "id" | "at_seq">,
+): Intent {
+  const intent = { ...i, id: s.next_intent++, at_seq: s.next_seq };
+  s.intents.set(intent.id, intent);
+  return intent;
+}
+
+/** The intent's events are written, or its transaction did not commit. */
+export function closeIntent(s: AuditState, id: number): void {
+  s.intents.delete(id);
+}
+
+/** Gives the next event its seq; the caller appends it and then calls {@linkcode markDurable}. */
+export function assign(
+  s: AuditState,
+  nodeId: string,
+  kind: string,
+  ts: number,
+  payloadJson: string,
+): WalEntry {
+  const seq = s.next_seq++;
+  const entry = {
+    seq,
+    kind,
+    ts,
+    payload_json: payloadJson,
+    dedup_key: dedupKey(nodeId, seq, kind, ts),
+  };
+  s.unacked.push(entry);
+  s.active_count++;
+  return entry;
+}
+
+/** Everything up to `seq` is on disk (fsynced). */
+export function markDurable(s: AuditState, seq: number): void {
+  if (seq > s.durable) s.durable = Math.min(seq, s.next_seq - 1);
+}
+
+/** The entry to send next: the oldest unacked, if it is durable. */
+export function nextToSend(s: AuditState): WalEntry | null {
+  const e = s.unacked[0];
+  return e !== undefined && e.seq <= s.durable ? e : null;
+}
+
+/**
+ * The plugin acked `seq` (and with it everything before). An ack beyond
+ * what is durable would be a bug in the sender: it is ignored, so an entry
+ * can never be retired before it is on disk. Returns how many were retired.
+ */
+export function ack(s: AuditState, seq: number): number {
+  const upto = Math.min(seq, s.durable);
+  if (upto <= s.acked) return 0;
+  s.acked = upto;
+  let n = 0;
+  while (n < s.unacked.length && s.unacked[n].seq <= upto) n++;
+  s.unacked.splice(0, n);
+  return n;
+}
+
+/** Unacked count now. */
+export function unackedCount(s: AuditState): number {
+  return s.next_seq - 1 - s.acked;
+}
+
+/**
+ * Stall/resume with hysteresis: stalls when the window fills, resumes once
+ * it drained to `resume_at`, so one stall is reported once (not once per ack).
+ */
+export function backpressure(
+  s: AuditState,
+  w: Window = DEFAULT_WINDOW,
+): "stall" | "resume" | null {
+  const n = unackedCount(s);
+  if (!s.stalled && n >= w.size) {
+    s.stalled = true;
+    s.stalls++;
+    return "stall";
+  }
+  if (s.stalled && n <= w.resume_at) {
+    s.stalled = false;
+    return "resume";
+  }
+  return null;
+}
+
+/** The active segment is full: seal it (the caller renames the file) and start the next. */
+export function shouldRotate(s: AuditState, maxEntries: number): boolean {
+  return s.active_count >= maxEntries;
+}
+
+/** Records a rotation: the active segment, ending at next_seq − 1, is sealed. */
+export function rotated(s: AuditState): SegmentInfo {
+  const seg = { first: s.active_first, last: s.next_seq - 1 };
+  s.sealed.push(seg);
+  s.active_first = s.next_seq;
+  s.active_count = 0;
+  return seg;
+}
+
+/** The HWM was stored in etcd up to `seq`. */
+export function hwmStored(s: AuditState, seq: number): void {
+  if (seq > s.hwm) s.hwm = Math.min(seq, s.acked);
+}
+
+/**
+ * Sealed segments whose every entry is acked and covered by the stored HWM
+ * (a restart replays from the HWM: what lies after it must still be on
+ * disk): the caller deletes their files.
+ */
+export function retirable(s: AuditState): SegmentInfo[] {
+  const out: SegmentInfo[] = [];
+  let oldestIntent = Infinity;
+  for (const i of s.intents.values()) {
+    oldestIntent = Math.min(oldestIntent, i.at_seq);
+  }
+  while (
+    s.sealed.length > 0 && s.sealed[0].last! <= s.hwm &&
+    s.sealed[0].last! < oldestIntent
+  ) {
+    out.push(s.sealed.shift()!);
+  }
+  return out;
+}
+
+/** A range of seqs known to be lost. */
+export interface Gap {
+  from_seq: number;
+  /** null: the end is unknown. */
+  to_seq: number | null;
+  reason: string;
+}
+
+/** One WAL file as found at start: its segment info and the entries that parsed. */
+export interface FoundSegment {
+  info: SegmentInfo;
+  entries: WalEntry[];
+  /** Lines that did not parse, other than a torn last line. */
+  corrupt: number;
+  /** Intents written in it, and ids resolved in it. */
+  intents?: Intent[];
+  resolved?: number[];
+}
+
+/**
+ * Rebuilds the state from the HWM (0: none stored) and the WAL files found
+ * (sealed ones and the active one; `active` null if it is missing), and
+ * names every seq range that should be there and is not.
+ */
+export function recover(
+  hwm: number,
+  sealed: FoundSegment[],
+  active: FoundSegment | null,
+): { state: AuditState; gaps: Gap[] } {
+  const bySeq = new Map<number, WalEntry>();
+  let known = hwm;
+  const all = [...sealed, ...(active ? [active] : [])];
+  for (const seg of all) {
+    for (const e of seg.entries) {
+      bySeq.set(e.seq, e);
+      known = Math.max(known, e.seq);
+    }
+    known = Math.max(known, seg.info.last ?? seg.info.first - 1);
+  }
+  const gaps: Gap[] = [];
+  let runStart: number | null = null;
+  for (let seq = hwm + 1; seq <= known + 1; seq++) {
+    const missing = seq <= known && !bySeq.has(seq);
+    if (missing && runStart === null) runStart = seq;
+    if (!missing && runStart !== null) {
+      gaps.push({
+        from_seq: runStart,
+        to_seq: seq - 1,
+        reason: "wal truncated",
+      });
+      runStart = null;
+    }
+  }
+  if (active === null && (hwm > 0 || sealed.length > 0)) {
+    // The active segment is never deleted: without it we cannot tell how far it went.
+    gaps.push({ from_seq: known + 1, to_seq: null, reason: "wal missing" });
+  }
+  const state = emptyAudit(hwm);
+  const resolved = new Set(all.flatMap((seg) => seg.resolved ?? []));
+  for (const seg of all) {
+    for (const i of seg.intents ?? []) {
+      state.next_intent = Math.max(state.next_intent, i.id + 1);
+      if (!resolved.has(i.id)) state.intents.set(i.id, i);
+    }
+  }
+  state.next_seq = known + 1;
+  state.durable = known;
+  state.unacked = [...bySeq.values()].filter((e) => e.seq > hwm)
+    .sort((a, b) => a.seq - b.seq);
+  state.sealed = sealed.map((s) => s.info).filter((i) => i.last! > hwm)
+    .sort((a, b) => a.first - b.first);
+  state.active_first = active ? active.info.first : known + 1;
+  state.active_count = active ? active.entries.length : 0;
+  return { state, gaps };
+}
+
+/**
+ * The audit tier's invariants over one state, for tests and the simulator:
+ * nothing acked before it was durable, the stored HWM never ahead of the
+ * acks, and the unacked entries exactly acked+1 … next_seq−1 (no gap).
+ * Returns the first violation, or null.
+ */
+export function auditViolation(s: AuditState): string | null {
+  const last = s.next_seq - 1;
+  if (s.acked > s.durable) {
+    return `acked ${s.acked} before durable (durable ${s.durable})`;
+  }
+  if (s.durable > last) return `durable ${s.durable} beyond last seq ${last}`;
+  if (s.hwm > s.acked) return `stored HWM ${s.hwm} ahead of acked ${s.acked}`;
+  for (let i = 0; i < s.unacked.length; i++) {
+    if (s.unacked[i].seq !== s.acked + 1 + i) {
+      return `gap: unacked[${i}] is seq ${s.unacked[i].seq}, expected ${
+        s.acked + 1 + i
+      }`;
+    }
+  }
+  if (s.acked + s.unacked.length !== last) {
+    return `gap: ${s.unacked.length} unacked after ${s.acked}, last seq ${last}`;
+  }
+  return null;
+}

@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import {
+  ack,
+  assign,
+  auditViolation,
+  backpressure,
+  dedupKey,
+  emptyAudit,
+  type FoundSegment,
+  hwmStored,
+  markDurable,
+  nextToSend,
+  recover,
+  retirable,
+  rotated,
+  shouldRotate,
+  unackedCount,
+  type WalEntry,
+} from "./wal_state.ts";
+import { parseLines, WalFiles } from "./wal.ts";
+
+function entry(seq: number): WalEntry {
+  return {
+    seq,
+    kind: "task.claimed",
+    ts: 1000 + seq,
+    payload_json: "{}",
+    dedup_key: dedupKey("n", seq, "task.claimed", 1000 + seq),
+  };
+}
+
+function seg(first: number, last: number | null, seqs: number[]): FoundSegment {
+  return { info: { first, last }, entries: seqs.map(entry), corrupt: 0 };
+}
+
+const range = (a: number, b: number) =>
+  Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+Deno.test("dedup_key is sha256 of node, seq, kind, ts: stable, and differs per field", () => {
+  const k = dedupKey("node-a", 7, "task.completed", 123);
+  assert.match(k, /^[0-9a-f]{64}$/);
+  assert.equal(k, dedupKey("node-a", 7, "task.completed", 123));
+  for (
+    const other of [
+      dedupKey("node-b", 7, "task.completed", 123),
+      dedupKey("node-a", 8, "task.completed", 123),
+      dedupKey("node-a", 7, "task.failed", 123),
+      dedupKey("node-a", 7, "task.completed", 124),
+    ]
+  ) assert.notEqual(other, k);
+});
+
+Deno.test("nothing is sent before it is durable, and an ack never retires more than is durable", () => {
+  const s = emptyAudit();
+  const e1 = assign(s, "n", "task.claimed", 1, "{}");
+  assert.equal(e1.seq, 1);
+  assert.equal(nextToSend(s), null, "not fsynced yet");
+  markDurable(s, 1);
+  assert.equal(nextToSend(s)?.seq, 1);
+  assign(s, "n", "task.started", 2, "{}");
+  assert.equal(ack(s, 2), 1, "seq 2 is not durable: only 1 retires");
+  assert.equal(s.acked, 1);
+  assert.equal(unackedCount(s), 1);
+  markDurable(s, 2);
+  assert.equal(ack(s, 2), 1);
+  assert.equal(ack(s, 1), 0, "acks never go back");
+  assert.equal(unackedCount(s), 0);
+});
+
+Deno.test("back-pressure stalls once at the window and resumes at 90", () => {
+  const s = emptyAudit();
+  const changes: string[] = [];
+  for (let i = 1; i <= 105; i++) {
+    markDurable(s, assign(s, "n", "task.claimed", i, "{}").seq);
+    const c = backpressure(s);
+    if (c) changes.push(`${c}@${unackedCount(s)}`);
+  }
+  for (let i = 1; i <= 105; i++) {
+    ack(s, i);
+    const c = backpressure(s);
+    if (c) changes.push(`${c}@${unackedCount(s)}`);
+  }
+  assert.deepEqual(changes, ["stall@100", "resume@90"]);
+  assert.equal(s.stalls, 1);
+});
+
+Deno.test("segments rotate and are retired only once every entry in them is acked", () => {
+  const s = emptyAudit();
+  const sealed = [];
+  for (let i = 1; i <= 25; i++) {
+    markDurable(s, assign(s, "n", "k", i, "{}").seq);
+    if (shouldRotate(s, 10)) sealed.push(rotated(s));
+  }
+  assert.deepEqual(sealed, [{ first: 1, last: 10 }, { first: 11, last: 20 }]);
+  ack(s, 15);
+  assert.deepEqual(retirable(s), [], "acked, but the HWM in etcd is behind");
+  hwmStored(s, 15);
+  assert.deepEqual(retirable(s), [{ first: 1, last: 10 }]);
+  assert.deepEqual(retirable(s), []);
+  ack(s, 25);
+  hwmStored(s, 25);
+  assert.deepEqual(retirable(s), [{ first: 11, last: 20 }]);
+});
+
+Deno.test("recover: replay after the HWM; holes, truncated segments and a missing WAL are gaps", () => {
+  // Clean: HWM 5, active holds 1..9 → replay 6..9, no gap.
+  let r = recover(5, [], seg(1, null, range(1, 9)));
+  assert.deepEqual(r.gaps, []);
+  assert.deepEqual(r.state.unacked.map((e) => e.seq), [6, 7, 8, 9]);
+  assert.equal(r.state.next_seq, 10);
+  // Fully acked and the sealed ones deleted: nothing to replay, no gap.
+  r = recover(20, [], seg(21, null, []));
+  assert.deepEqual([r.gaps, r.state.next_seq], [[], 21]);
+  // A hole in the middle.
+  r = recover(0, [], seg(1, null, [1, 2, 5, 6]));
+  assert.deepEqual(r.gaps, [{
+    from_seq: 3,
+    to_seq: 4,
+    reason: "wal truncated",
+  }]);
+  // A sealed segment cut short: its name says it ran to 20.
+  r = recover(10, [seg(11, 20, [11, 12])], seg(21, null, [21]));
+  assert.deepEqual(r.gaps, [{
+    from_seq: 13,
+    to_seq: 20,
+    reason: "wal truncated",
+  }]);
+  // The active segment is gone while the HWM says events existed.
+  r = recover(7, [], null);
+  assert.deepEqual(r.gaps, [{
+    from_seq: 8,
+    to_seq: null,
+    reason: "wal missing",
+  }]);
+  assert.equal(r.state.next_seq, 8);
+  // Never had a WAL: nothing lost.
+  assert.deepEqual(recover(0, [], null).gaps, []);
+});
+
+Deno.test("WAL files: append, rotate, reload; a torn last line is not an entry", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-wal-" });
+  try {
+    const wal = new WalFiles(dir, "hooks");
+    wal.open(1);
+    const s = emptyAudit();
+    for (let i = 1; i <= 7; i++) {
+      const e = assign(s, "n", "task.claimed", i, JSON.stringify({ i }));
+      wal.append([e]);
+      markDurable(s, e.seq);
+      if (shouldRotate(s, 3)) wal.rotate(rotated(s), s.next_seq);
+    }
+    wal.close();
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(names, [
+      "hooks.1-3.jsonl",
+      "hooks.4-6.jsonl",
+      "hooks.jsonl",
+    ]);
+    await Deno.writeTextFile(`${dir}/hooks.jsonl`, '{"seq":8,"kin', {
+      append: true,
+    });
+    const found = await wal.load();
+    const r = recover(2, found.sealed, found.active);
+    assert.deepEqual(r.gaps, []);
+    assert.deepEqual(r.state.unacked.map((e) => e.seq), [3, 4, 5, 6, 7]);
+    assert.equal(r.state.unacked[4].payload_json, '{"i":7}');
+    assert.equal(r.state.active_first, 7);
+    assert.equal(parseLines('{"seq":1}\n').corrupt, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("auditViolation: holds through assign, durable, ack, HWM; names a broken state", () => {
+  const s = emptyAudit();
+  for (let i = 1; i <= 5; i++) {
+    assign(s, "n", "k", i, "{}");
+    assert.equal(auditViolation(s), null);
+    markDurable(s, i);
+    if (i % 2 === 0) ack(s, i);
+    hwmStored(s, s.acked);
+    assert.equal(auditViolation(s), null);
+  }
+  assert.match(
+    auditViolation({ ...s, acked: 9, durable: 5 })!,
+    /before durable/,
+  );
+  assert.match(auditViolation({ ...s, hwm: s.acked + 1 })!, /HWM/);
+  assert.match(auditViolation({ ...s, unacked: s.unacked.slice(1) })!, /gap/);
+});
