@@ -106,6 +106,7 @@ async function main(): Promise<number> {
     workspace: host.workspace(),
     addr,
     plugins: host,
+    hooks: host.hooks(),
   });
   obs.attach(node);
   log.info("starting", {

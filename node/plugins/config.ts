@@ -12,7 +12,8 @@
  * hooks:
  *   argv: [deno, run, -q, -P=plugin, "--allow-net=unix:{socket}", plugins/hooks_jsonl.ts]
  *   env: { BOI_HOOKS_FILE: "{data_dir}/events.jsonl" }
- *   tier: audit
+ *   tier: audit                # SPEC §8; default best_effort
+ *   subscribe: ["task.*", node.left]   # kinds or globs; default every kind
  * router: null   # explicitly none (workspace and pool cannot be null)
  * provisioner:
  *   socket: /run/boi/provisioner.sock   # attach: a sidecar serves it
@@ -27,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { PLUGIN_KINDS, type PluginKind } from "../../proto/mod.ts";
 import type { HookTier } from "./contracts.ts";
 import { MAX_SOCKET_PATH, type PluginSpec } from "./supervisor_types.ts";
+import { compileSubscriptions } from "../hooks/subscriptions.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -54,6 +56,12 @@ const Entry = z.object({
   health_interval_s: z.number().positive().default(10),
   /** Hooks only (SPEC §8). @default "best_effort" */
   tier: z.enum(["best_effort", "audit"]).optional(),
+  /** Hooks only: event kinds or globs (`task.*`) to receive. @default every kind */
+  subscribe: z.array(z.string()).min(1).optional(),
+  /** Hooks only: events per audit WAL segment before it is sealed. @default 10000 */
+  wal_segment_events: z.number().int().positive().optional(),
+  /** Hooks only: SPEC §8 `hooks_backpressure_window`, unacked audit events that stall claims. @default 100 */
+  backpressure_window: z.number().int().min(10).optional(),
 }).strict().superRefine((e, ctx) => {
   if ((e.argv === undefined) === (e.socket === undefined)) {
     ctx.addIssue({
@@ -95,6 +103,12 @@ export interface PluginConfig {
   health_interval_ms: number;
   /** Delivery tier; meaningful for hooks only. */
   tier: HookTier;
+  /** Hooks only: kinds or globs to deliver; null: every kind. */
+  subscribe?: string[] | null;
+  /** Hooks only: events per audit WAL segment. */
+  wal_segment_events?: number;
+  /** Hooks only: the back-pressure window. */
+  backpressure_window?: number;
 }
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url)).replace(
@@ -223,7 +237,16 @@ export function parsePluginsConfig(
       ready_timeout_ms: e.ready_timeout_s * 1000,
       health_interval_ms: e.health_interval_s * 1000,
       tier: e.tier ?? "best_effort",
+      subscribe: e.subscribe ?? null,
+      wal_segment_events: e.wal_segment_events,
+      backpressure_window: e.backpressure_window,
     });
+    if (e.subscribe) {
+      compileSubscriptions(
+        e.subscribe,
+        `${file?.path ?? "plugins"}: ${kind}.subscribe`,
+      );
+    }
   }
   // Names key sockets, data dirs and `boi plugin restart <name>`.
   const names = new Set<string>();

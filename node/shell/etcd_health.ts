@@ -21,6 +21,14 @@ export class EtcdHealth {
     readonly graceMs: number,
     /** Called once etcd answers again (replay the pending flush). */
     readonly onUp: () => void,
+    /** Every change, for `cluster.partition_detected` / `cluster.partition_healed`. */
+    readonly onChange: (
+      c: { up: true; down_ms: number } | {
+        up: false;
+        since: number;
+        error: string;
+      },
+    ) => void = () => {},
   ) {}
 
   /** Records a success (`up`) or an unreachable failure. */
@@ -31,17 +39,16 @@ export class EtcdHealth {
     if (up === this.up) return;
     this.up = up;
     if (up) {
-      this.log.info("etcd reachable again", {
-        down_ms: Date.now() - (this.downSince ?? Date.now()),
-      });
+      const down_ms = Date.now() - (this.downSince ?? Date.now());
+      this.log.info("etcd reachable again", { down_ms });
       this.downSince = null;
       queueMicrotask(() => this.onUp());
+      this.onChange({ up: true, down_ms });
     } else {
       this.downSince = Date.now();
-      this.log.warn("etcd_unreachable", {
-        since: this.downSince,
-        error: unreachableReason(err),
-      });
+      const error = unreachableReason(err);
+      this.log.warn("etcd_unreachable", { since: this.downSince, error });
+      this.onChange({ up: false, since: this.downSince, error });
     }
   }
 

@@ -18,6 +18,8 @@ import type {
   Worker,
 } from "../core/mod.ts";
 import { decideReplay } from "../core/flush_replay.ts";
+import { committedEvents } from "../core/hook_events.ts";
+import { guardTxn, type NodeHooks } from "../hooks/mod.ts";
 import { runTxn, toChange } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
@@ -34,6 +36,8 @@ export interface FlushReplayerDeps {
   /** Effects decided here (the superseded event) go out like the core's. */
   execute: (e: Effect) => void;
   stopping: () => boolean;
+  /** The node's hooks: a replayed commit is a transition like any other (intent, events). */
+  hooks?: () => NodeHooks | null;
 }
 
 export class FlushReplayer {
@@ -147,8 +151,21 @@ export class FlushReplayer {
         });
         return;
       }
-      const res = await runTxn(client, step.compare, step.success);
+      const txn: TxnEffect = {
+        kind: "txn",
+        reason: "finish",
+        task_id: entry.task_id,
+        compare: step.compare,
+        success: step.success,
+      };
+      const res = await guardTxn(
+        this.deps.hooks?.() ?? null,
+        txn,
+        () => runTxn(client, txn.compare, txn.success),
+      );
       if (res.ok) {
+        const { keys, execute } = this.deps;
+        for (const ev of committedEvents(keys, txn, res.revision)) execute(ev);
         log.info("result committed from pending flush", {
           task_id: entry.task_id,
           fence: entry.fence,

@@ -14,6 +14,7 @@ import { dashboardHtml, tailHtml } from "./dashboard_page.ts";
 import { checkTaskId } from "./tail.ts";
 import { handleDegradedHttp } from "./degraded_http.ts";
 import { handlePluginHttp, PLUGINS_PATH } from "./plugin_http.ts";
+import { handleHooksHttp, HOOKS_PATH, type HooksNode } from "./hooks_http.ts";
 import type { AdminGate } from "./admin_gate.ts";
 
 const TAIL = "/internal/tail/";
@@ -73,6 +74,9 @@ export function handleHttp(
   }
 
   if (path.startsWith(PLUGINS_PATH)) return handlePluginHttp(req, path, n); // plugin_http.ts: POST /internal/plugins/{name}/restart
+  if (path.startsWith(HOOKS_PATH)) {
+    return handleHooksHttp(req, path, n as HooksNode | null); // hooks_http.ts: GET /internal/hooks/{plugin}/queue
+  }
   if (path === "/internal/logs/sweep") {
     if (!post) return notAllowed("POST");
     if (!n || !obs || !obs.ready(n)) return text(503, "starting");

@@ -37,6 +37,9 @@ import { countTxn, declareNodeMetrics } from "./node_metrics.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
+import { emit } from "../core/hook_events.ts";
+import { guardTxn, type HooksSettings, NodeHooks } from "../hooks/mod.ts";
+import type { Hooks } from "../plugins/contracts.ts";
 
 export { VERSION } from "../version.ts";
 
@@ -50,6 +53,8 @@ export interface NodeDeps {
   addr: string;
   /** The node's plugins, whose records and health the node publishes. */
   plugins: PluginHost | null;
+  /** The hooks plugin (SPEC §8), if one is configured. */
+  hooks?: { settings: HooksSettings; sink: Hooks } | null;
 }
 
 export class BoiNode {
@@ -69,6 +74,8 @@ export class BoiNode {
   readonly #records: NodeRecords;
   readonly #registration: Registration;
   readonly #watch: WatchLoop;
+  /** Event delivery to the hooks plugin (SPEC §8); null without one. */
+  readonly hooks: NodeHooks | null;
 
   constructor(readonly deps: NodeDeps) {
     const c = deps.config;
@@ -93,6 +100,19 @@ export class BoiNode {
       // One failed call (say, on a dead member of three) is not an outage.
       Math.max(1000, (c.lease_ttl_s * 1000) / 2),
       () => this.#replayer.replay(),
+      (ch) =>
+        this.#execute(
+          ch.up
+            ? emit("cluster.partition_healed", {
+              node_id: c.node_id,
+              down_ms: ch.down_ms,
+            })
+            : emit("cluster.partition_detected", {
+              node_id: c.node_id,
+              since: ch.since,
+              error: ch.error,
+            }),
+        ),
     );
     this.#flush = new PendingFlush(
       `${c.data_dir}/pending-flush/${c.node_id}.jsonl`,
@@ -116,6 +136,7 @@ export class BoiNode {
       push,
       execute: (e) => this.#execute(e),
       stopping,
+      hooks: () => this.hooks,
     });
     this.#txns = new TxnBatcher(deps.client);
     this.#records = new NodeRecords(
@@ -167,6 +188,18 @@ export class BoiNode {
       () => this.#flush.bytes,
       this.#etcd,
     );
+    this.hooks = deps.hooks
+      ? new NodeHooks({
+        ...deps.hooks,
+        node_id: c.node_id,
+        data_dir: c.data_dir,
+        client: deps.client,
+        keys: this.keys,
+        log: deps.log,
+        metrics: this.metrics,
+        push,
+      })
+      : null;
   }
 
   get log(): Logger {
@@ -191,6 +224,7 @@ export class BoiNode {
       });
     }
     await this.#registration.register();
+    await this.hooks?.start();
     await this.#watch.start();
     this.#timers.push(
       setInterval(() => this.push({ type: "tick", at: Date.now() }), c.tick_ms),
@@ -240,15 +274,13 @@ export class BoiNode {
   onPluginChange(name: string, record: PluginRecord): void {
     const prev = this.#records.setPlugin(name, record);
     if (record.state === "unstable" && prev?.state !== "unstable") {
-      this.#execute({
-        kind: "emit",
-        event: "plugin.unstable",
-        payload: {
+      this.#execute(
+        emit("plugin.unstable", {
           plugin: name,
           crashes: record.crashes,
           reason: record.reason,
-        },
-      });
+        }),
+      );
     }
     this.metrics.set(
       "boi_plugin_unstable",
@@ -348,7 +380,12 @@ export class BoiNode {
         this.log.log(e.level, e.msg, e.fields);
         return;
       case "emit":
-        this.log.info("event", { event: e.event, ...e.payload });
+        // Per-task events at debug: several per task would cost a busy node CPU at info.
+        this.log.log(e.event.startsWith("task.") ? "debug" : "info", "event", {
+          event: e.event,
+          ...e.payload,
+        });
+        this.hooks?.emit(e);
         return;
     }
   }
@@ -356,7 +393,11 @@ export class BoiNode {
   /** The txn runner: one group-committed transaction, its outcome back as `txn_done`. */
   async #runTxn(e: TxnEffect): Promise<void> {
     try {
-      const res = await this.#txns.run(e.compare, e.success, txnKeys(e));
+      const res = await guardTxn(
+        this.hooks,
+        e,
+        () => this.#txns.run(e.compare, e.success, txnKeys(e)),
+      );
       this.#etcd.mark(true);
       countTxn(this.metrics, this.log, e, res.ok);
       this.log.debug(res.ok ? "txn committed" : "txn compare failed", {
@@ -415,6 +456,7 @@ export class BoiNode {
       ),
     );
     await this.#watch.stop();
+    await this.hooks?.stop().catch(() => {}); // the final HWM, while the lease still holds
     await this.#registration.revoke();
     this.log.info("node stopped", { killed_workers: workers.length });
   }

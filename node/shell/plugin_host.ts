@@ -4,6 +4,9 @@
  * published under `/boi/plugins/{node_id}/{name}`.
  */
 import type { Pool, Workspace } from "../exec/contracts.ts";
+import { GrpcHooks } from "../exec/grpc_hooks.ts";
+import type { HooksSettings } from "../hooks/mod.ts";
+import type { Hooks } from "../plugins/contracts.ts";
 import { GrpcWorkspace } from "../exec/grpc_workspace.ts";
 import type { PluginConfig } from "../plugins/config.ts";
 import {
@@ -42,6 +45,7 @@ export class PluginHost {
   readonly #nodeId: string;
   readonly #log: Logger;
   #pool: RestartAwarePool | null = null;
+  readonly #configs: PluginConfig[];
 
   constructor(
     configs: PluginConfig[],
@@ -56,6 +60,7 @@ export class PluginHost {
   ) {
     this.#nodeId = opts.node_id;
     this.#log = opts.log;
+    this.#configs = configs;
     for (const c of configs) {
       const sup: PluginSupervisor = new PluginSupervisor({
         plugin: c.spec,
@@ -150,10 +155,36 @@ export class PluginHost {
     });
   }
 
-  /** False while any plugin is not ready: the node then reports `health: degraded`. */
+  /**
+   * The hooks plugin's settings and the client that calls it, or null if none
+   * is configured. Calls do not wait for a restarting plugin: delivery retries.
+   */
+  hooks(): { settings: HooksSettings; sink: Hooks } | null {
+    const c = this.#configs.find((c) => c.spec.kind === "hooks");
+    const s = c && this.supervisors.get(c.spec.name);
+    if (!c || !s) return null;
+    return {
+      settings: {
+        name: c.spec.name,
+        tier: c.tier,
+        subscribe: c.subscribe ?? null,
+        wal_segment_events: c.wal_segment_events,
+        backpressure_window: c.backpressure_window,
+      },
+      sink: new GrpcHooks({ connection: () => s.connection() }),
+    };
+  }
+
+  /**
+   * False while any plugin is not ready: the node then reports `health:
+   * degraded`. A best_effort hooks plugin does not count: its tier promises
+   * never to hold up work.
+   */
   healthy(): boolean {
-    for (const s of this.supervisors.values()) {
-      if (s.status.state !== "ready") return false;
+    for (const c of this.#configs) {
+      if (c.spec.kind === "hooks" && c.tier === "best_effort") continue;
+      const s = this.supervisors.get(c.spec.name);
+      if (s && s.status.state !== "ready") return false;
     }
     return true;
   }
