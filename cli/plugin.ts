@@ -1,6 +1,6 @@
 /**
- * `plugin list`, `plugin restart <name>` and `plugin test --kind K <cmd...>`
- * (SPEC §7).
+ * `plugin list`, `plugin restart <name>`, `plugin test --kind K <cmd...>`
+ * (SPEC §7) and `plugin queue <plugin>` (SPEC §8, cli/plugin_queue.ts).
  *
  * - `list` reads the records nodes publish under `/boi/plugins/{node}/{name}`.
  * - `restart` finds the node's `addr` in `/boi/nodes/{id}` and POSTs
@@ -31,6 +31,7 @@ import { CliError } from "./errors.ts";
 import { adminHeaders } from "./admin_secret.ts";
 import type { Store } from "./store.ts";
 import { table } from "./format.ts";
+import { runPluginQueue } from "./plugin_queue.ts";
 
 /** `/boi/plugins/{node_id}/{name}` as the node writes it (one schema: node/plugins/plugin_record.ts). */
 export const PluginRecordSchema = PluginRecord;
@@ -266,6 +267,16 @@ export function registerPlugin(
       .action(async (name, opts) =>
         done(await runPluginRestart(io, name, opts))
       );
+  }
+  {
+    const [etcd, prefix, json] = commonOptions();
+    plugin.command("queue")
+      .description(
+        "a hooks plugin's queue on every node: unacked, HWM, oldest unacked, stalls",
+      )
+      .addArgument(idArgument("<plugin>", "hooks plugin name", ID_PATTERN))
+      .addOption(etcd).addOption(prefix).addOption(json)
+      .action(async (name, opts) => done(await runPluginQueue(io, name, opts)));
   }
   {
     const [, , json] = commonOptions();
