@@ -270,3 +270,52 @@ Deno.test("two nodes: each transition reported once, by the node that made it; d
     assert.deepEqual(joined.map((l) => l.payload.node_id), [id]);
   }
 });
+
+Deno.test("a result committed from the pending flush after a cut is reported as task.completed, once", async () => {
+  await using etcd = await startEtcd();
+  await using proxy = startProxy(etcd);
+  const sink = `${await makeTempDir("boi-sink-")}/events.jsonl`;
+  await using a = await startNode(etcd, {
+    nodeId: "node-a",
+    endpoints: proxy.endpoint,
+    leaseTtlS: 5, // outlives the short cut below
+    env: {
+      BOI_PLUGINS: await hooksPlugins({
+        tier: "audit",
+        env: { BOI_HOOKS_FILE: sink },
+      }),
+    },
+  });
+  const spec = `${await makeTempDir("boi-spec-")}/spec.yaml`;
+  await Deno.writeTextFile(spec, quickSpec("park", 1, "'sleep 1'"));
+  const r = await cli(etcd, ["dispatch", spec, "--json"]);
+  assert.equal(r.code, 0, r.explain());
+  const id = JSON.parse(r.stdout).task_ids[0];
+  await a.waitForLog((l) => l.msg === "worker started" && l.task_id === id);
+  proxy.cut("blackhole");
+  await a.waitForLog((l) => l.msg === "worker exited" && l.task_id === id);
+  proxy.cut("reset"); // the finish fails now instead of at its deadline
+  await a.waitForLog((l) =>
+    l.msg === "result parked in pending flush" && l.task_id === id
+  );
+  proxy.restore();
+  await a.waitForLog(
+    (l) => l.msg === "result committed from pending flush" && l.task_id === id,
+    20_000,
+  );
+  const done = await waitFor("task.completed in the sink", async () => {
+    const ls = dedup(await readSink(sink)).filter((l) =>
+      l.kind === "task.completed" && l.payload.task_id === id
+    );
+    return ls.length > 0 ? ls : notYet(ls.length);
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+  await waitFor("queue drained", async () => {
+    const s = await queueStats(a);
+    return s.unacked === 0 ? s : notYet(s);
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+  const all = dedup(await readSink(sink)).filter((l) =>
+    l.kind === "task.completed" && l.payload.task_id === id
+  );
+  assert.equal(all.length, 1, JSON.stringify(all));
+  assert.equal(done[0].payload.node_id, "node-a");
+});
