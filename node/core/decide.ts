@@ -17,13 +17,9 @@ import {
   strayClaimTxn,
   unclaimedTxn,
 } from "./txns.ts";
-import type {
-  CoreConfig,
-  NodeView,
-  Versioned,
-  Worker,
-  WorkerResult,
-} from "./view.ts";
+import type { NodeView, Versioned } from "./view.ts";
+import { decideWorker } from "./worker_decide.ts";
+import { finishEnvelope } from "./finish.ts";
 
 /**
  * Per-batch context: membership, free slots and the capable nodes per
@@ -100,9 +96,6 @@ function capableFor(ctx: DecideContext, requires: Requires): NodeCaps[] {
   }
   return out;
 }
-
-/** Longest retry delay. */
-const MAX_BACKOFF_MS = 60_000;
 
 export function decideTask(
   view: NodeView,
@@ -383,190 +376,4 @@ function decideClaimed(
     };
   }
   return [unclaimedTxn(ctx.keys, "requeue", t, next)];
-}
-
-/** The claimant's side: start, report, cancel and commit its worker under the fence. */
-function decideWorker(
-  view: NodeView,
-  w: Worker,
-  t: Versioned<Envelope> | undefined,
-  ctx: DecideContext,
-): Effect[] {
-  // The watch may show our own commit before the transaction's answer
-  // arrives: judge a finished worker only once its write has resolved. A
-  // live one is stopped at once when it must not go on — the write in flight
-  // (RUNNING) changes nothing about that.
-  const inflight = view.inflight.has(w.task_id);
-  if (inflight && w.phase === "exited") return [];
-  const claim = view.claims.get(w.task_id);
-  const mine = claim !== undefined && claim.create_revision === w.fence &&
-    claim.lease === view.lease_id;
-  if (!mine || !t) {
-    if (w.phase === "exited") {
-      return [
-        {
-          kind: "drop_worker",
-          task_id: w.task_id,
-          fence: w.fence,
-          expired: !w.killing,
-        },
-        {
-          kind: "log",
-          level: "warn",
-          msg: "result refused by fence",
-          fields: { task_id: w.task_id, fence: w.fence, result: w.result },
-        },
-        {
-          kind: "emit",
-          event: "task.result_superseded",
-          payload: { task_id: w.task_id, fence: w.fence },
-        },
-      ];
-    }
-    return stopWorker(w, "claim lost", 0);
-  }
-  const env = t.value;
-  // Back-pressure: results wait (in order, see onHooksBackpressure); a cancel's kill does not.
-  const stalled = view.hooks_stalled;
-  if (w.phase === "exited" && w.result) {
-    if (stalled) return [];
-    return [
-      fencedTxn(
-        ctx.keys,
-        "finish",
-        t,
-        w.fence,
-        finishEnvelope(
-          view.config,
-          env,
-          w.fence,
-          w.result,
-          w.started_at,
-          ctx.at,
-        ),
-        true,
-      ),
-    ];
-  }
-  if (env.cancel_requested) {
-    return stopWorker(w, "cancel requested", view.config.cancel_grace_ms);
-  }
-  if (w.phase === "prepared") {
-    // The moment the command would start: the claim is ours and nobody
-    // asked to cancel, in the view as it is now — and the lease is known to
-    // be alive now, not merely not known to be dead (after a freeze the
-    // prepared answer may be read before the lease loss is).
-    if (ctx.at >= view.lease_valid_until) return [];
-    return [{
-      kind: "spawn",
-      task_id: w.task_id,
-      fence: w.fence,
-      attempt: w.attempt,
-      envelope: env,
-      workdir: w.workdir ?? "",
-      env: { ...(w.ws_env ?? {}) },
-    }];
-  }
-  if (
-    w.phase === "running" && env.state === "CLAIMED" && !inflight && !stalled
-  ) {
-    return [fencedTxn(ctx.keys, "running", t, w.fence, {
-      ...env,
-      state: "RUNNING",
-      state_version: env.state_version + 1,
-      started_at: w.started_at,
-      fence: w.fence,
-    }, false)];
-  }
-  return [];
-}
-
-/**
- * A worker that may not go on: not started yet → never start it; started →
- * kill it. While Prepare is in flight there is nothing to stop: the decision
- * comes when it returns (`prepared`).
- */
-function stopWorker(w: Worker, reason: string, graceMs: number): Effect[] {
-  if (w.killing || w.phase === "preparing" || w.phase === "exited") return [];
-  if (w.phase === "prepared") {
-    return [{
-      kind: "abort",
-      task_id: w.task_id,
-      fence: w.fence,
-      workdir: w.workdir ?? "",
-      reason,
-    }];
-  }
-  return [{
-    kind: "kill",
-    task_id: w.task_id,
-    fence: w.fence,
-    grace_ms: graceMs,
-    reason,
-  }];
-}
-
-/** The envelope a finished worker leaves behind: terminal, or PENDING for a retry. */
-export function finishEnvelope(
-  config: CoreConfig,
-  env: Envelope,
-  fence: number,
-  r: WorkerResult,
-  workerStartedAt: number | null,
-  at: number,
-): Envelope {
-  const base: Envelope = {
-    ...env,
-    state_version: env.state_version + 1,
-    exit_code: r.code,
-    ran_on: config.node_id,
-    fence,
-    started_at: env.started_at ?? workerStartedAt,
-    claimant_node_id: null,
-    claim_lease_id: null,
-  };
-  if (env.cancel_requested) {
-    return {
-      ...base,
-      state: "CANCELLED",
-      last_error: "cancelled by user",
-      finished_at: at,
-    };
-  }
-  if (r.code === 0 && r.error === null) {
-    return { ...base, state: "DONE", last_error: null, finished_at: at };
-  }
-  if (r.lost) {
-    if (env.attempts < env.max_attempts) {
-      return {
-        ...base,
-        state: "PENDING",
-        not_before: at + config.retry_backoff_ms,
-        last_error: `attempt lost: ${r.error}`,
-      };
-    }
-    return {
-      ...base,
-      state: "FAILED",
-      last_error: `attempt lost: ${r.error}`,
-      finished_at: at,
-    };
-  }
-  const why = r.error ??
-    (r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`);
-  if (env.retries_left > 0 && env.attempts < env.max_attempts) {
-    const used = env.attempts - 1;
-    const backoff = Math.min(
-      MAX_BACKOFF_MS,
-      config.retry_backoff_ms * 2 ** Math.max(0, used),
-    );
-    return {
-      ...base,
-      state: "PENDING",
-      retries_left: env.retries_left - 1,
-      not_before: at + backoff,
-      last_error: why,
-    };
-  }
-  return { ...base, state: "FAILED", last_error: why, finished_at: at };
 }

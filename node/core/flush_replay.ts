@@ -8,7 +8,7 @@ import { Envelope, type FlushEntry } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import type { Compare, Op } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
-import { finishEnvelope } from "./decide.ts";
+import { finishEnvelope } from "./finish.ts";
 import type { CoreConfig } from "./view.ts";
 
 export type ReplayStep =

@@ -4,5 +4,6 @@ export * from "./events.ts";
 export * from "./effects.ts";
 export * from "./apply.ts";
 export * from "./handlers.ts";
-export { decideTask, finishEnvelope, isMonitor } from "./decide.ts";
+export { decideTask, isMonitor } from "./decide.ts";
+export { finishEnvelope } from "./finish.ts";
 export { hrwRank, hrwScore } from "./hrw.ts";

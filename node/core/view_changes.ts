@@ -1,0 +1,229 @@
+/**
+ * Folding one key change into the view: validate it (zod, size limit, one
+ * decode per change), keep only the newest revision of each record (and
+ * honour tombstones of deletes applied ahead of the watch), and keep the
+ * indexes (spec → tasks, dependents, pending order, open tasks) in step.
+ */
+import type { z } from "zod";
+import {
+  CapsRecord,
+  Claim,
+  DispatchPaused,
+  Envelope,
+  NodeRecord,
+  RECORD_MAX_BYTES,
+  SpecRecord,
+  TERMINAL_STATES,
+} from "../schema.ts";
+import type { Keys } from "../keys.ts";
+import type { Op } from "./effects.ts";
+import type { KeyChange } from "./events.ts";
+import type { MutableView, Versioned } from "./view.ts";
+
+export function applyOwnOp(
+  view: MutableView,
+  keys: Keys,
+  op: Op,
+  revision: number,
+  warnings: string[],
+): void {
+  // The watch covers the whole prefix: at or below its revision it already
+  // delivered this write and whatever came after it (a delete, say); applying
+  // the late ack could re-insert a record that is gone.
+  if (revision <= view.watch_revision) return;
+  if (op.op === "delete") {
+    applyChange(view, keys, { key: op.key, revision, kv: null }, warnings);
+    view.tombstones.set(op.key, revision);
+    return;
+  }
+  const existing = lookup(view, keys, op.key);
+  applyChange(view, keys, {
+    key: op.key,
+    revision,
+    kv: {
+      value: op.value,
+      mod_revision: revision,
+      create_revision: existing?.create_revision ?? revision,
+      lease: op.lease ?? "0",
+    },
+  }, warnings);
+}
+
+export function lookup(
+  view: MutableView,
+  keys: Keys,
+  key: string,
+): Versioned<unknown> | undefined {
+  const p = keys.parse(key);
+  if (!p) return undefined;
+  const map = mapFor(view, p.collection);
+  return map?.get(p.id);
+}
+
+export function mapFor(
+  view: MutableView,
+  collection: string,
+): Map<string, Versioned<unknown>> | null {
+  switch (collection) {
+    // Each map holds records of its collection's schema; the caller validates
+    // values with SCHEMAS before storing, so widening to unknown is safe.
+    case "nodes":
+      return view.nodes as Map<string, Versioned<unknown>>;
+    case "caps":
+      return view.caps as Map<string, Versioned<unknown>>;
+    case "specs":
+      return view.specs as Map<string, Versioned<unknown>>;
+    case "dispatch-queue":
+      return view.tasks as Map<string, Versioned<unknown>>;
+    case "claims":
+      return view.claims as Map<string, Versioned<unknown>>;
+    default:
+      return null;
+  }
+}
+
+const SCHEMAS: Record<string, z.ZodType> = {
+  nodes: NodeRecord,
+  caps: CapsRecord,
+  specs: SpecRecord,
+  "dispatch-queue": Envelope,
+  claims: Claim,
+};
+
+export function applyChange(
+  view: MutableView,
+  keys: Keys,
+  c: KeyChange,
+  warnings: string[],
+): void {
+  const p = keys.parse(c.key);
+  if (!p) return;
+  if (p.collection === "cluster") {
+    if (p.id.startsWith("drain/")) {
+      const node = p.id.slice("drain/".length);
+      if (c.kv === null) view.draining.delete(node);
+      else view.draining.add(node);
+    }
+    if (p.id === "dispatch_paused") {
+      if (c.kv === null) view.dispatch_paused = false;
+      else {
+        const r = DispatchPaused.safeParse(safeJson(c.kv.value));
+        if (!r.success) {
+          warnings.push(`${c.key}: invalid record, treated as paused`);
+        }
+        view.dispatch_paused = true;
+      }
+    }
+    return;
+  }
+  const map = mapFor(view, p.collection);
+  if (!map) return;
+  const existing = map.get(p.id) as Versioned<unknown> | undefined;
+  if (c.kv === null) {
+    if (!existing || existing.mod_revision < c.revision) {
+      map.delete(p.id);
+      if (p.collection === "dispatch-queue") {
+        unindexTask(view, p.id, existing?.value as Envelope | undefined);
+      }
+    }
+    return;
+  }
+  if (existing && existing.mod_revision >= c.kv.mod_revision) return;
+  const tomb = view.tombstones.get(c.key);
+  if (tomb !== undefined && tomb >= c.kv.mod_revision) return;
+  const max = RECORD_MAX_BYTES[p.collection];
+  if (c.kv.value.length > max) {
+    warnings.push(
+      `${c.key}: record skipped: ${c.kv.value.length} bytes, the limit is ${max}`,
+    );
+    return;
+  }
+  if (p.collection === "nodes" && c.kv.lease === "0") {
+    warnings.push(
+      `${c.key}: node record without a lease ignored for membership (a live node's record is bound to its lease)`,
+    );
+  }
+  // One decode per change, however many views consume it (the simulator's
+  // nodes share a change object; records are never mutated once decoded).
+  const parsed = c.kv.decoded ??= SCHEMAS[p.collection].safeParse(
+    safeJson(c.kv.value),
+  );
+  if (!parsed.success) {
+    warnings.push(
+      `${c.key}: invalid record skipped: ${
+        parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)
+          .slice(0, 3).join("; ")
+      }`,
+    );
+    return;
+  }
+  map.set(p.id, {
+    value: parsed.data,
+    mod_revision: c.kv.mod_revision,
+    create_revision: c.kv.create_revision,
+    lease: c.kv.lease,
+  });
+  if (p.collection === "dispatch-queue") {
+    indexTask(view, p.id, parsed.data as Envelope, existing !== undefined);
+  }
+}
+
+export function indexTask(
+  view: MutableView,
+  taskId: string,
+  env: Envelope,
+  known: boolean,
+): void {
+  if (!known) {
+    addTo(view.spec_tasks, env.spec_id, taskId);
+    for (const dep of env.depends_on) addTo(view.dependents, dep, taskId);
+  }
+  // Set order is the order tasks became PENDING; a re-queued task goes to the back.
+  if (env.state === "PENDING") view.pending.add(taskId);
+  else view.pending.delete(taskId);
+  if (TERMINAL_STATES.has(env.state)) view.open.delete(taskId);
+  else view.open.add(taskId);
+}
+
+export function unindexTask(
+  view: MutableView,
+  taskId: string,
+  env: Envelope | undefined,
+): void {
+  const spec = taskId.slice(0, taskId.indexOf("."));
+  removeFrom(view.spec_tasks, spec, taskId);
+  for (const dep of env?.depends_on ?? []) {
+    removeFrom(view.dependents, dep, taskId);
+  }
+  view.pending.delete(taskId);
+  view.open.delete(taskId);
+  view.attempted.delete(taskId);
+}
+
+export function addTo(
+  index: Map<string, Set<string>>,
+  key: string,
+  id: string,
+) {
+  let set = index.get(key);
+  if (!set) index.set(key, set = new Set());
+  set.add(id);
+}
+
+export function removeFrom(
+  index: Map<string, Set<string>>,
+  key: string,
+  id: string,
+) {
+  const set = index.get(key);
+  set?.delete(id);
+  if (set && set.size === 0) index.delete(key);
+}
+
+export function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
