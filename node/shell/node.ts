@@ -9,7 +9,7 @@
 import type { Etcd3 } from "etcd3";
 import { Keys } from "../keys.ts";
 import type { CapsRecord } from "../schema.ts";
-import { isUnreachable, unreachableReason } from "../etcd_errors.ts";
+import { isUnreachable } from "../etcd_errors.ts";
 import {
   applyEffects,
   applyEvent,
@@ -18,14 +18,13 @@ import {
   handle,
   type MutableView,
   type NodeEvent,
-  type TxnEffect,
 } from "../core/mod.ts";
 import { capsRecord } from "../core/caps_record.ts";
-import { txnKeys } from "../core/txns.ts";
 import { PendingFlush } from "./pending_flush.ts";
 import type { PluginHost, PluginRecord } from "./plugin_host.ts";
 import type { Pool, Workspace } from "../exec/contracts.ts";
 import { TxnBatcher } from "./txn_batch.ts";
+import { runTxnEffect, type TxnRunnerDeps } from "./txn_runner.ts";
 import { WorkerRunner } from "./worker_runner.ts";
 import { etcdCasPort } from "./cas_port.ts";
 import { EtcdHealth } from "./etcd_health.ts";
@@ -33,12 +32,12 @@ import { FlushReplayer } from "./flush_replayer.ts";
 import { NodeRecords } from "./records.ts";
 import { Registration } from "./registration.ts";
 import { WatchLoop } from "./watch_loop.ts";
-import { countTxn, declareNodeMetrics } from "./node_metrics.ts";
+import { declareNodeMetrics } from "./node_metrics.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
 import { emit } from "../core/hook_events.ts";
-import { guardTxn, type HooksSettings, NodeHooks } from "../hooks/mod.ts";
+import { type HooksSettings, NodeHooks } from "../hooks/mod.ts";
 import type { Hooks } from "../plugins/contracts.ts";
 
 export { VERSION } from "../version.ts";
@@ -67,7 +66,7 @@ export class BoiNode {
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopping = false;
   readonly #flush: PendingFlush;
-  readonly #txns: TxnBatcher;
+  readonly #txnDeps: TxnRunnerDeps;
   readonly #workers: WorkerRunner;
   readonly #etcd: EtcdHealth;
   readonly #replayer: FlushReplayer;
@@ -138,7 +137,6 @@ export class BoiNode {
       stopping,
       hooks: () => this.hooks,
     });
-    this.#txns = new TxnBatcher(deps.client);
     this.#records = new NodeRecords(
       etcdCasPort(deps.client, (err) => {
         if (isUnreachable(err)) this.#etcd.mark(false, err);
@@ -200,6 +198,16 @@ export class BoiNode {
         push,
       })
       : null;
+    this.#txnDeps = {
+      txns: new TxnBatcher(deps.client),
+      hooks: this.hooks,
+      health: this.#etcd,
+      replayer: this.#replayer,
+      log: deps.log,
+      metrics: this.metrics,
+      push,
+      worker: (id) => this.view.workers.get(id),
+    };
   }
 
   get log(): Logger {
@@ -342,7 +350,7 @@ export class BoiNode {
   #execute(e: Effect): void {
     switch (e.kind) {
       case "txn":
-        this.#runTxn(e);
+        runTxnEffect(this.#txnDeps, e);
         return;
       case "prepare":
         this.#workers.prepare(e);
@@ -387,56 +395,6 @@ export class BoiNode {
         });
         this.hooks?.emit(e);
         return;
-    }
-  }
-
-  /** The txn runner: one group-committed transaction, its outcome back as `txn_done`. */
-  async #runTxn(e: TxnEffect): Promise<void> {
-    try {
-      const res = await guardTxn(
-        this.hooks,
-        e,
-        () => this.#txns.run(e.compare, e.success, txnKeys(e)),
-      );
-      this.#etcd.mark(true);
-      countTxn(this.metrics, this.log, e, res.ok);
-      this.log.debug(res.ok ? "txn committed" : "txn compare failed", {
-        reason: e.reason,
-        task_id: e.task_id,
-        revision: res.revision,
-      });
-      this.push({
-        type: "txn_done",
-        at: Date.now(),
-        effect: e,
-        ok: res.ok,
-        revision: res.revision,
-        error: null,
-        reads: res.reads,
-      });
-    } catch (err) {
-      const down = isUnreachable(err);
-      // While etcd is known to be down every retry would log the same line.
-      const quiet = down && !this.#etcd.up;
-      if (down) this.#etcd.mark(false, err);
-      this.log.log(quiet ? "debug" : "warn", "txn failed", {
-        reason: e.reason,
-        task_id: e.task_id,
-        error: unreachableReason(err),
-      });
-      if (e.reason === "finish" && down) {
-        await this.#replayer.park(e, this.view.workers.get(e.task_id));
-      }
-      // Give etcd a moment before the same decision is retried.
-      await new Promise((r) => setTimeout(r, 200));
-      this.push({
-        type: "txn_done",
-        at: Date.now(),
-        effect: e,
-        ok: false,
-        revision: 0,
-        error: String(err),
-      });
     }
   }
 
