@@ -220,6 +220,18 @@ export class Checker {
       this.w.fail(`tasks never finished: ${open.slice(0, 8).join(", ")}`);
     }
     for (const n of nodes) {
+      if (!n.alive) continue;
+      // The audit sink holds every seq this node ever made durable: no loss, no gap.
+      const last = n.hooks.state.next_seq - 1;
+      for (let seq = 1; seq <= last; seq++) {
+        if (!n.hooks.disk.sink.has(seq)) {
+          this.w.fail(
+            `${n.id}'s audit sink lacks seq ${seq} of ${last} (acked ${n.hooks.state.acked})`,
+          );
+        }
+      }
+    }
+    for (const n of nodes) {
       if (!n.alive || n.view.lease_id === null) continue;
       const kv = this.w.etcd.kv.get(this.w.keys.caps(n.id));
       if (!kv) continue;

@@ -40,6 +40,8 @@ const FAULTS = [
   "cancel",
   "stray_claim",
   "ghost_node",
+  "hooks_crash",
+  "slow_sink",
 ] as const;
 
 /** Runs one schedule; `trace` keeps the last lines for a report (slower). */
@@ -112,7 +114,7 @@ export function runSchedule(
     const calmUntil = w.sched.now + 5000;
     while (w.sched.now < calmUntil) {
       w.sched.runUntil(w.sched.now + 100);
-      if (!check.capsStale([...nodes.values()])) break;
+      if (!check.capsStale([...nodes.values()]) && hooksCaughtUp(nodes)) break;
     }
     check.final([...nodes.values()], taskIds);
     return outcome({});
@@ -120,6 +122,11 @@ export function runSchedule(
     if (!(e instanceof Violation)) throw e;
     return outcome({ ok: false, violation: e.message, trace: w.traceLines() });
   }
+}
+
+/** Every live node's audit sink has everything it emitted. */
+function hooksCaughtUp(nodes: Map<string, SimNode>): boolean {
+  return [...nodes.values()].every((n) => !n.alive || n.hooks.caughtUp());
 }
 
 function inject(
@@ -173,6 +180,15 @@ function inject(
       return;
     case "cancel":
       return userCancel(w, w.rng.pick(taskIds));
+    case "hooks_crash":
+      if (n?.alive) n.hooks.crashPlugin(w.rng.int(100, 2000));
+      return;
+    case "slow_sink": {
+      if (!n?.alive) return;
+      n.hooks.slowAckMs = 50;
+      w.sched.after(w.rng.int(1000, 4000), () => n.hooks.slowAckMs = 0);
+      return;
+    }
     case "stray_claim": {
       // `etcdctl put` of a claim no node holds (no lease), on an unclaimed task.
       const task = w.rng.pick(taskIds);

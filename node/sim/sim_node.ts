@@ -21,6 +21,7 @@ import { capsRecord } from "../core/caps_record.ts";
 import type { FlushEntry } from "../schema.ts";
 import { PoolModel } from "./pool_model.ts";
 import { SimEtcdSide } from "./sim_etcd_side.ts";
+import { HooksModel } from "./hooks_model.ts";
 import { SimMembership } from "./sim_membership.ts";
 import type { Checker } from "./invariants.ts";
 import type { World } from "./world.ts";
@@ -37,6 +38,7 @@ export class SimNode {
   #queue: NodeEvent[] = [];
   #draining = false;
   readonly etcdSide: SimEtcdSide;
+  readonly hooks: HooksModel;
   readonly membership: SimMembership;
 
   constructor(
@@ -60,6 +62,11 @@ export class SimNode {
     });
     this.pool = new PoolModel(w.sched, w.rng);
     this.etcdSide = new SimEtcdSide(this);
+    let disk = w.hooksDisks.get(id);
+    if (!disk) {
+      w.hooksDisks.set(id, disk = { wal: [], hwm: 0, sink: new Map() });
+    }
+    this.hooks = new HooksModel(this, disk);
     this.membership = new SimMembership(this);
     void p;
   }
@@ -89,6 +96,7 @@ export class SimNode {
       });
     }
     this.membership.register(100);
+    this.hooks.start();
     const every = (ms: number, fn: () => void) => {
       const loop = () => {
         fn();
@@ -189,7 +197,8 @@ export class SimNode {
       case "abort":
         return this.#abort(e);
       case "emit":
-        return this.check.onEmit(this, e.event, e.payload);
+        this.check.onEmit(this, e.event, e.payload);
+        return this.hooks.emit(e.event, e.payload);
       case "kill":
         this.check.onKillSent(this, e.task_id, e.fence);
         return this.later(this.w.lat(), () => {

@@ -1,6 +1,7 @@
 /** What every part of one simulated schedule shares: clock, randomness, etcd, faults, trace. */
 import { Keys } from "../keys.ts";
 import type { FlushEntry } from "../schema.ts";
+import type { HooksDisk } from "./hooks_model.ts";
 import { EtcdModel } from "./etcd_model.ts";
 import { Rng } from "./rng.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -56,6 +57,8 @@ export class World {
   readonly slowPrepareUntil = new Map<string, number>();
   /** The pending-flush file of each node id: it survives the node's crash. */
   readonly flushFiles = new Map<string, FlushEntry[]>();
+  /** Each node id's hooks WAL, stored HWM and sink: they survive the node's crash. */
+  readonly hooksDisks = new Map<string, HooksDisk>();
   /** The last trace lines, printed with a violation. */
   readonly #trace: string[] = [];
   #traceAt = 0;
