@@ -17,7 +17,7 @@ down_args=()
 if [ "${1:-}" = --volumes ]; then down_args+=(--volumes); fi
 if [ -n "$(project_containers)" ]; then
   log "podman-compose down ${down_args[*]}"
-  pc down -t 5 "${down_args[@]}" >"$COMPOSE_WORK/down.log" 2>&1 ||
+  pc down -t 5 "${down_args[@]}" >"$COMPOSE_WORK/down-$COMPOSE_PROJECT.log" 2>&1 ||
     log "podman-compose down failed (see $COMPOSE_WORK/down.log); removing containers directly"
   for c in $(project_containers); do podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
 fi
@@ -34,24 +34,5 @@ if [ -f "$HEALTH_PID" ]; then
   rm -f "$HEALTH_PID"
 fi
 
-# Host networking state: only when nothing else on this host uses podman's
-# networks, or we would cut other containers off.
-if [ -z "$(podman ps -q)" ]; then
-  for table in filter nat; do
-    chains="$(iptables -t "$table" -S 2>/dev/null | sed -n 's/^-N \(NETAVARK[^ ]*\)$/\1/p')"
-    [ -n "$chains" ] || continue
-    # Jumps into netavark chains from the built-in ones first, then the chains.
-    iptables -t "$table" -S | grep -E '^-A [A-Z]+ .*-j NETAVARK' | grep -vE '^-A NETAVARK' |
-      while read -r rule; do
-        # The rule as printed (quoted comment included), with -A turned into -D.
-        eval "as_root iptables -t $table -D ${rule#-A }" 2>/dev/null || true
-      done
-    for c in $chains; do as_root iptables -t "$table" -F "$c" 2>/dev/null || true; done
-    for c in $chains; do as_root iptables -t "$table" -X "$c" 2>/dev/null || true; done
-  done
-  if [ -f "$IP_FORWARD_SAVED" ]; then
-    as_root sysctl -q -w "net.ipv4.ip_forward=$(cat "$IP_FORWARD_SAVED")" >/dev/null || true
-    rm -f "$IP_FORWARD_SAVED"
-  fi
-fi
+restore_host_net
 log "down (project $COMPOSE_PROJECT)"

@@ -8,19 +8,21 @@
 #    @deno/linux-x64-glibc (`npm pack`), staged under .boi/compose/;
 # 3. `podman build` (etcd from apt inside it, the Deno cache pre-filled).
 # Needs scripts/compose_setup.sh first (it prints the CONTAINERS_CONF path).
-# Usage: bash scripts/compose_image.sh   (BOI_IMAGE overrides the tag)
+# Usage: bash scripts/compose_image.sh [--base]   (BOI_IMAGE overrides the tag;
+# --base stops after step 1)
 set -euo pipefail
 BOI_SCRIPT=compose-image
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/compose_lib.sh
+. "$BOI_ROOT/scripts/compose_lib.sh"
 cd "$BOI_ROOT"
 boi_path
 
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$BOI_ROOT/.boi/compose/containers.conf}"
 [ -f "$CONTAINERS_CONF" ] || die "no $CONTAINERS_CONF: run bash scripts/compose_setup.sh first"
 BASE=localhost/debian-min:bookworm
 IMAGE="${BOI_IMAGE:-localhost/boi:dev}"
-WORK="$BOI_ROOT/.boi/compose"
+WORK="$COMPOSE_WORK"
 mkdir -p "$WORK"
 
 # --- 1. base image from Debian packages --------------------------------------
@@ -36,6 +38,8 @@ else
   as_root tar -C "$rootfs" -c . | podman import --quiet - "$BASE" >/dev/null
   as_root rm -rf "$rootfs"
 fi
+
+if [ "${1:-}" = --base ]; then exit 0; fi
 
 # --- 2. Deno from npm -----------------------------------------------------------
 ver="$(deno --version | sed -n 's/^deno \([0-9.]*\).*/\1/p')"
@@ -57,8 +61,16 @@ fi
 # behind a TLS-inspecting proxy has that proxy's CA in its bundle).
 ca="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
 [ -f "$ca" ] || die "no CA bundle at $ca (install ca-certificates or set SSL_CERT_FILE)"
+# A build on its own (not under compose_up.sh) gives the host's networking
+# back when it is done.
+own_net=0
+if [ ! -f "$IP_FORWARD_SAVED" ]; then
+  save_host_net
+  own_net=1
+fi
 log "podman build $IMAGE (Deno $ver)"
 podman build --quiet --tag "$IMAGE" --file compose/Containerfile \
   --ignorefile compose/containerignore --build-context "deno=$stage" \
   --secret "id=ca,src=$ca" . >/dev/null
+if [ "$own_net" = 1 ]; then restore_host_net; fi
 log "ok: $IMAGE ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%d MB", $1/1e6}'))"

@@ -15,14 +15,11 @@ READY_TIMEOUT_S="${BOI_COMPOSE_READY_TIMEOUT_S:-120}"
 
 bash scripts/setup.sh >/dev/null
 bash scripts/compose_setup.sh >/dev/null
+save_host_net # before the build: its RUN steps already use netavark
 bash scripts/compose_image.sh
-
-if [ ! -f "$IP_FORWARD_SAVED" ]; then
-  cat /proc/sys/net/ipv4/ip_forward >"$IP_FORWARD_SAVED"
-fi
 log "podman-compose up -d (project $COMPOSE_PROJECT)"
-pc up -d >"$COMPOSE_WORK/up.log" 2>&1 || {
-  tail -n 30 "$COMPOSE_WORK/up.log" >&2
+pc up -d >"$COMPOSE_WORK/up-$COMPOSE_PROJECT.log" 2>&1 || {
+  tail -n 30 "$COMPOSE_WORK/up-$COMPOSE_PROJECT.log" >&2
   die "podman-compose up failed; see $COMPOSE_WORK/up.log"
 }
 
@@ -30,7 +27,7 @@ pc up -d >"$COMPOSE_WORK/up.log" 2>&1 || {
 if ! { [ -f "$HEALTH_PID" ] && kill -0 "$(cat "$HEALTH_PID")" 2>/dev/null; }; then
   setsid bash -c '
     . "$1/scripts/lib.sh"; . "$1/scripts/compose_lib.sh"
-    while [ -n "$(project_containers)" ]; do health_round >"$COMPOSE_WORK/health.txt"; sleep 10; done
+    while [ -n "$(project_containers)" ]; do health_round >"$COMPOSE_WORK/health-$COMPOSE_PROJECT.txt"; sleep 10; done
   ' compose-health "$BOI_ROOT" </dev/null >/dev/null 2>&1 &
   echo $! >"$HEALTH_PID"
 fi
