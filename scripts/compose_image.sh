@@ -37,6 +37,7 @@ else
   as_root mmdebstrap --quiet --variant=minbase bookworm "$rootfs" "$SOURCES" >&2
   as_root tar -C "$rootfs" -c . | podman import --quiet - "$BASE" >/dev/null
   as_root rm -rf "$rootfs"
+  log "base image built in $SECONDS s"
 fi
 
 if [ "${1:-}" = --base ]; then exit 0; fi
@@ -69,8 +70,9 @@ if [ ! -f "$IP_FORWARD_SAVED" ]; then
   own_net=1
 fi
 log "podman build $IMAGE (Deno $ver)"
+build_start=$SECONDS
 podman build --quiet --tag "$IMAGE" --file compose/Containerfile \
   --ignorefile compose/containerignore --build-context "deno=$stage" \
   --secret "id=ca,src=$ca" . >/dev/null
 if [ "$own_net" = 1 ]; then restore_host_net; fi
-log "ok: $IMAGE ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%d MB", $1/1e6}'))"
+log "ok: $IMAGE in $((SECONDS - build_start)) s ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%d MB", $1/1e6}'))"

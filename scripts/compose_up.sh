@@ -18,6 +18,7 @@ bash scripts/compose_setup.sh >/dev/null
 save_host_net # before the build: its RUN steps already use netavark
 bash scripts/compose_image.sh
 log "podman-compose up -d (project $COMPOSE_PROJECT)"
+up_start=$SECONDS
 pc up -d >"$COMPOSE_WORK/up-$COMPOSE_PROJECT.log" 2>&1 || {
   tail -n 30 "$COMPOSE_WORK/up-$COMPOSE_PROJECT.log" >&2
   die "podman-compose up failed; see $COMPOSE_WORK/up.log"
@@ -50,6 +51,7 @@ while :; do
   sleep 1
 done
 printf '%s\n' "$status" | sed 's/^/  /' >&2
+log "all healthy $((SECONDS - up_start)) s after podman-compose up"
 cat <<TXT
 boi under Compose is up (project $COMPOSE_PROJECT).
   etcd:       127.0.0.1:${BOI_COMPOSE_ETCD_PORT:-23791},127.0.0.1:${BOI_COMPOSE_ETCD_PORT2:-23792},127.0.0.1:${BOI_COMPOSE_ETCD_PORT3:-23793}

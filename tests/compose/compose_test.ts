@@ -100,7 +100,10 @@ Deno.test({
   await script("compose_down.sh", ["--volumes"]);
   try {
     const tUp = Date.now();
-    ok(await script("compose_up.sh", [], 600_000));
+    const up = ok(await script("compose_up.sh", [], 600_000));
+    for (const line of up.stderr.split("\n")) {
+      if (/ built in | in \d+ s | healthy \d+ s /.test(line)) console.log(line);
+    }
     lap("compose_up.sh (setup, image build, up, healthy)", tUp);
 
     const nodes = await waitFor(

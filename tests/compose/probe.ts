@@ -31,6 +31,9 @@ export async function composeProbe(): Promise<string | null> {
   ];
   for (const [cmd, args] of steps) {
     const r = await run(cmd, args, { env, timeoutMs: 300_000 });
+    for (const line of r.stderr.split("\n")) {
+      if (/ built in |^compose-setup: ok/.test(line)) console.log(line);
+    }
     if (r.code !== 0) return null; // not a skip: compose_up.sh will fail on it
   }
   const r = await run("podman", [
