@@ -13,7 +13,10 @@ BOI_SCRIPT=compose-up
 cd "$BOI_ROOT"
 READY_TIMEOUT_S="${BOI_COMPOSE_READY_TIMEOUT_S:-120}"
 
-bash scripts/setup.sh >/dev/null
+boi_path
+# The host needs Deno (its version goes into the image; the CLI talks to the
+# cluster); scripts/setup.sh installs it when it is missing.
+command -v deno >/dev/null 2>&1 || bash scripts/setup.sh >/dev/null
 bash scripts/compose_setup.sh >/dev/null
 save_host_net # before the build: its RUN steps already use netavark
 bash scripts/compose_image.sh
@@ -56,6 +59,6 @@ cat <<TXT
 boi under Compose is up (project $COMPOSE_PROJECT).
   etcd:       127.0.0.1:${BOI_COMPOSE_ETCD_PORT:-23791},127.0.0.1:${BOI_COMPOSE_ETCD_PORT2:-23792},127.0.0.1:${BOI_COMPOSE_ETCD_PORT3:-23793}
   dashboard:  http://127.0.0.1:${BOI_COMPOSE_HTTP_PORT:-17001}/ (node-a; node-b, node-c on the next ports)
-  try:        deno task cli nodes --etcd 127.0.0.1:${BOI_COMPOSE_ETCD_PORT:-23791}
+  try:        deno task cli nodes --etcd 127.0.0.1:${BOI_COMPOSE_ETCD_PORT:-23791},127.0.0.1:${BOI_COMPOSE_ETCD_PORT2:-23792},127.0.0.1:${BOI_COMPOSE_ETCD_PORT3:-23793}
   stop:       bash scripts/compose_down.sh [--volumes]
 TXT
