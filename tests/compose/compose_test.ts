@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { cli, freePorts, notYet, run, waitFor } from "../harness/mod.ts";
+import { artifactPath } from "../harness/paths.ts";
 import type { RunResult } from "../harness/mod.ts";
 import { composeProbe, CONTAINERS_CONF } from "./probe.ts";
 
@@ -84,9 +85,54 @@ async function hostNetState(): Promise<string> {
   return `ip_forward=${fwd} chains=[${chains.join(" ")}]`;
 }
 
+const SOCK = "/app/.boi/hooks/hooks.sock";
+
+/** Sends one hook event from node-a's container over the shared socket. */
+async function sendEvent(task_id: string, seq: number): Promise<void> {
+  const r = ok(
+    await podman([
+      "exec",
+      `${PROJECT}_node-a_1`,
+      "deno",
+      "run",
+      "-q",
+      "--allow-env=GRPC_*",
+      `--allow-net=unix:${SOCK}`,
+      `--allow-read=${SOCK}`,
+      `--allow-write=${SOCK}`,
+      "tests/compose/hook_probe.ts",
+      SOCK,
+      task_id,
+      String(seq),
+    ]),
+  );
+  assert.deepEqual(JSON.parse(r.stdout), { acked_seq: seq }, r.explain());
+}
+
+/** Waits for the sidecar's sink to hold the event about `task_id`. */
+function sinkLine(task_id: string): Promise<{ kind: string }> {
+  return waitFor(
+    `the hook event about ${task_id} in the sidecar's sink`,
+    async () => {
+      const r = await podman([
+        "exec",
+        `${PROJECT}_hooks_1`,
+        "cat",
+        "/app/.boi/events.jsonl",
+      ]);
+      if (r.code !== 0) return notYet(r.stderr.trim());
+      const lines = r.stdout.split("\n").filter(Boolean).map((l) =>
+        JSON.parse(l)
+      );
+      return lines.find((l) => l.payload?.task_id === task_id) ?? notYet(lines);
+    },
+    { timeoutMs: 10_000, intervalMs: 300 },
+  );
+}
+
 Deno.test({
   name:
-    "Compose: 3 etcd + 3 nodes + hooks sidecar; caps respected, a killed node's task finishes elsewhere, node-a attached to the sidecar's socket, host cleaned",
+    "Compose: 3 etcd + 3 nodes + hooks sidecar; caps respected, a killed node's task finishes elsewhere, node-a attached to the sidecar's socket (also after its restart), host cleaned",
   ignore: skip !== null,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -191,53 +237,72 @@ Deno.test({
     //    the plugin's), and an event sent from node-a's container over that
     //    socket lands in the sidecar's sink. Core itself emits no hook events
     //    yet (issue 12); once it does, this should wait for the specs' events.
-    const plugins = ok(await cli(ETCD, ["plugin", "list", "--json"])).json<
-      { node_id: string; name: string; state: string; capabilities: string[] }[]
-    >();
-    const hooks = plugins.filter((p) => p.name === "hooks");
+    const hooksRecords = async () =>
+      ok(await cli(ETCD, ["plugin", "list", "--json"])).json<
+        {
+          node_id: string;
+          name: string;
+          state: string;
+          capabilities: string[];
+          crashes: unknown[];
+        }[]
+      >().filter((p) => p.name === "hooks");
+    const first = await hooksRecords();
     assert.deepEqual(
-      hooks.map((p) => [p.node_id, p.state, p.capabilities]),
+      first.map((p) => [p.node_id, p.state, p.capabilities]),
       [["node-a", "ready", ["dedup"]]],
-      JSON.stringify(plugins),
+      JSON.stringify(first),
     );
-    const sock = "/app/.boi/hooks/hooks.sock";
-    const probe = ok(
-      await podman([
-        "exec",
-        `${PROJECT}_node-a_1`,
-        "deno",
-        "run",
-        "-q",
-        "--allow-env=GRPC_*",
-        `--allow-net=unix:${sock}`,
-        `--allow-read=${sock}`,
-        `--allow-write=${sock}`,
-        "tests/compose/hook_probe.ts",
-        sock,
-        `${longSpec}.long`,
-        "1",
-      ]),
-    );
-    assert.deepEqual(JSON.parse(probe.stdout), { acked_seq: 1 });
-    const sink = await waitFor(
-      "the hook event in the sidecar's sink",
-      async () => {
-        const r = await podman([
-          "exec",
-          `${PROJECT}_hooks_1`,
-          "cat",
-          "/app/.boi/events.jsonl",
-        ]);
-        if (r.code !== 0) return notYet(r.stderr.trim());
-        const lines = r.stdout.split("\n").filter(Boolean).map((l) =>
-          JSON.parse(l)
-        );
-        return lines.find((l) => l.payload?.task_id === `${longSpec}.long`) ??
-          notYet(lines);
-      },
-      { timeoutMs: 10_000, intervalMs: 300 },
-    );
-    assert.equal(sink.kind, "task.completed");
+    await sendEvent(`${longSpec}.long`, 1);
+    assert.equal((await sinkLine(`${longSpec}.long`)).kind, "task.completed");
+
+    // 4. The sidecar's process ends (SIGTERM): the runtime restarts the
+    //    container (restart: always), node-a sees the socket replaced,
+    //    attaches again, and events flow on into the same sink.
+    const tRestart = Date.now();
+    await podman(["exec", `${PROJECT}_hooks_1`, "sh", "-c", "kill -TERM 1"]); // the exec dies with it
+    await waitFor("the hooks container restarted by podman", async () => {
+      const r = await podman([
+        "inspect",
+        "--format",
+        "{{.RestartCount}} {{.State.Status}}",
+        `${PROJECT}_hooks_1`,
+      ]);
+      const [count, state] = r.stdout.trim().split(" ");
+      return Number(count) >= 1 && state === "running"
+        ? true
+        : notYet(r.stdout);
+    }, { timeoutMs: 20_000, intervalMs: 300 });
+    await waitFor("node-a re-attached to the restarted sidecar", async () => {
+      const recs = await hooksRecords();
+      const rec = recs.find((p) => p.node_id === "node-a");
+      return rec?.state === "ready" && rec.crashes.length >= 1
+        ? rec
+        : notYet(recs);
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    await sendEvent(`${capSpec}.gpu1`, 2);
+    await sinkLine(`${capSpec}.gpu1`);
+    await sinkLine(`${longSpec}.long`); // the sink outlived the container
+    lap("sidecar restart to re-attached and delivering", tRestart);
+  } catch (e) {
+    // What each container said, before `down` removes them.
+    for (
+      const c of (await podman(["ps", "-a", "--format", "{{.Names}}"])).stdout
+        .split("\n")
+    ) {
+      if (!c.startsWith(`${PROJECT}_`)) continue;
+      const logs = await podman(["logs", c]);
+      const path = await artifactPath("compose", c);
+      await Deno.writeTextFile(path, logs.stdout + logs.stderr);
+      console.error(
+        `--- ${c} (full log: ${path}), last lines:\n${
+          (logs.stdout + logs.stderr).trimEnd().split("\n").slice(-15).join(
+            "\n",
+          )
+        }`,
+      );
+    }
+    throw e;
   } finally {
     const down = await script("compose_down.sh", ["--volumes"]);
     assert.equal(down.code, 0, down.explain());
