@@ -29,8 +29,14 @@ mkdir -p "$WORK"
 if podman image exists "$BASE"; then
   log "base image $BASE exists"
 else
-  SOURCES="${BOI_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}"
-  [ -f "$SOURCES" ] || die "no apt sources file $SOURCES (set BOI_APT_SOURCES to this host's deb822 .sources file)"
+  # The host's own sources: deb822 (bookworm's default) or a one-line list.
+  SOURCES="${BOI_APT_SOURCES:-}"
+  if [ -z "$SOURCES" ]; then
+    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+      if [ -s "$f" ]; then SOURCES="$f" && break; fi
+    done
+  fi
+  [ -f "$SOURCES" ] || die "no apt sources file (${SOURCES:-/etc/apt/sources.list.d/debian.sources}): set BOI_APT_SOURCES to this host's .sources or sources.list file"
   rootfs="$WORK/rootfs"
   as_root rm -rf "$rootfs"
   log "building $BASE with mmdebstrap (minbase, sources: $SOURCES)"
