@@ -24,7 +24,7 @@ log "podman-compose up -d (project $COMPOSE_PROJECT)"
 up_start=$SECONDS
 pc up -d >"$COMPOSE_WORK/up-$COMPOSE_PROJECT.log" 2>&1 || {
   tail -n 30 "$COMPOSE_WORK/up-$COMPOSE_PROJECT.log" >&2
-  die "podman-compose up failed; see $COMPOSE_WORK/up.log"
+  die "podman-compose up failed; see $COMPOSE_WORK/up-$COMPOSE_PROJECT.log"
 }
 
 # The health loop: one round every 10 s while the project has containers.
