@@ -2,8 +2,9 @@
 # Runs the whole test suite (unit, integration, end-to-end) after setup.sh,
 # keeps the raw output in tests/artifacts/test.log, and always ends with one
 # plain line "N passed, M failed". Extra arguments go to `deno test`
-# (e.g. `bash scripts/test.sh tests/harness/`). A full run ends with the
-# benchmark's quick mode as one smoke test.
+# (e.g. `bash scripts/test.sh tests/harness/`). A full run then runs the
+# Compose test (scripts/compose_test.sh) and the benchmark's quick mode, each
+# counted as one test.
 set -uo pipefail
 BOI_SCRIPT=test
 # shellcheck source=scripts/lib.sh
@@ -47,6 +48,33 @@ else
 fi
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a failure deno did not count as a test (load error, leak, timeout)
+fi
+
+# The Compose test (real containers, tests/compose/) as its own stage with its
+# own time budget: a cold image build would eat the suite's 10 minutes and
+# load the machine under timing-sensitive tests. It counts as one test; a
+# skip (containers cannot run here) counts as neither and is said out loud.
+# Skipped when arguments select a part of the suite.
+if [ "$#" -eq 0 ] && [ "${BOI_SKIP_COMPOSE:-}" != 1 ]; then
+  COMPOSE_OUT=tests/artifacts/compose_stage.out
+  log "compose stage (log: tests/artifacts/compose_test.log)"
+  bash scripts/compose_test.sh >"$COMPOSE_OUT" 2>&1
+  crc=$?
+  grep -E '^(compose-test: |compose timing: )' "$COMPOSE_OUT" >&2 || true
+  line="$(tail -n1 "$COMPOSE_OUT")"
+  if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+  else
+    failed=$((failed + 1))
+  fi
+  if [ "$crc" -ne 0 ]; then
+    log "compose stage FAILED; its last lines:"
+    grep -v '^{"ts"' "$COMPOSE_OUT" | tail -n 25 >&2
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+elif [ "$#" -eq 0 ]; then
+  log "!!! compose stage SKIPPED: BOI_SKIP_COMPOSE=1"
 fi
 
 # The benchmark's quick mode as a smoke test: it must run end to end (real
