@@ -22,6 +22,7 @@ import {
 } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { formatDuration } from "./format.ts";
+import { registerClusterIdentity } from "./cluster_identity.ts";
 import {
   decodeKv,
   deleteOp,
@@ -317,4 +318,5 @@ export function registerCluster(
       .addOption(etcd).addOption(prefix).addOption(json)
       .action(async (opts) => done(await runClusterStatus(io, opts)));
   }
+  registerClusterIdentity(cluster, io, done);
 }

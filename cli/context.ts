@@ -63,6 +63,63 @@ export interface CommonOptions {
   etcd?: string;
   prefix?: string;
   json?: true;
+  /** `--certs DIR`: ca.crt, client.crt and client.key for a secure cluster. */
+  certs?: string;
+}
+
+/** `--certs DIR`, added to every command that takes `--etcd` (main.ts). */
+export function certsOption() {
+  return new Option(
+    "--certs <dir>",
+    "a secure cluster's ca.crt, client.crt and client.key (default: $BOI_ETCD_CA, $BOI_ETCD_CERT, $BOI_ETCD_KEY)",
+  );
+}
+
+/** Files of the CLI's cluster certificate. */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** `--certs DIR`, else `BOI_ETCD_CA/CERT/KEY` (all three), else null (open mode). */
+export function tlsFiles(io: Io, certs: string | undefined): TlsFiles | null {
+  if (certs !== undefined) {
+    return {
+      ca: `${certs}/ca.crt`,
+      cert: `${certs}/client.crt`,
+      key: `${certs}/client.key`,
+    };
+  }
+  const [ca, cert, key] = ["CA", "CERT", "KEY"].map((n) =>
+    io.env(`BOI_ETCD_${n}`) || undefined
+  );
+  if (!ca && !cert && !key) return null;
+  if (!ca || !cert || !key) {
+    throw new CliError(
+      "BOI_ETCD_CA, BOI_ETCD_CERT and BOI_ETCD_KEY must be given together",
+      EXIT.usage,
+    );
+  }
+  return { ca, cert, key };
+}
+
+/** Reads the certificate files; a missing one is a usage error naming it. */
+export async function readTls(
+  f: TlsFiles,
+): Promise<{ ca: string; cert: string; key: string }> {
+  const read = (p: string) =>
+    Deno.readTextFile(p).catch((e) => {
+      throw new CliError(
+        `cannot read ${p}: ${(e as Error).message.split("\n")[0]}`,
+        EXIT.usage,
+      );
+    });
+  return {
+    ca: await read(f.ca),
+    cert: await read(f.cert),
+    key: await read(f.key),
+  };
 }
 
 /** `--etcd`, `--prefix` and `--json`, added to every command. */
@@ -85,8 +142,11 @@ export class Ctx {
   readonly endpoints: string[];
   readonly keys: Keys;
   readonly json: boolean;
+  /** The CLI's cluster certificate files in a secure cluster, else null. */
+  readonly tls: TlsFiles | null;
 
   constructor(readonly io: Io, opts: CommonOptions) {
+    this.tls = tlsFiles(io, opts.certs);
     const endpointText = opts.etcd ?? io.env("BOI_ETCD_ENDPOINTS") ??
       LOCAL_ENDPOINT;
     try {
@@ -123,7 +183,8 @@ export class Ctx {
     // Loaded here, not at start-up: the etcd3 library takes ~150 ms to load,
     // which `--help`, `--version` and usage errors should not pay.
     const { connectEtcd } = await import("../node/etcd_client.ts");
-    const client = connectEtcd(this.endpoints, { failFast: true });
+    const tls = this.tls === null ? undefined : await readTls(this.tls);
+    const client = connectEtcd(this.endpoints, { failFast: true, tls });
     const store = new Store(client, this.endpoints, (l) => this.warn(l));
     try {
       return await fn(store);

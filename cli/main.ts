@@ -1,6 +1,12 @@
 /** The `boi` command line: builds the commander program and maps outcomes to exit codes. */
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { errorToExit, EXIT, type Io, processIo } from "./context.ts";
+import {
+  certsOption,
+  errorToExit,
+  EXIT,
+  type Io,
+  processIo,
+} from "./context.ts";
 import { registerDispatch } from "./dispatch.ts";
 import { registerNodes } from "./nodes.ts";
 import { registerStatus } from "./status.ts";
@@ -10,6 +16,7 @@ import { registerLogs } from "./logs.ts";
 import { registerCluster } from "./cluster.ts";
 import { registerNode } from "./node_cmd.ts";
 import { registerPlugin } from "./plugin.ts";
+import { registerToken } from "./token.ts";
 import { VERSION } from "../node/version.ts";
 
 /** The program with every command registered; `done` receives the exit code. */
@@ -34,7 +41,19 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   registerCluster(program, io, done);
   registerNode(program, io, done);
   registerPlugin(program, io, done);
+  registerToken(program, io, done);
+  addCertsOption(program);
   return program;
+}
+
+/** Every command that talks to etcd also takes `--certs DIR` (a secure cluster). */
+function addCertsOption(cmd: Command): void {
+  for (const sub of cmd.commands as Command[]) {
+    if (sub.options.some((o) => o.long === "--etcd")) {
+      sub.addOption(certsOption());
+    }
+    addCertsOption(sub);
+  }
 }
 
 /** Runs the CLI with `args`; returns the exit code (0 ok, 1 failed, 2 usage, 3 etcd unreachable). */

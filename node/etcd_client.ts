@@ -2,6 +2,7 @@
  * Connecting to etcd. Kept apart from `etcd_errors.ts` because loading the
  * etcd3 library costs ~150 ms: CLI paths that never dial etcd skip it.
  */
+import { Buffer } from "node:buffer";
 import { Etcd3, type IOptions } from "etcd3";
 import {
   circuitBreaker,
@@ -22,6 +23,19 @@ export interface ConnectOptions {
   failFast?: boolean;
   /** @default 1500 (failFast) or 5000 */
   dialTimeoutMs?: number;
+  /**
+   * PEM texts for etcd with client-certificate auth (`https://` endpoints,
+   * given by host name: grpc-js refuses IP addresses as TLS targets).
+   * @default none: plain connections
+   */
+  tls?: EtcdTls;
+}
+
+/** The CA to verify etcd with, and the client certificate and key to show it. */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
 }
 
 /** Creates a client; no I/O happens until the first call. */
@@ -49,6 +63,16 @@ export function connectEtcd(
         })
         : noop,
     },
+    // grpc-js wants Buffers here, not Uint8Arrays.
+    ...(options.tls
+      ? {
+        credentials: {
+          rootCertificate: Buffer.from(options.tls.ca),
+          certChain: Buffer.from(options.tls.cert),
+          privateKey: Buffer.from(options.tls.key),
+        },
+      }
+      : {}),
     grpcOptions: {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
     },

@@ -41,6 +41,18 @@ export class Keys {
   drain(nodeId: string): string {
     return `${this.prefix}cluster/drain/${nodeId}`;
   }
+  /** The cluster CA record `{cert_pem, fingerprint}` (SPEC §10). */
+  ca(): string {
+    return `${this.prefix}cluster/ca`;
+  }
+  /** A node granted `cluster_admin` (survives the node's restarts; its caps follow it). */
+  admin(nodeId: string): string {
+    return `${this.prefix}cluster/admins/${nodeId}`;
+  }
+  /** An unused join token, by the SHA-256 of its `token_id`. */
+  joinToken(idHash: string): string {
+    return `${this.prefix}join-tokens/${idHash}`;
+  }
   /** Prefix of one collection, e.g. `dir("dispatch-queue")`. */
   dir(name: Collection): string {
     return `${this.prefix}${name}/`;

@@ -13,6 +13,9 @@ import { parsePluginsConfig } from "./plugins/config.ts";
 import { checkPluginCommands } from "./plugins/command_check.ts";
 import { Keys } from "./keys.ts";
 import { VERSION } from "./version.ts";
+import { boot } from "./identity/boot.ts";
+import { serveHttps } from "./identity/https_server.ts";
+import { IdentityService } from "./identity/service.ts";
 
 async function readConfigFile(): Promise<
   { path: string; text: string } | null
@@ -53,20 +56,54 @@ async function main(): Promise<number> {
     return 2;
   }
   const log = new Logger({ node_id: config.node_id }, config.log_level);
-  const endpoints = config.etcd_endpoints ?? [await ensureLocalEtcd(log)];
+  // Join before anything else: a refused join leaves nothing running.
+  let sec;
+  try {
+    sec = await boot(config, log);
+  } catch (e) {
+    log.error("join failed", { error: (e as Error).message });
+    console.error(`boi node: ${(e as Error).message}`);
+    return 1;
+  }
+  const endpoints = sec.endpoints ?? [await ensureLocalEtcd(log)];
   await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
 
   let node: BoiNode | null = null;
   const obs = new Observability();
   const gate = new AdminGate();
+  const client = connectEtcd(
+    endpoints,
+    sec.etcdTls ? { tls: sec.etcdTls } : {},
+  );
+  const identity = new IdentityService({
+    client,
+    keys: new Keys(config.key_prefix),
+    nodeId: config.node_id,
+    dataDir: config.data_dir,
+    etcdEndpoints: endpoints,
+    log,
+    joinHost: config.join_host,
+    joinPort: config.join_port,
+  });
   let server;
   try {
-    server = await HttpFront.listen({
-      hostname: config.http_host,
-      port: config.http_port,
-      socketPath: `${config.data_dir}/http.sock`,
-      log,
-    }, (req) => handleHttp(req, () => node, obs, gate));
+    // Secure mode: node:https, which checks client certificates (identity/);
+    // open mode: the front door with connection limits.
+    server = sec.https
+      ? await serveHttps(
+        { hostname: config.http_host, port: config.http_port, ...sec.https },
+        (req, peer) =>
+          handleHttp(req, () => node, obs, gate, { peer, service: identity }),
+      )
+      : await HttpFront.listen(
+        {
+          hostname: config.http_host,
+          port: config.http_port,
+          socketPath: `${config.data_dir}/http.sock`,
+          log,
+        },
+        (req) => handleHttp(req, () => node, obs, gate, { service: identity }),
+      );
   } catch (e) {
     console.error(
       `boi node: ${
@@ -79,7 +116,6 @@ async function main(): Promise<number> {
   }
   const addr = `${config.http_host}:${server.addr.port}`;
 
-  const client = connectEtcd(endpoints);
   const stopping = new AbortController();
   const gateLoaded = gate.load({
     client,
@@ -111,6 +147,7 @@ async function main(): Promise<number> {
   obs.attach(node);
   log.info("starting", {
     etcd: endpoints,
+    secure: sec.https !== null,
     http: addr,
     data_dir: config.data_dir,
   });
@@ -131,6 +168,7 @@ async function main(): Promise<number> {
     );
     await host.startAll();
     await node.start();
+    await identity.startJoin(); // only a node holding the CA key listens
   } catch (e) {
     log.error("start failed", { error: (e as Error).message });
     return 1;
@@ -139,6 +177,7 @@ async function main(): Promise<number> {
   stopping.abort();
   await gateLoaded;
   obs.close(); // ends tail follows and dashboard streams, or shutdown would wait on them
+  await identity.close();
   await server.shutdown();
   client.close();
   return code;

@@ -38,8 +38,16 @@ const ConfigSchema = z.object({
   caps: z.string().default(""),
   region: z.string().optional(),
   plugins: z.string().optional(),
+  /** One-time join token (SPEC §10); ignored once the node has a stored certificate. */
   join_token: z.string().optional(),
-  bootstrap_url: z.string().optional(),
+  /** `https://<admin host>:<join port>` to join through. */
+  bootstrap_url: z.string().url().optional(),
+  /** Where an admin node's join listener binds. @default "127.0.0.1:7400" */
+  join_addr: z.string().default("127.0.0.1:7400"),
+  /** CA, certificate and key files for etcd over TLS; default: the stored node identity. */
+  etcd_ca: z.string().optional(),
+  etcd_cert: z.string().optional(),
+  etcd_key: z.string().optional(),
   /** @default "/boi/" */
   key_prefix: z.string().refine(
     (p) => p.startsWith("/") && p.endsWith("/"),
@@ -84,6 +92,12 @@ export interface NodeConfig {
   claim_failure_cooldown_ms: number;
   /** `BOI_PLUGINS`: the plugins file; null runs the reference workspace and pool. */
   plugins_file: string | null;
+  join_token: string | null;
+  bootstrap_url: string | null;
+  join_host: string;
+  join_port: number;
+  /** `BOI_ETCD_CA/CERT/KEY` (all or none). */
+  etcd_tls: { ca: string; cert: string; key: string } | null;
 }
 
 /** Detected `os` cap. */
@@ -169,13 +183,12 @@ export function loadConfig(
     }
   }
   const node_id = c.node_id ?? sanitizeHostname(hostname);
-  const addr = c.http_addr;
-  const m = /^([^:]+|\[[^\]]+\]):(\d{1,5})$/.exec(addr);
-  if (!m || Number(m[2]) > 65535) {
+  const m = hostPort(c.http_addr, "BOI_HTTP_ADDR", "127.0.0.1:7001");
+  const j = hostPort(c.join_addr, "BOI_JOIN_ADDR", "127.0.0.1:7400");
+  const tlsFiles = [c.etcd_ca, c.etcd_cert, c.etcd_key];
+  if (tlsFiles.some((f) => f) && !tlsFiles.every((f) => f)) {
     throw new Error(
-      `BOI_HTTP_ADDR must be host:port like "127.0.0.1:7001": got ${
-        JSON.stringify(addr)
-      }`,
+      "BOI_ETCD_CA, BOI_ETCD_CERT and BOI_ETCD_KEY must be given together",
     );
   }
   const static_caps: Record<string, string> = {
@@ -203,6 +216,13 @@ export function loadConfig(
     claim_failure_limit: c.claim_failure_limit,
     claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
     plugins_file: c.plugins ?? null,
+    join_token: c.join_token ?? null,
+    bootstrap_url: c.bootstrap_url ?? null,
+    join_host: j[1],
+    join_port: Number(j[2]),
+    etcd_tls: c.etcd_ca
+      ? { ca: c.etcd_ca, cert: c.etcd_cert!, key: c.etcd_key! }
+      : null,
   };
 }
 
@@ -212,6 +232,19 @@ function shown(v: unknown): string {
   if (s.length <= 64) return s;
   const bytes = new TextEncoder().encode(String(v)).length;
   return `${s.slice(0, 60)}…" (${bytes} bytes)`;
+}
+
+/** `host:port` split, or a one-line error naming the variable. */
+function hostPort(addr: string, name: string, example: string): string[] {
+  const m = /^([^:]+|\[[^\]]+\]):(\d{1,5})$/.exec(addr);
+  if (!m || Number(m[2]) > 65535) {
+    throw new Error(
+      `${name} must be host:port like "${example}": got ${
+        JSON.stringify(addr)
+      }`,
+    );
+  }
+  return m;
 }
 
 /** Host names may hold dots and capitals; node ids may not. */

@@ -16,6 +16,17 @@ import { handleDegradedHttp } from "./degraded_http.ts";
 import { handlePluginHttp, PLUGINS_PATH } from "./plugin_http.ts";
 import { handleHooksHttp, HOOKS_PATH, type HooksNode } from "./hooks_http.ts";
 import type { AdminGate } from "./admin_gate.ts";
+import { certGate } from "../identity/http_gate.ts";
+import type { Peer } from "../identity/https_server.ts";
+import type { IdentityService } from "../identity/service.ts";
+
+/** Secure mode's caller identity and the identity endpoints (node/identity). */
+export interface HttpIdentity {
+  /** Set when served over TLS: who the caller is. */
+  peer?: Peer;
+  /** `cluster init`, `token mint`, `cluster admin` endpoints. */
+  service?: IdentityService;
+}
 
 const TAIL = "/internal/tail/";
 
@@ -40,12 +51,15 @@ export function handleHttp(
   node: () => ObservedNode | null,
   obs?: Observability,
   gate?: Pick<AdminGate, "check">,
+  id: HttpIdentity = {},
 ): Response | Promise<Response> {
+  const { path, query } = rawTarget(req.url);
+  const noCert = certGate(req, path, id.peer); // identity/http_gate.ts: secure mode needs a cluster certificate
+  if (noCert !== null) return noCert;
   if (req.method === "POST") {
     const refused = gate ? gate.check(req) : text(403, "no admin gate");
     if (refused !== null) return refused;
   }
-  const { path, query } = rawTarget(req.url);
   const n: ObservedNode | null = node();
   const degraded = handleDegradedHttp(req, n); // degraded_http.ts: /internal/view, /internal/dispatch-rejected
   if (degraded !== null) return degraded;
@@ -77,6 +91,8 @@ export function handleHttp(
   if (path.startsWith(HOOKS_PATH)) {
     return handleHooksHttp(req, path, n as HooksNode | null); // hooks_http.ts: GET /internal/hooks/{plugin}/queue
   }
+  const identity = id.service?.handle(req, path); // identity/service.ts: cluster init, token mint, admin grant|revoke
+  if (identity) return identity;
   if (path === "/internal/logs/sweep") {
     if (!post) return notAllowed("POST");
     if (!n || !obs || !obs.ready(n)) return text(503, "starting");

@@ -30,6 +30,7 @@ import { etcdCasPort } from "./cas_port.ts";
 import { EtcdHealth } from "./etcd_health.ts";
 import { FlushReplayer } from "./flush_replayer.ts";
 import { NodeRecords } from "./records.ts";
+import { AdminCapsPort } from "../identity/admin_caps_port.ts";
 import { Registration } from "./registration.ts";
 import { WatchLoop } from "./watch_loop.ts";
 import { declareNodeMetrics } from "./node_metrics.ts";
@@ -71,6 +72,7 @@ export class BoiNode {
   readonly #etcd: EtcdHealth;
   readonly #replayer: FlushReplayer;
   readonly #records: NodeRecords;
+  readonly #adminCaps: AdminCapsPort;
   readonly #registration: Registration;
   readonly #watch: WatchLoop;
   /** Event delivery to the hooks plugin (SPEC §8); null without one. */
@@ -137,13 +139,16 @@ export class BoiNode {
       stopping,
       hooks: () => this.hooks,
     });
-    this.#records = new NodeRecords(
+    // The caps key carries cluster_admin only as the admin path granted it.
+    this.#adminCaps = new AdminCapsPort(
       etcdCasPort(deps.client, (err) => {
         if (isUnreachable(err)) this.#etcd.mark(false, err);
       }),
+      deps.client,
       this.keys,
       c.node_id,
     );
+    this.#records = new NodeRecords(this.#adminCaps, this.keys, c.node_id);
     this.#registration = new Registration({
       client: deps.client,
       keys: this.keys,
@@ -154,7 +159,10 @@ export class BoiNode {
       log: deps.log,
       health: this.#etcd,
       push,
-      caps: () => this.#caps(),
+      caps: async () => {
+        await this.#adminCaps.refresh(); // a grant or revoke made while away
+        return this.#caps();
+      },
       onRegistered: (revision, caps) => {
         this.#records.registered(revision, caps);
         queueMicrotask(() => this.#publishPlugins());
@@ -321,7 +329,8 @@ export class BoiNode {
   }
 
   #caps(): CapsRecord {
-    return capsRecord(this.view, Date.now(), this.#flush.entries.length);
+    const caps = capsRecord(this.view, Date.now(), this.#flush.entries.length);
+    return { ...caps, static: { ...caps.static, ...this.#adminCaps.caps() } };
   }
 
   push(ev: NodeEvent): void {

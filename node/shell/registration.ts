@@ -28,8 +28,8 @@ export interface RegistrationDeps {
   log: Logger;
   health: EtcdHealth;
   push: (ev: NodeEvent) => void;
-  /** The caps record to register with. */
-  caps: () => CapsRecord;
+  /** The caps record to register with (async: the admin grant is read first, identity/). */
+  caps: () => CapsRecord | Promise<CapsRecord>;
   /** Registered at `revision` with `caps` (JSON): publishers start from there. */
   onRegistered: (revision: number, caps: string) => void;
   stopping: () => boolean;
@@ -75,7 +75,7 @@ export class Registration {
           started_at: this.deps.startedAt,
           pid: Deno.pid,
         };
-        const caps = JSON.stringify(this.deps.caps());
+        const caps = JSON.stringify(await this.deps.caps());
         const res = await runTxn(client, [
           { key: keys.node(node_id), target: "version", equals: 0 },
         ], [

@@ -1,0 +1,171 @@
+/**
+ * The admin gate (SPEC §2, §10): who is `cluster_admin`. Only `cluster init`
+ * and `cluster admin grant|revoke` write it, each as one transaction over the
+ * grant record `/boi/cluster/admins/{id}` and the node's caps record, so a
+ * live node's caps show the flag at once and a restarted node reads it back.
+ */
+import type { Etcd3 } from "etcd3";
+import { runTxn } from "../shell/etcd_io.ts";
+import type { Compare, Op } from "../core/effects.ts";
+import type { Keys } from "../keys.ts";
+import { CapsRecord } from "../schema.ts";
+import { IdentityError } from "./errors.ts";
+import { listKeys, readKey } from "./kv.ts";
+import { AdminGrant, CaRecord } from "./records.ts";
+
+/** Transaction retries when the node republishes its caps meanwhile. */
+const CAS_TRIES = 10;
+
+/** True when a direct etcd read of `nodeId`'s caps says `cluster_admin: "true"`. */
+export async function isAdmin(
+  client: Etcd3,
+  keys: Keys,
+  nodeId: string,
+): Promise<boolean> {
+  const caps = await readKey(client, keys.caps(nodeId), CapsRecord);
+  return caps?.value?.static.cluster_admin === "true";
+}
+
+/** Throws PermissionDenied unless `nodeId` is admin by a direct read. */
+export async function requireAdmin(
+  client: Etcd3,
+  keys: Keys,
+  nodeId: string,
+  what: string,
+): Promise<void> {
+  if (!(await isAdmin(client, keys, nodeId))) {
+    throw new IdentityError(
+      "PermissionDenied",
+      `PermissionDenied: node ${nodeId} is not cluster_admin, so it may not ${what} (cluster admin grant ${nodeId} on an admin node)`,
+    );
+  }
+}
+
+/** Node ids holding a grant record. */
+export async function listAdmins(client: Etcd3, keys: Keys): Promise<string[]> {
+  const dir = keys.admin("");
+  return (await listKeys(client, dir)).map((k) => k.slice(dir.length)).sort();
+}
+
+/**
+ * The compares and ops that set (or clear) `nodeId`'s admin flag, guarded by
+ * the caps record's current mod revision; `extra` joins the same transaction
+ * (the CA record of `cluster init`).
+ */
+async function adminTxn(
+  client: Etcd3,
+  keys: Keys,
+  nodeId: string,
+  grant: AdminGrant | null,
+  extra: { compare: Compare[]; success: Op[] },
+): Promise<boolean> {
+  const caps = await readKey(client, keys.caps(nodeId), CapsRecord);
+  const compare: Compare[] = [...extra.compare];
+  const success: Op[] = [...extra.success];
+  success.push(
+    grant === null
+      ? { op: "delete", key: keys.admin(nodeId) }
+      : { op: "put", key: keys.admin(nodeId), value: JSON.stringify(grant) },
+  );
+  if (caps === null) {
+    // Not live: the grant record alone; the node publishes it when it registers.
+    compare.push({ key: keys.caps(nodeId), target: "version", equals: 0 });
+  } else {
+    compare.push({ key: keys.caps(nodeId), target: "mod", equals: caps.mod });
+    if (caps.value !== null) {
+      const next: CapsRecord = structuredClone(caps.value);
+      if (grant === null) delete next.static.cluster_admin;
+      else next.static.cluster_admin = "true";
+      success.push({
+        op: "put",
+        key: keys.caps(nodeId),
+        value: JSON.stringify(next),
+        lease: caps.lease,
+      });
+    }
+  }
+  return (await runTxn(client, compare, success)).ok;
+}
+
+/**
+ * Grants or revokes `cluster_admin` for `target`, on behalf of `actor`, who
+ * must be admin by a direct read. Revoking the last admin is refused.
+ */
+export async function setAdmin(
+  client: Etcd3,
+  keys: Keys,
+  actor: string,
+  target: string,
+  admin: boolean,
+  now = Date.now(),
+): Promise<{ changed: boolean }> {
+  await requireAdmin(
+    client,
+    keys,
+    actor,
+    admin ? "grant cluster_admin" : "revoke cluster_admin",
+  );
+  for (let i = 0; i < CAS_TRIES; i++) {
+    const current = await readKey(client, keys.admin(target), AdminGrant);
+    const caps = await readKey(client, keys.caps(target), CapsRecord);
+    const capsSay = caps?.value?.static.cluster_admin === "true";
+    if ((current !== null) === admin && (caps === null || capsSay === admin)) {
+      return { changed: false };
+    }
+    if (!admin) {
+      const others = (await listAdmins(client, keys)).filter((id) =>
+        id !== target
+      );
+      if (others.length === 0) {
+        throw new IdentityError(
+          "InvalidArgument",
+          `refusing to revoke ${target}: it is the last cluster_admin (grant another node first)`,
+        );
+      }
+    }
+    const guard: Compare[] = current === null
+      ? [{ key: keys.admin(target), target: "version", equals: 0 }]
+      : [{ key: keys.admin(target), target: "mod", equals: current.mod }];
+    const ok = await adminTxn(
+      client,
+      keys,
+      target,
+      admin ? (current?.value ?? { granted_at: now, granted_by: actor }) : null,
+      { compare: guard, success: [] },
+    );
+    if (ok) return { changed: true };
+  }
+  throw new IdentityError(
+    "InvalidArgument",
+    `the caps of ${target} kept changing; nothing was written: try again`,
+  );
+}
+
+/**
+ * `cluster init`'s transaction: the CA record (compare `version == 0`), the
+ * grant and the caps flag of `nodeId`, all or nothing. False when a CA record
+ * exists (the caller reports it); retried while only the caps moved.
+ */
+export async function commitInit(
+  client: Etcd3,
+  keys: Keys,
+  nodeId: string,
+  caRecordJson: string,
+  now = Date.now(),
+): Promise<boolean> {
+  for (let i = 0; i < CAS_TRIES; i++) {
+    const ok = await adminTxn(client, keys, nodeId, {
+      granted_at: now,
+      granted_by: nodeId,
+    }, {
+      compare: [{ key: keys.ca(), target: "version", equals: 0 }],
+      success: [{ op: "put", key: keys.ca(), value: caRecordJson }],
+    });
+    if (ok) return true;
+    if ((await readKey(client, keys.ca(), CaRecord)) !== null) return false;
+  }
+  throw new IdentityError(
+    "InvalidArgument",
+    `the caps of ${nodeId} kept changing; nothing was written: try again`,
+  );
+}

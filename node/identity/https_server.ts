@@ -1,0 +1,134 @@
+/**
+ * The node's HTTP surface over TLS in secure mode. `Deno.serve` cannot ask
+ * for client certificates, so this is `node:https` with `requestCert`,
+ * bridged to the same fetch-style handler; whether the caller showed a
+ * certificate signed by the cluster CA is handed to the handler.
+ */
+import https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+
+/** What the TLS layer says about the caller. */
+export interface Peer {
+  /** True when the caller showed a certificate signed by the cluster CA. */
+  authorized: boolean;
+  /** The certificate's CN, when authorized. */
+  cn: string | null;
+}
+
+/** A listening server, shaped like the part of `Deno.HttpServer` main.ts uses. */
+export interface HttpsServer {
+  addr: { port: number };
+  shutdown(): Promise<void>;
+}
+
+/** Serves `handler` over TLS with client-certificate checks against `ca`. */
+export async function serveHttps(
+  opts: {
+    hostname: string;
+    port: number;
+    cert: string;
+    key: string;
+    ca: string;
+  },
+  handler: (req: Request, peer: Peer) => Response | Promise<Response>,
+): Promise<HttpsServer> {
+  // node:tls would load NODE_EXTRA_CA_CERTS, which needs all of --allow-sys;
+  // callers are checked against the cluster CA alone.
+  Deno.env.delete("NODE_EXTRA_CA_CERTS");
+  const server = https.createServer({
+    cert: opts.cert,
+    key: opts.key,
+    ca: [opts.ca],
+    requestCert: true,
+    // Callers without a certificate still reach the read-only pages; the
+    // handler refuses them everything else.
+    rejectUnauthorized: false,
+  }, (req, res) => {
+    bridge(req, res, opts.hostname, handler).catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.hostname, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    addr: { port },
+    shutdown: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void })
+          .closeAllConnections?.();
+      }),
+  };
+}
+
+async function bridge(
+  req: IncomingMessage,
+  res: ServerResponse,
+  host: string,
+  handler: (req: Request, peer: Peer) => Response | Promise<Response>,
+): Promise<void> {
+  const sock = req.socket as TLSSocket;
+  let cn: string | null = null;
+  if (sock.authorized) {
+    try {
+      const c = sock.getPeerCertificate()?.subject?.CN;
+      cn = Array.isArray(c) ? c[0] : c ?? null;
+    } catch { /* no details: authorized without a name */ }
+  }
+  const peer: Peer = { authorized: sock.authorized === true, cn };
+  const ac = new AbortController();
+  res.on("close", () => ac.abort());
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+  }
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  const body = hasBody
+    ? new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        req.on("data", (c: Uint8Array) => ctrl.enqueue(new Uint8Array(c)));
+        req.on("end", () => ctrl.close());
+        req.on("error", (e) => ctrl.error(e));
+      },
+    })
+    : null;
+  // `req.url` is the request target as sent: routing on the raw target stays exact.
+  const request = new Request(`https://${hostForUrl(host)}${req.url ?? "/"}`, {
+    method: req.method,
+    headers,
+    body,
+    signal: ac.signal,
+    // @ts-ignore: Deno needs duplex for a streamed request body
+    duplex: "half",
+  });
+  const response = await handler(request, peer);
+  const out: Record<string, string[]> = {};
+  response.headers.forEach((v, k) => (out[k] ??= []).push(v));
+  res.writeHead(response.status, out);
+  if (response.body === null || req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  ac.signal.addEventListener("abort", () => reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) {
+        await new Promise<void>((r) => {
+          res.once("drain", r);
+          res.once("close", r);
+        });
+      }
+    }
+  } catch { /* the caller went away */ }
+  res.end();
+}
+
+function hostForUrl(h: string): string {
+  return h.includes(":") && !h.startsWith("[") ? `[${h}]` : h;
+}

@@ -1,0 +1,126 @@
+/**
+ * Admitting a node (SPEC §10, `POST /v1/join`): every check runs before the
+ * one write, the transaction that consumes the token, so a refused join
+ * leaves no trace in etcd and two joins with one token cannot both win.
+ */
+import { capabilityError } from "../caps.ts";
+import { runTxn } from "../shell/etcd_io.ts";
+import { ID_PATTERN, NodeRecord } from "../schema.ts";
+import { requireAdmin } from "./admin.ts";
+import { issueCert, loadCa } from "./ca.ts";
+import type { IdentityDeps } from "./deps.ts";
+import { IdentityError } from "./errors.ts";
+import { readKey } from "./kv.ts";
+import {
+  CaRecord,
+  type JoinAnswer,
+  JoinRequest,
+  JoinTokenRecord,
+} from "./records.ts";
+import { verifyToken } from "./token.ts";
+import { EC_ALG, sha256Hex, x509 } from "./x509.ts";
+
+const refuse = (msg: string) =>
+  new IdentityError("JoinRefused", `join refused: ${msg}`);
+
+/** Checks a join request and, if all is well, consumes its token and signs the node's certificate. */
+export async function admit(
+  d: IdentityDeps,
+  body: unknown,
+  now = Date.now(),
+): Promise<JoinAnswer> {
+  const p = JoinRequest.safeParse(body);
+  if (!p.success) {
+    const i = p.error.issues[0];
+    throw refuse(`body.${i.path.join(".")}: ${i.message}`);
+  }
+  const req = p.data;
+  if (!ID_PATTERN.test(req.node_id)) {
+    throw refuse(
+      `node_id must match ${ID_PATTERN.source}: got ${
+        JSON.stringify(req.node_id.slice(0, 80))
+      }`,
+    );
+  }
+  if (Object.hasOwn(req.caps, "cluster_admin")) {
+    throw refuse(
+      "caps must not contain cluster_admin (it is granted by cluster admin grant, never requested)",
+    );
+  }
+  for (const [k, v] of Object.entries(req.caps)) {
+    const bad = capabilityError(k, v);
+    if (bad !== null) throw refuse(`caps: ${bad}`);
+  }
+  const ca = await loadCa(d.dataDir);
+  const rec = await readKey(d.client, d.keys.ca(), CaRecord);
+  if (ca === null || rec?.value?.fingerprint !== ca.fingerprint) {
+    throw new IdentityError(
+      "NoCaKey",
+      `join refused: node ${d.nodeId} does not hold this cluster's CA key`,
+    );
+  }
+  const claims = await verifyToken(req.token, ca.cert_pem, ca.fingerprint, now);
+  if (typeof claims === "string") throw refuse(claims);
+  for (const [k, v] of Object.entries(claims.cap_hint)) {
+    if (req.caps[k] !== v) {
+      throw refuse(
+        `the token is for caps ${k}=${v}; the node declares ${
+          req.caps[k] === undefined ? `no ${k}` : `${k}=${req.caps[k]}`
+        }`,
+      );
+    }
+  }
+  let publicKey: CryptoKey;
+  try {
+    const csr = new x509.Pkcs10CertificateRequest(req.csr);
+    if (!(await csr.verify())) throw new Error("its signature does not verify");
+    const cn = csr.subjectName.getField("CN")[0];
+    if (cn !== req.node_id) {
+      throw new Error(
+        `its CN is ${JSON.stringify(cn)}, not the node id ${req.node_id}`,
+      );
+    }
+    publicKey = await csr.publicKey.export(EC_ALG, ["verify"]);
+  } catch (e) {
+    throw refuse(`bad csr: ${(e as Error).message.split("\n")[0]}`);
+  }
+  try {
+    await requireAdmin(d.client, d.keys, d.nodeId, "admit nodes");
+  } catch (e) {
+    throw refuse((e as Error).message);
+  }
+  if (
+    (await readKey(d.client, d.keys.node(req.node_id), NodeRecord)) !== null
+  ) {
+    throw refuse(`node id ${req.node_id} is registered by a live node`);
+  }
+  const node_cert = await issueCert(ca, {
+    cn: req.node_id,
+    dns: [...new Set([req.node_id, "localhost"])],
+    ips: ["127.0.0.1"],
+    publicKey,
+    server: true,
+    client: true,
+  }, now);
+  // The only write: consume the token. Compared on the mod revision just
+  // read, so of two joins racing on one token exactly one deletes it.
+  const key = d.keys.joinToken(await sha256Hex(claims.token_id));
+  const stored = await readKey(d.client, key, JoinTokenRecord);
+  if (stored === null) {
+    throw refuse("the token was already used, or has expired");
+  }
+  const res = await runTxn(d.client, [{
+    key,
+    target: "mod",
+    equals: stored.mod,
+  }], [
+    { op: "delete", key },
+  ]);
+  if (!res.ok) throw refuse("the token was already used, or has expired");
+  d.log.info("node admitted", {
+    joined_node: req.node_id,
+    caps: req.caps,
+    revision: res.revision,
+  });
+  return { node_cert, ca_pem: ca.cert_pem, etcd_endpoints: d.etcdEndpoints };
+}

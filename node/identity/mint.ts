@@ -1,0 +1,97 @@
+/**
+ * `token mint` on the node (SPEC §10): only when a direct etcd read at mint
+ * time says this node is `cluster_admin`, and only here, where the CA key is.
+ */
+import { capabilityError } from "../caps.ts";
+import { runTxn } from "../shell/etcd_io.ts";
+import { loadCa } from "./ca.ts";
+import { isAdmin } from "./admin.ts";
+import type { IdentityDeps } from "./deps.ts";
+import { IdentityError } from "./errors.ts";
+import { readKey } from "./kv.ts";
+import { CaRecord, type JoinTokenRecord } from "./records.ts";
+import { signToken } from "./token.ts";
+import { sha256Hex } from "./x509.ts";
+
+/** Longest token lifetime accepted. @default 1 day */
+export const MAX_TOKEN_TTL_S = 86_400;
+
+/** Mints one token; refusals throw {@linkcode IdentityError}. */
+export async function mintToken(
+  d: IdentityDeps,
+  capHint: Record<string, string>,
+  ttlS: number,
+  now = Date.now(),
+): Promise<{ token: string; token_id_sha256: string; expires_at: number }> {
+  if (!Number.isInteger(ttlS) || ttlS < 2 || ttlS > MAX_TOKEN_TTL_S) {
+    throw new IdentityError(
+      "InvalidArgument",
+      `ttl must be whole seconds from 2 to ${MAX_TOKEN_TTL_S}: got ${ttlS}`,
+    );
+  }
+  for (const [k, v] of Object.entries(capHint)) {
+    if (k === "cluster_admin") {
+      throw new IdentityError(
+        "InvalidArgument",
+        "caps: cluster_admin cannot be given by a token (cluster admin grant does that)",
+      );
+    }
+    const bad = capabilityError(k, v);
+    if (bad !== null) {
+      throw new IdentityError("InvalidArgument", `caps: ${bad}`);
+    }
+  }
+  // The gate: a direct read now, never the node's own view of itself.
+  if (!(await isAdmin(d.client, d.keys, d.nodeId))) {
+    const reason = `node ${d.nodeId} is not cluster_admin`;
+    d.log.warn("event", {
+      event: "cluster.mint_denied",
+      node_id: d.nodeId,
+      reason,
+    });
+    throw new IdentityError("PermissionDenied", `PermissionDenied: ${reason}`);
+  }
+  const ca = await loadCa(d.dataDir);
+  if (ca === null) {
+    throw new IdentityError(
+      "NoCaKey",
+      `node ${d.nodeId} is cluster_admin but does not hold the CA key: mint on the node that ran cluster init`,
+    );
+  }
+  const rec = await readKey(d.client, d.keys.ca(), CaRecord);
+  if (rec?.value?.fingerprint !== ca.fingerprint) {
+    throw new IdentityError(
+      "NotInitialized",
+      `the CA key in ${d.dataDir}/ca is not this cluster's (the record at ${d.keys.ca()} ${
+        rec === null ? "is absent" : "names another fingerprint"
+      })`,
+    );
+  }
+  const minted = await signToken(ca, capHint, ttlS, now);
+  const hash = await sha256Hex(minted.claims.token_id);
+  const key = d.keys.joinToken(hash);
+  const record: JoinTokenRecord = {
+    cap_hint: capHint,
+    expires_at: minted.claims.exp * 1000,
+    minted_by: d.nodeId,
+  };
+  // The record dies with its lease: an unused token leaves nothing behind.
+  const lease = await d.client.lease(ttlS, { autoKeepAlive: false }).grant();
+  const res = await runTxn(d.client, [
+    { key, target: "version", equals: 0 },
+  ], [{ op: "put", key, value: JSON.stringify(record), lease }]);
+  if (!res.ok) {
+    await d.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => {});
+    throw new Error(`token id collision at ${key}: mint again`);
+  }
+  d.log.info("join token minted", {
+    token_id_sha256: hash,
+    cap_hint: capHint,
+    expires_at: record.expires_at,
+  });
+  return {
+    token: minted.token,
+    token_id_sha256: hash,
+    expires_at: record.expires_at,
+  };
+}
