@@ -3,6 +3,7 @@
  * sweep its own logs (`POST /internal/logs/sweep`) — the node that wrote
  * the files owns and deletes them — and prints what each one deleted.
  */
+import { securedFetch } from "./node_http.ts";
 import type { Command } from "@commander-js/extra-typings";
 import { adminHeaders } from "./admin_secret.ts";
 import { NodeRecord } from "../node/schema.ts";
@@ -116,6 +117,7 @@ export async function runSweep(
   fetchFn: typeof fetch = fetch,
 ): Promise<number> {
   const ctx = new Ctx(io, opts);
+  fetchFn = await securedFetch(ctx, fetchFn); // https with the CLI certificate in a secure cluster
   const { nodes, headers } = await ctx.withStore(async (store) => ({
     nodes: await store.list(ctx.keys.dir("nodes"), NodeRecord),
     headers: await adminHeaders(ctx, store),

@@ -32,6 +32,29 @@ export async function nodeFetcher(ctx: Ctx): Promise<{
   };
 }
 
+/**
+ * `base` as is in an open cluster; in a secure one, a fetch that turns the
+ * `http://` node URLs the commands build into `https://` and shows the CLI's
+ * certificate. Lets tail, plugin restart and logs sweep work unchanged.
+ */
+export async function securedFetch(
+  ctx: Ctx,
+  base: typeof fetch = fetch,
+): Promise<typeof fetch> {
+  if (ctx.tls === null) return base;
+  const t = await readTls(ctx.tls);
+  // Lives as long as the CLI process: one command, a few calls.
+  const client = Deno.createHttpClient({
+    caCerts: [t.ca],
+    cert: t.cert,
+    key: t.key,
+  });
+  return (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    return base(url.replace(/^http:\/\//, "https://"), { ...init, client });
+  };
+}
+
 /** POSTs JSON to a node and returns its JSON answer; a refusal becomes a CliError with the node's message. */
 export async function postNode(
   ctx: Ctx,

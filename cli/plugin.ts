@@ -11,6 +11,7 @@
  *   `deno task plugin-test --kind pool -- <cmd...>` (permission set
  *   `plugin-test`).
  */
+import { securedFetch } from "./node_http.ts";
 import {
   type Command,
   InvalidArgumentError,
@@ -141,6 +142,7 @@ export async function runPluginRestart(
   fetchFn: typeof fetch = fetch,
 ): Promise<number> {
   const ctx = new Ctx(io, opts);
+  fetchFn = await securedFetch(ctx, fetchFn); // https with the CLI certificate in a secure cluster
   const { node_id, addr, headers } = await resolveNode(ctx, opts.node);
   const url = `http://${addr}/internal/plugins/${name}/restart`;
   let res: Response;

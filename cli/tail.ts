@@ -10,6 +10,7 @@
  * `tail: offset N (node X)` on stderr, so a caller can resume with
  * `--since-bytes N`.
  */
+import { securedFetch } from "./node_http.ts";
 import { InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
 import {
@@ -383,7 +384,7 @@ export async function runTail(
     try {
       await tailLoop(taskId, topts, {
         resolve,
-        fetch,
+        fetch: await securedFetch(ctx), // https with the CLI certificate in a secure cluster
         write: async (b) => {
           if (ctx.json) chunks.push(b);
           else await write(b);

@@ -44,6 +44,9 @@ export function connectEtcd(
   options: ConnectOptions = {},
 ): Etcd3 {
   const failFast = options.failFast ?? false;
+  // node:tls would load NODE_EXTRA_CA_CERTS, which needs all of --allow-sys;
+  // etcd is verified against the cluster CA alone.
+  if (options.tls) Deno.env.delete("NODE_EXTRA_CA_CERTS");
   const opts: IOptions = {
     hosts: endpoints,
     dialTimeout: options.dialTimeoutMs ?? (failFast ? 1500 : 5000),

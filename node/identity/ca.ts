@@ -192,11 +192,16 @@ export async function issueKeyAndCert(
 
 /** True when `certPem` was signed by this CA's key and is valid now. */
 export async function signedBy(
-  certPem: string,
+  certPem: string | Uint8Array<ArrayBuffer>,
   caPem: string,
   now = Date.now(),
 ): Promise<boolean> {
-  const cert = new x509.X509Certificate(certPem);
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(certPem);
+  } catch {
+    return false;
+  }
   const caCert = new x509.X509Certificate(caPem);
   if (cert.notBefore.getTime() > now || cert.notAfter.getTime() < now) {
     return false;

@@ -7,6 +7,8 @@
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
+import { signedBy } from "./ca.ts";
+import { x509 } from "./x509.ts";
 
 /** What the TLS layer says about the caller. */
 export interface Peer {
@@ -42,10 +44,12 @@ export async function serveHttps(
     ca: [opts.ca],
     requestCert: true,
     // Callers without a certificate still reach the read-only pages; the
-    // handler refuses them everything else.
+    // handler refuses them everything else (the check is peerOf's).
     rejectUnauthorized: false,
   }, (req, res) => {
-    bridge(req, res, opts.hostname, handler).catch(() => res.destroy());
+    bridge(req, res, opts.hostname, opts.ca, handler).catch(() =>
+      res.destroy()
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -63,21 +67,43 @@ export async function serveHttps(
   };
 }
 
+/** Verdicts per connection: a certificate is checked once per TLS session. */
+const verdicts = new WeakMap<TLSSocket, Promise<Peer>>();
+
+/**
+ * Who the caller is, by our own check of the certificate it presented
+ * against the cluster CA. Not `socket.authorized`: under Deno that flag turns
+ * true for later requests on a connection whose certificate another CA
+ * signed (seen with Deno 2.9), so it is never consulted.
+ */
+function peerOf(sock: TLSSocket, caPem: string): Promise<Peer> {
+  const known = verdicts.get(sock);
+  if (known) return known;
+  let raw: Uint8Array | undefined;
+  try {
+    raw = sock.getPeerCertificate()?.raw;
+  } catch { /* none */ }
+  if (!raw || raw.length === 0) {
+    return Promise.resolve({ authorized: false, cn: null }); // not cached: none shown (yet)
+  }
+  const der = new Uint8Array(raw);
+  const verdict = signedBy(der, caPem).then((ok): Peer => {
+    if (!ok) return { authorized: false, cn: null };
+    const cn = new x509.X509Certificate(der).subjectName.getField("CN")[0];
+    return { authorized: true, cn: cn ?? null };
+  });
+  verdicts.set(sock, verdict);
+  return verdict;
+}
+
 async function bridge(
   req: IncomingMessage,
   res: ServerResponse,
   host: string,
+  ca: string,
   handler: (req: Request, peer: Peer) => Response | Promise<Response>,
 ): Promise<void> {
-  const sock = req.socket as TLSSocket;
-  let cn: string | null = null;
-  if (sock.authorized) {
-    try {
-      const c = sock.getPeerCertificate()?.subject?.CN;
-      cn = Array.isArray(c) ? c[0] : c ?? null;
-    } catch { /* no details: authorized without a name */ }
-  }
-  const peer: Peer = { authorized: sock.authorized === true, cn };
+  const peer = await peerOf(req.socket as TLSSocket, ca);
   const ac = new AbortController();
   res.on("close", () => ac.abort());
   const headers = new Headers();

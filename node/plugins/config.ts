@@ -122,6 +122,14 @@ const POOL_FLAGS = [
   "--allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL",
 ];
 
+/**
+ * The node's key material (`<data_dir>/ca`, `identity`, `certs`; the plugin's
+ * `{data_dir}` is `<data_dir>/plugins/<name>`): never readable nor writable
+ * by a plugin, even where its read permission covers the data dir.
+ */
+const IDENTITY_DIRS = ["ca", "identity", "certs"]
+  .map((d) => `{data_dir}/../../${d}`).join(",");
+
 /** The command of a reference plugin with its narrowest permissions. */
 export function referencePluginArgv(
   script: string,
@@ -133,6 +141,8 @@ export function referencePluginArgv(
     "-q",
     "-P=plugin",
     "--allow-net=unix:{socket}",
+    `--deny-read=${IDENTITY_DIRS}`,
+    `--deny-write=${IDENTITY_DIRS}`,
     ...extra,
     `${REPO}/plugins/${script}`,
   ];

@@ -10,7 +10,8 @@ import {
   handleWhen,
   retry,
 } from "cockatiel";
-import { connectEtcd } from "../../node/etcd_client.ts";
+import { Buffer } from "node:buffer";
+import { connectEtcd, type EtcdTls } from "../../node/etcd_client.ts";
 import { deadline } from "../../node/etcd_errors.ts";
 import { artifactPath, makeTempDir } from "./paths.ts";
 import { freePorts } from "./ports.ts";
@@ -58,6 +59,21 @@ export interface SingleEtcdOptions extends EtcdOptions {
   name?: string;
   /** Use this data dir (kept on dispose) instead of a fresh temp dir (removed on dispose). */
   dataDir?: string;
+  /**
+   * Serve clients over TLS with client-certificate auth (`--client-cert-auth`):
+   * the endpoint becomes `https://localhost:<port>`. @default plain HTTP
+   */
+  tls?: EtcdTlsOptions;
+}
+
+/** Files etcd serves TLS with, and the PEM texts the harness's own client connects with. */
+export interface EtcdTlsOptions {
+  /** `--trusted-ca-file`, `--cert-file`, `--key-file`. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** The test client's CA, certificate and key (PEM text). */
+  client: EtcdTls;
 }
 
 interface MemberConfig {
@@ -69,6 +85,7 @@ interface MemberConfig {
   args: string[];
   stopGraceMs: number;
   readyTimeoutMs: number;
+  tls?: EtcdTlsOptions;
 }
 
 /** One etcd process that can be stopped, killed, frozen and restarted on the same ports and data. */
@@ -78,8 +95,10 @@ export class EtcdMember {
   readonly peerPort: number;
   readonly dataDir: string;
   readonly logFile: string;
-  /** `http://127.0.0.1:<clientPort>`. */
+  /** `http://127.0.0.1:<clientPort>`, or `https://localhost:<clientPort>` with TLS. */
   readonly endpoint: string;
+  /** What the harness's client shows a TLS etcd; undefined for plain HTTP. */
+  readonly clientTls: EtcdTls | undefined;
   #cfg: MemberConfig;
   #child: Deno.ChildProcess | null = null;
   #status: Promise<Deno.CommandStatus> | null = null;
@@ -93,7 +112,11 @@ export class EtcdMember {
     this.peerPort = cfg.peerPort;
     this.dataDir = cfg.dataDir;
     this.logFile = logFile;
-    this.endpoint = `http://127.0.0.1:${cfg.clientPort}`;
+    // grpc-js refuses IP addresses as TLS targets: name the host.
+    this.endpoint = cfg.tls
+      ? `https://localhost:${cfg.clientPort}`
+      : `http://127.0.0.1:${cfg.clientPort}`;
+    this.clientTls = cfg.tls?.client;
   }
 
   /** The pid while running, else null. */
@@ -116,9 +139,17 @@ export class EtcdMember {
       "--data-dir",
       c.dataDir,
       "--listen-client-urls",
-      this.endpoint,
+      c.tls ? `https://127.0.0.1:${c.clientPort}` : this.endpoint,
       "--advertise-client-urls",
       this.endpoint,
+      ...(c.tls
+        ? [
+          "--client-cert-auth",
+          `--trusted-ca-file=${c.tls.caFile}`,
+          `--cert-file=${c.tls.certFile}`,
+          `--key-file=${c.tls.keyFile}`,
+        ]
+        : []),
       "--listen-peer-urls",
       `http://127.0.0.1:${c.peerPort}`,
       "--initial-advertise-peer-urls",
@@ -156,7 +187,7 @@ export class EtcdMember {
               .logTail()}`,
           );
         }
-        return await probe(this.endpoint);
+        return await probe(this.endpoint, this.clientTls);
       },
       { timeoutMs, intervalMs: 100 },
     ).catch(async (e) => {
@@ -216,8 +247,12 @@ export class EtcdMember {
 }
 
 /** True when `endpoint` answers and has a leader (a fresh client per probe: no reconnect backoff). */
-async function probe(endpoint: string): Promise<boolean> {
-  const c = connectEtcd([endpoint], { failFast: true, dialTimeoutMs: 1000 });
+async function probe(endpoint: string, tls?: EtcdTls): Promise<boolean> {
+  const c = connectEtcd([endpoint], {
+    failFast: true,
+    dialTimeoutMs: 1000,
+    tls,
+  });
   try {
     const st = await c.maintenance.status(deadline(1000));
     if (st.leader === "0") return false;
@@ -232,10 +267,19 @@ async function probe(endpoint: string): Promise<boolean> {
  * A client for the test's own reads: a call that fails on a dead member is
  * retried on another, and a restarted member is tried again after 300 ms.
  */
-function testClient(hosts: string[]): Etcd3 {
+function testClient(hosts: string[], tls?: EtcdTls): Etcd3 {
   const recoverable = handleWhen((e) => isRecoverableError(e));
   return new Etcd3({
     hosts,
+    ...(tls
+      ? {
+        credentials: {
+          rootCertificate: Buffer.from(tls.ca),
+          certChain: Buffer.from(tls.cert),
+          privateKey: Buffer.from(tls.key),
+        },
+      }
+      : {}),
     dialTimeout: 3000,
     faultHandling: {
       host: () =>
@@ -270,7 +314,10 @@ abstract class EtcdBase implements AsyncDisposable {
    * `restart` and dispose: call `client()` again afterwards, do not keep it.
    */
   client(): Etcd3 {
-    this.#client ??= testClient(this.endpoint.split(","));
+    this.#client ??= testClient(
+      this.endpoint.split(","),
+      this.members[0]?.clientTls,
+    );
     return this.#client;
   }
 
@@ -407,6 +454,7 @@ export async function startEtcd(
       args: baseArgs(opts),
       stopGraceMs: opts.stopGraceMs ?? 5000,
       readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
+      tls: opts.tls,
     }, logFile);
     member.spawn();
     try {
