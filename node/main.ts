@@ -15,6 +15,7 @@ import { Keys } from "./keys.ts";
 import { VERSION } from "./version.ts";
 import { boot } from "./identity/boot.ts";
 import { serveHttps } from "./identity/https_server.ts";
+import { nodeFetch } from "./identity/node_fetch.ts";
 import { IdentityService } from "./identity/service.ts";
 
 async function readConfigFile(): Promise<
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
   await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
 
   let node: BoiNode | null = null;
-  const obs = new Observability();
+  const obs = new Observability({ fetch: nodeFetch(sec.https) }); // tail forwarding: https with the node certificate when secure
   const gate = new AdminGate();
   const client = connectEtcd(
     endpoints,

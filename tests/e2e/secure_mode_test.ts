@@ -86,6 +86,18 @@ Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; ev
   const tail = await cli(etcd, ["tail", id, ...withCerts]);
   assert.equal(tail.code, 0, tail.stderr);
   assert.equal(tail.stdout, "secure-hello\n");
+  // Node to node: node A forwards a tail of sec-b's log over https with its own certificate.
+  const cliClient = Deno.createHttpClient({
+    caCerts: [await pem("ca.crt")],
+    cert: await pem("client.crt"),
+    key: await pem("client.key"),
+  });
+  const fwd = await fetch(`https://${nodeA.httpAddr}/internal/tail/${id}`, {
+    client: cliClient,
+  });
+  assert.equal(await fwd.text(), "secure-hello\n", "tail forwarded by sec-a");
+  assert.equal(fwd.status, 200);
+  cliClient.close();
   const nodes = await cli(etcd, ["nodes", "--json", ...withCerts]);
   assert.equal(nodes.code, 0, nodes.stderr);
   assert.deepEqual(
