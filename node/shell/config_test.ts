@@ -81,3 +81,44 @@ Deno.test("config: bad values are one-line errors naming the variable and the va
     /boi.yaml: invalid YAML/,
   );
 });
+
+Deno.test("config: join and etcd TLS settings (issue 13)", () => {
+  const d = loadConfig({}, null, "h");
+  assert.equal(d.join_host, "127.0.0.1");
+  assert.equal(d.join_port, 7400);
+  assert.equal(d.join_token, null);
+  assert.equal(d.bootstrap_url, null);
+  assert.equal(d.etcd_tls, null);
+  const c = loadConfig(
+    {
+      BOI_JOIN_TOKEN: "a.b.c",
+      BOI_BOOTSTRAP_URL: "https://localhost:7400",
+      BOI_JOIN_ADDR: "0.0.0.0:7500",
+      BOI_ETCD_CA: "/c/ca.crt",
+      BOI_ETCD_CERT: "/c/client.crt",
+      BOI_ETCD_KEY: "/c/client.key",
+    },
+    null,
+    "h",
+  );
+  assert.equal(c.join_token, "a.b.c");
+  assert.equal(c.bootstrap_url, "https://localhost:7400");
+  assert.deepEqual([c.join_host, c.join_port], ["0.0.0.0", 7500]);
+  assert.deepEqual(c.etcd_tls, {
+    ca: "/c/ca.crt",
+    cert: "/c/client.crt",
+    key: "/c/client.key",
+  });
+  assert.throws(
+    () => loadConfig({ BOI_ETCD_CA: "/c/ca.crt" }, null, "h"),
+    /BOI_ETCD_CA, BOI_ETCD_CERT and BOI_ETCD_KEY must be given together/,
+  );
+  assert.throws(
+    () => loadConfig({ BOI_JOIN_ADDR: "7400" }, null, "h"),
+    /^Error: BOI_JOIN_ADDR must be host:port like "127.0.0.1:7400": got "7400"$/,
+  );
+  assert.throws(
+    () => loadConfig({ BOI_CAPS: "cluster_admin=true" }, null, "h"),
+    /cluster_admin is never self-declared/,
+  );
+});
