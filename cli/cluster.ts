@@ -23,6 +23,7 @@ import {
 import { CliError } from "./errors.ts";
 import { formatDuration } from "./format.ts";
 import { registerClusterIdentity } from "./cluster_identity.ts";
+import { CaRecord } from "../node/identity/records.ts";
 import {
   decodeKv,
   deleteOp,
@@ -160,6 +161,12 @@ export interface ClusterStatus {
   draining: DrainRow[];
   /** Nodes with results waiting in their pending flush. */
   pending_flush: { node_id: string; entries: number }[];
+  /** Present once `cluster init` ran: the CA and who is cluster_admin. */
+  identity?: {
+    ca_fingerprint: string | null;
+    secure: boolean;
+    admins: string[];
+  };
 }
 
 /** Pure: builds the status from what was read. */
@@ -241,6 +248,13 @@ export function clusterStatusLines(s: ClusterStatus, now: number): string[] {
       }`,
     );
   }
+  if (s.identity) {
+    lines.push(
+      `identity: CA ${s.identity.ca_fingerprint ?? "(unreadable record)"} (${
+        s.identity.secure ? "init --secure" : "init"
+      }), admins: ${s.identity.admins.join(", ") || "none"}`,
+    );
+  }
   return lines;
 }
 
@@ -275,6 +289,18 @@ export async function runClusterStatus(
       capsById,
       drains,
     );
+    const ca = await getRaw(store, ctx.keys.ca());
+    if (ca !== null) {
+      const rec = decodeKv(ca, CaRecord, warn)?.value ?? null;
+      const adminDir = `${ctx.keys.dir("cluster")}admins/`;
+      const admins = (await store.rangePrefix(adminDir)).kvs
+        .map((kv) => kv.key.toString().slice(adminDir.length)).sort();
+      status.identity = {
+        ca_fingerprint: rec?.fingerprint ?? null,
+        secure: rec?.secure === true,
+        admins,
+      };
+    }
     if (ctx.json) ctx.printJson(status);
     else for (const l of clusterStatusLines(status, io.now())) ctx.print(l);
     return EXIT.ok;

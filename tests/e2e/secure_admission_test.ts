@@ -48,6 +48,11 @@ Deno.test("cluster init creates the CA record and makes the node admin; a second
   const st = await Deno.stat(`${nodeA.dataDir}/ca/ca.key`);
   assert.equal(st.mode! & 0o777, 0o600, "ca.key must be 0600");
 
+  const status = await cli(etcd, ["cluster", "status"]);
+  assert.match(
+    status.stdout,
+    new RegExp(`^identity: CA ${fp} \\(init\\), admins: sec-a$`, "m"),
+  );
   const before = await settled(etcd);
   for (const n of [nodeA, nodeB]) {
     const r = await cli(etcd, ["cluster", "init", "--node", n.httpAddr]);
