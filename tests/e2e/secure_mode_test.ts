@@ -98,6 +98,16 @@ Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; ev
   assert.equal(await fwd.text(), "secure-hello\n", "tail forwarded by sec-a");
   assert.equal(fwd.status, 200);
   cliClient.close();
+  for (
+    const args of [
+      ["plugin", "restart", "pool", "--node", "sec-b"],
+      ["logs", "sweep"],
+      ["cluster", "status"],
+    ]
+  ) {
+    const r = await cli(etcd, [...args, ...withCerts]);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+  }
   const nodes = await cli(etcd, ["nodes", "--json", ...withCerts]);
   assert.equal(nodes.code, 0, nodes.stderr);
   assert.deepEqual(
