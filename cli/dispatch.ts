@@ -3,6 +3,7 @@
  * envelopes and then its spec record (the commit marker), optionally follow
  * the tasks until they are all terminal.
  */
+import { securedFetch } from "./node_http.ts";
 import { Buffer } from "node:buffer";
 import { type Command, Option } from "@commander-js/extra-typings";
 import type { IRequestOp, ITxnResponse } from "etcd3";
@@ -337,7 +338,12 @@ export async function runDispatch(
     // SPEC §6: a dispatch refused for an unreachable etcd is counted by the
     // local node (boi_dispatch_rejected_etcd_unreachable_total).
     if (!committed && err instanceof EtcdUnreachableError) {
-      await reportDispatchRejected(node, await localAdminSecret(io));
+      await reportDispatchRejected(
+        node,
+        await localAdminSecret(io),
+        undefined,
+        await securedFetch(ctx), // https with the CLI certificate in a secure cluster
+      );
     }
     throw err;
   }

@@ -71,9 +71,10 @@ export async function reportDispatchRejected(
   addr: string,
   secret: string | null,
   timeoutMs = REPORT_TIMEOUT_MS,
+  fetchFn: typeof fetch = fetch,
 ): Promise<boolean> {
   try {
-    const res = await fetch(`http://${addr}/internal/dispatch-rejected`, {
+    const res = await fetchFn(`http://${addr}/internal/dispatch-rejected`, {
       method: "POST",
       headers: secret === null ? {} : { [ADMIN_SECRET_HEADER]: secret },
       signal: AbortSignal.timeout(timeoutMs),
@@ -90,13 +91,14 @@ export async function fetchCachedView(
   addr: string,
   specId: string | undefined,
   timeoutMs = VIEW_TIMEOUT_MS,
+  fetchFn: typeof fetch = fetch,
 ): Promise<CachedViewAnswer> {
   const url = `http://${addr}/internal/view${
     specId === undefined ? "" : `?spec=${encodeURIComponent(specId)}`
   }`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const e = err as Error;
     const why = e.name === "TimeoutError"

@@ -1,4 +1,5 @@
 /** `status [spec_id]`: task counts per spec, or one spec's tasks. */
+import { securedFetch } from "./node_http.ts";
 import type { Command } from "@commander-js/extra-typings";
 import {
   Envelope,
@@ -118,7 +119,12 @@ export async function staleStatus(
 ): Promise<number> {
   let view: CachedViewAnswer;
   try {
-    view = await fetchCachedView(node, specId);
+    view = await fetchCachedView(
+      node,
+      specId,
+      undefined,
+      await securedFetch(ctx), // https with the CLI certificate in a secure cluster
+    );
   } catch (err) {
     throw new CliError(
       `${cause.message}; no cached view either: the node at ${node} did not answer (${

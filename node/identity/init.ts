@@ -131,6 +131,11 @@ async function issueSecureFiles(
   await writePublic(id.cert, self.cert_pem);
   await writeSecret(id.key, self.key_pem);
   const dir = await Deno.realPath(c.dir);
+  // The port etcd serves this node on now; it keeps it under TLS.
+  let port = "2379";
+  try {
+    port = new URL(d.etcdEndpoints[0]).port || port;
+  } catch { /* keep the default */ }
   return {
     certs_dir: dir,
     etcd_flags: [
@@ -138,11 +143,11 @@ async function issueSecureFiles(
       `--trusted-ca-file=${dir}/ca.crt`,
       `--cert-file=${dir}/etcd-server.crt`,
       `--key-file=${dir}/etcd-server.key`,
-      "--listen-client-urls=https://127.0.0.1:2379",
-      "--advertise-client-urls=https://localhost:2379",
+      `--listen-client-urls=https://127.0.0.1:${port}`,
+      `--advertise-client-urls=https://localhost:${port}`,
     ],
     env: {
-      BOI_ETCD_ENDPOINTS: "https://localhost:2379",
+      BOI_ETCD_ENDPOINTS: `https://localhost:${port}`,
       BOI_ETCD_CA: `${dir}/ca.crt`,
       BOI_ETCD_CERT: `${dir}/client.crt`,
       BOI_ETCD_KEY: `${dir}/client.key`,
