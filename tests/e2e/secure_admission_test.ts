@@ -5,6 +5,7 @@
  * joins: secure_refusal_test.ts.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import {
   cli,
   notYet,
@@ -123,19 +124,43 @@ Deno.test("minting on a non-admin node: PermissionDenied, cluster.mint_denied, n
   assert.equal(self.code, 1);
   assert.match(self.stderr, /PermissionDenied/);
   assert.deepEqual(await snapshot(etcd), before);
-  /** Runs a task on sec-b and waits until its caps show it idle again. */
-  const runOnB = async (name: string) => {
+  /**
+   * Runs a task on sec-b, waits until sec-b itself has rewritten its caps
+   * (idle again), and checks every version it wrote meanwhile (etcd history)
+   * carried `admin` as the flag: never a stale one, not even for a moment.
+   */
+  const runOnB = async (name: string, admin: string | undefined) => {
+    const written = (await readCaps(etcd, "sec-b"))!.mod_revision; // by the admin path
     const { task_ids: [id] } = await dispatchTo(
       etcd,
       `name: ${name}\ntasks:\n  - id: t\n    run: "sleep 1.5"\n    requires: { x-test-pool: b }\n`,
     );
-    await waitFor(`${id} DONE, sec-b busy then idle`, async () => {
+    const last = await waitFor(`${id} DONE, sec-b busy then idle`, async () => {
       const e = await readEnvelope(etcd, id);
       const c = await readCaps(etcd, "sec-b");
-      return e?.value.state === "DONE" && c?.value.dynamic.workers_busy === 0
-        ? true
+      return e?.value.state === "DONE" && c?.value.dynamic.workers_busy === 0 &&
+          c.mod_revision > written
+        ? c.mod_revision
         : notYet({ state: e?.value.state, caps: c?.value });
     });
+    const seen: (string | undefined)[] = [];
+    let prev = written;
+    for (let rev = written + 1; rev <= last; rev++) {
+      const res = await etcd.client().kv.range({
+        key: Buffer.from("/boi/caps/sec-b"),
+        revision: String(rev),
+      });
+      const kv = res.kvs[0];
+      if (!kv || Number(kv.mod_revision) === prev) continue;
+      prev = Number(kv.mod_revision);
+      seen.push(JSON.parse(kv.value.toString()).static.cluster_admin);
+    }
+    assert.ok(seen.length >= 1, "sec-b rewrote its caps");
+    assert.deepEqual(
+      seen,
+      seen.map(() => admin),
+      `flags sec-b wrote: ${JSON.stringify(seen)}`,
+    );
   };
   const g = await cli(etcd, [
     "cluster",
@@ -151,7 +176,7 @@ Deno.test("minting on a non-admin node: PermissionDenied, cluster.mint_denied, n
     "true",
   );
   // The live node republishes its caps (a task changes workers_busy): the flag stays.
-  await runOnB("granted");
+  await runOnB("granted", "true");
   assert.equal(
     (await readCaps(etcd, "sec-b"))?.value.static.cluster_admin,
     "true",
@@ -174,7 +199,7 @@ Deno.test("minting on a non-admin node: PermissionDenied, cluster.mint_denied, n
     undefined,
   );
   // Revoked on a live node: neither its next caps publish nor a restart brings the flag back.
-  await runOnB("revoked");
+  await runOnB("revoked", undefined);
   assert.equal(
     (await readCaps(etcd, "sec-b"))?.value.static.cluster_admin,
     undefined,
