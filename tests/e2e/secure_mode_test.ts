@@ -239,16 +239,17 @@ Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; ev
         const argv = cmdline.split("\0").filter((s) => s !== "");
         const script = argv.findIndex((s) => s.endsWith(".ts"));
         const probe = await makeTempDir("boi-probe-");
+        await Deno.writeTextFile(`${n.dataDir}/control.txt`, "x");
         await Deno.writeTextFile(
           `${probe}/probe.ts`,
-          `for (const f of Deno.args) { try { await Deno.readTextFile(f); console.log("READ " + f); } catch { console.log("DENIED " + f); } }`,
+          `for (const f of Deno.args) { try { await Deno.readTextFile(f); console.log("READ " + f); } catch (e) { console.log((e instanceof Deno.errors.NotCapable ? "DENIED " : "ERROR ") + f); } }`,
         );
         const out = await new Deno.Command(argv[0], {
           args: [
             ...argv.slice(1, script),
             `--config=${REPO_ROOT}/deno.json`, // found from the script's folder otherwise
-            `--allow-read=${probe}`,
             `${probe}/probe.ts`,
+            `${n.dataDir}/control.txt`, // control: the rest of the data dir stays readable
             `${n.dataDir}/identity/node.key`,
             `${n.dataDir}/identity/ca.crt`,
             ...(n === nodeA ? [`${n.dataDir}/ca/ca.key`] : []),
@@ -258,10 +259,15 @@ Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; ev
           stderr: "piped",
         }).output();
         const text = new TextDecoder().decode(out.stdout);
-        assert.ok(!text.includes("READ"), `plugin permissions allow: ${text}`);
+        const lines = text.trim().split("\n");
+        assert.ok(
+          lines.length >= 3 &&
+            lines.slice(1).every((l) => l.startsWith("DENIED ")),
+          `plugin permissions allow: ${text}`,
+        );
         assert.match(
-          text,
-          /DENIED/,
+          lines[0],
+          /^READ /,
           `probe: ${argv.slice(1, script).join(" ")}\n${
             new TextDecoder().decode(out.stderr)
           }`,
