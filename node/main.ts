@@ -17,6 +17,7 @@ import { boot } from "./identity/boot.ts";
 import { serveHttps } from "./identity/https_server.ts";
 import { nodeFetch } from "./identity/node_fetch.ts";
 import { IdentityService } from "./identity/service.ts";
+import { emit } from "./core/hook_events.ts";
 
 async function readConfigFile(): Promise<
   { path: string; text: string } | null
@@ -85,6 +86,10 @@ async function main(): Promise<number> {
     log,
     joinHost: config.join_host,
     joinPort: config.join_port,
+    emitMintDenied: (payload) => {
+      log.info("event", { event: "cluster.mint_denied", ...payload });
+      node?.hooks?.emit(emit("cluster.mint_denied", payload));
+    },
   });
   let server;
   try {

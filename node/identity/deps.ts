@@ -15,6 +15,11 @@ export interface IdentityDeps {
   /** `BOI_JOIN_ADDR`, split. @default 127.0.0.1:7400 */
   joinHost: string;
   joinPort: number;
+  /**
+   * Emits a SPEC §8 event (`cluster.mint_denied`) the way the node does: a
+   * log line and the hooks plugin. @default a log line only
+   */
+  emitMintDenied?: (payload: { node_id: string; reason: string }) => void;
 }
 
 /** Host names a server certificate of this machine carries besides `localhost` and `127.0.0.1`. */

@@ -44,11 +44,9 @@ export async function mintToken(
   // The gate: a direct read now, never the node's own view of itself.
   if (!(await isAdmin(d.client, d.keys, d.nodeId))) {
     const reason = `node ${d.nodeId} is not cluster_admin`;
-    d.log.warn("event", {
-      event: "cluster.mint_denied",
-      node_id: d.nodeId,
-      reason,
-    });
+    const payload = { node_id: d.nodeId, reason };
+    if (d.emitMintDenied) d.emitMintDenied(payload);
+    else d.log.info("event", { event: "cluster.mint_denied", ...payload });
     throw new IdentityError("PermissionDenied", `PermissionDenied: ${reason}`);
   }
   const ca = await loadCa(d.dataDir);
