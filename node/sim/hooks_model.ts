@@ -66,6 +66,7 @@ export class HooksModel {
   }
 
   emit(kind: string, payload: Record<string, unknown>): void {
+    if (!this.n.w.knobs.audit_hooks) return;
     const e = assign(
       this.state,
       this.n.id,

@@ -41,6 +41,8 @@ export interface FaultKnobs {
   dup_watch: number;
   /** Largest watch delivery delay, ms. */
   watch_delay_max: number;
+  /** Nodes run an audit hooks plugin (half the schedules: both setups get checked). */
+  audit_hooks: boolean;
 }
 
 /** A broken invariant: the schedule stops, and the seed and trace are printed. */
