@@ -22,6 +22,18 @@
  *   in the accept path can end the process.
  */
 import type { Logger } from "./log.ts";
+import {
+  CHUNK,
+  closeQuietly,
+  concat,
+  drain,
+  serveInner,
+  sleep,
+  writeAll,
+} from "./http_front_io.ts";
+import { connectionLimit, openFileLimit } from "./fd_limit.ts";
+
+export { connectionLimit, openFileLimit };
 
 /** The inner server's Unix socket cannot be created (a path too long, a read-only data dir). */
 export class SocketPathError extends Error {
@@ -49,35 +61,7 @@ export interface FrontOptions {
 export const HEADER_TIMEOUT_MS = 10_000;
 /** Idle for at least this long (ms), a connection may be evicted for a new one. */
 const EVICTABLE_IDLE_MS = 1000;
-const CHUNK = 16 * 1024;
 const END_OF_HEAD = [13, 10, 13, 10];
-
-/**
- * The connection limit for an open-file limit: each relayed connection costs
- * three descriptors (client, relay, inner server), and the node keeps at
- * least five eighths of its descriptors for etcd, plugins, workers and logs.
- */
-export function connectionLimit(nofile: number): number {
-  return Math.max(8, Math.min(512, Math.floor(nofile / 8)));
-}
-
-/** The soft open-file limit (`ulimit -n`); Deno reads /proc/self/limits only with --allow-all. */
-export async function openFileLimit(): Promise<number> {
-  try {
-    const out = await new Deno.Command("sh", {
-      args: ["-c", "ulimit -n"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout).trim();
-    if (text === "unlimited") return 1 << 20;
-    const n = Number(text);
-    return Number.isInteger(n) && n > 0 ? n : 1024;
-  } catch {
-    return 1024;
-  }
-}
 
 interface Relay {
   conn: Deno.Conn;
@@ -390,70 +374,3 @@ export class HttpFront {
 const HEAD_TOO_LARGE = new TextEncoder().encode(
   "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
 );
-
-/** Starts `Deno.serve` on a fresh Unix socket only this user may open. */
-async function serveInner(
-  path: string,
-  handler: (req: Request) => Response | Promise<Response>,
-): Promise<Deno.HttpServer<Deno.UnixAddr>> {
-  await Deno.remove(path).catch(() => {});
-  const server = Deno.serve({ transport: "unix", path, onListen: () => {} }, (
-    req,
-  ) => handler(asTcpRequest(req)));
-  try {
-    await Deno.chmod(path, 0o600);
-  } catch (e) {
-    await server.shutdown();
-    throw e;
-  }
-  return server;
-}
-
-/**
- * The inner server names a Unix request `http+unix://<host>/…`; handlers
- * expect what a TCP server gives (`http://<host>/…`, target kept as sent).
- */
-function asTcpRequest(req: Request): Request {
-  const url = req.url;
-  if (url.startsWith("http+unix://")) {
-    Object.defineProperty(req, "url", {
-      value: `http://${url.slice("http+unix://".length)}`,
-    });
-  }
-  return req;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let rest = bytes;
-  while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
-}
-
-/** Reads and drops input until EOF or `ms` pass. */
-async function drain(conn: Deno.Conn, ms: number): Promise<void> {
-  const timer = setTimeout(() => closeQuietly(conn), ms);
-  const buf = new Uint8Array(CHUNK);
-  try {
-    while ((await conn.read(buf)) !== null) { /* dropped */ }
-  } catch { /* closed by the timer or reset */ }
-  clearTimeout(timer);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function closeQuietly(c: { close(): void }): void {
-  try {
-    c.close();
-  } catch { /* already closed */ }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
