@@ -155,8 +155,10 @@ export const RECORD_MAX_BYTES: Readonly<Record<string, number>> = {
   nodes: 4 * 1024,
   caps: 16 * 1024,
   claims: 1024,
-  "dispatch-queue": 256 * 1024,
-  specs: 1536 * 1024,
+  // The largest a dispatch can write (one record per transaction of at most
+  // MAX_TXN_BYTES, cli/dispatch.ts): a node must accept whatever dispatch stores.
+  "dispatch-queue": 1_000_000,
+  specs: 1_000_000,
 };
 
 /** `/boi/hooks-hwm/{plugin}/{node_id}`: the acked high-water mark of one (node, plugin), SPEC §8. */
