@@ -17,6 +17,7 @@ import { machine } from "./machine.ts";
 import { summarize, table } from "./report.ts";
 import { percentile } from "./stats.ts";
 import { throughput } from "./throughput.ts";
+import { hooksEndToEnd } from "./hooks.ts";
 
 const quick = Deno.args.includes("--quick");
 const toReadme = Deno.args.includes("--readme");
@@ -34,11 +35,21 @@ const base = new URL(`./results/${quick ? "quick" : "full"}`, import.meta.url)
 
 /** Sizes: the issue's full run, and a smoke run under 2 minutes for CI. */
 const SIZE = quick
-  ? { wMs: 1000, cp: 500, e2e: 200, lat: 20, fo: 2, bullFo: 0, cliRuns: 3 }
+  ? {
+    wMs: 1000,
+    cp: 500,
+    e2e: 200,
+    hooks: 100,
+    lat: 20,
+    fo: 2,
+    bullFo: 0,
+    cliRuns: 3,
+  }
   : {
     wMs: 3000,
     cp: 5000,
     e2e: 2000,
+    hooks: 2000,
     lat: 100,
     fo: 20,
     bullFo: 20,
@@ -107,6 +118,15 @@ async function measure(): Promise<Record<string, unknown>> {
     out.cli_nodes_ms = await cliColdStart(c.etcd, ["nodes"], SIZE.cliRuns);
     step(`failover: ${SIZE.fo} trials, lease TTL ${TTL_S} s`);
     out.failover = await failover(c, { trials: SIZE.fo });
+  }
+  // 7. The same workload with a hooks sink on every node, each tier.
+  for (const tier of ["best_effort", "audit"] as const) {
+    step(`end to end with a ${tier} hooks sink: ${SIZE.hooks} tasks`);
+    out[`hooks_${tier}`] = await hooksEndToEnd(tier, {
+      tasks: SIZE.hooks,
+      workersMax: E2E_WORKERS,
+      leaseTtlS: TTL_S,
+    });
   }
   // The peer: BullMQ on a private redis, same machine, same workload.
   step(`BullMQ end to end: ${SIZE.e2e} jobs`);
