@@ -129,6 +129,8 @@ export class PluginConnection {
         this.#definition[MUX_RPC].path,
         newCorrId("mux"),
       );
+    } else if (!both) {
+      this.useUnary(); // a plugin that no longer announces it
     }
     return hs;
   }
@@ -140,7 +142,7 @@ export class PluginConnection {
 
   /**
    * Goes back to plain calls (the conformance checks run every RPC over
-   * both transports); calls on the Mux stream fail CANCELLED.
+   * both transports); calls already on the Mux stream finish there.
    */
   useUnary(): void {
     this.#mux?.close();
