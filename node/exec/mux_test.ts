@@ -262,3 +262,26 @@ Deno.test("mux: a Spawn stream delivers its events; leaving early cancels it in 
     await conn.unary(CODECS.pool.kill, { ...req, grace_ms: 0 });
   });
 });
+
+Deno.test("mux: 8 workers writing 2 MB each at once: every stream gets all its bytes", async () => {
+  await withMock("pool", {}, async (conn) => {
+    const bytes = 2_000_000;
+    const got = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        let n = 0;
+        let exit = null;
+        for await (
+          const ev of conn.stream(
+            CODECS.pool.spawn,
+            spawnRequest({ argv: ["head", "-c", String(bytes), "/dev/zero"] }),
+          )
+        ) {
+          if ("stdout" in ev) n += ev.stdout.length;
+          if ("exit" in ev) exit = ev.exit.code;
+        }
+        return { n, exit };
+      }),
+    );
+    assert.deepEqual(got, Array(8).fill({ n: bytes, exit: 0 }));
+  });
+});

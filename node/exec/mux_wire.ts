@@ -67,6 +67,22 @@ export function decodeBatch(buf: Uint8Array): MuxFrame[] {
 }
 
 /**
+ * Payload bytes one batch carries at most before it is written (a frame
+ * that alone is bigger goes alone): well under grpc-js's default 4 MiB
+ * limit on a received message, which would break the stream and fail every
+ * call on it, where a plain call would have carried each item by itself.
+ */
+export const MAX_BATCH_BYTES = 1 << 20;
+
+/** What a frame adds to its batch (payload plus a generous header allowance). */
+function frameBytes(f: MuxFrame): number {
+  if ("open" in f) return 64 + f.open.request.length + f.open.rpc.length;
+  if ("message" in f) return 16 + f.message.length;
+  if ("end" in f) return 16 + f.end.details.length;
+  return 16;
+}
+
+/**
  * Collects the frames one side sends and writes them as one batch at the
  * end of the current event-loop turn: `setImmediate`, not a microtask, so
  * calls that start a few awaits apart still share a batch, and not
@@ -76,6 +92,7 @@ export function decodeBatch(buf: Uint8Array): MuxFrame[] {
  */
 export class BatchWriter {
   #frames: MuxFrame[] = [];
+  #bytes = 0;
   #timer: ReturnType<typeof setImmediate> | null = null;
   #blocked: PromiseWithResolvers<void> | null = null;
   #closed = false;
@@ -88,7 +105,12 @@ export class BatchWriter {
   /** Queues `frame` for the next batch. */
   send(frame: MuxFrame): void {
     if (this.#closed) return;
+    const size = frameBytes(frame);
+    if (this.#frames.length > 0 && this.#bytes + size > MAX_BATCH_BYTES) {
+      this.flush();
+    }
     this.#frames.push(frame);
+    this.#bytes += size;
     this.#timer ??= setImmediate(this.flush);
   }
 
@@ -107,6 +129,7 @@ export class BatchWriter {
   close(): void {
     this.#closed = true;
     this.#frames = [];
+    this.#bytes = 0;
     if (this.#timer !== null) clearImmediate(this.#timer);
     this.#timer = null;
     this.drained();
@@ -119,6 +142,7 @@ export class BatchWriter {
     if (this.#closed || this.#frames.length === 0) return;
     const frames = this.#frames;
     this.#frames = [];
+    this.#bytes = 0;
     if (!this.write(encodeBatch(frames)) && this.#blocked === null) {
       this.#blocked = Promise.withResolvers<void>();
     }

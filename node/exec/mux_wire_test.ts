@@ -5,6 +5,7 @@ import {
   BatchWriter,
   decodeBatch,
   encodeBatch,
+  MAX_BATCH_BYTES,
   type MuxFrame,
 } from "./mux_wire.ts";
 import { WireError } from "./grpc_codec.ts";
@@ -80,4 +81,24 @@ Deno.test("mux wire: a saturated transport holds producers until it drains; clos
   w.close();
   await new Promise((r) => setTimeout(r, 5));
   assert.equal(writes, 1, "a closed writer sends nothing");
+});
+
+Deno.test("mux wire: a turn's frames are split into batches under MAX_BATCH_BYTES; a bigger frame goes alone", async () => {
+  const sizes: number[] = [];
+  const w = new BatchWriter((b: Buffer) => {
+    sizes.push(b.length);
+    decodeBatch(b);
+    return true;
+  });
+  const chunk = new Uint8Array(64 * 1024);
+  for (let id = 1; id <= 40; id++) w.send({ id, message: chunk }); // 2.5 MiB
+  w.send({ id: 41, message: new Uint8Array(MAX_BATCH_BYTES + 1) });
+  w.send({ id: 42, cancel: {} });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.ok(sizes.length >= 4, `batches: ${sizes.join(", ")}`);
+  for (const n of sizes.slice(0, -2)) {
+    assert.ok(n <= MAX_BATCH_BYTES + 1024, `a batch of ${n} bytes`);
+  }
+  assert.ok(sizes.at(-2)! > MAX_BATCH_BYTES, "the big frame went alone");
+  w.close();
 });
