@@ -99,6 +99,50 @@ Deno.test("conformance: the mock passes as every kind", async (t) => {
   }
 });
 
+Deno.test("conformance: every transport is checked; a 1.0 plugin passes over plain RPCs", async (t) => {
+  const plain = (r: ConformanceResult) =>
+    r.checks.filter((c) => c.name.endsWith("(plain RPCs)"));
+  await t.step(
+    "a mux plugin: every RPC over the Mux stream, then again plain",
+    async () => {
+      const r = await runConformance(pluginArgv("mock.ts"), "workspace");
+      assertPasses(r);
+      const health = r.checks.filter((c) =>
+        c.name.startsWith("lifecycle: health")
+      );
+      assert.deepEqual(
+        health.map((c) => c.detail),
+        ["ok (transport mux)", "ok (transport unary)"],
+        explain(r),
+      );
+      assert.deepEqual(
+        plain(r).map((c) => c.name),
+        [
+          "lifecycle: health (plain RPCs)",
+          "workspace: Prepare (plain RPCs)",
+          "workspace: Prepare again gives a fresh directory (plain RPCs)",
+          "workspace: Cleanup (plain RPCs)",
+        ],
+        explain(r),
+      );
+    },
+  );
+  await t.step("a 1.0 plugin (no mux): plain RPCs only", async () => {
+    const r = await runConformance(
+      pluginArgv("mock.ts", ["--allow-run", POOL_ENV]),
+      "pool",
+      { env: { BOI_MOCK_PROTO_MINOR: "0" } },
+    );
+    assertPasses(r);
+    assert.match(r.checks[1].detail, /proto 1\.0, capabilities \[(?!.*mux)/);
+    assert.equal(plain(r).length, 0, explain(r));
+    assert.ok(
+      r.checks.some((c) => c.detail === "ok (transport unary)"),
+      explain(r),
+    );
+  });
+});
+
 Deno.test("conformance: broken mocks fail, with the reason", async (t) => {
   const mock = pluginArgv("mock.ts");
   await t.step("never prints BOI_READY", async () => {
@@ -116,7 +160,7 @@ Deno.test("conformance: broken mocks fail, with the reason", async (t) => {
         env: { BOI_MOCK_PROTO_MAJOR: "2" },
       }),
       "lifecycle: handshake",
-      /proto_version_mismatch: plugin 2\.0, core 1\.0/,
+      /proto_version_mismatch: plugin 2\.1, core 1\.1/,
     );
   });
   await t.step("crashes after 3 calls", async () => {

@@ -12,7 +12,9 @@
  * - `BOI_MOCK_NO_READY=1` — serve, but never print `BOI_READY`.
  * - `BOI_MOCK_DIAL=host:port` — try a TCP connection at start and log whether
  *   Deno allowed it (it must not: plugins never reach etcd).
- * - `BOI_MOCK_PROTO_MAJOR=2`, `BOI_MOCK_PROTO_MINOR=n` — handshake with that version.
+ * - `BOI_MOCK_PROTO_MAJOR=2`, `BOI_MOCK_PROTO_MINOR=n` — handshake with that
+ *   version; `BOI_MOCK_PROTO_MINOR=0` makes it a 1.0 plugin: no `mux`
+ *   capability and no Mux RPC, so core calls it with plain RPCs.
  * - `BOI_MOCK_UNHEALTHY=1` — Health answers `ok: false`.
  * - `BOI_MOCK_IGNORE_STDIN=1`, `BOI_MOCK_IGNORE_SIGTERM=1` — do not exit on those.
  * - `BOI_MOCK_PROVISION_NEVER_JOINS=1` — Allocate says yes and starts nothing.
@@ -27,7 +29,7 @@
  * `--allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL`.
  * @module
  */
-import { isPluginKind, type PluginKind } from "../proto/mod.ts";
+import { isPluginKind, type PluginKind, PROTO_MINOR } from "../proto/mod.ts";
 import type {
   CallContext,
   PluginHandlers,
@@ -185,7 +187,7 @@ export async function serveMock(
     exit_on_sigterm: !faults.ignore_sigterm,
     proto: {
       major: faults.proto_major ?? 1,
-      minor: faults.proto_minor ?? 0,
+      minor: faults.proto_minor ?? PROTO_MINOR,
     },
     health: () =>
       faults.unhealthy

@@ -77,11 +77,18 @@ export function localPoolPlugin(
   const tracked = new Map<string, Tracked>();
   const groups = new Set<number>();
 
+  // One write queued at most, taking the groups as they are when it runs:
+  // every change is still followed by a write that starts after it, but a
+  // busy pool writes the file once per write's duration, not twice per task
+  // (measured: 0.2–0.3 ms of the pool's CPU per task).
   let saving = Promise.resolve();
+  let queued = false;
   const save = () => {
-    if (stateFile === null) return;
-    const text = JSON.stringify([...groups]);
+    if (stateFile === null || queued) return;
+    queued = true;
     saving = saving.then(async () => {
+      queued = false;
+      const text = JSON.stringify([...groups]);
       await Deno.writeTextFile(`${stateFile}.tmp`, text);
       await Deno.rename(`${stateFile}.tmp`, stateFile);
     }).catch((e) =>

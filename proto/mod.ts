@@ -22,8 +22,11 @@ import hooksProto from "./boi/hooks/v1/hooks.proto" with { type: "text" };
 
 /** Protocol major: core refuses a plugin that reports another one. */
 export const PROTO_MAJOR = 1;
-/** Protocol minor: a plugin with a newer one is accepted with a warning. */
-export const PROTO_MINOR = 0;
+/**
+ * Protocol minor: a plugin with a newer one is accepted with a warning.
+ * 1 added the `Mux` stream (capability `mux`, common.proto).
+ */
+export const PROTO_MINOR = 1;
 
 export { isPluginKind, PLUGIN_KINDS, type PluginKind } from "./kinds.ts";
 import type { PluginKind } from "./kinds.ts";
@@ -84,4 +87,15 @@ export function pluginService(kind: PluginKind): PluginService {
   service = { definition: Client.service, Client };
   cache.set(kind, service);
   return service;
+}
+
+let muxBatch: protobuf.Type | null = null;
+
+/** The `boi.common.v1.MuxBatch` message type (the mux transport's unit). */
+export function muxBatchType(): protobuf.Type {
+  if (muxBatch) return muxBatch;
+  const root = new protobuf.Root();
+  protobuf.parse(commonProto, root, { keepCase: true });
+  muxBatch = root.lookupType("boi.common.v1.MuxBatch");
+  return muxBatch;
 }

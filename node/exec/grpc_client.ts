@@ -7,11 +7,17 @@
 import * as grpc from "@grpc/grpc-js";
 import { type PluginKind, pluginService } from "../../proto/mod.ts";
 import { COMMON_CODECS, type MethodCodec, type Wire } from "./grpc_codec.ts";
+import { MuxChannel } from "./mux_client.ts";
+import { type CallSite, muxStream, muxUnary } from "./mux_calls.ts";
+import { PluginCallError } from "./plugin_call_error.ts";
+import { MUX_CAPABILITY, MUX_RPC } from "./mux_wire.ts";
 import type {
   HandshakeRequest,
   HandshakeResponse,
   HealthResponse,
 } from "../plugins/contracts.ts";
+
+export { PluginCallError };
 
 /** Metadata key that carries the correlation id of every call. */
 export const CORR_ID_KEY = "boi-corr-id";
@@ -38,21 +44,6 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** A failed plugin call, with the gRPC status and what was called. */
-export class PluginCallError extends Error {
-  constructor(
-    readonly kind: PluginKind,
-    readonly rpc: string,
-    /** gRPC status code, e.g. 14 (UNAVAILABLE) or 4 (DEADLINE_EXCEEDED). */
-    readonly code: number,
-    readonly details: string,
-    readonly corr_id: string,
-  ) {
-    super(`${kind} plugin ${rpc}: ${grpc.status[code] ?? code}: ${details}`);
-    this.name = "PluginCallError";
-  }
-}
-
 /** Options of {@linkcode PluginConnection}. */
 export interface PluginConnectionOptions {
   /**
@@ -67,14 +58,23 @@ export function socketTarget(path: string): string {
   return path.startsWith("/") ? `unix://${path}` : `unix:${path}`;
 }
 
+/** How a connection carries calls: plain gRPC calls, or the Mux stream. */
+export type Transport = "unary" | "mux";
+
+/** What core announces at Handshake (proto minor ≥ 1). */
+export const CORE_CAPABILITIES: readonly string[] = [MUX_CAPABILITY];
+
 /**
  * One gRPC channel to one plugin's socket. Each plugin incarnation gets its
  * own, so a restart never waits out the previous channel's reconnect backoff.
+ * Calls go over the Mux stream once Handshake found both sides announcing
+ * `mux` (mux_client.ts), as plain RPCs otherwise; callers see no difference.
  */
 export class PluginConnection {
   readonly #client: grpc.Client;
   readonly #definition: grpc.ServiceDefinition;
   readonly #timeoutMs: number;
+  #mux: MuxChannel | null = null;
 
   constructor(
     readonly kind: PluginKind,
@@ -112,21 +112,68 @@ export class PluginConnection {
     });
   }
 
-  /** Settles the protocol version; core judges the answer. */
-  handshake(
+  /**
+   * Settles the protocol version; core judges the answer. Always a plain
+   * call; when both sides announce `mux`, later calls use the Mux stream.
+   */
+  async handshake(
     req: HandshakeRequest,
     options?: CallOptions,
   ): Promise<HandshakeResponse> {
-    return this.unary(COMMON_CODECS.handshake, req, options);
+    const hs = await this.#plainUnary(COMMON_CODECS.handshake, req, options);
+    const both = req.capabilities.includes(MUX_CAPABILITY) &&
+      hs.proto_minor >= 1 && hs.capabilities.includes(MUX_CAPABILITY);
+    if (both && this.#mux === null && this.#definition[MUX_RPC]) {
+      this.#mux = new MuxChannel(
+        this.#client,
+        this.#definition[MUX_RPC].path,
+        newCorrId("mux"),
+      );
+    } else if (!both) {
+      this.useUnary(); // a plugin that no longer announces it
+    }
+    return hs;
   }
 
-  /** The periodic health probe. */
+  /** How calls travel now. */
+  get transport(): Transport {
+    return this.#mux ? "mux" : "unary";
+  }
+
+  /**
+   * Goes back to plain calls (the conformance checks run every RPC over
+   * both transports); calls already on the Mux stream finish there.
+   */
+  useUnary(): void {
+    this.#mux?.close();
+    this.#mux = null;
+  }
+
+  /** The periodic health probe (over the transport calls use, so it proves that one). */
   health(options?: CallOptions): Promise<HealthResponse> {
     return this.unary(COMMON_CODECS.health, {}, options);
   }
 
   /** Calls a unary RPC described by `codec`. */
   unary<Req, Res>(
+    codec: MethodCodec<Req, Res>,
+    req: Req,
+    options: CallOptions = {},
+  ): Promise<Res> {
+    if (this.#mux) {
+      return muxUnary(
+        this.#mux,
+        this.#callSite(codec),
+        req,
+        options.corr_id ?? newCorrId(),
+        options.timeout_ms ?? this.#timeoutMs,
+        options.signal,
+      );
+    }
+    return this.#plainUnary(codec, req, options);
+  }
+
+  #plainUnary<Req, Res>(
     codec: MethodCodec<Req, Res>,
     req: Req,
     options: CallOptions = {},
@@ -168,6 +215,16 @@ export class PluginConnection {
     req: Req,
     options: CallOptions = {},
   ): AsyncGenerator<Res> {
+    if (this.#mux) {
+      return yield* muxStream(
+        this.#mux,
+        this.#callSite(codec),
+        req,
+        options.corr_id ?? newCorrId(),
+        options.timeout_ms,
+        options.signal,
+      );
+    }
     const { method, metadata, corr_id, callOptions } = this.#prepare(
       codec,
       options,
@@ -204,7 +261,16 @@ export class PluginConnection {
 
   /** Closes the channel; calls in flight fail. */
   close(): void {
+    this.#mux?.close();
     this.#client.close();
+  }
+
+  #callSite<Req, Res>(codec: MethodCodec<Req, Res>): CallSite<Req, Res> {
+    const method = this.#definition[codec.rpc];
+    if (!method) {
+      throw new Error(`${this.kind} service has no RPC ${codec.rpc}`);
+    }
+    return { kind: this.kind, codec, method };
   }
 
   #prepare<Req, Res>(

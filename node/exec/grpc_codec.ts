@@ -156,6 +156,7 @@ export const COMMON_CODECS: {
       core_version: str(w, "core_version"),
       proto_major: num(w, "proto_major"),
       proto_minor: num(w, "proto_minor"),
+      capabilities: strList(w, "capabilities"),
     }),
     encodeResponse: (r) => ({ ...r }),
     decodeResponse: (w) => ({

@@ -165,7 +165,7 @@ Deno.test("GrpcPool + pool_local: SIGTERM to the plugin kills its running worker
 
 Deno.test("GrpcPool + pool_local in noop mode: every task exits 0 at once, no process", async () => {
   await using p = await startPool({ BOI_POOL_MODE: "noop" });
-  assert.deepEqual(p.sup.status.capabilities, ["reattach", "noop"]);
+  assert.deepEqual(p.sup.status.capabilities, ["reattach", "noop", "mux"]);
   const req = spawnRequest({ task_id: "s.noop", argv: ["false"] });
   const events: WorkerEvent[] = [];
   for await (const ev of p.pool.spawn(req)) events.push(ev);

@@ -23,6 +23,8 @@ export interface HandshakeRequest {
   core_version: string;
   proto_major: number;
   proto_minor: number;
+  /** What core can use (proto minor ≥ 1), e.g. `mux`; empty from a 1.0 core. */
+  capabilities: string[];
 }
 
 /** The plugin's own name, version and protocol; core judges the major and minor. */

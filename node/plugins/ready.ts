@@ -6,7 +6,7 @@
  * @module
  */
 import { PROTO_MAJOR, PROTO_MINOR } from "../../proto/mod.ts";
-import { PluginConnection } from "../exec/grpc_client.ts";
+import { CORE_CAPABILITIES, PluginConnection } from "../exec/grpc_client.ts";
 import type { PluginKind } from "../../proto/mod.ts";
 import type { HandshakeResponse } from "./contracts.ts";
 import { type PluginEndpoint, timer } from "./plugin_process.ts";
@@ -60,6 +60,7 @@ export async function callHandshake(
         core_version: o.core_version,
         proto_major: PROTO_MAJOR,
         proto_minor: PROTO_MINOR,
+        capabilities: [...CORE_CAPABILITIES],
       }, { timeout_ms: o.timeout_ms, corr_id: o.corr_id }).then((hs) => ({
         kind: "answer" as const,
         hs,

@@ -151,7 +151,7 @@ Deno.test("supervisor: protocol major 2 → refused proto_version_mismatch and s
   await using h = await harness({ env: { BOI_MOCK_PROTO_MAJOR: "2" } });
   const st = await h.sup.start();
   assert.equal(st.state, "refused");
-  assert.match(st.reason!, /^proto_version_mismatch: plugin 2\.0, core 1\.0/);
+  assert.match(st.reason!, /^proto_version_mismatch: plugin 2\.1, core 1\.1/);
   assert.equal(st.crashes.length, 0, "a refusal is not a crash");
   assert.equal(st.pid, null);
   assert.equal(await processAlive(h.pids[0]), false);
@@ -163,7 +163,7 @@ Deno.test("supervisor: a newer protocol minor is accepted with a warning", async
   const st = await h.sup.start();
   assert.equal(st.state, "ready");
   assert.equal(st.proto_minor, 9);
-  assert.match(st.warnings[0], /newer than core's 1\.0/);
+  assert.match(st.warnings[0], /newer than core's 1\.1/);
   assert.ok(h.logs.some((l) => l.level === "warn" && /newer/.test(l.msg)));
 });
 

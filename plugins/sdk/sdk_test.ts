@@ -88,18 +88,21 @@ Deno.test("servePlugin: removes a stale socket, prints BOI_READY, answers Handsh
       ["BOI_READY"],
       "BOI_READY alone on stdout, nothing else",
     );
+    // A core that announces nothing (like a 1.0 core) gets plain calls.
     const hs = await conn.handshake({
       core_version: "test",
       proto_major: PROTO_MAJOR,
       proto_minor: PROTO_MINOR,
+      capabilities: [],
     });
     assert.deepEqual(hs, {
       plugin_name: "router_passthrough",
       plugin_version: "1.0.0",
       proto_major: PROTO_MAJOR,
       proto_minor: PROTO_MINOR,
-      capabilities: [],
+      capabilities: ["mux"],
     });
+    assert.equal(conn.transport, "unary");
     assert.deepEqual(await conn.health(), { ok: true, detail: "ok" });
     const r = await conn.unary(CODECS.router.route, {
       task_id: "s.t",
@@ -201,6 +204,7 @@ Deno.test("servePlugin: the mock reports the protocol it is told to", async () =
         core_version: "test",
         proto_major: PROTO_MAJOR,
         proto_minor: PROTO_MINOR,
+        capabilities: [],
       });
       assert.equal(hs.proto_major, 2);
       assert.equal(hs.proto_minor, 7);

@@ -16,14 +16,15 @@ import {
   COMMON_CODECS,
   type MethodCodec,
   type Wire,
-  WireError,
 } from "../../node/exec/grpc_codec.ts";
 import { CORR_ID_KEY, socketTarget } from "../../node/exec/grpc_client.ts";
+import { MUX_CAPABILITY, MUX_RPC } from "../../node/exec/mux_wire.ts";
+import { type AnyHandler, Dispatcher, type Route } from "./dispatch.ts";
+import { MuxServer } from "./mux_server.ts";
 import type {
   HealthResponse,
   PluginContracts,
 } from "../../node/plugins/contracts.ts";
-import { PluginError } from "./errors.ts";
 import { parseLevel, PluginLogger } from "./log.ts";
 import { pluginEnv } from "./env.ts";
 
@@ -97,6 +98,13 @@ export interface PluginBaseOptions {
    */
   proto?: { major: number; minor: number };
   /**
+   * Serve and announce the `mux` transport (proto minor ≥ 1): core then
+   * carries calls over one stream. Off, or with `proto.minor` 0, the plugin
+   * is a 1.0 plugin with plain RPCs only (the fallback tests use that).
+   * @default true
+   */
+  mux?: boolean;
+  /**
    * Print `BOI_READY` once serving. Only the mock turns it off.
    * @default true
    */
@@ -126,8 +134,6 @@ export interface PluginServer {
   shutdown(reason: string): Promise<void>;
 }
 
-type AnyHandler = (req: unknown, ctx: CallContext) => unknown;
-
 /**
  * Serves a plugin until the core closes stdin or sends SIGTERM, then exits 0.
  * Resolves once the socket is bound and `BOI_READY` printed.
@@ -152,132 +158,81 @@ export async function servePlugin(
   const shutdownCtl = new AbortController();
   const graceMs = options.shutdown_grace_ms ?? 3000;
 
-  // ---- call plumbing ----
+  // ---- call plumbing: one dispatcher, two transports ----
+  const dispatcher = new Dispatcher(log, shutdownCtl.signal, options.intercept);
   const contextOf = (
     call: { metadata: grpc.Metadata; on(ev: string, f: () => void): unknown },
     rpc: string,
   ): CallContext => {
-    const corr_id = String(call.metadata.get(CORR_ID_KEY)[0] ?? "");
     const ctl = new AbortController();
     call.on("cancelled", () => ctl.abort(new Error("cancelled by caller")));
-    return {
-      corr_id,
-      rpc,
-      log: log.child({ corr_id, rpc }),
-      signal: AbortSignal.any([ctl.signal, shutdownCtl.signal]),
-    };
-  };
-  const quiet = (rpc: string) => rpc === "Health" || rpc === "Handshake";
-  const failed = (ctx: CallContext, e: unknown): Partial<grpc.StatusObject> => {
-    const code = e instanceof PluginError
-      ? grpc.status[e.code]
-      : e instanceof WireError
-      ? grpc.status.INVALID_ARGUMENT
-      : grpc.status.INTERNAL;
-    const details = (e as Error)?.message ?? String(e);
-    ctx.log.warn("call failed", { code: grpc.status[code], error: details });
-    return { code, details };
+    const corr_id = String(call.metadata.get(CORR_ID_KEY)[0] ?? "");
+    return dispatcher.context(corr_id, rpc, ctl.signal);
   };
 
-  const unary = (
-    codec: MethodCodec<unknown, unknown>,
-    handler: AnyHandler,
-  ): grpc.handleUnaryCall<Wire, Wire> =>
-  async (call, callback) => {
-    const ctx = contextOf(call, codec.rpc);
-    const started = performance.now();
-    try {
-      await options.intercept?.(codec.rpc, ctx);
-      const res = await handler(codec.decodeRequest(call.request), ctx);
-      callback(null, codec.encodeResponse(res));
-      // Debug, not info: one line per task and RPC, relayed through the
-      // node, was a measurable share of both processes' CPU under load.
-      if (!quiet(codec.rpc)) {
-        ctx.log.debug("call", { ms: Math.round(performance.now() - started) });
+  const unary =
+    (route: Route): grpc.handleUnaryCall<Wire, Wire> =>
+    async (call, callback) => {
+      const ctx = contextOf(call, route.codec.rpc);
+      try {
+        callback(null, await dispatcher.unary(route, () => call.request, ctx));
+      } catch (e) {
+        callback(dispatcher.status(ctx, e));
       }
-    } catch (e) {
-      callback(failed(ctx, e));
-    }
-  };
+    };
 
   const serverStream = (
-    codec: MethodCodec<unknown, unknown>,
-    handler: AnyHandler,
+    route: Route,
   ): grpc.handleServerStreamingCall<Wire, Wire> =>
   async (call) => {
-    const ctx = contextOf(call, codec.rpc);
-    const started = performance.now();
-    let items = 0;
+    const ctx = contextOf(call, route.codec.rpc);
     try {
-      await options.intercept?.(codec.rpc, ctx);
-      const it =
-        (handler(codec.decodeRequest(call.request), ctx) as AsyncIterable<
-          unknown
-        >)[Symbol.asyncIterator]();
-      // A cancelled call must not wait for the worker's next event.
-      const aborted = new Promise<"aborted">((resolve) => {
-        if (ctx.signal.aborted) resolve("aborted");
-        ctx.signal.addEventListener("abort", () => resolve("aborted"), {
-          once: true,
-        });
-      });
-      for (;;) {
-        const r = await Promise.race([it.next(), aborted]);
-        if (r === "aborted") {
-          it.return?.(); // not awaited: a generator parked in an await answers late
-          if (!call.cancelled) {
-            // Cut by shutdown, not by the caller: say so, never a clean end.
-            throw new PluginError("UNAVAILABLE", "plugin shutting down");
-          }
-          break;
-        }
-        if (r.done) break;
-        items++;
-        if (!call.write(codec.encodeResponse(r.value))) {
-          await Promise.race([
-            new Promise<void>((resolve) => call.once("drain", resolve)),
-            aborted,
-          ]);
-        }
-      }
+      await dispatcher.stream(
+        route,
+        () => call.request,
+        ctx,
+        (w) =>
+          call.write(w)
+            ? undefined
+            : new Promise<void>((resolve) => call.once("drain", resolve)),
+        () => call.cancelled,
+      );
       call.end();
-      ctx.log.debug("stream", {
-        items,
-        ms: Math.round(performance.now() - started),
-        cancelled: ctx.signal.aborted,
-      });
     } catch (e) {
-      call.emit("error", failed(ctx, e));
+      call.emit("error", dispatcher.status(ctx, e));
     }
   };
 
   // ---- the service ----
-  const impl: grpc.UntypedServiceImplementation = {
-    Handshake: unary(
-      COMMON_CODECS.handshake as MethodCodec<unknown, unknown>,
-      (req, ctx) => {
-        const r = req as { core_version: string; proto_major: number };
-        if (r.proto_major !== proto.major) {
-          // Core decides; the plugin only says what it speaks.
-          ctx.log.warn("core speaks another protocol major", {
-            core_version: r.core_version,
-            core_proto_major: r.proto_major,
-          });
-        }
-        return {
-          plugin_name: options.name,
-          plugin_version: options.version,
-          proto_major: proto.major,
-          proto_minor: proto.minor,
-          capabilities: options.capabilities ?? [],
-        };
-      },
-    ),
-    Health: unary(
-      COMMON_CODECS.health as MethodCodec<unknown, unknown>,
-      (_req, ctx) => options.health?.(ctx) ?? { ok: true, detail: "ok" },
-    ),
-  };
+  const mux = (options.mux ?? true) && proto.minor >= 1;
+  const capabilities = [
+    ...(options.capabilities ?? []),
+    ...(mux ? [MUX_CAPABILITY] : []),
+  ];
+  dispatcher.routes.set("Handshake", {
+    codec: COMMON_CODECS.handshake as MethodCodec<unknown, unknown>,
+    handler: (req, ctx) => {
+      const r = req as { core_version: string; proto_major: number };
+      if (r.proto_major !== proto.major) {
+        // Core decides; the plugin only says what it speaks.
+        ctx.log.warn("core speaks another protocol major", {
+          core_version: r.core_version,
+          core_proto_major: r.proto_major,
+        });
+      }
+      return {
+        plugin_name: options.name,
+        plugin_version: options.version,
+        proto_major: proto.major,
+        proto_minor: proto.minor,
+        capabilities,
+      };
+    },
+  });
+  dispatcher.routes.set("Health", {
+    codec: COMMON_CODECS.health as MethodCodec<unknown, unknown>,
+    handler: (_req, ctx) => options.health?.(ctx) ?? { ok: true, detail: "ok" },
+  });
   const handlers = options as unknown as Record<string, unknown>;
   const codecs = CODECS[options.kind] as Record<
     string,
@@ -290,14 +245,22 @@ export async function servePlugin(
         `servePlugin: a ${options.kind} plugin needs a ${method}() handler`,
       );
     }
-    const bound = (fn as AnyHandler).bind(options);
-    impl[codec.rpc] = codec.stream
-      ? serverStream(codec, bound)
-      : unary(codec, bound);
+    dispatcher.routes.set(codec.rpc, {
+      codec,
+      handler: (fn as AnyHandler).bind(options),
+    });
   }
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [rpc, route] of dispatcher.routes) {
+    impl[rpc] = route.codec.stream ? serverStream(route) : unary(route);
+  }
+  const { definition } = pluginService(options.kind);
+  // A 1.0 plugin has no Mux RPC at all: calling it answers UNIMPLEMENTED.
+  const muxServer = mux ? new MuxServer(dispatcher, definition, log) : null;
+  if (muxServer) impl[MUX_RPC] = muxServer.handler;
 
   const server = new grpc.Server();
-  server.addService(pluginService(options.kind).definition, impl);
+  server.addService(muxServer ? withRawMux(definition) : definition, impl);
   await removeStaleSocket(socket);
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(
@@ -315,6 +278,8 @@ export async function servePlugin(
       // No new calls; in-flight ones finish (a pool's streams end with the
       // exits onShutdown causes) or are cut after the grace.
       const drained = new Promise<void>((r) => server.tryShutdown(() => r()));
+      // Mux streams are calls too: they end once their calls are done.
+      muxServer?.drain();
       try {
         await options.onShutdown?.();
       } catch (e) {
@@ -384,4 +349,17 @@ async function removeStaleSocket(path: string): Promise<void> {
     );
   }
   await Deno.remove(path);
+}
+
+/** The service with the Mux RPC's (de)serializers as the identity: MuxServer encodes its batches. */
+function withRawMux(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const raw = (b: unknown) => b as never;
+  return {
+    ...def,
+    [MUX_RPC]: {
+      ...def[MUX_RPC],
+      requestDeserialize: raw,
+      responseSerialize: raw,
+    },
+  };
 }

@@ -233,7 +233,7 @@ Deno.test({
     const first = await hooksRecords();
     assert.deepEqual(
       first.map((p) => [p.node_id, p.state, p.capabilities]),
-      [["node-a", "ready", ["dedup"]]],
+      [["node-a", "ready", ["dedup", "mux"]]],
       JSON.stringify(first),
     );
     for (const id of ["gpu1", "gpu2"]) {

@@ -113,11 +113,12 @@ Deno.test("handshake capabilities and proto minor of each running plugin are in 
     (r) => r.state === "ready",
   );
   assert.equal(pool.kind, "pool");
-  assert.equal(pool.proto_minor, 0);
+  assert.equal(pool.proto_minor, 1);
   assert.deepEqual(pool.capabilities, [
     "reattach",
     "process_groups",
     "timeout",
+    "mux",
   ]);
   const ws = await waitPlugin(
     etcd,
@@ -126,7 +127,7 @@ Deno.test("handshake capabilities and proto minor of each running plugin are in 
     (r) => r.state === "ready",
   );
   assert.equal(ws.kind, "workspace");
-  assert.equal(ws.proto_minor, 0);
+  assert.equal(ws.proto_minor, 1);
   // A newer minor is accepted (with a warning) and published as such.
   const router = await waitPlugin(
     etcd,
@@ -135,7 +136,7 @@ Deno.test("handshake capabilities and proto minor of each running plugin are in 
     (r) => r.state === "ready",
   );
   assert.equal(router.proto_minor, 3);
-  assert.deepEqual(router.capabilities, ["mock"]);
+  assert.deepEqual(router.capabilities, ["mock", "mux"]);
   // `plugin list --json` shows the same records.
   const r = await cli(etcd, ["plugin", "list", "--node", "node-a", "--json"]);
   assert.equal(r.code, 0, r.explain());
@@ -144,7 +145,7 @@ Deno.test("handshake capabilities and proto minor of each running plugin are in 
   >();
   assert.deepEqual(
     rows.map((x) => `${x.node_id}/${x.name}:${x.proto_minor}`),
-    ["node-a/pool:0", "node-a/router:3", "node-a/workspace:0"],
+    ["node-a/pool:1", "node-a/router:3", "node-a/workspace:1"],
   );
 });
 
@@ -164,7 +165,7 @@ Deno.test("a plugin answering with proto major 2 is refused with proto_version_m
   const line = await n.waitForLog(
     (l) => l.msg === "plugin refused" && l.plugin === "router",
   );
-  assert.match(String(line.reason), /^proto_version_mismatch: plugin 2\.0/);
+  assert.match(String(line.reason), /^proto_version_mismatch: plugin 2\.1/);
   const rec = await waitPlugin(
     etcd,
     "node-a",

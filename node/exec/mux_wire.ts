@@ -1,0 +1,150 @@
+/**
+ * The `mux` transport's frames (proto minor 1, `common.proto`): one
+ * long-lived `Mux` stream per plugin carries every call but Handshake, each
+ * call a run of frames with the same id, and each side sends what one
+ * event-loop turn produced as one MuxBatch. Shared by core (mux_client.ts)
+ * and the SDK (plugins/sdk/mux_server.ts), so both speak one encoding.
+ *
+ * Batches are encoded with protobufjs directly (the Mux RPC's serializers
+ * are the identity): a frame that does not decode is a WireError naming it.
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+import { clearImmediate, setImmediate } from "node:timers";
+import { muxBatchType } from "../../proto/mod.ts";
+import { WireError } from "./grpc_codec.ts";
+
+/** The capability both sides announce at Handshake to use the Mux stream. */
+export const MUX_CAPABILITY = "mux";
+/** The RPC every service has for it (proto minor 1). */
+export const MUX_RPC = "Mux";
+
+/** One frame of call `id`; exactly one body. */
+export type MuxFrame =
+  | { id: number; open: { rpc: string; corr_id: string; request: Uint8Array } }
+  | { id: number; message: Uint8Array }
+  | { id: number; end: { code: number; details: string } }
+  | { id: number; cancel: Record<never, never> };
+
+const type = muxBatchType();
+
+/** Encodes one batch of frames. */
+export function encodeBatch(frames: MuxFrame[]): Buffer {
+  return type.encode({ frames }).finish() as Buffer;
+}
+
+interface Decoded {
+  id: number | { toNumber(): number };
+  body?: string;
+  open?: { rpc: string; corr_id: string; request: Uint8Array };
+  message?: Uint8Array;
+  end?: { code: number; details: string };
+}
+
+/** Decodes one batch; throws WireError for bytes that are not a MuxBatch. */
+export function decodeBatch(buf: Uint8Array): MuxFrame[] {
+  let decoded: { frames: Decoded[] };
+  try {
+    decoded = type.decode(buf) as unknown as { frames: Decoded[] };
+  } catch (e) {
+    throw new WireError(`MuxBatch: ${(e as Error).message}`);
+  }
+  return decoded.frames.map((f): MuxFrame => {
+    const id = typeof f.id === "number" ? f.id : f.id.toNumber();
+    switch (f.body) {
+      case "open":
+        return { id, open: f.open! };
+      case "message":
+        return { id, message: f.message! };
+      case "end":
+        return { id, end: f.end! };
+      case "cancel":
+        return { id, cancel: {} };
+      default:
+        throw new WireError(`MuxFrame ${id}: no body set`);
+    }
+  });
+}
+
+/**
+ * Payload bytes one batch carries at most before it is written (a frame
+ * that alone is bigger goes alone): well under grpc-js's default 4 MiB
+ * limit on a received message, which would break the stream and fail every
+ * call on it, where a plain call would have carried each item by itself.
+ */
+export const MAX_BATCH_BYTES = 1 << 20;
+
+/** What a frame adds to its batch (payload plus a generous header allowance). */
+function frameBytes(f: MuxFrame): number {
+  if ("open" in f) return 64 + f.open.request.length + f.open.rpc.length;
+  if ("message" in f) return 16 + f.message.length;
+  if ("end" in f) return 16 + f.end.details.length;
+  return 16;
+}
+
+/**
+ * Collects the frames one side sends and writes them as one batch at the
+ * end of the current event-loop turn: `setImmediate`, not a microtask, so
+ * calls that start a few awaits apart still share a batch, and not
+ * `setTimeout(0)`, which costs ~2 ms here (measured: p50 2.1 ms against
+ * 0.002 ms), on every hop of every call. `ready()` lets a producer
+ * (a stream handler) wait while the transport is saturated.
+ */
+export class BatchWriter {
+  #frames: MuxFrame[] = [];
+  #bytes = 0;
+  #timer: ReturnType<typeof setImmediate> | null = null;
+  #blocked: PromiseWithResolvers<void> | null = null;
+  #closed = false;
+
+  constructor(
+    /** Writes one encoded batch; false when the transport wants a pause. */
+    private readonly write: (batch: Buffer) => boolean,
+  ) {}
+
+  /** Queues `frame` for the next batch. */
+  send(frame: MuxFrame): void {
+    if (this.#closed) return;
+    const size = frameBytes(frame);
+    if (this.#frames.length > 0 && this.#bytes + size > MAX_BATCH_BYTES) {
+      this.flush();
+    }
+    this.#frames.push(frame);
+    this.#bytes += size;
+    this.#timer ??= setImmediate(this.flush);
+  }
+
+  /** Resolves when the transport takes more (at once unless it asked to pause). */
+  ready(): Promise<void> {
+    return this.#blocked?.promise ?? Promise.resolve();
+  }
+
+  /** The transport drained: producers may go on. */
+  drained(): void {
+    this.#blocked?.resolve();
+    this.#blocked = null;
+  }
+
+  /** Drops what is queued and everything sent later; releases waiting producers. */
+  close(): void {
+    this.#closed = true;
+    this.#frames = [];
+    this.#bytes = 0;
+    if (this.#timer !== null) clearImmediate(this.#timer);
+    this.#timer = null;
+    this.drained();
+  }
+
+  /** Writes what is queued now (the timer would, a moment later). */
+  flush = (): void => {
+    if (this.#timer !== null) clearImmediate(this.#timer);
+    this.#timer = null;
+    if (this.#closed || this.#frames.length === 0) return;
+    const frames = this.#frames;
+    this.#frames = [];
+    this.#bytes = 0;
+    if (!this.write(encodeBatch(frames)) && this.#blocked === null) {
+      this.#blocked = Promise.withResolvers<void>();
+    }
+  };
+}

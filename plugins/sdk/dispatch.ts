@@ -1,0 +1,136 @@
+/**
+ * How the SDK serves one call, whatever carries it: a plain gRPC call
+ * (serve.ts) or a frame on the Mux stream (mux_server.ts). Both transports
+ * hand over the RPC name, the corr id and the request, and get back the
+ * response, the stream items, or the status a failure maps to — so
+ * intercept, handlers, corr-id logs and error codes are the same on both.
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  type MethodCodec,
+  type Wire,
+  WireError,
+} from "../../node/exec/grpc_codec.ts";
+import { PluginError } from "./errors.ts";
+import type { PluginLogger } from "./log.ts";
+import type { CallContext } from "./serve.ts";
+
+/** A handler as the dispatcher calls it. */
+export type AnyHandler = (req: unknown, ctx: CallContext) => unknown;
+
+/** One RPC the plugin serves: how it crosses the wire and who answers it. */
+export interface Route {
+  codec: MethodCodec<unknown, unknown>;
+  handler: AnyHandler;
+}
+
+/** A failed call's gRPC status. */
+export interface CallStatus {
+  code: number;
+  details: string;
+}
+
+const quiet = (rpc: string) => rpc === "Health" || rpc === "Handshake";
+
+/** The routes of one plugin plus what every call shares; see the module doc. */
+export class Dispatcher {
+  /** By RPC name, e.g. `Prepare`; Handshake and Health included. */
+  readonly routes = new Map<string, Route>();
+
+  constructor(
+    private readonly log: PluginLogger,
+    /** Aborted when shutdown outlasts its grace: cuts every call. */
+    private readonly shutdown: AbortSignal,
+    private readonly intercept?: (
+      rpc: string,
+      ctx: CallContext,
+    ) => void | Promise<void>,
+  ) {}
+
+  /** The context of one call; `cancelled` is aborted when the caller gives up. */
+  context(corr_id: string, rpc: string, cancelled: AbortSignal): CallContext {
+    return {
+      corr_id,
+      rpc,
+      log: this.log.child({ corr_id, rpc }),
+      signal: AbortSignal.any([cancelled, this.shutdown]),
+    };
+  }
+
+  /**
+   * Serves a unary call: intercept, decode (`request` may throw), handler,
+   * encode. Throws what failed; {@linkcode status} maps it.
+   */
+  async unary(route: Route, request: () => Wire, ctx: CallContext) {
+    const started = performance.now();
+    await this.intercept?.(route.codec.rpc, ctx);
+    const res = await route.handler(route.codec.decodeRequest(request()), ctx);
+    const out = route.codec.encodeResponse(res);
+    // Debug, not info: one line per task and RPC, relayed through the
+    // node, was a measurable share of both processes' CPU under load.
+    if (!quiet(route.codec.rpc)) {
+      ctx.log.debug("call", { ms: Math.round(performance.now() - started) });
+    }
+    return out;
+  }
+
+  /**
+   * Serves a server-streaming call, passing each item to `write` (which may
+   * wait while its transport is saturated). A call cut by shutdown rather
+   * than by its caller throws UNAVAILABLE, never ends cleanly.
+   */
+  async stream(
+    route: Route,
+    request: () => Wire,
+    ctx: CallContext,
+    write: (w: Wire) => void | Promise<void>,
+    cancelledByCaller: () => boolean,
+  ): Promise<void> {
+    const started = performance.now();
+    let items = 0;
+    await this.intercept?.(route.codec.rpc, ctx);
+    const it = (route.handler(
+      route.codec.decodeRequest(request()),
+      ctx,
+    ) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    // A cancelled call must not wait for the worker's next event.
+    const aborted = new Promise<"aborted">((resolve) => {
+      if (ctx.signal.aborted) resolve("aborted");
+      ctx.signal.addEventListener("abort", () => resolve("aborted"), {
+        once: true,
+      });
+    });
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r === "aborted") {
+        it.return?.(); // not awaited: a generator parked in an await answers late
+        if (!cancelledByCaller()) {
+          throw new PluginError("UNAVAILABLE", "plugin shutting down");
+        }
+        break;
+      }
+      if (r.done) break;
+      items++;
+      const wait = write(route.codec.encodeResponse(r.value));
+      if (wait) await Promise.race([wait, aborted]);
+    }
+    ctx.log.debug("stream", {
+      items,
+      ms: Math.round(performance.now() - started),
+      cancelled: ctx.signal.aborted,
+    });
+  }
+
+  /** The status a failed call answers with (logged with its corr_id). */
+  status(ctx: CallContext, e: unknown): CallStatus {
+    const code = e instanceof PluginError
+      ? grpc.status[e.code]
+      : e instanceof WireError
+      ? grpc.status.INVALID_ARGUMENT
+      : grpc.status.INTERNAL;
+    const details = (e as Error)?.message ?? String(e);
+    ctx.log.warn("call failed", { code: grpc.status[code], error: details });
+    return { code, details };
+  }
+}
