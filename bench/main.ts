@@ -120,7 +120,7 @@ async function measure(): Promise<Record<string, unknown>> {
     out.failover = await failover(c, { trials: SIZE.fo });
   }
   // 7. The same workload with a hooks sink on every node, each tier.
-  for (const tier of ["best_effort", "audit"] as const) {
+  for (const tier of ["none", "best_effort", "audit"] as const) {
     step(`end to end with a ${tier} hooks sink: ${SIZE.hooks} tasks`);
     out[`hooks_${tier}`] = await hooksEndToEnd(tier, {
       tasks: SIZE.hooks,
