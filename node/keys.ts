@@ -53,6 +53,14 @@ export class Keys {
   joinToken(idHash: string): string {
     return `${this.prefix}join-tokens/${idHash}`;
   }
+  /** An open provisioning request (SPEC §10). */
+  provisionReq(reqId: string): string {
+    return `${this.prefix}provision-req/${reqId}`;
+  }
+  /** Consecutive provisioning failures and the cooldown of one requires. */
+  provisionFailures(hintHash: string): string {
+    return `${this.prefix}provision-failures/${hintHash}`;
+  }
   /** Prefix of one collection, e.g. `dir("dispatch-queue")`. */
   dir(name: Collection): string {
     return `${this.prefix}${name}/`;

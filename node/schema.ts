@@ -147,6 +147,43 @@ export const FlushEntry = z.object({
 export type FlushEntry = z.infer<typeof FlushEntry>;
 
 /**
+ * `/boi/provision-req/{req_id}` (SPEC §2, §10), under its own 300 s lease:
+ * one open request per distinct `requires` (the hint). Written only by the
+ * admin node that asked its provisioner (`requested_by`).
+ */
+export const ProvisionRequest = z.object({
+  req_id: z.string(),
+  hint: Requires,
+  /** `hintHash(hint)`: names the failure record of the same requires. */
+  hint_hash: z.string(),
+  requested_at: z.number().int(),
+  requested_by: z.string(),
+  allocation_id: z.string().optional(),
+  deadline_at: z.number().int(),
+  fulfilled_by: z.string().optional(),
+  fulfilled_at: z.number().int().optional(),
+  /** The join token minted for it (by hash): revoked when the request fails. */
+  token_id_sha256: z.string().optional(),
+});
+export type ProvisionRequest = z.infer<typeof ProvisionRequest>;
+
+/**
+ * `/boi/provision-failures/{hint_hash}` (SPEC §2): consecutive failures of
+ * one requires and the cooldown they caused. Every request for the hint is
+ * opened by a compare on this record, so two admin nodes cannot both open
+ * one, and a stale view cannot slip past a cooldown.
+ */
+export const ProvisionFailures = z.object({
+  count: z.number().int().nonnegative(),
+  cooldown_until: z.number().int(),
+  hint: Requires.optional(),
+  /** Requests opened for this hint so far: the next req_id's sequence number. */
+  attempts: z.number().int().nonnegative().optional(),
+  last_reason: z.string().optional(),
+});
+export type ProvisionFailures = z.infer<typeof ProvisionFailures>;
+
+/**
  * Largest value a node accepts per collection (UTF-16 length of the JSON):
  * anything larger is logged and skipped like an invalid record, so a stray
  * 1.4 MB "node record" cannot join or bloat every view.
@@ -159,6 +196,9 @@ export const RECORD_MAX_BYTES: Readonly<Record<string, number>> = {
   // MAX_TXN_BYTES, cli/dispatch.ts): a node must accept whatever dispatch stores.
   "dispatch-queue": 1_000_000,
   specs: 1_000_000,
+  // A hint is a task's requires: as large as the envelope allows it, within reason.
+  "provision-req": 64 * 1024,
+  "provision-failures": 64 * 1024,
 };
 
 /** `/boi/hooks-hwm/{plugin}/{node_id}`: the acked high-water mark of one (node, plugin), SPEC §8. */

@@ -7,6 +7,11 @@ import type { Effect } from "./effects.ts";
 import { applyChange, applyOwnOp } from "./view_changes.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { MutableView } from "./view.ts";
+import {
+  applyProvisionEffect,
+  applyProvisionEvent,
+  clearProvisionRecords,
+} from "./provision_apply.ts";
 
 /** Applies one event; returns warnings (invalid records) for the shell to log. */
 export function applyEvent(
@@ -40,6 +45,7 @@ export function applyEvent(
       view.tombstones.clear();
       view.dispatch_paused = false;
       view.draining.clear();
+      clearProvisionRecords(view.provision);
       view.watch_revision = ev.revision;
       for (const c of ev.kvs) applyChange(view, keys, c, warnings);
       warnOrphanClaims(view, keys, ev.kvs, warnings);
@@ -145,6 +151,9 @@ export function applyEvent(
       }
       break;
     }
+    case "provision":
+      applyProvisionEvent(view.provision, ev);
+      break;
     case "tick":
       break;
   }
@@ -262,6 +271,9 @@ export function applyEffects(
         }
         if (e.event === "node.degraded") view.reported_health = "degraded";
         if (e.event === "node.healed") view.reported_health = "ok";
+        break;
+      case "provision":
+        applyProvisionEffect(view.provision, e, at);
         break;
       case "log":
         break;

@@ -10,14 +10,9 @@ import type { Effect } from "./effects.ts";
 import { hrwBefore, hrwPosition, hrwWinner } from "./hrw.ts";
 import { isCandidate, isCapable, liveNodeCaps, localBusy } from "./filter.ts";
 import type { NodeCaps } from "./filter.ts";
-import {
-  claimTxn,
-  fencedTxn,
-  NO_CAPABLE_NODE,
-  strayClaimTxn,
-  unclaimedTxn,
-} from "./txns.ts";
+import { claimTxn, fencedTxn, strayClaimTxn, unclaimedTxn } from "./txns.ts";
 import type { NodeView, Versioned } from "./view.ts";
+import { unschedulableNote } from "./provision_note.ts";
 import { decideWorker } from "./worker_decide.ts";
 import { finishEnvelope } from "./finish.ts";
 
@@ -199,11 +194,12 @@ function decidePending(
         payload: { task_id: env.task_id, requires: env.requires },
       });
     }
-    if (env.last_error !== NO_CAPABLE_NODE && !view.hooks_stalled) {
+    const note = unschedulableNote(view.provision, env.requires, ctx.at);
+    if (env.last_error !== note && !view.hooks_stalled) {
       effects.push(unclaimedTxn(ctx.keys, "unschedulable", t, {
         ...env,
         state_version: env.state_version + 1,
-        last_error: NO_CAPABLE_NODE,
+        last_error: note,
       }));
     }
     return effects;

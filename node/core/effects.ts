@@ -1,5 +1,6 @@
 /** Effects: plain data the shell executes. Every etcd write carries its compare. */
 import type { Envelope } from "../schema.ts";
+import type { ProvisionEffect } from "./provision_types.ts";
 
 /** One compare of an etcd transaction. */
 export type Compare = {
@@ -108,4 +109,5 @@ export type Effect =
   | KillEffect
   | DropWorkerEffect
   | LogEffect
-  | EmitEffect;
+  | EmitEffect
+  | ProvisionEffect;

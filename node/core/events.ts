@@ -1,5 +1,6 @@
 /** Events that drive the node: decoded etcd changes and local happenings. Time comes in `at`. */
 import type { TxnEffect } from "./effects.ts";
+import type { ProvisionEvent } from "./provision_types.ts";
 
 /** One key change; `kv: null` is a delete. */
 export interface KeyChange {
@@ -19,6 +20,8 @@ export interface KeyChange {
 }
 
 export type NodeEvent =
+  /** A provisioning step's outcome (provision_types.ts). */
+  | ProvisionEvent
   /** Watch events of one or more revisions, in order. */
   | { type: "changes"; at: number; changes: KeyChange[] }
   /** A full re-list (start-up, compaction, long outage): replaces the etcd part of the view. */

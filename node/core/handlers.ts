@@ -15,6 +15,7 @@ import { txnCommitted } from "./apply.ts";
 import { selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
+import { decideProvisioning, onProvisionEvent } from "./provision.ts";
 import { committedEvents, emit, watchedEvents } from "./hook_events.ts";
 
 /** Re-decides the given tasks in order, sharing one membership snapshot. */
@@ -163,6 +164,7 @@ export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
   return [
     ...healthChange(view, at),
     ...decideTasks(view, keys, activeTasks(view), at),
+    ...decideProvisioning(view, keys, at),
   ];
 }
 
@@ -268,6 +270,8 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
     case "result_flushed":
     case "flush_resolved":
       return decideTasks(view, keys, [ev.task_id], ev.at);
+    case "provision":
+      return onProvisionEvent(view, keys, ev);
   }
 }
 

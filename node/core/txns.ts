@@ -6,6 +6,7 @@ import { type Claim, type Envelope, TERMINAL_STATES } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import type { Compare, Op, TxnEffect } from "./effects.ts";
 import type { Versioned } from "./view.ts";
+import { isUnschedulableNote } from "./provision_note.ts";
 
 const json = (v: unknown) => JSON.stringify(v);
 
@@ -33,7 +34,7 @@ export function claimTxn(
     claim_lease_id: leaseId,
     attempts: attempt,
     not_before: null,
-    last_error: env.last_error === NO_CAPABLE_NODE ? null : env.last_error,
+    last_error: isUnschedulableNote(env.last_error) ? null : env.last_error,
   };
   return {
     kind: "txn",

@@ -12,6 +12,12 @@ import type {
   SpecRecord,
 } from "../schema.ts";
 import type { TxnReason } from "./effects.ts";
+import {
+  emptyProvisionView,
+  type MutableProvisionView,
+  type ProvisionConfig,
+  type ProvisionView,
+} from "./provision_types.ts";
 
 /** A decoded etcd record together with the revisions it was read at. */
 export interface Versioned<T> {
@@ -43,6 +49,8 @@ export interface CoreConfig {
   readonly claim_failure_cooldown_ms: number;
   /** Grace between SIGTERM and SIGKILL when a task is cancelled. @default 1000 */
   readonly cancel_grace_ms: number;
+  /** Set on a node that runs a provisioner plugin (provision.ts). @default null */
+  readonly provision?: ProvisionConfig | null;
 }
 
 /**
@@ -144,6 +152,8 @@ export interface NodeView {
   readonly watch_revision: number;
   /** The audit hooks queue is full (SPEC §8 back-pressure): no claims, no commits. */
   readonly hooks_stalled: boolean;
+  /** Provisioning requests, failure records and this node's own requests. */
+  readonly provision: ProvisionView;
 }
 
 /** The mutable form the event loop owns. */
@@ -176,6 +186,7 @@ export interface MutableView extends NodeView {
   tombstones: Map<string, number>;
   /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
   watch_revision: number;
+  provision: MutableProvisionView;
 }
 
 export function emptyView(config: CoreConfig): MutableView {
@@ -207,5 +218,6 @@ export function emptyView(config: CoreConfig): MutableView {
     hooks_stalled: false,
     tombstones: new Map(),
     watch_revision: 0,
+    provision: emptyProvisionView(),
   };
 }

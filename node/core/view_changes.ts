@@ -19,6 +19,7 @@ import type { Keys } from "../keys.ts";
 import type { Op } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
 import type { MutableView, Versioned } from "./view.ts";
+import { applyProvisionChange } from "./provision_apply.ts";
 
 export function applyOwnOp(
   view: MutableView,
@@ -98,6 +99,16 @@ export function applyChange(
 ): void {
   const p = keys.parse(c.key);
   if (!p) return;
+  if (
+    applyProvisionChange(
+      view.provision,
+      view.caps,
+      p.collection,
+      p.id,
+      c,
+      warnings,
+    )
+  ) return;
   if (p.collection === "cluster") {
     if (p.id.startsWith("drain/")) {
       const node = p.id.slice("drain/".length);

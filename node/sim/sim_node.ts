@@ -331,5 +331,7 @@ function describe(e: Effect): string {
       return `emit ${e.event}`;
     case "log":
       return `log ${e.msg}`;
+    case "provision":
+      return `provision ${e.action}(${e.req_id})`;
   }
 }

@@ -1,0 +1,183 @@
+/**
+ * The view reducer's provisioning part: the request and failure records from
+ * the watch, the first claim by a node that fits one of our requests, and
+ * the local half of provisioning effects and events. Pure, like apply.ts.
+ */
+import {
+  CapsRecord,
+  Claim,
+  ProvisionFailures,
+  ProvisionRequest,
+  RECORD_MAX_BYTES,
+} from "../schema.ts";
+import type { KeyChange } from "./events.ts";
+import type {
+  LocalProvision,
+  MutableProvisionView,
+  ProvisionEffect,
+  ProvisionEvent,
+} from "./provision_types.ts";
+import type { Versioned } from "./view.ts";
+
+/**
+ * Applies one change of a provisioning collection (or a claim, while we have
+ * requests of our own). Returns false when the change is not provisioning's.
+ */
+export function applyProvisionChange(
+  p: MutableProvisionView,
+  caps: ReadonlyMap<string, Versioned<CapsRecord>>,
+  collection: string,
+  id: string,
+  c: KeyChange,
+  warnings: string[],
+): boolean {
+  if (collection === "claims") {
+    if (c.kv !== null && p.local.size > 0) noteClaim(p, caps, c.kv.value);
+    return false; // the claims map is apply.ts's
+  }
+  if (collection !== "provision-req" && collection !== "provision-failures") {
+    return false;
+  }
+  const isReq = collection === "provision-req";
+  const map = (isReq ? p.reqs : p.failures) as Map<
+    string,
+    Versioned<unknown>
+  >;
+  const existing = map.get(id);
+  if (c.kv === null) {
+    if (!existing || existing.mod_revision < c.revision) {
+      map.delete(id);
+      if (!isReq) p.unreadable.delete(id);
+    }
+    return true;
+  }
+  if (existing && existing.mod_revision >= c.kv.mod_revision) return true;
+  const max = RECORD_MAX_BYTES[collection];
+  const parsed = c.kv.value.length > max
+    ? null
+    : (isReq ? ProvisionRequest : ProvisionFailures).safeParse(
+      safeJson(c.kv.value),
+    );
+  if (parsed === null || !parsed.success) {
+    warnings.push(
+      `${c.key}: invalid record skipped${
+        isReq ? "" : " (no provisioning for this requires while it is)"
+      }`,
+    );
+    map.delete(id);
+    // Fail closed: a failure record we cannot read may hold a cooldown.
+    if (!isReq) p.unreadable.add(id);
+    return true;
+  }
+  if (!isReq) p.unreadable.delete(id);
+  map.set(id, {
+    value: parsed.data,
+    mod_revision: c.kv.mod_revision,
+    create_revision: c.kv.create_revision,
+    lease: c.kv.lease,
+  });
+  return true;
+}
+
+/** Forgets the etcd half (a relist rebuilds it); our own requests stay. */
+export function clearProvisionRecords(p: MutableProvisionView): void {
+  p.reqs.clear();
+  p.failures.clear();
+  p.unreadable.clear();
+}
+
+/** A claim by a node whose caps fit one of our waiting requests: its first claim. */
+function noteClaim(
+  p: MutableProvisionView,
+  caps: ReadonlyMap<string, Versioned<CapsRecord>>,
+  value: string,
+): void {
+  const claim = Claim.safeParse(safeJson(value));
+  if (!claim.success) return;
+  const nodeCaps = caps.get(claim.data.node_id)?.value.static;
+  if (!nodeCaps) return;
+  for (const [id, l] of p.local) {
+    if (l.first_claim !== null || l.phase === "done") continue;
+    if (claim.data.claimed_at < l.requested_at) continue;
+    const fits = Object.entries(l.hint).every(([k, v]) => nodeCaps[k] === v);
+    if (fits) {
+      p.local.set(id, {
+        ...l,
+        first_claim: { node_id: claim.data.node_id, at: claim.data.claimed_at },
+      });
+    }
+  }
+}
+
+/** The local half of a provisioning effect, as it is issued. */
+export function applyProvisionEffect(
+  p: MutableProvisionView,
+  e: ProvisionEffect,
+  at: number,
+): void {
+  if (e.action === "open") {
+    p.local.set(e.req_id, {
+      req_id: e.req_id,
+      hint: e.hint,
+      hint_hash: e.hint_hash,
+      requested_at: at,
+      deadline_at: e.record.deadline_at,
+      phase: "opening",
+      allocation_id: null,
+      allocate_error: null,
+      token_id_sha256: null,
+      deallocated: false,
+      first_claim: null,
+    });
+    return;
+  }
+  const l = p.local.get(e.req_id);
+  if (l) {
+    p.local.set(e.req_id, {
+      ...l,
+      phase: "writing",
+      deallocated: l.deallocated || e.deallocate !== null,
+    });
+  }
+}
+
+/** What the shell reported about one of our requests. */
+export function applyProvisionEvent(
+  p: MutableProvisionView,
+  ev: ProvisionEvent,
+): void {
+  const l = p.local.get(ev.req_id);
+  if (!l) return;
+  const set = (patch: Partial<LocalProvision>) =>
+    p.local.set(ev.req_id, { ...l, ...patch });
+  switch (ev.step) {
+    case "opened":
+      set({ phase: "allocating", token_id_sha256: ev.token_id_sha256 });
+      break;
+    case "open_refused":
+      p.local.delete(ev.req_id);
+      p.backoff.set(l.hint_hash, ev.at + ev.retry_after_ms);
+      break;
+    case "allocated":
+      set({ phase: "allocated", allocation_id: ev.allocation_id });
+      break;
+    case "allocate_failed":
+      set({ phase: "allocated", allocate_error: ev.error });
+      break;
+    case "written":
+      if (ev.ok && ev.effect.closes) p.local.delete(ev.req_id);
+      else set({ phase: "allocated" });
+      break;
+  }
+  for (const [hash, until] of p.backoff) {
+    if (until <= ev.at) p.backoff.delete(hash);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
