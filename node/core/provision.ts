@@ -12,7 +12,7 @@ import type {
 } from "../schema.ts";
 import type { Compare, Effect, EmitEffect, Op } from "./effects.ts";
 import { isCapable, liveNodeCaps, type NodeCaps } from "./filter.ts";
-import { canonicalHint, hintHash, showHint } from "./provision_note.ts";
+import { canonicalHint, hintHash } from "./provision_note.ts";
 import type {
   LocalProvision,
   ProvisionConfig,

@@ -1,0 +1,424 @@
+import assert from "node:assert/strict";
+import { Keys } from "../keys.ts";
+import { testEnvelope } from "../test_envelope.ts";
+import { applyEffects, applyEvent } from "./apply.ts";
+import type { Effect, EmitEffect, TxnEffect } from "./effects.ts";
+import type { KeyChange, NodeEvent } from "./events.ts";
+import { handle } from "./handlers.ts";
+import { hintHash } from "./provision_note.ts";
+import type {
+  ProvisionOpenEffect,
+  ProvisionWriteEffect,
+} from "./provision_types.ts";
+import { emptyView, type MutableView } from "./view.ts";
+
+const keys = new Keys("/boi/");
+let rev = 100;
+const HINT = { "x-test-pool": "mac" };
+const HASH = hintHash(HINT);
+const CFG = {
+  deadline_ms: 2000,
+  cooldown_ms: 10_000,
+  failure_limit: 3,
+  req_ttl_s: 30,
+};
+
+function put(key: string, value: unknown, lease = "0"): KeyChange {
+  rev++;
+  return {
+    key,
+    revision: rev,
+    kv: {
+      value: typeof value === "string" ? value : JSON.stringify(value),
+      mod_revision: rev,
+      create_revision: rev,
+      lease,
+    },
+  };
+}
+
+function node(id: string, caps: Record<string, string>, startedAt = 0) {
+  return [
+    put(keys.node(id), {
+      node_id: id,
+      addr: "x:1",
+      version: "0",
+      started_at: startedAt,
+      pid: 1,
+    }, "9"),
+    put(keys.caps(id), {
+      static: { os: "linux", arch: "x86_64", ...caps },
+      dynamic: { workers_busy: 0, workers_max: 4, health: "ok" },
+    }),
+  ];
+}
+
+/** An admin node `adm` (with a provisioner unless `provision: null`) and 5 tasks needing a mac. */
+function adminView(
+  opts: { admin?: boolean; provision?: typeof CFG | null } = {},
+): MutableView {
+  const v = emptyView({
+    node_id: "adm",
+    workers_max: 4,
+    static_caps: { os: "linux", arch: "x86_64" },
+    spill_after_ms: 1000,
+    spill_step_ms: 100,
+    retry_backoff_ms: 1000,
+    cancel_grace_ms: 1000,
+    claim_failure_window_ms: 300_000,
+    claim_failure_limit: 3,
+    claim_failure_cooldown_ms: 300_000,
+    provision: opts.provision === undefined ? CFG : opts.provision,
+  });
+  applyEvent(v, keys, {
+    type: "lease_granted",
+    at: 0,
+    lease_id: "7",
+    valid_until: 1e15,
+  });
+  const changes: KeyChange[] = [
+    put(keys.spec("s1"), {
+      spec_id: "s1",
+      yaml: "",
+      sha256: "x",
+      dispatched_by: "t",
+      dispatched_at: 0,
+      task_ids: [],
+    }),
+    put(keys.node("adm"), {
+      node_id: "adm",
+      addr: "x:1",
+      version: "0",
+      started_at: 0,
+      pid: 1,
+    }, "7"),
+    put(keys.caps("adm"), {
+      static: {
+        os: "linux",
+        arch: "x86_64",
+        ...(opts.admin === false ? {} : { cluster_admin: "true" }),
+      },
+      dynamic: { workers_busy: 0, workers_max: 4, health: "ok" },
+    }),
+  ];
+  for (let i = 0; i < 5; i++) {
+    changes.push(
+      put(keys.task(`s1.t${i}`), testEnvelope(`s1.t${i}`, { requires: HINT })),
+    );
+  }
+  step(v, { type: "changes", at: 0, changes });
+  return v;
+}
+
+function step(v: MutableView, ev: NodeEvent): Effect[] {
+  for (const w of applyEvent(v, keys, ev)) throw new Error(w);
+  const effects = handle(v, keys, ev);
+  applyEffects(v, effects, ev.at);
+  // Task transactions commit at once (this file is about provisioning).
+  for (const e of effects) {
+    if (e.kind !== "txn") continue;
+    applyEvent(v, keys, {
+      type: "txn_done",
+      at: ev.at,
+      effect: e,
+      ok: true,
+      revision: ++rev,
+      error: null,
+    });
+  }
+  return effects;
+}
+
+const tick = (v: MutableView, at: number) => step(v, { type: "tick", at });
+const opens = (es: Effect[]) =>
+  es.filter((e): e is ProvisionOpenEffect =>
+    e.kind === "provision" && e.action === "open"
+  );
+const writes = (es: Effect[]) =>
+  es.filter((e): e is ProvisionWriteEffect =>
+    e.kind === "provision" && e.action === "write"
+  );
+const emits = (es: Effect[], event: string) =>
+  es.filter((e): e is EmitEffect => e.kind === "emit" && e.event === event);
+
+/** Plays the shell's part of an open: the txn lands, Allocate answers. */
+function opened(v: MutableView, e: ProvisionOpenEffect, at: number): Effect[] {
+  const out = step(v, {
+    type: "changes",
+    at,
+    changes: [
+      put(keys.provisionReq(e.req_id), e.record, "55"),
+      put(keys.provisionFailures(e.hint_hash), e.failures),
+    ],
+  });
+  out.push(...step(v, {
+    type: "provision",
+    at,
+    req_id: e.req_id,
+    step: "opened",
+    revision: rev,
+    token_id_sha256: "tok",
+  }));
+  out.push(...step(v, {
+    type: "provision",
+    at,
+    req_id: e.req_id,
+    step: "allocated",
+    allocation_id: `alloc-${e.req_id}`,
+  }));
+  return out;
+}
+
+/** Plays the shell's part of a write: the ops land, the outcome is reported. */
+function written(
+  v: MutableView,
+  e: ProvisionWriteEffect,
+  at: number,
+): Effect[] {
+  const changes: KeyChange[] = e.success.map((op) =>
+    op.op === "put" ? put(op.key, op.value, op.lease) : (rev++, {
+      key: op.key,
+      revision: rev,
+      kv: null,
+    })
+  );
+  step(v, { type: "changes", at, changes });
+  return step(v, {
+    type: "provision",
+    at,
+    req_id: e.req_id,
+    step: "written",
+    ok: true,
+    effect: e,
+    error: null,
+  });
+}
+
+Deno.test("one request for five tasks of one requires, opened by compare on the request and the failure record", () => {
+  const v = adminView();
+  const first = opens(tick(v, 1000));
+  assert.equal(first.length, 1);
+  const e = first[0];
+  assert.equal(e.req_id, `${HASH.slice(0, 12)}-1`);
+  assert.deepEqual(e.hint, HINT);
+  assert.deepEqual(e.compare, [
+    { key: keys.provisionReq(e.req_id), target: "version", equals: 0 },
+    { key: keys.provisionFailures(HASH), target: "version", equals: 0 },
+  ]);
+  assert.equal(e.record.deadline_at, 1000 + CFG.deadline_ms);
+  assert.equal(e.ttl_s, 30);
+  assert.equal(opens(tick(v, 1100)).length, 0, "in flight: no second open");
+  const out = opened(v, e, 1200);
+  assert.equal(emits(out, "provision.requested").length, 1);
+  // Every task says what is happening.
+  const notes = txnsOf(tick(v, 1300)).map((t) =>
+    JSON.parse((t.success[0] as { value: string }).value).last_error
+  );
+  assert.equal(notes.length, 5);
+  for (const n of notes) {
+    assert.equal(
+      n,
+      `provisioning node for {"x-test-pool":"mac"} (req ${e.req_id})`,
+    );
+  }
+  assert.equal(opens(tick(v, 1400)).length, 0, "open: no second request");
+});
+
+const txnsOf = (es: Effect[]) =>
+  es.filter((e): e is TxnEffect => e.kind === "txn");
+
+Deno.test("deadline → Deallocate and a counted failure; 3 failures → cooldown, then a new attempt", () => {
+  const v = adminView();
+  let at = 1000;
+  let next = opens(tick(v, at));
+  for (let i = 1; i <= 3; i++) {
+    const [o] = next;
+    assert.ok(o, `attempt ${i} opens`);
+    assert.equal(o.req_id, `${HASH.slice(0, 12)}-${i}`);
+    opened(v, o, at);
+    assert.equal(writes(tick(v, o.record.deadline_at - 1)).length, 0);
+    at = o.record.deadline_at;
+    const [w] = writes(tick(v, at));
+    assert.ok(w, `attempt ${i} fails at its deadline`);
+    assert.equal(w.deallocate, `alloc-${o.req_id}`);
+    assert.ok(
+      w.success.some((op) =>
+        op.op === "delete" && op.key === keys.provisionReq(o.req_id)
+      ),
+    );
+    assert.ok(
+      w.success.some((op) =>
+        op.op === "delete" && op.key === keys.joinToken("tok")
+      ),
+      "the token is revoked",
+    );
+    const f = JSON.parse(
+      (w.success.find((op) => op.key === keys.provisionFailures(HASH)) as {
+        value: string;
+      }).value,
+    );
+    assert.equal(f.count, i);
+    assert.equal(f.cooldown_until, i === 3 ? at + CFG.cooldown_ms : 0);
+    const out = written(v, w, at);
+    const failed = emits(out, "provision.failed").map((e) => e.payload.reason);
+    assert.deepEqual(failed, i === 3 ? ["deadline", "cooldown"] : ["deadline"]);
+    // The next attempt is decided with the outcome (none once cooling down).
+    next = opens(out);
+    assert.equal(next.length, i === 3 ? 0 : 1);
+    at += 100;
+  }
+  const cooldownUntil = at - 100 + CFG.cooldown_ms;
+  for (; at < cooldownUntil; at += 1000) {
+    assert.equal(opens(tick(v, at)).length, 0, `no open in cooldown at ${at}`);
+  }
+  const note = txnsOf(tick(v, cooldownUntil - 1))[0];
+  assert.equal(note, undefined, "notes were written once already");
+  const env = v.tasks.get("s1.t0")!.value;
+  assert.ok(env.state === "PENDING");
+  const after = opens(tick(v, cooldownUntil));
+  assert.equal(after.length, 1, "a new attempt after the cooldown");
+  assert.equal(after[0].req_id, `${HASH.slice(0, 12)}-4`);
+});
+
+Deno.test("the cooldown note on the task; an unreadable failure record blocks provisioning (fail closed)", () => {
+  const v = adminView();
+  step(v, {
+    type: "changes",
+    at: 0,
+    changes: [put(keys.provisionFailures(HASH), {
+      count: 3,
+      cooldown_until: 50_000,
+      last_reason: "no node joined within 2000 ms",
+    })],
+  });
+  const out = tick(v, 1000);
+  assert.equal(opens(out).length, 0);
+  const note = JSON.parse(
+    (txnsOf(out)[0].success[0] as { value: string }).value,
+  ).last_error;
+  assert.equal(
+    note,
+    "provisioning in cooldown until 1970-01-01T00:00:50.000Z after 3 failures (no node joined within 2000 ms)",
+  );
+
+  const w = adminView();
+  applyEvent(w, keys, {
+    type: "changes",
+    at: 0,
+    changes: [put(keys.provisionFailures(HASH), "{not json")],
+  });
+  const blocked = tick(w, 1000);
+  assert.equal(opens(blocked).length, 0, "unreadable record: no request");
+  assert.match(
+    JSON.parse((txnsOf(blocked)[0].success[0] as { value: string }).value)
+      .last_error,
+    /^provisioning blocked: the failure record .* is unreadable/,
+  );
+});
+
+Deno.test("a fitting node joins and claims → fulfilled_by by CAS, provision.fulfilled with the latency, failures reset", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  opened(v, o, 1100);
+  step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
+  step(v, {
+    type: "changes",
+    at: 1600,
+    changes: [put(keys.claim("s1.t0"), {
+      node_id: "mac-1",
+      lease_id: "9",
+      claimed_at: 1550,
+      attempt: 1,
+    }, "9")],
+  });
+  const [w] = writes(tick(v, 1700));
+  assert.ok(w);
+  assert.equal(w.deallocate, null);
+  const req = JSON.parse(
+    (w.success.find((op) => op.key === keys.provisionReq(o.req_id)) as {
+      value: string;
+    }).value,
+  );
+  assert.equal(req.fulfilled_by, "mac-1");
+  assert.equal(req.allocation_id, `alloc-${o.req_id}`);
+  assert.equal(
+    (w.success.find((op) => op.key === keys.provisionReq(o.req_id)) as {
+      lease?: string;
+    }).lease,
+    "55",
+    "kept under its own lease",
+  );
+  assert.deepEqual(w.compare[0], {
+    key: keys.provisionReq(o.req_id),
+    target: "mod",
+    equals: v.provision.reqs.get(o.req_id)!.mod_revision,
+  });
+  const out = written(v, w, 1800);
+  const [f] = emits(out, "provision.fulfilled");
+  assert.equal(f.payload.latency_ms, 550);
+  assert.equal(f.payload.node_id, "mac-1");
+  assert.equal(v.provision.local.size, 0);
+  assert.equal(opens(tick(v, 5000)).length, 0, "a fitting node is live");
+});
+
+Deno.test("Allocate failing (plugin crash) closes the request at once as a counted failure", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  step(v, {
+    type: "changes",
+    at: 1001,
+    changes: [
+      put(keys.provisionReq(o.req_id), o.record, "55"),
+      put(keys.provisionFailures(HASH), o.failures),
+    ],
+  });
+  step(v, {
+    type: "provision",
+    at: 1002,
+    req_id: o.req_id,
+    step: "opened",
+    revision: rev,
+    token_id_sha256: "tok",
+  });
+  const out = step(v, {
+    type: "provision",
+    at: 1003,
+    req_id: o.req_id,
+    step: "allocate_failed",
+    error: "UNAVAILABLE: plugin exited",
+  });
+  const [w] = writes(out);
+  assert.ok(w, "closed without waiting for the deadline");
+  assert.equal(w.deallocate, null, "nothing was allocated");
+  const f = JSON.parse(
+    (w.success.find((op) => op.key === keys.provisionFailures(HASH)) as {
+      value: string;
+    }).value,
+  );
+  assert.equal(f.count, 1);
+  assert.match(f.last_reason, /Allocate failed: UNAVAILABLE/);
+});
+
+Deno.test("no provisioning on a node that is not cluster_admin, or has no provisioner", () => {
+  assert.equal(opens(tick(adminView({ admin: false }), 1000)).length, 0);
+  const plain = adminView({ provision: null });
+  assert.equal(opens(tick(plain, 1000)).length, 0);
+  assert.equal(plain.tasks.get("s1.t0")!.value.last_error, "no capable node");
+});
+
+Deno.test("a request opened by another admin is respected: no second one", () => {
+  const v = adminView();
+  step(v, {
+    type: "changes",
+    at: 0,
+    changes: [put(keys.provisionReq("other-1"), {
+      req_id: "other-1",
+      hint: HINT,
+      hint_hash: HASH,
+      requested_at: 0,
+      requested_by: "adm-2",
+      deadline_at: 60_000,
+    }, "77")],
+  });
+  assert.equal(opens(tick(v, 1000)).length, 0);
+});
