@@ -18,6 +18,7 @@ import { serveHttps } from "./identity/https_server.ts";
 import { nodeFetch } from "./identity/node_fetch.ts";
 import { IdentityService } from "./identity/service.ts";
 import { emit } from "./core/hook_events.ts";
+import { mintToken } from "./identity/mint.ts";
 
 async function readConfigFile(): Promise<
   { path: string; text: string } | null
@@ -149,6 +150,7 @@ async function main(): Promise<number> {
     addr,
     plugins: host,
     hooks: host.hooks(),
+    provisioning: provisionDeps(host, identity),
   });
   obs.attach(node);
   log.info("starting", {
@@ -187,6 +189,19 @@ async function main(): Promise<number> {
   await server.shutdown();
   client.close();
   return code;
+}
+
+/** A node with a provisioner plugin provisions with its own mint and join listener. */
+function provisionDeps(host: PluginHost, identity: IdentityService) {
+  const provisioner = host.provisioner();
+  if (provisioner === null) return null;
+  return {
+    provisioner,
+    mint: (hint: Record<string, string>, ttlS: number) =>
+      mintToken(identity.deps, hint, ttlS),
+    bootstrapUrl: () =>
+      identity.joinAddr === null ? null : `https://${identity.joinAddr}`,
+  };
 }
 
 /** Why BOI_HTTP_ADDR cannot be listened on, as one line naming the variable. */

@@ -69,6 +69,14 @@ const ConfigSchema = z.object({
   claim_failure_limit: int(1).default(3),
   /** How long the node then stays degraded. @default 300000 */
   claim_failure_cooldown_ms: int(0).default(300_000),
+  /** How long a provisioned node has to join (SPEC §10). @default 60000 */
+  provision_deadline_ms: int(100).default(60_000),
+  /** No Allocate for a requires this long after the failure limit. @default 300000 */
+  provision_cooldown_ms: int(0).default(300_000),
+  /** Consecutive failures of one requires that start the cooldown. @default 3 */
+  provision_failure_limit: int(1).default(3),
+  /** Lease of a provisioning request: how long a dead admin's request stays open. @default 300 */
+  provision_req_ttl_s: int(2).default(300),
 }).strict();
 
 export interface NodeConfig {
@@ -90,6 +98,10 @@ export interface NodeConfig {
   claim_failure_window_ms: number;
   claim_failure_limit: number;
   claim_failure_cooldown_ms: number;
+  provision_deadline_ms: number;
+  provision_cooldown_ms: number;
+  provision_failure_limit: number;
+  provision_req_ttl_s: number;
   /** `BOI_PLUGINS`: the plugins file; null runs the reference workspace and pool. */
   plugins_file: string | null;
   join_token: string | null;
@@ -215,6 +227,10 @@ export function loadConfig(
     claim_failure_window_ms: c.claim_failure_window_ms,
     claim_failure_limit: c.claim_failure_limit,
     claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
+    provision_deadline_ms: c.provision_deadline_ms,
+    provision_cooldown_ms: c.provision_cooldown_ms,
+    provision_failure_limit: c.provision_failure_limit,
+    provision_req_ttl_s: c.provision_req_ttl_s,
     plugins_file: c.plugins ?? null,
     join_token: c.join_token ?? null,
     bootstrap_url: c.bootstrap_url ?? null,

@@ -35,6 +35,7 @@ import { Registration } from "./registration.ts";
 import { WatchLoop } from "./watch_loop.ts";
 import { declareNodeMetrics } from "./node_metrics.ts";
 import type { Logger } from "./log.ts";
+import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
 import { emit } from "../core/hook_events.ts";
@@ -55,6 +56,8 @@ export interface NodeDeps {
   plugins: PluginHost | null;
   /** The hooks plugin (SPEC §8), if one is configured. */
   hooks?: { settings: HooksSettings; sink: Hooks } | null;
+  /** Set when the node runs a provisioner plugin (provisioning.ts). */
+  provisioning?: ProvisionDeps | null;
 }
 
 export class BoiNode {
@@ -77,6 +80,7 @@ export class BoiNode {
   readonly #watch: WatchLoop;
   /** Event delivery to the hooks plugin (SPEC §8); null without one. */
   readonly hooks: NodeHooks | null;
+  readonly #provision: ProvisionRunner | null;
 
   constructor(readonly deps: NodeDeps) {
     const c = deps.config;
@@ -94,7 +98,24 @@ export class BoiNode {
       claim_failure_window_ms: c.claim_failure_window_ms,
       claim_failure_limit: c.claim_failure_limit,
       claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
+      provision: deps.provisioning
+        ? {
+          deadline_ms: c.provision_deadline_ms,
+          cooldown_ms: c.provision_cooldown_ms,
+          failure_limit: c.provision_failure_limit,
+          req_ttl_s: c.provision_req_ttl_s,
+        }
+        : null,
     });
+    this.#provision = deps.provisioning
+      ? new ProvisionRunner({
+        client: deps.client,
+        keys: this.keys,
+        log: deps.log,
+        deps: deps.provisioning,
+        push,
+      })
+      : null;
     this.#etcd = new EtcdHealth(
       deps.log,
       this.metrics,
@@ -403,6 +424,9 @@ export class BoiNode {
           ...e.payload,
         });
         this.hooks?.emit(e);
+        return;
+      case "provision":
+        this.#provision?.run(e);
         return;
     }
   }

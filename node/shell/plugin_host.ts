@@ -6,8 +6,9 @@
 import type { Pool, Workspace } from "../exec/contracts.ts";
 import { GrpcHooks } from "../exec/grpc_hooks.ts";
 import type { HooksSettings } from "../hooks/mod.ts";
-import type { Hooks } from "../plugins/contracts.ts";
+import type { Hooks, Provisioner } from "../plugins/contracts.ts";
 import { GrpcWorkspace } from "../exec/grpc_workspace.ts";
+import { GrpcProvisioner } from "../exec/grpc_provisioner.ts";
 import type { PluginConfig } from "../plugins/config.ts";
 import {
   type PluginRecord,
@@ -153,6 +154,20 @@ export class PluginHost {
     return new GrpcWorkspace({
       connection: () => s.connection({ wait_ms: CALL_WAIT_MS }),
     });
+  }
+
+  /** The provisioner client, or null when no provisioner plugin is configured. */
+  provisioner(): Provisioner | null {
+    for (const s of this.supervisors.values()) {
+      if (s.kind === "provisioner") {
+        // A short wait: a crashed provisioner fails the Allocate (a counted
+        // failure), it does not hold the request open.
+        return new GrpcProvisioner({
+          connection: () => s.connection({ wait_ms: 2000 }),
+        });
+      }
+    }
+    return null;
   }
 
   /**

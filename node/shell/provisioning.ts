@@ -1,0 +1,210 @@
+/**
+ * The shell's part of provisioning (SPEC §10): runs the core's provisioning
+ * effects — mint a join token, open the request by compare under its own
+ * lease, call the provisioner's Allocate; Deallocate and the guarded
+ * fulfil/close writes — and reports each outcome as a `provision` event.
+ * Every decision stays in node/core/provision.ts.
+ */
+import type { Etcd3 } from "etcd3";
+import type { Keys } from "../keys.ts";
+import type { NodeEvent } from "../core/events.ts";
+import type {
+  ProvisionOpenEffect,
+  ProvisionWriteEffect,
+} from "../core/provision_types.ts";
+import type { ProvisionEffect } from "../core/provision_types.ts";
+import type { Provisioner } from "../plugins/contracts.ts";
+import { runTxn } from "./etcd_io.ts";
+import type { Logger } from "./log.ts";
+
+/** What a node that provisions needs besides etcd. */
+export interface ProvisionDeps {
+  provisioner: Provisioner;
+  /** Mints a join token for `hint` (identity/mint.ts: admin-gated by a direct read). */
+  mint(
+    hint: Record<string, string>,
+    ttlS: number,
+  ): Promise<{ token: string; token_id_sha256: string }>;
+  /** `https://host:port` of this node's join listener; null while it has none (no CA key). */
+  bootstrapUrl(): string | null;
+}
+
+/** Options of {@linkcode ProvisionRunner}. */
+export interface ProvisionRunnerOptions {
+  client: Etcd3;
+  keys: Keys;
+  log: Logger;
+  deps: ProvisionDeps;
+  push: (ev: NodeEvent) => void;
+}
+
+/** How long a node without a join listener waits before trying to open again. */
+const NO_LISTENER_RETRY_MS = 30_000;
+/** After a refused mint (not admin any more, say). */
+const MINT_RETRY_MS = 10_000;
+/** After a failed compare or an etcd error: the view catches up first. */
+const COMPARE_RETRY_MS = 1000;
+
+export class ProvisionRunner {
+  constructor(readonly o: ProvisionRunnerOptions) {}
+
+  run(e: ProvisionEffect): void {
+    const p = e.action === "open" ? this.#open(e) : this.#write(e);
+    p.catch((err) =>
+      this.o.log.error("provisioning step failed", {
+        req_id: e.req_id,
+        action: e.action,
+        error: String(err),
+      })
+    );
+  }
+
+  #push(ev: Record<string, unknown> & { req_id: string; step: string }): void {
+    this.o.push({ type: "provision", at: Date.now(), ...ev } as NodeEvent);
+  }
+
+  #refuse(req_id: string, error: string, retry_after_ms: number): void {
+    this.#push({ req_id, step: "open_refused", error, retry_after_ms });
+  }
+
+  async #open(e: ProvisionOpenEffect): Promise<void> {
+    const { client, keys, log, deps } = this.o;
+    const url = deps.bootstrapUrl();
+    if (url === null) {
+      return this.#refuse(
+        e.req_id,
+        "no join listener here (this node does not hold the CA key): a provisioned node could not join",
+        NO_LISTENER_RETRY_MS,
+      );
+    }
+    let minted;
+    try {
+      minted = await deps.mint(e.hint, e.token_ttl_s);
+    } catch (err) {
+      return this.#refuse(
+        e.req_id,
+        `token mint: ${(err as Error).message}`,
+        MINT_RETRY_MS,
+      );
+    }
+    const tokenKey = keys.joinToken(minted.token_id_sha256);
+    const revokeToken = () =>
+      runTxn(client, [], [{ op: "delete", key: tokenKey }]).catch(() => {});
+    const reqKey = keys.provisionReq(e.req_id);
+    const record = { ...e.record, token_id_sha256: minted.token_id_sha256 };
+    let lease: string;
+    let revision: number;
+    try {
+      // The request's own lease: a dead admin's request goes away with it.
+      lease = await client.lease(e.ttl_s, { autoKeepAlive: false }).grant();
+      const res = await runTxn(client, e.compare, [
+        { op: "put", key: reqKey, value: JSON.stringify(record), lease },
+        {
+          op: "put",
+          key: keys.provisionFailures(e.hint_hash),
+          value: JSON.stringify(e.failures),
+        },
+      ]);
+      if (!res.ok) {
+        await client.leaseClient.leaseRevoke({ ID: lease }).catch(() => {});
+        await revokeToken();
+        return this.#refuse(
+          e.req_id,
+          "compare failed: another admin opened one, or the failure record moved",
+          COMPARE_RETRY_MS,
+        );
+      }
+      revision = res.revision;
+    } catch (err) {
+      await revokeToken();
+      return this.#refuse(
+        e.req_id,
+        `etcd: ${(err as Error).message}`,
+        COMPARE_RETRY_MS,
+      );
+    }
+    log.info("provision request opened", {
+      req_id: e.req_id,
+      hint: e.hint,
+      deadline_at: e.record.deadline_at,
+    });
+    this.#push({
+      req_id: e.req_id,
+      step: "opened",
+      revision,
+      token_id_sha256: minted.token_id_sha256,
+    });
+    let allocation_id: string;
+    try {
+      const r = await deps.provisioner.allocate({
+        request_id: e.req_id,
+        hint: e.hint,
+        join_token: minted.token,
+        bootstrap_url: url,
+        deadline_ms: e.deadline_ms,
+      });
+      allocation_id = r.allocation_id;
+    } catch (err) {
+      const error = (err as Error).message.split("\n")[0];
+      log.warn("Allocate failed", { req_id: e.req_id, error });
+      return this.#push({ req_id: e.req_id, step: "allocate_failed", error });
+    }
+    log.info("allocated", { req_id: e.req_id, allocation_id });
+    this.#push({ req_id: e.req_id, step: "allocated", allocation_id });
+    // The allocation id into the record, by compare on the request as we
+    // wrote it; if it moved meanwhile, the core's next write carries it.
+    await runTxn(client, [{ key: reqKey, target: "mod", equals: revision }], [
+      {
+        op: "put",
+        key: reqKey,
+        value: JSON.stringify({ ...record, allocation_id }),
+        lease,
+      },
+    ]).catch((err) =>
+      log.warn("allocation id not recorded", {
+        req_id: e.req_id,
+        error: String(err),
+      })
+    );
+  }
+
+  async #write(e: ProvisionWriteEffect): Promise<void> {
+    const { client, log, deps } = this.o;
+    if (e.deallocate !== null) {
+      try {
+        await deps.provisioner.deallocate({ allocation_id: e.deallocate });
+        log.info("deallocated", {
+          req_id: e.req_id,
+          allocation_id: e.deallocate,
+        });
+      } catch (err) {
+        // The request is closed anyway: a provisioner that cannot take its
+        // node back must not keep the requires from being tried again.
+        log.error("Deallocate failed", {
+          req_id: e.req_id,
+          allocation_id: e.deallocate,
+          error: (err as Error).message.split("\n")[0],
+        });
+      }
+    }
+    try {
+      const res = await runTxn(client, e.compare, e.success);
+      this.#push({
+        req_id: e.req_id,
+        step: "written",
+        ok: res.ok,
+        effect: e,
+        error: null,
+      });
+    } catch (err) {
+      await new Promise((r) => setTimeout(r, COMPARE_RETRY_MS));
+      this.#push({
+        req_id: e.req_id,
+        step: "written",
+        ok: false,
+        effect: e,
+        error: String(err),
+      });
+    }
+  }
+}
