@@ -23,6 +23,11 @@ import {
 import { CliError } from "./errors.ts";
 import { formatDuration } from "./format.ts";
 import { registerClusterIdentity } from "./cluster_identity.ts";
+import {
+  provisionLines,
+  type ProvisionStatus,
+  readProvisionStatus,
+} from "./cluster_provision.ts";
 import { CaRecord } from "../node/identity/records.ts";
 import {
   decodeKv,
@@ -161,6 +166,8 @@ export interface ClusterStatus {
   draining: DrainRow[];
   /** Nodes with results waiting in their pending flush. */
   pending_flush: { node_id: string; entries: number }[];
+  /** Provisioning requests and cooldowns (cluster_provision.ts). */
+  provisioning?: ProvisionStatus;
   /** Present once `cluster init` ran: the CA and who is cluster_admin. */
   identity?: {
     ca_fingerprint: string | null;
@@ -248,6 +255,7 @@ export function clusterStatusLines(s: ClusterStatus, now: number): string[] {
       }`,
     );
   }
+  if (s.provisioning) lines.push(...provisionLines(s.provisioning, now));
   if (s.identity) {
     lines.push(
       `identity: CA ${s.identity.ca_fingerprint ?? "(unreadable record)"} (${
@@ -289,6 +297,7 @@ export async function runClusterStatus(
       capsById,
       drains,
     );
+    status.provisioning = await readProvisionStatus(store, ctx.keys, io.now());
     const ca = await getRaw(store, ctx.keys.ca());
     if (ca !== null) {
       const rec = decodeKv(ca, CaRecord, warn)?.value ?? null;

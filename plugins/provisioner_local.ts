@@ -3,8 +3,8 @@
  * `Allocate` starts a new local node process — its own data dir, a free
  * port, the caps of the hint, and the join token — which joins the cluster
  * through `bootstrap_url` like any new machine would; `Deallocate` stops it
- * (SIGTERM to its process group, SIGKILL after 10 s) and removes its data
- * dir. The nodes are this plugin's children: they stop when it does.
+ * (SIGTERM, SIGKILL after 4 s; the node's own plugins follow it by their
+ * stdin lifeline) and removes its data dir. The nodes are this plugin's children: they stop when it does.
  *
  * Settings (the `env` of its plugins-file entry):
  * - `BOI_PROVISION_NODE_ARGV` — JSON argv that starts a node; default
@@ -55,7 +55,8 @@ const PASS_ENV = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "BOI_LOG_LEVEL"];
 const OWN_ENV =
   /^BOI_(ETCD_.*|JOIN_TOKEN|BOOTSTRAP_URL|CAPS|REGION|NODE_ID|DATA_DIR|HTTP_ADDR)$/;
 
-const STOP_GRACE_MS = 10_000;
+/** SIGTERM → SIGKILL; under the supervisor's 5 s shutdown grace, so a stopping plugin finishes it. */
+const STOP_GRACE_MS = 4000;
 
 interface Allocation {
   child: Deno.ChildProcess;
@@ -80,18 +81,17 @@ export function localProvisioner(
 
   const stop = async (id: string, a: Allocation) => {
     allocations.delete(id);
-    try {
-      Deno.kill(-a.child.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
+    // The child itself (no run permission beyond deno is needed for that);
+    // its own plugins follow it by their stdin lifeline.
+    const signal = (sig: Deno.Signal) => {
       try {
-        Deno.kill(-a.child.pid, "SIGKILL");
+        a.child.kill(sig);
       } catch {
-        // gone meanwhile
+        // already gone
       }
-    }, STOP_GRACE_MS);
+    };
+    signal("SIGTERM");
+    const timer = setTimeout(() => signal("SIGKILL"), STOP_GRACE_MS);
     await a.child.status;
     clearTimeout(timer);
     await Deno.remove(a.dataDir, { recursive: true }).catch(() => {});
@@ -126,7 +126,9 @@ export function localProvisioner(
           stdin: "null",
           stdout: "null",
           stderr: "piped",
-          detached: true, // its own process group: Deallocate takes the whole tree
+          // Its own process group: the supervisor's group kill of this plugin
+          // must not cut the node's graceful stop (lease release) short.
+          detached: true,
         }).spawn();
       } catch (e) {
         logFile.close();
