@@ -1,0 +1,129 @@
+/**
+ * Issue 14 test 4: the admin node that opened a request is killed; the
+ * request expires with its lease (shortened for the test), and another
+ * admin node — granted, and holding a copy of the CA key as a standby
+ * admin must (docs/operations.md) — takes over provisioning.
+ */
+import assert from "node:assert/strict";
+import {
+  cli,
+  listEnvelopes,
+  makeTempDir,
+  notYet,
+  startEtcd,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
+import { dispatchTo } from "./secure_dispatch.ts";
+import { adminNode, init } from "./secure_util.ts";
+import { pluginsFile } from "./plugin_util.ts";
+import {
+  localProvisionerEntry,
+  macSpec,
+  mockProvisionerEntry,
+  provisionReqs,
+} from "./provision_util.ts";
+
+const REQ_TTL_S = 4;
+
+Deno.test("admin killed with a request open → the request expires with its lease; a granted standby admin provisions", async () => {
+  await using etcd = await startEtcd();
+  const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
+  // The first admin's provisioner says yes and never delivers: its request stays open.
+  const pluginsA = await pluginsFile({
+    provisioner: mockProvisionerEntry(record, {
+      BOI_MOCK_PROVISION_NEVER_JOINS: "1",
+    }),
+  });
+  await using a = await startNode(
+    etcd,
+    adminNode("prov-a", {
+      env: {
+        BOI_PLUGINS: pluginsA,
+        BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
+      },
+    }),
+  );
+  await init(etcd, a);
+  const { spec_id } = await dispatchTo(etcd, macSpec("takeover", 2));
+  const [openA] = await waitFor("prov-a's request", async () => {
+    const rs = await provisionReqs(etcd);
+    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
+  }, { timeoutMs: 15_000 });
+  assert.equal(openA.value.requested_by, "prov-a");
+  assert.notEqual(openA.lease, "0");
+
+  // A standby admin: the CA key copied to its data dir by the operator, then granted.
+  const dirB = await makeTempDir("boi-prov-b-");
+  await Deno.mkdir(`${dirB}/ca`, { mode: 0o700 });
+  for (const f of ["ca.key", "ca.crt"]) {
+    await Deno.copyFile(`${a.dataDir}/ca/${f}`, `${dirB}/ca/${f}`);
+  }
+  await Deno.chmod(`${dirB}/ca/ca.key`, 0o600);
+  const pluginsB = await pluginsFile({ provisioner: localProvisionerEntry() });
+  await using b = await startNode(
+    etcd,
+    adminNode("prov-b", {
+      dataDir: dirB,
+      env: {
+        BOI_PLUGINS: pluginsB,
+        BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
+      },
+    }),
+  );
+  await b.waitForLog((l) => l.msg === "join listener up");
+  const grant = await cli(etcd, [
+    "cluster",
+    "admin",
+    "grant",
+    "prov-b",
+    "--node",
+    a.httpAddr,
+  ]);
+  assert.equal(grant.code, 0, grant.stderr);
+  // While prov-a's request is open, prov-b does not open another.
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual(
+    (await provisionReqs(etcd)).map((r) => r.value.req_id),
+    [openA.value.req_id],
+  );
+
+  a.kill("SIGKILL");
+
+  await waitFor("prov-a's request gone with its lease", async () => {
+    const rs = await provisionReqs(etcd);
+    return rs.every((r) => r.value.req_id !== openA.value.req_id)
+      ? true
+      : notYet(rs.map((r) => r.value.req_id));
+  }, { timeoutMs: (REQ_TTL_S + 5) * 1000 });
+  const goneAt = Date.now();
+
+  const done = await waitFor(
+    "the tasks DONE on prov-b's provisioned node",
+    async () => {
+      const envs = await listEnvelopes(etcd, { specId: spec_id });
+      return envs.length === 2 && envs.every((e) => e.value.state === "DONE")
+        ? envs
+        : notYet(envs.map((e) => `${e.value.state} ${e.value.last_error}`));
+    },
+    { timeoutMs: 60_000 },
+  );
+  const ranOn = new Set(done.map((e) => e.value.ran_on));
+  assert.equal(ranOn.size, 1);
+  const provisioned = [...ranOn][0]!;
+  assert.match(provisioned, /^p-[0-9a-f]{12}-2$/, "the second request's node");
+  const opened = b.logs().filter((l) => l.msg === "provision request opened");
+  assert.equal(opened.length, 1, "prov-b opened one request");
+  const fulfilled = await b.waitForLog((l) =>
+    l.msg === "event" && l.event === "provision.fulfilled"
+  );
+  assert.equal(fulfilled.node_id, provisioned);
+  const rs = await provisionReqs(etcd);
+  assert.equal(rs.length, 1);
+  assert.equal(rs[0].value.requested_by, "prov-b");
+  assert.ok(
+    rs[0].value.requested_at >= goneAt - 1000,
+    "opened only once prov-a's request was gone",
+  );
+  assert.equal(rs[0].value.fulfilled_by, provisioned);
+});
