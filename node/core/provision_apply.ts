@@ -17,22 +17,22 @@ import type {
   ProvisionEffect,
   ProvisionEvent,
 } from "./provision_types.ts";
-import type { Versioned } from "./view.ts";
+import type { MutableView, Versioned } from "./view.ts";
 
 /**
  * Applies one change of a provisioning collection (or a claim, while we have
  * requests of our own). Returns false when the change is not provisioning's.
  */
 export function applyProvisionChange(
-  p: MutableProvisionView,
-  caps: ReadonlyMap<string, Versioned<CapsRecord>>,
+  view: MutableView,
   collection: string,
   id: string,
   c: KeyChange,
   warnings: string[],
 ): boolean {
+  const p = view.provision;
   if (collection === "claims") {
-    if (c.kv !== null && p.local.size > 0) noteClaim(p, caps, c.kv.value);
+    if (c.kv !== null && p.local.size > 0) noteClaim(p, view.caps, c.kv.value);
     return false; // the claims map is apply.ts's
   }
   if (collection !== "provision-req" && collection !== "provision-failures") {
@@ -70,6 +70,9 @@ export function applyProvisionChange(
     return true;
   }
   if (!isReq) p.unreadable.delete(id);
+  if (isReq && !existing) {
+    adoptOwn(p, view.config.node_id, parsed.data as ProvisionRequest, warnings);
+  }
   map.set(id, {
     value: parsed.data,
     mod_revision: c.kv.mod_revision,
@@ -77,6 +80,38 @@ export function applyProvisionChange(
     lease: c.kv.lease,
   });
   return true;
+}
+
+/**
+ * A request of ours we have no local state for: opened by this node's
+ * previous process (it lives on its own lease). Taken up again, so it is
+ * fulfilled or failed at its deadline like any other, instead of blocking
+ * its requires until the lease ends.
+ */
+function adoptOwn(
+  p: MutableProvisionView,
+  self: string,
+  r: ProvisionRequest,
+  warnings: string[],
+): void {
+  if (r.requested_by !== self || r.fulfilled_by !== undefined) return;
+  if (p.local.has(r.req_id)) return; // ours, in this process
+  p.local.set(r.req_id, {
+    req_id: r.req_id,
+    hint: r.hint,
+    hint_hash: r.hint_hash,
+    requested_at: r.requested_at,
+    deadline_at: r.deadline_at,
+    phase: "allocated",
+    allocation_id: r.allocation_id ?? null,
+    allocate_error: null,
+    token_id_sha256: r.token_id_sha256 ?? null,
+    deallocated: false,
+    first_claim: null,
+  });
+  warnings.push(
+    `provision request ${r.req_id} of this node's previous run taken up again (deadline ${r.deadline_at})`,
+  );
 }
 
 /** Forgets the etcd half (a relist rebuilds it); our own requests stay. */

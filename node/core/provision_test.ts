@@ -422,3 +422,28 @@ Deno.test("a request opened by another admin is respected: no second one", () =>
   });
   assert.equal(opens(tick(v, 1000)).length, 0);
 });
+
+Deno.test("a request of this node's previous run is taken up again and closed at its deadline", () => {
+  const v = adminView();
+  const req = {
+    req_id: `${HASH.slice(0, 12)}-1`,
+    hint: HINT,
+    hint_hash: HASH,
+    requested_at: 500,
+    requested_by: "adm",
+    allocation_id: "alloc-old",
+    deadline_at: 2500,
+    token_id_sha256: "oldtok",
+  };
+  const warnings = applyEvent(v, keys, {
+    type: "changes",
+    at: 1000,
+    changes: [put(keys.provisionReq(req.req_id), req, "55")],
+  });
+  assert.match(warnings[0], /taken up again/);
+  assert.equal(opens(tick(v, 1100)).length, 0, "its request is open");
+  assert.equal(writes(tick(v, 2000)).length, 0);
+  const [w] = writes(tick(v, 2500));
+  assert.equal(w.deallocate, "alloc-old");
+  assert.ok(w.success.some((op) => op.key === keys.joinToken("oldtok")));
+});

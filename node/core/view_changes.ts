@@ -99,16 +99,7 @@ export function applyChange(
 ): void {
   const p = keys.parse(c.key);
   if (!p) return;
-  if (
-    applyProvisionChange(
-      view.provision,
-      view.caps,
-      p.collection,
-      p.id,
-      c,
-      warnings,
-    )
-  ) return;
+  if (applyProvisionChange(view, p.collection, p.id, c, warnings)) return;
   if (p.collection === "cluster") {
     if (p.id.startsWith("drain/")) {
       const node = p.id.slice("drain/".length);
