@@ -122,3 +122,29 @@ Deno.test("config: join and etcd TLS settings (issue 13)", () => {
     /cluster_admin is never self-declared/,
   );
 });
+
+Deno.test("config: provisioning settings (SPEC §10), defaults and one-line errors", () => {
+  const d = loadConfig({}, null, "h");
+  assert.equal(d.provision_deadline_ms, 60_000);
+  assert.equal(d.provision_cooldown_ms, 300_000);
+  assert.equal(d.provision_failure_limit, 3);
+  assert.equal(d.provision_req_ttl_s, 300);
+  const c = loadConfig(
+    {
+      BOI_PROVISION_DEADLINE_MS: "1500",
+      BOI_PROVISION_COOLDOWN_MS: "12000",
+      BOI_PROVISION_FAILURE_LIMIT: "2",
+      BOI_PROVISION_REQ_TTL_S: "4",
+    },
+    null,
+    "h",
+  );
+  assert.equal(c.provision_deadline_ms, 1500);
+  assert.equal(c.provision_cooldown_ms, 12_000);
+  assert.equal(c.provision_failure_limit, 2);
+  assert.equal(c.provision_req_ttl_s, 4);
+  assert.throws(
+    () => loadConfig({ BOI_PROVISION_REQ_TTL_S: "1" }, null, "h"),
+    /^Error: BOI_PROVISION_REQ_TTL_S must be at least 2: got "1"$/,
+  );
+});
