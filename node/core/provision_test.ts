@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Keys } from "../keys.ts";
+import { EVENT_PAYLOADS } from "../hooks/event_schemas.ts";
 import { testEnvelope } from "../test_envelope.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
 import type { Effect, EmitEffect, TxnEffect } from "./effects.ts";
@@ -114,6 +115,13 @@ function step(v: MutableView, ev: NodeEvent): Effect[] {
   for (const w of applyEvent(v, keys, ev)) throw new Error(w);
   const effects = handle(v, keys, ev);
   applyEffects(v, effects, ev.at);
+  // Every provisioning event matches its payload schema (docs/events.md).
+  for (const e of effects) {
+    if (e.kind !== "emit" || !e.event.startsWith("provision.")) continue;
+    const schema = EVENT_PAYLOADS[e.event as keyof typeof EVENT_PAYLOADS];
+    const r = schema.safeParse(e.payload);
+    assert.ok(r.success, `${e.event}: ${JSON.stringify(r.error?.issues)}`);
+  }
   // Task transactions commit at once (this file is about provisioning).
   for (const e of effects) {
     if (e.kind !== "txn") continue;
@@ -446,4 +454,18 @@ Deno.test("a request of this node's previous run is taken up again and closed at
   const [w] = writes(tick(v, 2500));
   assert.equal(w.deallocate, "alloc-old");
   assert.ok(w.success.some((op) => op.key === keys.joinToken("oldtok")));
+});
+
+Deno.test("a fitting node that joined but claimed nothing by the deadline still fulfils (latency null), no failure", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  opened(v, o, 1100);
+  // The tasks are gone (cancelled, say): the new node has nothing to claim.
+  step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
+  const [w] = writes(tick(v, o.record.deadline_at));
+  assert.ok(w);
+  assert.equal(w.deallocate, null, "the node joined: nothing to take back");
+  const [f] = emits(written(v, w, o.record.deadline_at), "provision.fulfilled");
+  assert.equal(f.payload.latency_ms, null);
+  assert.equal(f.payload.node_id, "mac-1");
 });

@@ -140,23 +140,45 @@ export const EVENT_PAYLOADS = {
     "A plugin spent its crash budget and is no longer restarted; emitted by its node.",
   ),
   "provision.requested": z.object({
-    req_id: z.string(),
-    hint: z.record(z.string(), z.string()),
-    deadline_at: z.number().int(),
+    req_id: z.string().describe("`<hint hash prefix>-<attempt>`"),
+    hint: z.record(z.string(), z.string()).describe(
+      "the requires the new node must have",
+    ),
+    requested_at: z.number().int().describe("ms since the Unix epoch"),
+    deadline_at: z.number().int().describe(
+      "the node must join (and claim) by then",
+    ),
   }).describe(
-    "An admin node asked its Provisioner for a node (SPEC §10; emitted once provisioning exists).",
+    "An admin node opened a provisioning request and is calling its Provisioner's Allocate " +
+      "(SPEC §10); emitted by that node once the request is in etcd.",
   ),
   "provision.fulfilled": z.object({
     req_id: z.string(),
+    hint: z.record(z.string(), z.string()),
     node_id: nodeId.describe("the node that joined"),
-    latency_ms: z.number().int().nonnegative(),
-  }).describe("A provisioned node joined with matching caps (SPEC §10)."),
+    allocation_id: z.string().nullable().describe("the Provisioner's id"),
+    latency_ms: z.number().int().nonnegative().nullable().describe(
+      "request to the new node's first claim; null: it joined but claimed nothing by the deadline",
+    ),
+  }).describe(
+    "A node with the hint's caps joined and claimed (SPEC §10); `fulfilled_by` is written by CAS.",
+  ),
   "provision.failed": z.object({
     req_id: z.string().nullable(),
     hint: z.record(z.string(), z.string()),
-    reason: z.string().describe("e.g. `deadline`, `cooldown`"),
+    reason: z.enum(["deadline", "allocate_failed", "cooldown"]).describe(
+      "`deadline`: no join in time (Deallocate sent); `allocate_failed`: Allocate errored; " +
+        "`cooldown`: the failure limit was reached, no Allocate until `cooldown_until`",
+    ),
+    error: z.string().optional(),
+    allocation_id: z.string().nullable().optional(),
+    failures: z.number().int().positive().describe(
+      "consecutive failures of this requires",
+    ),
+    cooldown_until: z.number().int().optional(),
   }).describe(
-    "Provisioning gave up or is in cooldown (SPEC §10).",
+    "A provisioning request failed, or its requires went into cooldown (SPEC §10); both are " +
+      "emitted when the failure that starts a cooldown is recorded.",
   ),
   "cluster.partition_detected": z.object({
     node_id: nodeId,

@@ -74,8 +74,7 @@ export function renderEventsDoc(): string {
     "  the HRW monitor in the emitting node's view: while membership is changing two nodes may both",
     "  think they are the monitor (the event comes twice, with different `dedup_key`s) or neither (it",
     "  is missed). Transition events have no such window: the committing node is the one emitter.",
-    "- `cluster.mint_denied` and `provision.*` have their payloads fixed here; they are emitted once",
-    "  admission and provisioning exist (SPEC §10).",
+    "- `provision.*` come from the admin node that provisions (docs/operations.md, Provisioning).",
     "- Unknown kinds are never sent; a payload that does not match its schema is logged as an error",
     "  and still delivered.",
   );
