@@ -348,7 +348,7 @@ export function registerCluster(
     cluster
       .command("status")
       .description(
-        "dispatch paused or running, live and degraded nodes, drains, pending flushes",
+        "dispatch paused or running, live and degraded nodes, drains, pending flushes, provisioning",
       )
       .addOption(etcd).addOption(prefix).addOption(json)
       .action(async (opts) => done(await runClusterStatus(io, opts)));
