@@ -166,7 +166,7 @@ export interface ClusterStatus {
   draining: DrainRow[];
   /** Nodes with results waiting in their pending flush. */
   pending_flush: { node_id: string; entries: number }[];
-  /** Provisioning requests and cooldowns (cluster_provision.ts). */
+  /** Present while there are provisioning requests or cooldowns (cluster_provision.ts). */
   provisioning?: ProvisionStatus;
   /** Present once `cluster init` ran: the CA and who is cluster_admin. */
   identity?: {
@@ -297,7 +297,10 @@ export async function runClusterStatus(
       capsById,
       drains,
     );
-    status.provisioning = await readProvisionStatus(store, ctx.keys, io.now());
+    const provisioning = await readProvisionStatus(store, ctx.keys, io.now());
+    if (provisioning.requests.length + provisioning.cooldowns.length > 0) {
+      status.provisioning = provisioning;
+    }
     const ca = await getRaw(store, ctx.keys.ca());
     if (ca !== null) {
       const rec = decodeKv(ca, CaRecord, warn)?.value ?? null;

@@ -15,9 +15,21 @@ export function canonicalHint(requires: Requires): string {
   );
 }
 
+// A pure function of its input, memoized: the monitor's notes hash the
+// requires of every unschedulable task on every sweep.
+const memo = new Map<string, string>();
+const MEMO_MAX = 10_000;
+
 /** SHA-256 hex of the canonical hint: names `/boi/provision-failures/{hint_hash}`. */
 export function hintHash(requires: Requires): string {
-  return createHash("sha256").update(canonicalHint(requires)).digest("hex");
+  const key = canonicalHint(requires);
+  let hash = memo.get(key);
+  if (hash === undefined) {
+    if (memo.size >= MEMO_MAX) memo.clear();
+    hash = createHash("sha256").update(key).digest("hex");
+    memo.set(key, hash);
+  }
+  return hash;
 }
 
 /** `{"k":"v",…}` with sorted keys, as notes and logs show a hint. */
