@@ -64,25 +64,39 @@ Deno.test("never joins → Deallocate at the deadline; 3 failures → no Allocat
     "Allocate",
     "Deallocate",
   ]);
+  const deadlines = new Map(
+    events(admin, "provision.requested").map((l) => [
+      String(l.req_id),
+      Number(l.deadline_at),
+    ]),
+  );
   for (let i = 0; i < 6; i += 2) {
     const reqId = first6[i].corr_id.split(".")[0];
-    // Deallocate names the allocation the mock gave for that request.
+    // Deallocate names the allocation the mock gave for that request, at its deadline.
     assert.equal(first6[i + 1].corr_id.split(".")[0], `mock-${reqId}`);
-    const waited = first6[i + 1].ts - first6[i].ts;
+    const deadline = deadlines.get(reqId);
+    assert.ok(deadline, `provision.requested for ${reqId}`);
+    const late = first6[i + 1].ts - deadline;
     assert.ok(
-      waited >= DEADLINE_MS - 500 && waited < DEADLINE_MS + 5000,
-      `Deallocate ${waited} ms after its Allocate (deadline ${DEADLINE_MS} ms)`,
+      late >= 0 && late < 5000,
+      `Deallocate ${late} ms after the deadline of ${reqId}`,
     );
   }
   const lastDealloc = first6[5].ts;
 
-  // The cooldown: the failure record, the event, the task's note, the status.
-  const [f] = await provisionFailures(etcd);
-  assert.equal(f.value.count, 3);
-  assert.ok(f.value.cooldown_until >= lastDealloc + COOLDOWN_MS - 2000);
+  // The cooldown: the event, the failure record, the task's note, the status.
   await admin.waitForLog((l) =>
     l.msg === "event" && l.event === "provision.failed" &&
     l.reason === "cooldown"
+  );
+  const [f] = await provisionFailures(etcd);
+  assert.equal(f.value.count, 3);
+  // Decided at the third deadline, before its Deallocate was sent.
+  const decidedAt = f.value.cooldown_until - COOLDOWN_MS;
+  const thirdDeadline = deadlines.get(first6[4].corr_id.split(".")[0])!;
+  assert.ok(
+    decidedAt >= thirdDeadline && decidedAt <= lastDealloc,
+    `cooldown decided at ${decidedAt}: deadline ${thirdDeadline}, Deallocate ${lastDealloc}`,
   );
   assert.equal(
     events(admin, "provision.failed").filter((l) => l.reason === "deadline")
@@ -164,6 +178,10 @@ Deno.test("the provisioner crashes during Allocate → no request left open, no 
     return fs.length === 1 && fs[0].value.count === 2 ? fs : notYet(fs);
   }, { timeoutMs: 30_000 });
   assert.match(f.value.last_reason ?? "", /^Allocate failed: /);
+  await admin.waitForLog((l) =>
+    l.msg === "event" && l.event === "provision.failed" &&
+    l.reason === "cooldown"
+  );
   assert.ok(f.value.cooldown_until > Date.now());
   const allocs = (await mockCalls(record)).filter((c) => c.rpc === "Allocate");
   assert.ok(allocs.length >= 1, "Allocate reached the plugin");
