@@ -3,7 +3,8 @@
  * mock's BOI_MOCK_PROVISION_NEVER_JOINS) is deallocated at the deadline and
  * put in cooldown after 3 failures; one that crashes during Allocate leaves
  * no request open and no token valid, and the failure is counted. Deadline
- * and cooldown are shortened through the node's config.
+ * and cooldown are shortened through the node's config. And fail closed: an
+ * unreadable failure record stops provisioning of its requires.
  */
 import assert from "node:assert/strict";
 import {
@@ -18,9 +19,11 @@ import {
 import { dispatchTo } from "./secure_dispatch.ts";
 import { adminNode, init } from "./secure_util.ts";
 import { pluginsFile } from "./plugin_util.ts";
+import { hintHash } from "../../node/core/provision_note.ts";
 import {
   events,
   joinTokenKeys,
+  MAC,
   macSpec,
   mockCalls,
   mockProvisionerEntry,
@@ -199,4 +202,47 @@ Deno.test("the provisioner crashes during Allocate → no request left open, no 
     "cooldown",
   ]);
   assert.equal((await readEnvelope(etcd, task_ids[0]))?.value.state, "PENDING");
+});
+
+Deno.test("fail closed: an unreadable failure record → no Allocate, the task says why; fixed by the operator → provisioning resumes", async () => {
+  await using etcd = await startEtcd();
+  const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
+  const plugins = await pluginsFile({
+    provisioner: mockProvisionerEntry(record, {
+      BOI_MOCK_PROVISION_NEVER_JOINS: "1",
+    }),
+  });
+  // The record of {x-test-pool: mac}, corrupted before anything reads it.
+  const key = `/boi/provision-failures/${hintHash(MAC)}`;
+  await etcd.client().put(key).value("{not json");
+  await using admin = await startNode(
+    etcd,
+    adminNode("prov-a", { env: { BOI_PLUGINS: plugins } }),
+  );
+  await init(etcd, admin);
+  const { task_ids } = await dispatchTo(etcd, macSpec("closed", 1));
+  const note = await waitFor("the fail-closed note", async () => {
+    const env = (await readEnvelope(etcd, task_ids[0]))?.value;
+    return env?.last_error?.startsWith("provisioning blocked")
+      ? env.last_error
+      : notYet(env?.last_error);
+  });
+  assert.equal(
+    note,
+    'provisioning blocked: the failure record of {"x-test-pool":"mac"} is unreadable (fail closed)',
+  );
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.deepEqual(await mockCalls(record), [], "no Allocate");
+  assert.deepEqual(await provisionReqs(etcd), []);
+  assert.equal(await etcd.client().get(key).string(), "{not json");
+
+  await etcd.client().delete().key(key);
+  const first = await waitFor(
+    "an Allocate once the record is gone",
+    async () => {
+      const calls = await mockCalls(record);
+      return calls.length > 0 ? calls[0] : notYet(calls);
+    },
+  );
+  assert.equal(first.rpc, "Allocate");
 });
