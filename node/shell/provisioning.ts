@@ -49,14 +49,28 @@ export class ProvisionRunner {
   constructor(readonly o: ProvisionRunnerOptions) {}
 
   run(e: ProvisionEffect): void {
-    const p = e.action === "open" ? this.#open(e) : this.#write(e);
-    p.catch((err) =>
+    const step = { opened: false };
+    const p = e.action === "open" ? this.#open(e, step) : this.#write(e);
+    p.catch((err) => {
       this.o.log.error("provisioning step failed", {
         req_id: e.req_id,
         action: e.action,
         error: String(err),
-      })
-    );
+      });
+      // Every effect ends in an event, or the core would wait on it forever.
+      const error = `unexpected: ${(err as Error).message}`;
+      if (e.action === "write") {
+        this.#push({
+          req_id: e.req_id,
+          step: "written",
+          ok: false,
+          effect: e,
+          error,
+        });
+      } else if (step.opened) {
+        this.#push({ req_id: e.req_id, step: "allocate_failed", error });
+      } else this.#refuse(e.req_id, error, COMPARE_RETRY_MS);
+    });
   }
 
   #push(ev: Record<string, unknown> & { req_id: string; step: string }): void {
@@ -67,7 +81,10 @@ export class ProvisionRunner {
     this.#push({ req_id, step: "open_refused", error, retry_after_ms });
   }
 
-  async #open(e: ProvisionOpenEffect): Promise<void> {
+  async #open(
+    e: ProvisionOpenEffect,
+    step: { opened: boolean },
+  ): Promise<void> {
     const { client, keys, log, deps } = this.o;
     const url = deps.bootstrapUrl();
     if (url === null) {
@@ -128,6 +145,7 @@ export class ProvisionRunner {
       hint: e.hint,
       deadline_at: e.record.deadline_at,
     });
+    step.opened = true;
     this.#push({
       req_id: e.req_id,
       step: "opened",
