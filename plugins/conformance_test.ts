@@ -81,6 +81,32 @@ Deno.test("conformance: the reference plugins pass", async (t) => {
   await t.step("hooks_jsonl", async () => {
     assertPasses(await runConformance(pluginArgv("hooks_jsonl.ts"), "hooks"));
   });
+  // The checks' Allocate asks for os=linux: elsewhere the plugin rightly refuses.
+  await t.step({
+    name: "provisioner_local",
+    ignore: Deno.build.os !== "linux",
+    fn: async () => {
+      assertPasses(
+        await runConformance(
+          pluginArgv("provisioner_local.ts", [
+            `--allow-run=${Deno.execPath()}`,
+            "--allow-env=BOI_*,GRPC_*,PATH,HOME,DENO_DIR,TMPDIR",
+          ]),
+          "provisioner",
+          {
+            // A stand-in for the node: the checks' token joins nothing.
+            env: {
+              BOI_PROVISION_NODE_ARGV: JSON.stringify([
+                Deno.execPath(),
+                "eval",
+                "setInterval(() => {}, 1000)",
+              ]),
+            },
+          },
+        ),
+      );
+    },
+  });
 });
 
 Deno.test("conformance: the mock passes as every kind", async (t) => {
