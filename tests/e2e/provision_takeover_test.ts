@@ -24,7 +24,8 @@ import {
   provisionReqs,
 } from "./provision_util.ts";
 
-const REQ_TTL_S = 4;
+/** Long enough that prov-a is killed well before its request's lease ends. */
+const REQ_TTL_S = 8;
 
 Deno.test("admin killed with a request open → the request expires with its lease; a granted standby admin provisions", async () => {
   await using etcd = await startEtcd();
@@ -45,15 +46,8 @@ Deno.test("admin killed with a request open → the request expires with its lea
     }),
   );
   await init(etcd, a);
-  const { spec_id } = await dispatchTo(etcd, macSpec("takeover", 2));
-  const [openA] = await waitFor("prov-a's request", async () => {
-    const rs = await provisionReqs(etcd);
-    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
-  }, { timeoutMs: 15_000 });
-  assert.equal(openA.value.requested_by, "prov-a");
-  assert.notEqual(openA.lease, "0");
 
-  // A standby admin: the CA key copied to its data dir by the operator, then granted.
+  // A standby: the CA key copied to its data dir by the operator; not admin yet.
   const dirB = await makeTempDir("boi-prov-b-");
   await Deno.mkdir(`${dirB}/ca`, { mode: 0o700 });
   for (const f of ["ca.key", "ca.crt"]) {
@@ -72,6 +66,14 @@ Deno.test("admin killed with a request open → the request expires with its lea
     }),
   );
   await b.waitForLog((l) => l.msg === "join listener up");
+
+  const { spec_id } = await dispatchTo(etcd, macSpec("takeover", 2));
+  const [openA] = await waitFor("prov-a's request", async () => {
+    const rs = await provisionReqs(etcd);
+    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
+  }, { timeoutMs: 15_000 });
+  assert.equal(openA.value.requested_by, "prov-a");
+  assert.notEqual(openA.lease, "0");
   const grant = await cli(etcd, [
     "cluster",
     "admin",
@@ -81,22 +83,29 @@ Deno.test("admin killed with a request open → the request expires with its lea
     a.httpAddr,
   ]);
   assert.equal(grant.code, 0, grant.stderr);
-  // While prov-a's request is open, prov-b does not open another.
-  await new Promise((r) => setTimeout(r, 1500));
+  // While prov-a's request is open, the new admin does not open another.
+  await new Promise((r) => setTimeout(r, 1000));
   assert.deepEqual(
     (await provisionReqs(etcd)).map((r) => r.value.req_id),
     [openA.value.req_id],
   );
+  assert.deepEqual(
+    b.logs().filter((l) => l.msg === "provision request opened"),
+    [],
+  );
 
   a.kill("SIGKILL");
-
+  const killedAt = Date.now();
+  assert.ok(
+    killedAt < openA.value.requested_at + REQ_TTL_S * 1000,
+    "killed while the request's lease still held",
+  );
   await waitFor("prov-a's request gone with its lease", async () => {
     const rs = await provisionReqs(etcd);
     return rs.every((r) => r.value.req_id !== openA.value.req_id)
       ? true
       : notYet(rs.map((r) => r.value.req_id));
   }, { timeoutMs: (REQ_TTL_S + 5) * 1000 });
-  const goneAt = Date.now();
 
   const done = await waitFor(
     "the tasks DONE on prov-b's provisioned node",
@@ -121,9 +130,14 @@ Deno.test("admin killed with a request open → the request expires with its lea
   const rs = await provisionReqs(etcd);
   assert.equal(rs.length, 1);
   assert.equal(rs[0].value.requested_by, "prov-b");
+  // Opened only once prov-a's request had expired with its lease, after the kill.
   assert.ok(
-    rs[0].value.requested_at >= goneAt - 1000,
-    "opened only once prov-a's request was gone",
+    rs[0].value.requested_at >= killedAt &&
+      rs[0].value.requested_at >=
+        openA.value.requested_at + REQ_TTL_S * 1000 - 1000,
+    `prov-b opened at ${
+      rs[0].value.requested_at
+    }; prov-a's opened at ${openA.value.requested_at}, killed at ${killedAt}`,
   );
   assert.equal(rs[0].value.fulfilled_by, provisioned);
 });
