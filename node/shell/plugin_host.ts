@@ -193,11 +193,14 @@ export class PluginHost {
   /**
    * False while any plugin is not ready: the node then reports `health:
    * degraded`. A best_effort hooks plugin does not count: its tier promises
-   * never to hold up work.
+   * never to hold up work. Nor does a provisioner: it runs no task, and its
+   * failures are counted and cooled down per requires (core/provision.ts); a
+   * degraded admin would make its own work look unschedulable.
    */
   healthy(): boolean {
     for (const c of this.#configs) {
       if (c.spec.kind === "hooks" && c.tier === "best_effort") continue;
+      if (c.spec.kind === "provisioner") continue;
       const s = this.supervisors.get(c.spec.name);
       if (s && s.status.state !== "ready") return false;
     }

@@ -202,6 +202,8 @@ Deno.test("the provisioner crashes during Allocate → no request left open, no 
     "cooldown",
   ]);
   assert.equal((await readEnvelope(etcd, task_ids[0]))?.value.state, "PENDING");
+  // A crashing provisioner does not degrade its node: it runs no task.
+  assert.deepEqual(events(admin, "node.degraded"), []);
 });
 
 Deno.test("fail closed: an unreadable failure record → no Allocate, the task says why; fixed by the operator → provisioning resumes", async () => {
