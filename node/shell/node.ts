@@ -36,6 +36,7 @@ import { WatchLoop } from "./watch_loop.ts";
 import { declareNodeMetrics } from "./node_metrics.ts";
 import type { Logger } from "./log.ts";
 import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
+import { declareProvisionMetrics } from "./provision_metrics.ts";
 import { Metrics } from "./metrics.ts";
 import type { NodeConfig } from "./config.ts";
 import { emit } from "../core/hook_events.ts";
@@ -215,6 +216,7 @@ export class BoiNode {
       () => this.#flush.bytes,
       this.#etcd,
     );
+    declareProvisionMetrics(this.metrics, this.view);
     this.hooks = deps.hooks
       ? new NodeHooks({
         ...deps.hooks,

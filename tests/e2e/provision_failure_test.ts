@@ -128,6 +128,9 @@ Deno.test("never joins → Deallocate at the deadline; 3 failures → no Allocat
   );
   assert.deepEqual(await provisionReqs(etcd), [], "no request open");
   assert.deepEqual(await joinTokenKeys(etcd), [], "every token revoked");
+  const metrics = await (await fetch(`${admin.url}/metrics`)).text();
+  assert.match(metrics, /^boi_provision_cooldowns 1$/m);
+  assert.match(metrics, /^boi_provision_requests_open 0$/m);
 
   // ≥ 10 s of silence in the mock's record, the task PENDING throughout.
   await waitFor("10 s after the last Deallocate", () => {
