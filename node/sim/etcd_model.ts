@@ -15,6 +15,8 @@ export interface ModelKv {
   mod_revision: number;
   version: number;
   lease: string;
+  /** The record as a watch change, made on first read. */
+  change?: KeyChange;
 }
 
 /** One transaction of a request: compares, operations, and the keys to read back on failure. */
@@ -107,7 +109,9 @@ export class EtcdModel {
   read(key: string): KeyChange | null {
     const kv = this.kv.get(key);
     if (!kv) return null;
-    return {
+    // One change object per record version, shared by every reader (the
+    // watch history, relists, read-backs): the reducer decodes it once.
+    return kv.change ??= {
       key,
       revision: kv.mod_revision,
       kv: {

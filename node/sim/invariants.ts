@@ -74,7 +74,7 @@ export class Checker {
 
   /** Re-read, then re-decide: a compare that failed is never sent again unchanged. */
   onTxnSent(n: SimNode, e: TxnEffect): void {
-    const key = `${e.task_id}\x1f${JSON.stringify(e.compare)}`;
+    const key = compareKey(e);
     if (this.#of(n).failedCompares.has(key)) {
       this.w.fail(
         `${n.id} re-sent ${e.reason}(${e.task_id}) with a compare that already failed: ${
@@ -85,9 +85,7 @@ export class Checker {
   }
 
   onTxnConflict(n: SimNode, e: TxnEffect): void {
-    this.#of(n).failedCompares.add(
-      `${e.task_id}\x1f${JSON.stringify(e.compare)}`,
-    );
+    this.#of(n).failedCompares.add(compareKey(e));
   }
 
   /** A result reported superseded must really not be in etcd (finding 3: it was, after a retry). */
@@ -243,4 +241,11 @@ export class Checker {
       }
     }
   }
+}
+
+/** A transaction's task and compares as one string. */
+function compareKey(e: TxnEffect): string {
+  let k = e.task_id;
+  for (const c of e.compare) k += `\x1f${c.key}\x1e${c.target}\x1e${c.equals}`;
+  return k;
 }
