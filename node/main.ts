@@ -19,6 +19,7 @@ import { nodeFetch } from "./identity/node_fetch.ts";
 import { IdentityService } from "./identity/service.ts";
 import { emit } from "./core/hook_events.ts";
 import { mintToken } from "./identity/mint.ts";
+import { watchLifeline } from "./lifeline.ts";
 
 async function readConfigFile(): Promise<
   { path: string; text: string } | null
@@ -167,6 +168,9 @@ async function main(): Promise<number> {
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
+  if (Deno.env.get("BOI_LIFELINE") === "stdin") {
+    watchLifeline(() => shutdown("launcher gone"));
+  }
   try {
     // Plugins first: a node registers only once it can run what it claims
     // (a plugin that fails to start leaves it registered but degraded).

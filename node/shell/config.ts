@@ -38,6 +38,11 @@ const ConfigSchema = z.object({
   caps: z.string().default(""),
   region: z.string().optional(),
   plugins: z.string().optional(),
+  /**
+   * Comma-separated `host:port` (or `host`: any port) of other nodes this
+   * one may forward tail requests to under the permission lock. @default none
+   */
+  peers: z.string().optional(),
   /** One-time join token (SPEC §10); ignored once the node has a stored certificate. */
   join_token: z.string().optional(),
   /** `https://<admin host>:<join port>` to join through. */
@@ -110,6 +115,8 @@ export interface NodeConfig {
   join_port: number;
   /** `BOI_ETCD_CA/CERT/KEY` (all or none). */
   etcd_tls: { ca: string; cert: string; key: string } | null;
+  /** `BOI_PEERS`: where tail forwarding may connect under the lock (node/permissions.ts). */
+  peers: string[];
 }
 
 /** Detected `os` cap. */
@@ -239,7 +246,24 @@ export function loadConfig(
     etcd_tls: c.etcd_ca
       ? { ca: c.etcd_ca, cert: c.etcd_cert!, key: c.etcd_key! }
       : null,
+    peers: parsePeers(c.peers ?? "", where("peers")),
   };
+}
+
+/** `host:port` or `host` entries; throws naming the variable and the bad entry. */
+function parsePeers(text: string, where: string): string[] {
+  const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const p of list) {
+    const m = /^([A-Za-z0-9._-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$/.exec(p);
+    if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) {
+      throw new Error(
+        `${where} must be a comma-separated list of host:port or host, like "10.0.0.2:7001,10.0.0.3": got ${
+          JSON.stringify(p)
+        }`,
+      );
+    }
+  }
+  return list;
 }
 
 /** A value as quoted in an error: JSON, cut to 64 characters so the line stays readable. */

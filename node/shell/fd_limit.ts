@@ -8,11 +8,14 @@ export function connectionLimit(nofile: number): number {
   return Math.max(8, Math.min(512, Math.floor(nofile / 8)));
 }
 
-/** The soft open-file limit (`ulimit -n`); Deno reads /proc/self/limits only with --allow-all. */
+/**
+ * The soft open-file limit (`ulimit -n`); Deno reads /proc/self/limits only
+ * with --allow-all, and the permission lock runs `prlimit`, not a shell.
+ */
 export async function openFileLimit(): Promise<number> {
   try {
-    const out = await new Deno.Command("sh", {
-      args: ["-c", "ulimit -n"],
+    const out = await new Deno.Command("prlimit", {
+      args: ["--nofile", "--output=SOFT", "--noheadings"],
       stdin: "null",
       stdout: "piped",
       stderr: "null",

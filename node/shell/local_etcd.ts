@@ -31,11 +31,11 @@ export async function ensureLocalEtcd(log: Logger): Promise<string> {
     return LOCAL_ENDPOINT;
   }
   await Deno.mkdir(DIR, { recursive: true });
-  const child = new Deno.Command("sh", {
+  // etcd itself, not through a shell: the permission lock runs `etcd` only.
+  const child = new Deno.Command("etcd", {
     args: [
-      "-c",
-      `exec etcd "$@" >>${DIR}/etcd.log 2>&1`,
-      "etcd",
+      "--logger=zap",
+      `--log-outputs=${DIR}/etcd.log`,
       "--name=boi-local",
       `--data-dir=${DIR}/data`,
       "--listen-client-urls=http://127.0.0.1:2379",

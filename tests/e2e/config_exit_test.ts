@@ -12,7 +12,7 @@ async function runNode(
   const dir = await makeTempDir("boi-cfg-");
   try {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-q", "-P=node", "node/main.ts"],
+      args: ["run", "-q", "-P=node-test", "node/main.ts"],
       cwd: REPO_ROOT,
       env: childEnv({
         // Nothing listens there: a config error must come before any dial.

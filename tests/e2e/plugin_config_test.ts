@@ -17,7 +17,7 @@ async function startWith(
   await Deno.writeTextFile(file, plugins);
   const r = await run(
     Deno.execPath(),
-    ["run", "-q", "-P=node", "node/main.ts"],
+    ["run", "-q", "-P=node-test", "node/main.ts"],
     {
       env: {
         BOI_NODE_ID: "bad-plugins",
@@ -105,7 +105,7 @@ Deno.test("BOI_PLUGINS with a good extra plugin passes the command check (the ch
     const r = await run(Deno.execPath(), [
       "run",
       "-q",
-      "-P=node",
+      "-P=node-test",
       "node/main.ts",
     ], {
       env: {

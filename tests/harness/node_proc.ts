@@ -1,5 +1,5 @@
 /**
- * Real node processes (`deno run -P=node node/main.ts`) for end-to-end tests,
+ * Real node processes (`deno run -P=node-test node/main.ts`) for end-to-end tests,
  * with their JSON log lines kept in memory and in a file.
  */
 import { DEFAULT_PREFIX } from "../../node/keys.ts";
@@ -73,6 +73,12 @@ export interface NodeOptions {
    * @default 5000
    */
   stopGraceMs?: number;
+  /**
+   * The deno.json permission set the entry runs under: `node-launcher` with
+   * entry `node/launch.ts` is exactly `deno task node` (the permission lock).
+   * @default "node-test"
+   */
+  permissionSet?: string;
   /**
    * Entry module, relative to the repo root (the harness's own tests use a fake node).
    * @default "node/main.ts"
@@ -197,7 +203,7 @@ export class NodeProc implements AsyncDisposable {
       Deno.execPath(),
       "run",
       "-q",
-      "-P=node",
+      `-P=${this.#opts.permissionSet ?? "node-test"}`,
       ...(this.#opts.denoFlags ?? []),
       this.#opts.entry ?? "node/main.ts",
     ];

@@ -1,0 +1,119 @@
+/**
+ * The node's permission lock (issue 15): which paths, addresses and commands
+ * one configured node may use, as Deno `--allow-*` flags. Deno's static sets
+ * in deno.json cannot name runtime values (the data dir, etcd endpoints, the
+ * listen address, plugin commands), so `node/launch.ts` computes these from
+ * the same config the node will load and starts `node/main.ts` under them.
+ * Pure: every fact about the machine comes in through {@linkcode LockInputs}.
+ * @module
+ */
+import type { NodeConfig } from "./shell/config.ts";
+import type { PluginConfig } from "./plugins/config.ts";
+import { LOCAL_ENDPOINT } from "./etcd_errors.ts";
+
+/** The embedded etcd's directory (node/shell/local_etcd.ts), relative to the working dir. */
+export const LOCAL_ETCD_DIR = ".boi/etcd";
+
+/** What the lock is computed from. */
+export interface LockInputs {
+  config: NodeConfig;
+  plugins: readonly PluginConfig[];
+  /** Absolute working directory of the node. */
+  cwd: string;
+  /** Config files the node reads (boi.yaml if present, BOI_PLUGINS), as given. */
+  configFiles: readonly string[];
+  /** Other files the node reads, e.g. TLS material named by the config. */
+  extraReads?: readonly string[];
+  /** Finds a bare command on PATH (absolute path) or null. */
+  which(name: string): string | null;
+}
+
+/** The allowances, each a list Deno takes after `--allow-<name>=`. */
+export interface NodeLock {
+  read: string[];
+  write: string[];
+  net: string[];
+  run: string[];
+}
+
+/** A path made absolute against the working dir, without a trailing slash. */
+function abs(cwd: string, p: string): string {
+  const a = p.startsWith("/") ? p : `${cwd}/${p.replace(/^\.\//, "")}`;
+  return a.length > 1 ? a.replace(/\/+$/, "") : a;
+}
+
+/** `host:port` of an etcd endpoint URL (already validated by parseEndpoints). */
+function hostPort(endpoint: string): string {
+  const u = new URL(endpoint.includes("://") ? endpoint : `http://${endpoint}`);
+  return `${u.hostname}:${u.port}`;
+}
+
+/**
+ * The lock of one node: read/write its data dir (and the embedded etcd's dir
+ * when it starts one), read its config files; reach its etcd endpoints, its
+ * own listen address, its plugin sockets and the declared peers; run its
+ * plugin commands, `prlimit` (the open-file limit) and, embedded, `etcd`.
+ */
+export function nodeLock(i: LockInputs): NodeLock {
+  const c = i.config;
+  const dataDir = abs(i.cwd, c.data_dir);
+  const read = new Set<string>([dataDir]);
+  const write = new Set<string>([dataDir]);
+  const net = new Set<string>();
+  const run = new Set<string>();
+  for (const f of [...i.configFiles, ...(i.extraReads ?? [])]) {
+    read.add(abs(i.cwd, f));
+  }
+  if (c.etcd_endpoints === null) {
+    const dir = abs(i.cwd, LOCAL_ETCD_DIR);
+    read.add(dir);
+    write.add(dir);
+    net.add(hostPort(LOCAL_ENDPOINT));
+    run.add(i.which("etcd") ?? "etcd");
+  } else {
+    for (const e of c.etcd_endpoints) net.add(hostPort(e));
+  }
+  // Port 0 lets the node pick one: only the host can be named then.
+  net.add(c.http_port === 0 ? c.http_host : `${c.http_host}:${c.http_port}`);
+  net.add(`unix:${dataDir}/http.sock`);
+  for (const p of c.peers) net.add(p);
+  for (const p of i.plugins) {
+    const socket = p.spec.socket ?? `${dataDir}/plugins/${p.spec.name}.sock`;
+    net.add(`unix:${socket}`);
+    if (p.spec.socket !== undefined) {
+      read.add(socket);
+      write.add(socket);
+    }
+    const exe = p.spec.argv?.[0];
+    if (exe === undefined) continue;
+    // A placeholder in argv[0] is filled per incarnation: it cannot be
+    // named in advance, so that plugin is refused at spawn (documented).
+    if (exe.includes("{")) continue;
+    const path = exe.includes("/")
+      ? abs(p.spec.cwd ? abs(i.cwd, p.spec.cwd) : i.cwd, exe)
+      : i.which(exe);
+    if (path === null) continue; // checkPluginCommands names it at start
+    run.add(path);
+    read.add(path); // checkPluginCommands stats it
+  }
+  const prlimit = i.which("prlimit");
+  if (prlimit !== null) run.add(prlimit);
+  return {
+    read: [...read],
+    write: [...write],
+    net: [...net],
+    run: [...run],
+  };
+}
+
+/** The lock as `deno run` flags, after `-P=node`. */
+export function lockFlags(l: NodeLock): string[] {
+  const flag = (name: string, list: string[]) =>
+    list.length ? [`--allow-${name}=${list.join(",")}`] : [`--deny-${name}`];
+  return [
+    ...flag("read", l.read),
+    ...flag("write", l.write),
+    ...flag("net", l.net),
+    ...flag("run", l.run),
+  ];
+}
