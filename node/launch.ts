@@ -57,8 +57,11 @@ function readIfExists(path: string): string | null {
   }
 }
 
-/** The argv of the locked node, from this process's env and working dir. */
-export function lockedArgv(): string[] {
+/** The locked node's command and the env it needs, from this process's env and working dir. */
+export function lockedCommand(): {
+  argv: string[];
+  env: Record<string, string>;
+} {
   const yaml = readIfExists("boi.yaml");
   const config = loadConfig(
     Deno.env.toObject(),
@@ -83,34 +86,35 @@ export function lockedArgv(): string[] {
     extraReads: [npmDir()],
     which,
   });
-  return [
-    Deno.execPath(),
-    "run",
-    "-q",
-    "-P=node",
-    ...lockFlags(lock),
-    MAIN,
-  ];
+  return {
+    argv: [Deno.execPath(), "run", "-q", "-P=node", ...lockFlags(lock), MAIN],
+    // Absolute, so the sockets under it match the flags whatever the cwd.
+    env: { BOI_DATA_DIR: lock.read[0] },
+  };
 }
 
 async function main(): Promise<number> {
   let argv: string[];
+  let env: Record<string, string>;
   try {
-    argv = lockedArgv();
+    ({ argv, env } = lockedCommand());
   } catch (e) {
     // The node would refuse the same config with the same line.
     console.error(`boi node: ${(e as Error).message}`);
     return 2;
   }
   if (Deno.args.includes("--print")) {
-    console.log(argv.map(shellQuote).join(" "));
+    console.log(
+      [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]
+        .map(shellQuote).join(" "),
+    );
     return 0;
   }
   // By name: the set `node-launcher` may run `deno` from PATH (a static set
   // cannot name Deno.execPath(), which is often behind a symlink).
   const child = new Deno.Command("deno", {
     args: argv.slice(1),
-    env: { BOI_LIFELINE: "stdin" },
+    env: { ...env, BOI_LIFELINE: "stdin" },
     stdin: "piped",
     stdout: "inherit",
     stderr: "inherit",

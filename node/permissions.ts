@@ -28,7 +28,7 @@ export interface LockInputs {
   which(name: string): string | null;
 }
 
-/** The allowances, each a list Deno takes after `--allow-<name>=`. */
+/** The allowances, each a list Deno takes after `--allow-<name>=`; `read[0]` is the data dir. */
 export interface NodeLock {
   read: string[];
   write: string[];
@@ -106,8 +106,17 @@ export function nodeLock(i: LockInputs): NodeLock {
   };
 }
 
-/** The lock as `deno run` flags, after `-P=node`. */
+/** The lock as `deno run` flags, after `-P=node`; throws on a path Deno cannot list. */
 export function lockFlags(l: NodeLock): string[] {
+  for (const v of [...l.read, ...l.write, ...l.net, ...l.run]) {
+    if (v.includes(",")) {
+      throw new Error(
+        `permission lock: ${
+          JSON.stringify(v)
+        } holds a comma, which Deno's --allow-* lists cannot express: rename it`,
+      );
+    }
+  }
   const flag = (name: string, list: string[]) =>
     list.length ? [`--allow-${name}=${list.join(",")}`] : [`--deny-${name}`];
   return [

@@ -116,12 +116,6 @@ const REPO = fileURLToPath(new URL("../../", import.meta.url)).replace(
   "",
 );
 
-/** Flags of the reference pool: tasks run any program and inherit these variables. */
-const POOL_FLAGS = [
-  "--allow-run",
-  "--allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL",
-];
-
 /**
  * The node's key material (`<data_dir>/ca`, `identity`, `certs`; the plugin's
  * `{data_dir}` is `<data_dir>/plugins/<name>`): never readable nor writable
@@ -130,17 +124,24 @@ const POOL_FLAGS = [
 const IDENTITY_DIRS = ["ca", "identity", "certs"]
   .map((d) => `{data_dir}/../../${d}`).join(",");
 
-/** The command of a reference plugin with its narrowest permissions. */
+/**
+ * The command of a reference plugin under its permission set in deno.json
+ * (`plugin-<set>`: env, and for the pool run), plus what only the spawn
+ * knows: its socket, and its own data dir to read and write (issue 15).
+ */
 export function referencePluginArgv(
   script: string,
+  set = "plugin",
   extra: string[] = [],
 ): string[] {
   return [
     Deno.execPath(),
     "run",
     "-q",
-    "-P=plugin",
+    `-P=${set}`,
     "--allow-net=unix:{socket}",
+    "--allow-read={data_dir},{socket}",
+    "--allow-write={data_dir},{socket}",
     `--deny-read=${IDENTITY_DIRS}`,
     `--deny-write=${IDENTITY_DIRS}`,
     ...extra,
@@ -156,7 +157,7 @@ export function defaultPlugins(): PluginConfig[] {
       spec: {
         name: "workspace",
         kind: "workspace",
-        argv: referencePluginArgv("workspace_dir.ts"),
+        argv: referencePluginArgv("workspace_dir.ts", "plugin-workspace"),
       },
       ...base,
       tier: "best_effort",
@@ -165,7 +166,7 @@ export function defaultPlugins(): PluginConfig[] {
       spec: {
         name: "pool",
         kind: "pool",
-        argv: referencePluginArgv("pool_local.ts", POOL_FLAGS),
+        argv: referencePluginArgv("pool_local.ts", "plugin-pool"),
       },
       ...base,
       tier: "best_effort",

@@ -33,11 +33,15 @@ export async function forward(
       signal: AbortSignal.any([env.signal, connect.signal]),
     });
   } catch (e) {
+    // Under the permission lock a peer not in BOI_PEERS is refused by Deno.
+    const locked = e instanceof Deno.errors.NotCapable;
     return text(
       502,
-      `log unavailable: cannot reach node ${owner} at ${addr}: ${
-        (e as Error).message
-      }`,
+      `log unavailable: ${
+        locked
+          ? `node ${owner} at ${addr} is not in this node's permission lock (list it in BOI_PEERS)`
+          : `cannot reach node ${owner} at ${addr}`
+      }: ${(e as Error).message}`,
       headers,
     );
   } finally {

@@ -239,6 +239,11 @@ Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; ev
         const argv = cmdline.split("\0").filter((s) => s !== "");
         const script = argv.findIndex((s) => s.endsWith(".ts"));
         const probe = await makeTempDir("boi-probe-");
+        // The plugin reads its own dir only (its first --allow-read entry).
+        const own = argv.find((s) => s.startsWith("--allow-read="))!
+          .slice("--allow-read=".length).split(",")[0];
+        await Deno.mkdir(own, { recursive: true });
+        await Deno.writeTextFile(`${own}/control.txt`, "x");
         await Deno.writeTextFile(`${n.dataDir}/control.txt`, "x");
         await Deno.writeTextFile(
           `${probe}/probe.ts`,
@@ -249,7 +254,8 @@ Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; ev
             ...argv.slice(1, script),
             `--config=${REPO_ROOT}/deno.json`, // found from the script's folder otherwise
             `${probe}/probe.ts`,
-            `${n.dataDir}/control.txt`, // control: the rest of the data dir stays readable
+            `${own}/control.txt`, // control: its own dir stays readable
+            `${n.dataDir}/control.txt`, // the rest of the node's data dir is not
             `${n.dataDir}/identity/node.key`,
             `${n.dataDir}/identity/ca.crt`,
             ...(n === nodeA ? [`${n.dataDir}/ca/ca.key`] : []),
