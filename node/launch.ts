@@ -16,6 +16,7 @@ import { createRequire } from "node:module";
 import { loadConfig } from "./shell/config.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
 import { lockFlags, nodeLock } from "./permissions.ts";
+import { identityPaths } from "./identity/files.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 
@@ -57,11 +58,48 @@ function readIfExists(path: string): string | null {
   }
 }
 
-/** The locked node's command and the env it needs, from this process's env and working dir. */
-export function lockedCommand(): {
+/** The etcd endpoints a previous join stored, if the node holds a certificate. */
+function storedJoin(dataDir: string): { endpoints: string[] | null } | null {
+  const p = identityPaths(dataDir);
+  if (readIfExists(p.cert) === null) return null;
+  const join = readIfExists(p.join);
+  const parsed = join === null
+    ? {}
+    : JSON.parse(join) as { etcd_endpoints?: string[] };
+  return { endpoints: parsed.etcd_endpoints ?? null };
+}
+
+/** What `getent ahosts` resolves `host` to now; empty when it cannot. */
+function resolve(host: string): string[] {
+  try {
+    const out = new Deno.Command("getent", {
+      args: ["ahosts", host],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    const words = new TextDecoder().decode(out.stdout).split("\n")
+      .map((l) => l.split(/\s+/)[0]).filter((a) => a !== "");
+    return [...new Set(words)];
+  } catch {
+    return [];
+  }
+}
+
+/** One start of the locked node: its argv and the env it adds. */
+export interface LockedCommand {
   argv: string[];
   env: Record<string, string>;
-} {
+  /**
+   * True for the join step: a node that must join and was given no etcd
+   * endpoints learns them from the join, so it first runs only until it has
+   * joined (allowed the bootstrap node, not etcd) and is then started again
+   * under a lock naming the endpoints it stored.
+   */
+  joinStep: boolean;
+}
+
+/** The locked node's command, from this process's env and working dir. */
+export function lockedCommand(): LockedCommand {
   const yaml = readIfExists("boi.yaml");
   const config = loadConfig(
     Deno.env.toObject(),
@@ -76,60 +114,97 @@ export function lockedCommand(): {
   const plugins = parsePluginsConfig(
     pf === null ? null : { path: pf, text: ptext! },
   );
+  const cwd = Deno.cwd();
+  const dataDir = config.data_dir.startsWith("/")
+    ? config.data_dir
+    : `${cwd}/${config.data_dir.replace(/^\.\//, "")}`;
+  const stored = storedJoin(dataDir);
+  const joining = stored === null && config.join_token !== null;
+  const joinStep = joining && config.etcd_endpoints === null;
   // boi.yaml even when absent: the node looks for it (NotFound is fine).
   const configFiles = ["boi.yaml", ...(pf === null ? [] : [pf])];
   const lock = nodeLock({
     config,
     plugins,
-    cwd: Deno.cwd(),
+    cwd,
     configFiles,
     extraReads: [npmDir()],
     which,
+    endpoints: joinStep ? [] : config.etcd_endpoints ?? stored?.endpoints ??
+      null,
+    bootstrap: joining ? config.bootstrap_url : null,
+    resolve,
   });
   return {
     argv: [Deno.execPath(), "run", "-q", "-P=node", ...lockFlags(lock), MAIN],
     // Absolute, so the sockets under it match the flags whatever the cwd.
-    env: { BOI_DATA_DIR: lock.read[0] },
+    env: {
+      BOI_DATA_DIR: dataDir,
+      ...(joinStep ? { BOI_LAUNCH_PHASE: "join" } : {}),
+    },
+    joinStep,
   };
 }
 
+/** Runs one locked start as our child: signals passed on, stdin its lifeline. */
+async function runLocked(c: LockedCommand): Promise<number> {
+  // By name: the set `node-launcher` may run `deno` from PATH (a static set
+  // cannot name Deno.execPath(), which is often behind a symlink).
+  const child = new Deno.Command("deno", {
+    args: c.argv.slice(1),
+    env: { ...c.env, BOI_LIFELINE: "stdin" },
+    stdin: "piped",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const pass = (sig: Deno.Signal) => () => {
+    try {
+      child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  const listeners = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((
+    sig,
+  ) => [sig, pass(sig)] as const);
+  for (const [sig, f] of listeners) Deno.addSignalListener(sig, f);
+  const s = await child.status;
+  for (const [sig, f] of listeners) Deno.removeSignalListener(sig, f);
+  return s.signal ? 128 + signalNumber(s.signal) : s.code;
+}
+
 async function main(): Promise<number> {
-  let argv: string[];
-  let env: Record<string, string>;
+  let c: LockedCommand;
   try {
-    ({ argv, env } = lockedCommand());
+    c = lockedCommand();
+    if (Deno.args.includes("--print")) {
+      if (c.joinStep) {
+        console.error(
+          "boi node: a join is pending and no BOI_ETCD_ENDPOINTS are set: this is the join step; run it, then --print again for the node",
+        );
+      }
+      console.log(
+        [...Object.entries(c.env).map(([k, v]) => `${k}=${v}`), ...c.argv]
+          .map(shellQuote).join(" "),
+      );
+      return 0;
+    }
+    if (c.joinStep) {
+      const code = await runLocked(c);
+      if (code !== 0) return code;
+      c = lockedCommand();
+      if (c.joinStep) {
+        throw new Error(
+          "the join step ended but no node certificate is stored: see the log above",
+        );
+      }
+    }
   } catch (e) {
     // The node would refuse the same config with the same line.
     console.error(`boi node: ${(e as Error).message}`);
     return 2;
   }
-  if (Deno.args.includes("--print")) {
-    console.log(
-      [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]
-        .map(shellQuote).join(" "),
-    );
-    return 0;
-  }
-  // By name: the set `node-launcher` may run `deno` from PATH (a static set
-  // cannot name Deno.execPath(), which is often behind a symlink).
-  const child = new Deno.Command("deno", {
-    args: argv.slice(1),
-    env: { ...env, BOI_LIFELINE: "stdin" },
-    stdin: "piped",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-    Deno.addSignalListener(sig, () => {
-      try {
-        child.kill(sig);
-      } catch {
-        // already gone
-      }
-    });
-  }
-  const s = await child.status;
-  return s.signal ? 128 + signalNumber(s.signal) : s.code;
+  return await runLocked(c);
 }
 
 function signalNumber(sig: Deno.Signal): number {

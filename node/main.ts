@@ -69,6 +69,8 @@ async function main(): Promise<number> {
     console.error(`boi node: ${(e as Error).message}`);
     return 1;
   }
+  // node/launch.ts's join step: joined, so the launcher can name etcd in the lock.
+  if (Deno.env.get("BOI_LAUNCH_PHASE") === "join") return 0;
   const endpoints = sec.endpoints ?? [await ensureLocalEtcd(log)];
   await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
 

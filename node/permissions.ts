@@ -26,6 +26,15 @@ export interface LockInputs {
   extraReads?: readonly string[];
   /** Finds a bare command on PATH (absolute path) or null. */
   which(name: string): string | null;
+  /**
+   * The etcd endpoints the node will use: configured, or stored by its join
+   * (`<data_dir>/identity/join.json`); null starts the embedded etcd.
+   */
+  endpoints: readonly string[] | null;
+  /** `BOI_BOOTSTRAP_URL` when the node has yet to join, else null. */
+  bootstrap: string | null;
+  /** The addresses a host name resolves to now (empty if it does not). */
+  resolve(host: string): string[];
 }
 
 /** The allowances, each a list Deno takes after `--allow-<name>=`; `read[0]` is the data dir. */
@@ -42,17 +51,42 @@ function abs(cwd: string, p: string): string {
   return a.length > 1 ? a.replace(/\/+$/, "") : a;
 }
 
-/** `host:port` of an etcd endpoint URL (already validated by parseEndpoints). */
-function hostPort(endpoint: string): string {
-  const u = new URL(endpoint.includes("://") ? endpoint : `http://${endpoint}`);
-  return `${u.hostname}:${u.port}`;
+/** Host and port of a URL or `host:port` (port "" when it has none). */
+function splitTarget(target: string): { host: string; port: string } {
+  const u = new URL(target.includes("://") ? target : `http://${target}`);
+  const port = u.port ||
+    (target.includes("://") ? (u.protocol === "https:" ? "443" : "80") : "");
+  return { host: u.hostname, port };
+}
+
+const IP = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])$/;
+
+/**
+ * The net entries that let the node connect to `target`. An IP address is
+ * allowed on that port only. A host name must be allowed on every port:
+ * Deno checks the name lookup (node:dns, used by grpc-js) against the bare
+ * name; the connection then goes to the addresses it resolves to now, each
+ * allowed on that port (a DNS change needs a restart of the node).
+ */
+function netEntries(
+  target: string,
+  resolve: (h: string) => string[],
+): string[] {
+  const { host, port } = splitTarget(target);
+  const at = (h: string) => port === "" ? h : `${h}:${port}`;
+  if (IP.test(host)) return [at(host)];
+  const ips = host === "localhost" ? ["127.0.0.1", "[::1]"] : resolve(host)
+    .map((a) => a.includes(":") ? `[${a}]` : a);
+  return [host, ...ips.map(at)];
 }
 
 /**
- * The lock of one node: read/write its data dir (and the embedded etcd's dir
- * when it starts one), read its config files; reach its etcd endpoints, its
- * own listen address, its plugin sockets and the declared peers; run its
- * plugin commands, `prlimit` (the open-file limit) and, embedded, `etcd`.
+ * The lock of one node: read/write its data dir (its identity and
+ * certificates live there; and the embedded etcd's dir when it starts one),
+ * read its config and TLS files; reach its etcd endpoints, the bootstrap
+ * node while it has yet to join, its own listen addresses, its plugin
+ * sockets and the declared peers; run its plugin commands, `prlimit` (the
+ * open-file limit) and, embedded, `etcd`.
  */
 export function nodeLock(i: LockInputs): NodeLock {
   const c = i.config;
@@ -64,19 +98,30 @@ export function nodeLock(i: LockInputs): NodeLock {
   for (const f of [...i.configFiles, ...(i.extraReads ?? [])]) {
     read.add(abs(i.cwd, f));
   }
-  if (c.etcd_endpoints === null) {
+  const reach = (t: string) => {
+    for (const e of netEntries(t, i.resolve)) net.add(e);
+  };
+  if (c.etcd_tls !== null) {
+    for (const f of [c.etcd_tls.ca, c.etcd_tls.cert, c.etcd_tls.key]) {
+      read.add(abs(i.cwd, f));
+    }
+  }
+  if (i.endpoints === null) {
     const dir = abs(i.cwd, LOCAL_ETCD_DIR);
     read.add(dir);
     write.add(dir);
-    net.add(hostPort(LOCAL_ENDPOINT));
+    reach(LOCAL_ENDPOINT);
     run.add(i.which("etcd") ?? "etcd");
   } else {
-    for (const e of c.etcd_endpoints) net.add(hostPort(e));
+    for (const e of i.endpoints) reach(e);
   }
+  if (i.bootstrap !== null) reach(i.bootstrap);
+  // Its own listeners: HTTP(S), and the join listener of an admin node.
   // Port 0 lets the node pick one: only the host can be named then.
   net.add(c.http_port === 0 ? c.http_host : `${c.http_host}:${c.http_port}`);
+  net.add(`${c.join_host}:${c.join_port}`);
   net.add(`unix:${dataDir}/http.sock`);
-  for (const p of c.peers) net.add(p);
+  for (const p of c.peers) reach(p);
   for (const p of i.plugins) {
     const socket = p.spec.socket ?? `${dataDir}/plugins/${p.spec.name}.sock`;
     net.add(`unix:${socket}`);
