@@ -69,8 +69,29 @@ function storedJoin(dataDir: string): { endpoints: string[] | null } | null {
   return { endpoints: parsed.etcd_endpoints ?? null };
 }
 
-/** What `getent ahosts` resolves `host` to now; empty when it cannot. */
+/** How long a named etcd host may take to resolve (containers start in any order). */
+const RESOLVE_WAIT_MS = 30_000;
+
+/**
+ * What `getent ahosts` resolves `host` to, waiting up to RESOLVE_WAIT_MS for
+ * a name that does not resolve yet; empty when it never does (the node then
+ * reports etcd unreachable, naming the endpoint).
+ */
 function resolve(host: string): string[] {
+  const until = Date.now() + RESOLVE_WAIT_MS;
+  let warned = false;
+  for (;;) {
+    const found = resolveOnce(host);
+    if (found.length > 0 || Date.now() >= until) return found;
+    if (!warned) {
+      console.error(`boi node: waiting for ${host} to resolve (etcd endpoint)`);
+      warned = true;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+}
+
+function resolveOnce(host: string): string[] {
   try {
     const out = new Deno.Command("getent", {
       args: ["ahosts", host],

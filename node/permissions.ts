@@ -62,19 +62,21 @@ function splitTarget(target: string): { host: string; port: string } {
 const IP = /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])$/;
 
 /**
- * The net entries that let the node connect to `target`. An IP address is
- * allowed on that port only. A host name must be allowed on every port:
- * Deno checks the name lookup (node:dns, used by grpc-js) against the bare
- * name; the connection then goes to the addresses it resolves to now, each
- * allowed on that port (a DNS change needs a restart of the node).
+ * The net entries that let the node connect to `target`. Deno's own fetch
+ * (tail forwarding, the join) is checked against the URL's `host:port`. An
+ * etcd connection goes through grpc-js, which resolves names with node:dns
+ * first: Deno checks that lookup against the bare name (all ports), then
+ * the connection against each address it resolves to, allowed on that port
+ * (a DNS change needs a restart of the node). IP addresses need neither.
  */
 function netEntries(
   target: string,
   resolve: (h: string) => string[],
+  lookup: boolean,
 ): string[] {
   const { host, port } = splitTarget(target);
   const at = (h: string) => port === "" ? h : `${h}:${port}`;
-  if (IP.test(host)) return [at(host)];
+  if (IP.test(host) || !lookup) return [at(host)];
   const ips = host === "localhost" ? ["127.0.0.1", "[::1]"] : resolve(host)
     .map((a) => a.includes(":") ? `[${a}]` : a);
   return [host, ...ips.map(at)];
@@ -98,8 +100,8 @@ export function nodeLock(i: LockInputs): NodeLock {
   for (const f of [...i.configFiles, ...(i.extraReads ?? [])]) {
     read.add(abs(i.cwd, f));
   }
-  const reach = (t: string) => {
-    for (const e of netEntries(t, i.resolve)) net.add(e);
+  const reach = (t: string, lookup = false) => {
+    for (const e of netEntries(t, i.resolve, lookup)) net.add(e);
   };
   if (c.etcd_tls !== null) {
     for (const f of [c.etcd_tls.ca, c.etcd_tls.cert, c.etcd_tls.key]) {
@@ -110,10 +112,10 @@ export function nodeLock(i: LockInputs): NodeLock {
     const dir = abs(i.cwd, LOCAL_ETCD_DIR);
     read.add(dir);
     write.add(dir);
-    reach(LOCAL_ENDPOINT);
+    reach(LOCAL_ENDPOINT, true);
     run.add(i.which("etcd") ?? "etcd");
   } else {
-    for (const e of i.endpoints) reach(e);
+    for (const e of i.endpoints) reach(e, true);
   }
   if (i.bootstrap !== null) reach(i.bootstrap);
   // Its own listeners: HTTP(S), and the join listener of an admin node.

@@ -70,13 +70,14 @@ Deno.test("permission lock: named etcd, TLS files, a pending join and peers", ()
       "etcd1",
       "10.0.0.5:2379",
       "[fd00::5]:2379",
-      "admin.example",
+      "admin.example:7400",
       "0.0.0.0:7001",
       "10.0.0.7:7001",
       "10.0.0.8",
     ]
   ) assert.ok(l.net.includes(n), `${n} in ${l.net.join()}`);
   assert.ok(!l.net.includes("127.0.0.1:2379"));
+  assert.ok(!l.net.includes("admin.example"), "fetch needs host:port only");
   assert.deepEqual(l.run, ["/usr/bin/prlimit"]);
   const flags = lockFlags(l);
   assert.equal(flags.length, 4);

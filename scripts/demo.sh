@@ -72,13 +72,13 @@ fi
 # --- nodes -------------------------------------------------------------------
 port=$HTTP_PORT
 for n in "${NODES[@]}"; do
-  if pid_alive ".boi/pids/$n.pid" node/main.ts; then
+  if pid_alive ".boi/pids/$n.pid" node/launch.ts; then
     log "$n already running (pid $(cat ".boi/pids/$n.pid"))"
   else
     log "starting $n on 127.0.0.1:$port (log: .boi/$n.log, data: .boi/$n)"
     BOI_NODE_ID="$n" BOI_ETCD_ENDPOINTS="$ENDPOINT" BOI_HTTP_ADDR="127.0.0.1:$port" \
       BOI_DATA_DIR=".boi/$n" \
-      setsid deno run -q -P=node node/main.ts </dev/null >>".boi/$n.log" 2>&1 &
+      setsid deno run -q -P=node-launcher node/launch.ts </dev/null >>".boi/$n.log" 2>&1 &
     echo $! >".boi/pids/$n.pid"
   fi
   port=$((port + 1))
@@ -90,7 +90,7 @@ deadline=$((SECONDS + READY_TIMEOUT_S))
 seen=""
 while :; do
   for n in "${NODES[@]}"; do
-    if ! pid_alive ".boi/pids/$n.pid" node/main.ts; then
+    if ! pid_alive ".boi/pids/$n.pid" node/launch.ts; then
       tail -n 20 ".boi/$n.log" >&2 || true
       die "$n exited; see .boi/$n.log"
     fi

@@ -38,7 +38,7 @@ stop_one() {
 
 shopt -s nullglob
 for f in .boi/pids/node-*.pid; do
-  stop_one "$f" node/main.ts &
+  stop_one "$f" node/launch.ts &
 done
 wait
 stop_one .boi/pids/etcd.pid etcd
