@@ -19,6 +19,8 @@ import { lockFlags, nodeLock } from "./permissions.ts";
 import { identityPaths } from "./identity/files.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+/** Named, so `-P=node` is found whatever the working dir of the printed command. */
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 
 /** Finds `name` on PATH the way a spawn would; null when absent. */
 function which(name: string): string | null {
@@ -157,7 +159,15 @@ export function lockedCommand(): LockedCommand {
     resolve,
   });
   return {
-    argv: [Deno.execPath(), "run", "-q", "-P=node", ...lockFlags(lock), MAIN],
+    argv: [
+      Deno.execPath(),
+      "run",
+      "-q",
+      `--config=${CONFIG}`,
+      "-P=node",
+      ...lockFlags(lock),
+      MAIN,
+    ],
     // Absolute, so the sockets under it match the flags whatever the cwd.
     env: {
       BOI_DATA_DIR: dataDir,
