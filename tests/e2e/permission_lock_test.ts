@@ -13,7 +13,8 @@
  *   dir, etcd and the peer work;
  * - the same probe under each reference plugin's shipped argv: no etcd, no
  *   reads outside its own dir;
- * and normal work passes: a spec dispatched through the CLI ends DONE.
+ * and normal work passes: a spec dispatched through the CLI ends DONE; a
+ * launcher killed by SIGKILL leaves no node behind (the stdin lifeline).
  */
 import assert from "node:assert/strict";
 import { referencePluginArgv } from "../../node/plugins/config.ts";
@@ -173,12 +174,15 @@ Deno.test("permission lock: a cluster under the shipped permissions works and is
     dataDir: d2,
     caps: { "x-test-lock": "b" },
   });
+  const nodePids = new Map<NodeProc, number>();
   try {
     // The running nodes are under exactly what `deno task node:flags` prints.
     const flags1 = await printed(env1);
     const flags2 = await printed(env2);
+
     for (const [n, flags] of [[n1, flags1], [n2, flags2]] as const) {
       const pid = await lockedPid(etcd, n);
+      nodePids.set(n, pid);
       const cmdline = (await Deno.readTextFile(`/proc/${pid}/cmdline`))
         .split("\0").filter((s) => s !== "");
       // argv[0] is `deno` from PATH; the rest is word for word.
@@ -281,7 +285,32 @@ tasks:
       refused(p, `read:${outside}/secret.txt`);
       refused(p, `read:${d1}/probe.txt`);
     }
+
+    // No orphans: the launcher killed outright (it cannot pass SIGKILL on),
+    // the node sees its stdin lifeline close and stops.
+    const pid2 = nodePids.get(n2)!;
+    Deno.kill(n2.pid, "SIGKILL");
+    await waitFor(`node n2 (pid ${pid2}) gone after its launcher`, async () => {
+      try {
+        const stat = await Deno.readTextFile(`/proc/${pid2}/stat`);
+        // A zombie has exited; it waits only for its reaper.
+        return stat.split(") ")[1]?.startsWith("Z") ? true : notYet("running");
+      } catch {
+        return true;
+      }
+    }, { timeoutMs: 15_000 });
   } finally {
     stranger.close();
+    // If the lifeline failed, n2's node outlived its launcher: stop it here.
+    const pid2 = nodePids.get(n2);
+    if (pid2 !== undefined) {
+      try {
+        // Only that node (its data dir on the command line), not a reused pid.
+        const cmd = await Deno.readTextFile(`/proc/${pid2}/cmdline`);
+        if (cmd.includes(d2)) Deno.kill(pid2, "SIGTERM");
+      } catch {
+        // gone, as it should be
+      }
+    }
   }
 });
