@@ -70,6 +70,10 @@ else
 fi
 
 # --- nodes -------------------------------------------------------------------
+# Every node may forward tail requests to the others (the permission lock
+# allows only the addresses in BOI_PEERS; docs/operations.md "Permissions").
+peers=""
+for i in "${!NODES[@]}"; do peers="$peers${peers:+,}127.0.0.1:$((HTTP_PORT + i))"; done
 port=$HTTP_PORT
 for n in "${NODES[@]}"; do
   if pid_alive ".boi/pids/$n.pid" node/launch.ts; then
@@ -77,7 +81,7 @@ for n in "${NODES[@]}"; do
   else
     log "starting $n on 127.0.0.1:$port (log: .boi/$n.log, data: .boi/$n)"
     BOI_NODE_ID="$n" BOI_ETCD_ENDPOINTS="$ENDPOINT" BOI_HTTP_ADDR="127.0.0.1:$port" \
-      BOI_DATA_DIR=".boi/$n" \
+      BOI_DATA_DIR=".boi/$n" BOI_PEERS="$peers" \
       setsid deno run -q -P=node-launcher node/launch.ts </dev/null >>".boi/$n.log" 2>&1 &
     echo $! >".boi/pids/$n.pid"
   fi
