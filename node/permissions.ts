@@ -22,7 +22,7 @@ export interface LockInputs {
   cwd: string;
   /** Config files the node reads (boi.yaml if present, BOI_PLUGINS), as given. */
   configFiles: readonly string[];
-  /** Other files the node reads, e.g. TLS material named by the config. */
+  /** Other paths the node reads, e.g. Deno's npm package dir. */
   extraReads?: readonly string[];
   /** Finds a bare command on PATH (absolute path) or null. */
   which(name: string): string | null;
@@ -51,11 +51,15 @@ function abs(cwd: string, p: string): string {
   return a.length > 1 ? a.replace(/\/+$/, "") : a;
 }
 
-/** Host and port of a URL or `host:port` (port "" when it has none). */
+/** Host and port of a URL or `host[:port]` (port "" when it has none). */
 function splitTarget(target: string): { host: string; port: string } {
+  if (!target.includes("://")) {
+    // Not through URL: it drops a port that is the scheme's default (":80").
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(target);
+    if (m) return { host: m[1], port: m[2] ?? "" };
+  }
   const u = new URL(target.includes("://") ? target : `http://${target}`);
-  const port = u.port ||
-    (target.includes("://") ? (u.protocol === "https:" ? "443" : "80") : "");
+  const port = u.port || (u.protocol === "https:" ? "443" : "80");
   return { host: u.hostname, port };
 }
 

@@ -44,7 +44,7 @@ Deno.test("permission lock: named etcd, TLS files, a pending join and peers", ()
       BOI_ETCD_CA: "/etc/boi/ca.crt",
       BOI_ETCD_CERT: "/etc/boi/n2.crt",
       BOI_ETCD_KEY: "/etc/boi/n2.key",
-      BOI_PEERS: "10.0.0.7:7001,10.0.0.8",
+      BOI_PEERS: "10.0.0.7:7001,10.0.0.8,10.0.0.9:80",
       BOI_HTTP_ADDR: "0.0.0.0:7001",
     },
     null,
@@ -74,10 +74,12 @@ Deno.test("permission lock: named etcd, TLS files, a pending join and peers", ()
       "0.0.0.0:7001",
       "10.0.0.7:7001",
       "10.0.0.8",
+      "10.0.0.9:80",
     ]
   ) assert.ok(l.net.includes(n), `${n} in ${l.net.join()}`);
   assert.ok(!l.net.includes("127.0.0.1:2379"));
   assert.ok(!l.net.includes("admin.example"), "fetch needs host:port only");
+  assert.ok(!l.net.includes("10.0.0.9"), "port 80 is kept, not widened");
   assert.deepEqual(l.run, ["/usr/bin/prlimit"]);
   const flags = lockFlags(l);
   assert.equal(flags.length, 4);
