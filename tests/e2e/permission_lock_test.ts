@@ -131,6 +131,30 @@ async function lockedPid(etcd: EtcdServer, n: NodeProc): Promise<number> {
   return pid;
 }
 
+Deno.test("permission lock: the shipped tasks and sets (no -A outside tests and the bench)", async () => {
+  const cfg = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+  // What this file runs as "deno task node" is the task as shipped.
+  assert.equal(cfg.tasks.node, "deno run -P=node-launcher node/launch.ts");
+  assert.equal(cfg.tasks.cli, "deno run -P=cli cli.ts");
+  const all = Object.entries(
+    cfg.permissions as Record<string, { all?: boolean }>,
+  )
+    .filter(([, set]) => set.all === true).map(([name]) => name).sort();
+  assert.deepEqual(all, ["bench", "test"]);
+  const node = cfg.permissions.node;
+  for (const k of ["read", "write", "net", "run"]) {
+    assert.equal(node[k], undefined, `-P=node must leave ${k} to the lock`);
+  }
+  const launcher = cfg.permissions["node-launcher"];
+  assert.equal(launcher.net, undefined);
+  assert.equal(launcher.write, undefined);
+  for (
+    const [name, task] of Object.entries(cfg.tasks as Record<string, string>)
+  ) {
+    assert.ok(!/(^|\s)(-A|--allow-all)(\s|$)/.test(task), `${name}: ${task}`);
+  }
+});
+
 Deno.test("permission lock: a cluster under the shipped permissions works and is refused the rest", async () => {
   await using etcd = await startEtcd();
   const etcdHostPort = new URL(etcd.endpoint.split(",")[0]).host;
