@@ -8,7 +8,8 @@
  *
  * Settings (the `env` of its plugins-file entry):
  * - `BOI_PROVISION_NODE_ARGV` — JSON argv that starts a node; default
- *   `["deno","run","-q","-P=node","node/main.ts"]`, run in the plugin's cwd.
+ *   `["deno","run","-q","-P=node-launcher","node/launch.ts"]` (`deno task
+ *   node`: the node under its permission lock), run in the plugin's cwd.
  * - `BOI_PROVISION_NODE_ENV` — JSON object of extra settings for the new
  *   nodes (`BOI_KEY_PREFIX`, `BOI_LEASE_TTL_S`, `BOI_PLUGINS`, …). Never
  *   etcd endpoints: a node gets those from its join answer, and this plugin
@@ -39,7 +40,7 @@ import {
 
 /** Settings of {@linkcode localProvisioner}. */
 export interface LocalProvisionerOptions {
-  /** The command that starts a node. @default ["deno","run","-q","-P=node","node/main.ts"] */
+  /** The command that starts a node. @default ["deno","run","-q","-P=node-launcher","node/launch.ts"] */
   argv?: string[];
   /** Extra environment for every node started. @default {} */
   node_env?: Record<string, string>;
@@ -68,7 +69,8 @@ interface Allocation {
 export function localProvisioner(
   o: LocalProvisionerOptions,
 ): PluginHandlers<Provisioner> & { stopAll(): Promise<void> } {
-  const argv = o.argv ?? ["deno", "run", "-q", "-P=node", "node/main.ts"];
+  const argv = o.argv ??
+    ["deno", "run", "-q", "-P=node-launcher", "node/launch.ts"];
   for (const k of Object.keys(o.node_env ?? {})) {
     if (OWN_ENV.test(k)) {
       throw new Error(

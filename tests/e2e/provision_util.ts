@@ -36,7 +36,7 @@ export function localProvisionerEntry(
         "run",
         "-q",
         `--config=${REPO_ROOT}/deno.json`,
-        "-P=node",
+        "-P=node-test",
         `${REPO_ROOT}/node/main.ts`,
       ]),
       BOI_PROVISION_NODE_ENV: JSON.stringify({
