@@ -19,7 +19,7 @@
  *   socket: /run/boi/provisioner.sock   # attach: a sidecar serves it
  * ```
  * An entry has exactly one of `argv` (core starts it) and `socket` (attach
- * mode, plugins/README.md).
+ * mode, docs/plugins.md).
  * @module
  */
 import { z } from "zod";
