@@ -1,4 +1,4 @@
-/** The bench's table: Markdown, for the terminal and the README alike. */
+/** The bench's table: Markdown, for the terminal and docs/operations.md alike. */
 import { round } from "./stats.ts";
 
 /** One line of the table. */
