@@ -9,7 +9,7 @@
  * finding the end of the first request head, so routing still sees the raw
  * request target.
  *
- * Rules (README "Limits"):
+ * Rules (docs/operations.md, "Limits"):
  * - at most `maxConnections` connections; a new one over the limit first
  *   evicts the oldest connection that has not finished its first request
  *   head, else the one idle longest (no byte either way for 1 s or more),
