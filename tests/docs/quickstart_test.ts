@@ -19,7 +19,7 @@ export function quickstartScript(markdown: string): string {
   return blocks.map((m) => m[1]).join("\n");
 }
 
-const skip = ["etcd", "curl"].find((bin) =>
+const skip = ["etcd", "curl", "pgrep"].find((bin) =>
   new Deno.Command("sh", { args: ["-c", `command -v ${bin}`] }).outputSync()
     .code !== 0
 );
