@@ -2,6 +2,7 @@
  * Node configuration (SPEC §13): environment variables, over an optional
  * `boi.yaml` whose fields are the variable names without `BOI_`, lower-cased.
  */
+import type { CoreConfig } from "../core/view.ts";
 import { z } from "zod";
 import YAML from "yaml";
 import { DEFAULT_PREFIX } from "../keys.ts";
@@ -294,4 +295,28 @@ function sanitizeHostname(h: string): string {
     63,
   );
   return ID_PATTERN.test(s) ? s : "node";
+}
+
+/** The core's tuning knobs from the node's config (the provisioning ones only with a provisioner). */
+export function coreConfig(c: NodeConfig, provisioner: boolean): CoreConfig {
+  return {
+    node_id: c.node_id,
+    workers_max: c.workers_max,
+    static_caps: c.static_caps,
+    spill_after_ms: c.spill_after_ms,
+    spill_step_ms: c.spill_step_ms,
+    retry_backoff_ms: c.retry_backoff_ms,
+    cancel_grace_ms: 1000,
+    claim_failure_window_ms: c.claim_failure_window_ms,
+    claim_failure_limit: c.claim_failure_limit,
+    claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
+    provision: provisioner
+      ? {
+        deadline_ms: c.provision_deadline_ms,
+        cooldown_ms: c.provision_cooldown_ms,
+        failure_limit: c.provision_failure_limit,
+        req_ttl_s: c.provision_req_ttl_s,
+      }
+      : null,
+  };
 }

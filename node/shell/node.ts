@@ -38,7 +38,7 @@ import type { Logger } from "./log.ts";
 import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
 import { declareProvisionMetrics } from "./provision_metrics.ts";
 import { Metrics } from "./metrics.ts";
-import type { NodeConfig } from "./config.ts";
+import { coreConfig, type NodeConfig } from "./config.ts";
 import { emit } from "../core/hook_events.ts";
 import { type HooksSettings, NodeHooks } from "../hooks/mod.ts";
 import type { Hooks } from "../plugins/contracts.ts";
@@ -88,26 +88,7 @@ export class BoiNode {
     const stopping = () => this.#stopping;
     const push = (ev: NodeEvent) => this.push(ev);
     this.keys = new Keys(c.key_prefix);
-    this.view = emptyView({
-      node_id: c.node_id,
-      workers_max: c.workers_max,
-      static_caps: c.static_caps,
-      spill_after_ms: c.spill_after_ms,
-      spill_step_ms: c.spill_step_ms,
-      retry_backoff_ms: c.retry_backoff_ms,
-      cancel_grace_ms: 1000,
-      claim_failure_window_ms: c.claim_failure_window_ms,
-      claim_failure_limit: c.claim_failure_limit,
-      claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
-      provision: deps.provisioning
-        ? {
-          deadline_ms: c.provision_deadline_ms,
-          cooldown_ms: c.provision_cooldown_ms,
-          failure_limit: c.provision_failure_limit,
-          req_ttl_s: c.provision_req_ttl_s,
-        }
-        : null,
-    });
+    this.view = emptyView(coreConfig(c, deps.provisioning != null));
     this.#provision = deps.provisioning
       ? new ProvisionRunner({
         client: deps.client,
@@ -398,21 +379,7 @@ export class BoiNode {
         );
         return;
       case "kill":
-        this.log.info("killing worker", {
-          task_id: e.task_id,
-          fence: e.fence,
-          reason: e.reason,
-        });
-        this.deps.pool.kill({
-          task_id: e.task_id,
-          claim_token: String(e.fence),
-          grace_ms: e.grace_ms,
-        }).catch((err) =>
-          this.log.error("kill failed", {
-            task_id: e.task_id,
-            error: String(err),
-          })
-        );
+        this.#workers.kill(e);
         return;
       case "drop_worker":
         return;

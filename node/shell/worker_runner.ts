@@ -7,6 +7,7 @@
  */
 import type {
   AbortEffect,
+  KillEffect,
   NodeEvent,
   PrepareEffect,
   SpawnEffect,
@@ -143,6 +144,25 @@ export class WorkerRunner {
     }
     this.#exited(env.task_id, e.fence, result);
     this.#cleanup(env.spec_id, env.task_id, e.workdir);
+  }
+
+  /** Stops a worker the core must not let go on (claim lost, cancel requested). */
+  kill(e: KillEffect): void {
+    this.deps.log.info("killing worker", {
+      task_id: e.task_id,
+      fence: e.fence,
+      reason: e.reason,
+    });
+    this.deps.pool.kill({
+      task_id: e.task_id,
+      claim_token: String(e.fence),
+      grace_ms: e.grace_ms,
+    }).catch((err) =>
+      this.deps.log.error("kill failed", {
+        task_id: e.task_id,
+        error: String(err),
+      })
+    );
   }
 
   /** A prepared task that may not run: its workspace goes, the core hears it ended unstarted. */
