@@ -6,6 +6,7 @@
 import { cancelStep } from "../core/cancel.ts";
 import type { Compare } from "../core/effects.ts";
 import { Envelope, type SpecRecord } from "../schema.ts";
+import { testEnvelope } from "../test_envelope.ts";
 import { Checker } from "./invariants.ts";
 import { SimNode } from "./sim_node.ts";
 import {
@@ -263,32 +264,12 @@ function dispatch(w: World, count: number): string[] {
       ? [`${specId}.t${w.rng.int(0, i - 1)}`]
       : [];
     const retries = w.rng.pick([0, 0, 1, 2]);
-    const env: Envelope = {
-      task_id: id,
-      spec_id: specId,
+    const env = testEnvelope(id, {
       state: deps.length > 0 ? "BLOCKED" : "PENDING",
-      state_version: 0,
-      requires: {},
       run: `sim ${w.rng.int(5, 400)} ${w.rng.pick([0, 0, 0.2])}`,
-      prompt: null,
-      env: {},
-      timeout_ms: null,
       depends_on: deps,
-      attempts: 0,
-      max_attempts: 3,
       retries_left: retries,
-      claimant_node_id: null,
-      claim_lease_id: null,
-      fence: null,
-      last_error: null,
-      exit_code: null,
-      dispatched_at: 0,
-      started_at: null,
-      finished_at: null,
-      ran_on: null,
-      cancel_requested: false,
-      not_before: null,
-    };
+    });
     ids.push(id);
     compare.push({ key: w.keys.task(id), target: "version", equals: 0 });
     ops.push({ op: "put", key: w.keys.task(id), value: JSON.stringify(env) });
