@@ -6,7 +6,7 @@
 import { connectEtcd } from "../node/etcd_client.ts";
 import { Keys } from "../node/keys.ts";
 import { parseSpec } from "../node/spec.ts";
-import { randomSuffix, writeSpec } from "../cli/dispatch.ts";
+import { randomSuffix, writeSpec } from "../cli/dispatch_write.ts";
 import { Store } from "../cli/store.ts";
 import type { Cluster } from "./cluster.ts";
 import { percentile } from "./stats.ts";

@@ -2,14 +2,9 @@ import assert from "node:assert/strict";
 import { Keys } from "../node/keys.ts";
 import { parseSpec } from "../node/spec.ts";
 import { CliError } from "./errors.ts";
-import {
-  MAX_TXN_OPS,
-  planChunks,
-  progressLines,
-  randomSuffix,
-  readSpecFile,
-  summaryLines,
-} from "./dispatch.ts";
+import { MAX_TXN_OPS, planChunks, randomSuffix } from "./dispatch_write.ts";
+import { progressLines, summaryLines } from "./dispatch_wait.ts";
+import { readSpecFile } from "./spec_file.ts";
 import { envelope } from "./test_util.ts";
 
 const keys = new Keys("/boi/");

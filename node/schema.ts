@@ -193,7 +193,7 @@ export const RECORD_MAX_BYTES: Readonly<Record<string, number>> = {
   caps: 16 * 1024,
   claims: 1024,
   // The largest a dispatch can write (one record per transaction of at most
-  // MAX_TXN_BYTES, cli/dispatch.ts): a node must accept whatever dispatch stores.
+  // MAX_TXN_BYTES, cli/dispatch_write.ts): a node must accept whatever dispatch stores.
   "dispatch-queue": 1_000_000,
   specs: 1_000_000,
   // A hint is a task's requires: as large as the envelope allows it, within reason.

@@ -1,0 +1,206 @@
+/**
+ * Writing a dispatch to etcd: the envelopes in transactions of at most 128
+ * ops and 1 MB, each comparing the spec key, and the spec record (the commit
+ * marker) in the last one; on a failure, the chunks already written are
+ * taken back.
+ */
+import { Buffer } from "node:buffer";
+import type { IRequestOp, ITxnResponse } from "etcd3";
+import type { Keys } from "../node/keys.ts";
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
+import { MAX_STORED_BYTES, type ParsedSpec } from "../node/spec.ts";
+import { CliError } from "./context.ts";
+import {
+  deleteOp,
+  modIs,
+  neverSent,
+  putOp,
+  putRawOp,
+  type Store,
+  versionIs,
+} from "./store.ts";
+
+/** etcd's limit on operations per transaction (compares and puts each). */
+export const MAX_TXN_OPS = 128;
+/** Budget per transaction, well under etcd's default 1.5 MiB request limit. */
+export const MAX_TXN_BYTES = 1_000_000;
+const SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** 6 chars of [a-z2-7]; 256 is a multiple of 32, so `byte & 31` is unbiased. */
+export function randomSuffix(
+  bytes: Uint8Array = crypto.getRandomValues(new Uint8Array(6)),
+): string {
+  return [...bytes.subarray(0, 6)].map((b) => SUFFIX_ALPHABET[b & 31]).join(
+    "",
+  );
+}
+
+/** One key/value to create. */
+export interface Put {
+  key: string;
+  value: string;
+}
+
+/** The puts of one transaction; the last chunk also carries the spec record. */
+export interface Chunk {
+  puts: Put[];
+  withSpec: boolean;
+}
+
+/**
+ * Splits the writes of a dispatch into transactions of at most 128 ops and
+ * `maxBytes`, the spec record in the last one; throws if a record cannot fit
+ * or the whole dispatch would store more than `maxStored` bytes.
+ */
+export function planChunks(
+  keys: Keys,
+  parsed: ParsedSpec,
+  maxBytes = MAX_TXN_BYTES,
+  maxStored = MAX_STORED_BYTES,
+): Chunk[] {
+  const specKey = keys.spec(parsed.spec_id);
+  const specBytes = 2 * specKey.length + byteLength(
+    JSON.stringify(parsed.record),
+  );
+  if (specBytes > maxBytes) {
+    throw new CliError(
+      `spec ${parsed.spec_id} is too large to store: its record is ${specBytes} bytes, at most ${maxBytes}`,
+    );
+  }
+  const chunks: Chunk[] = [];
+  let cur: Put[] = [];
+  // Every transaction also compares the spec key: count it once.
+  let bytes = specKey.length;
+  let stored = byteLength(specKey) + specBytes - 2 * specKey.length;
+  for (const e of parsed.envelopes) {
+    const put = { key: keys.task(e.task_id), value: JSON.stringify(e) };
+    const size = 2 * byteLength(put.key) + byteLength(put.value);
+    stored += size - byteLength(put.key);
+    if (stored > maxStored) {
+      throw new CliError(
+        `spec ${parsed.spec_id} would store more than ${maxStored} bytes in etcd (${parsed.envelopes.length} tasks, ${
+          Math.round(size / 1024)
+        } KiB each): make the spec-level requires smaller or split the spec`,
+      );
+    }
+    if (size + specKey.length > maxBytes) {
+      throw new CliError(
+        `task ${e.task_id} is too large to store: ${size} bytes, at most ${maxBytes}`,
+      );
+    }
+    if (cur.length === MAX_TXN_OPS - 1 || bytes + size > maxBytes) {
+      chunks.push({ puts: cur, withSpec: false });
+      cur = [];
+      bytes = specKey.length;
+    }
+    cur.push(put);
+    bytes += size;
+  }
+  if (bytes + specBytes - specKey.length > maxBytes) {
+    chunks.push({ puts: cur, withSpec: false });
+    cur = [];
+  }
+  chunks.push({ puts: cur, withSpec: true });
+  return chunks;
+}
+
+function byteLength(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+/** Writes a parsed spec; `ok: false` on an id collision (then nothing is left written). */
+export async function writeSpec(
+  store: Store,
+  keys: Keys,
+  parsed: ParsedSpec,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const chunks = planChunks(keys, parsed);
+  const specKey = keys.spec(parsed.spec_id);
+  const written: { keys: string[]; revision: number }[] = [];
+  for (const chunk of chunks) {
+    const success: IRequestOp[] = chunk.puts.map((p) =>
+      putRawOp(p.key, p.value)
+    );
+    if (chunk.withSpec) success.push(putOp(specKey, parsed.record));
+    let res: ITxnResponse;
+    try {
+      res = await store.txn({
+        compare: [
+          versionIs(specKey, 0),
+          ...chunk.puts.map((p) => versionIs(p.key, 0)),
+        ],
+        success,
+        failure: [{ request_range: { key: Buffer.from(specKey) } }],
+      });
+    } catch (err) {
+      return await afterFailure(store, parsed, written, chunk, err);
+    }
+    if (!res.succeeded) {
+      await rollback(store, written);
+      const specThere = res.responses[0]?.response_range?.kvs?.length > 0;
+      return {
+        ok: false,
+        reason: specThere
+          ? `spec ${parsed.spec_id} already exists`
+          : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch (with no spec record) hold its task ids`,
+      };
+    }
+    written.push({
+      keys: chunk.puts.map((p) => p.key),
+      revision: Number(res.header.revision),
+    });
+  }
+  return { ok: true };
+}
+
+/**
+ * A transaction failed. If etcd said no (not an outage), undo the chunks
+ * written so far. If etcd is unreachable, undoing would fail too: say what
+ * may be left (tasks without a spec record, which nodes ignore) and give up.
+ */
+async function afterFailure(
+  store: Store,
+  parsed: ParsedSpec,
+  written: { keys: string[]; revision: number }[],
+  chunk: Chunk,
+  err: unknown,
+): Promise<never> {
+  if (!(err instanceof EtcdUnreachableError)) {
+    if (!(await rollback(store, written))) {
+      store.warn(
+        `warning: dispatch of ${parsed.spec_id} failed; tasks already written could not be removed (they have no spec record, so nodes ignore them)`,
+      );
+    }
+    throw err;
+  }
+  if (chunk.withSpec && !neverSent(err)) {
+    store.warn(
+      `warning: spec ${parsed.spec_id} may or may not be committed: check with "status ${parsed.spec_id}"`,
+    );
+  } else if (written.length > 0 || !neverSent(err)) {
+    store.warn(
+      `warning: dispatch of ${parsed.spec_id} did not finish; tasks already written have no spec record, so nodes ignore them`,
+    );
+  }
+  throw err;
+}
+
+/** Deletes chunks written so far, each guarded by its mod revision. */
+async function rollback(
+  store: Store,
+  written: { keys: string[]; revision: number }[],
+): Promise<boolean> {
+  let ok = true;
+  for (const w of written) {
+    try {
+      const res = await store.txn({
+        compare: w.keys.map((k) => modIs(k, w.revision)),
+        success: w.keys.map((k) => deleteOp(k)),
+      });
+      if (!res.succeeded) ok = false;
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
