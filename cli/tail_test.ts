@@ -9,7 +9,7 @@ import {
   tailLoop,
   type TailOptions,
   type TailTarget,
-} from "./tail.ts";
+} from "./tail_loop.ts";
 import type { TaskState } from "../node/schema.ts";
 
 interface FakeNode extends AsyncDisposable {
