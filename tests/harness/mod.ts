@@ -17,13 +17,9 @@ export type {
   RunOptions,
   RunResult,
 } from "./cli_run.ts";
-export {
-  EtcdCluster,
-  EtcdMember,
-  EtcdServer,
-  startEtcd,
-  startEtcdCluster,
-} from "./etcd.ts";
+export { startEtcd, startEtcdCluster } from "./etcd.ts";
+export { EtcdCluster, EtcdServer } from "./etcd_handle.ts";
+export { EtcdMember } from "./etcd_member.ts";
 export type {
   EtcdClusterOptions,
   EtcdOptions,
