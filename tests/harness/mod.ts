@@ -26,7 +26,9 @@ export type {
   SingleEtcdOptions,
 } from "./etcd.ts";
 export { NodeProc, startNode } from "./node_proc.ts";
-export type { EtcdLike, LogLine, NodeOptions } from "./node_proc.ts";
+export type { EtcdLike } from "./node_proc.ts";
+export type { LogLine } from "./node_log.ts";
+export type { NodeOptions } from "./node_options.ts";
 export { artifactsDir, makeTempDir, REPO_ROOT } from "./paths.ts";
 export { freePort, freePorts } from "./ports.ts";
 export { startProxy, TcpProxy } from "./proxy.ts";

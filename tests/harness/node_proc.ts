@@ -15,85 +15,8 @@ import {
   WaitTimeoutError,
   within,
 } from "./wait.ts";
-
-/** One parsed stderr line of a node; lines that are not JSON become `{msg, raw: true}`. */
-export type LogLine = Record<string, unknown>;
-
-/** Options of {@linkcode startNode}. */
-export interface NodeOptions {
-  /** `BOI_NODE_ID`. */
-  nodeId: string;
-  /**
-   * `BOI_KEY_PREFIX`.
-   * @default "/boi/"
-   */
-  prefix?: string;
-  /**
-   * `BOI_LEASE_TTL_S`: short, so lease-expiry tests are quick.
-   * @default 2
-   */
-  leaseTtlS?: number;
-  /** `BOI_WORKERS_MAX`; the node's default when absent. */
-  workersMax?: number;
-  /** `BOI_CAPS`, as a map or as `k=v,...`. */
-  caps?: Record<string, string> | string;
-  /** `BOI_REGION`. */
-  region?: string;
-  /**
-   * Port of `BOI_HTTP_ADDR` (on 127.0.0.1); a free port is picked when absent.
-   * Pass 0 to let the node choose.
-   */
-  httpPort?: number;
-  /** `BOI_DATA_DIR`; a temp dir under /tmp (removed on dispose) when absent. */
-  dataDir?: string;
-  /**
-   * `BOI_ETCD_ENDPOINTS` for the node, e.g. a partition proxy's address.
-   * @default etcd.endpoint
-   */
-  endpoints?: string;
-  /**
-   * `BOI_LOG_LEVEL`.
-   * @default "debug"
-   */
-  logLevel?: string;
-  /** More environment (wins over the above). */
-  env?: Record<string, string>;
-  /**
-   * Wait until `<prefix>nodes/<node_id>` holds this process's registration.
-   * @default true
-   */
-  waitRegistered?: boolean;
-  /**
-   * Deadline for the registration.
-   * @default 30000
-   */
-  readyTimeoutMs?: number;
-  /**
-   * How long `stop()` waits after SIGTERM before SIGKILL.
-   * @default 5000
-   */
-  stopGraceMs?: number;
-  /**
-   * The deno.json permission set the entry runs under: `node-launcher` with
-   * entry `node/launch.ts` is exactly `deno task node` (the permission lock).
-   * @default "node-test"
-   */
-  permissionSet?: string;
-  /**
-   * Entry module, relative to the repo root (the harness's own tests use a fake node).
-   * @default "node/main.ts"
-   */
-  entry?: string;
-  /** Extra `deno run` flags before the entry, e.g. `["--inspect=127.0.0.1:9339"]` to profile. */
-  denoFlags?: string[];
-  /** Run the node under `ulimit -n` of this many descriptors (soft and hard); inherited when absent. */
-  openFileLimit?: number;
-}
-
-function capsText(caps: NodeOptions["caps"]): string | undefined {
-  if (caps === undefined || typeof caps === "string") return caps;
-  return Object.entries(caps).map(([k, v]) => `${k}=${v}`).join(",");
-}
+import { type LogLine, parseLine, pumpLines } from "./node_log.ts";
+import { nodeEnv, type NodeOptions } from "./node_options.ts";
 
 /**
  * A running node. `restart()` starts a new process with the same id, port and
@@ -252,33 +175,13 @@ export class NodeProc implements AsyncDisposable {
     this.#file?.writeSync(new TextEncoder().encode(`${line}\n`));
   }
 
-  async #pump(
+  #pump(
     stream: ReadableStream<Uint8Array>,
     onLine: (line: string) => string,
   ): Promise<void> {
-    const enc = new TextEncoder();
-    const dec = new TextDecoder();
     const reader = stream.getReader();
     this.#readers.push(reader);
-    let buf = "";
-    const emit = (line: string) => {
-      const out = onLine(line);
-      this.#file?.writeSync(enc.encode(`${out}\n`));
-    };
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          emit(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
-      }
-    } catch { /* cancelled, or the process went away mid-read */ }
-    buf += dec.decode();
-    if (buf !== "") emit(buf);
+    return pumpLines(reader, (line) => this.#note(onLine(line)));
   }
 
   /**
@@ -357,14 +260,6 @@ export class NodeProc implements AsyncDisposable {
   }
 }
 
-function parseLine(line: string): LogLine {
-  try {
-    const v = JSON.parse(line);
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) return v;
-  } catch { /* not JSON */ }
-  return { msg: line, raw: true };
-}
-
 /** What `startNode` needs of the etcd handle: a client and its endpoint. */
 export interface EtcdLike extends HasClient {
   readonly endpoint: string;
@@ -384,20 +279,7 @@ export async function startNode(
   const logFile = await artifactPath("nodes", opts.nodeId);
   for (let attempt = 1;; attempt++) {
     const httpAddr = `127.0.0.1:${pickPort ? freePort() : opts.httpPort}`;
-    const env: Record<string, string> = {
-      BOI_NODE_ID: opts.nodeId,
-      BOI_ETCD_ENDPOINTS: opts.endpoints ?? etcd.endpoint,
-      BOI_HTTP_ADDR: httpAddr,
-      BOI_DATA_DIR: dataDir,
-      BOI_LEASE_TTL_S: String(opts.leaseTtlS ?? 2),
-      BOI_KEY_PREFIX: opts.prefix ?? DEFAULT_PREFIX,
-      BOI_LOG_LEVEL: opts.logLevel ?? "debug",
-    };
-    if (opts.workersMax !== undefined) {
-      env.BOI_WORKERS_MAX = String(opts.workersMax);
-    }
-    const caps = capsText(opts.caps);
-    if (caps !== undefined) env.BOI_CAPS = caps;
+    const env = nodeEnv(etcd.endpoint, opts, httpAddr, dataDir);
     if (opts.region !== undefined) env.BOI_REGION = opts.region;
     const node = new NodeProc(
       etcd,
