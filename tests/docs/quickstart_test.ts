@@ -5,24 +5,18 @@
  * real nodes, the real CLI.
  */
 import assert from "node:assert/strict";
-import { freePorts, makeTempDir, REPO_ROOT } from "../harness/mod.ts";
+import {
+  fileTail,
+  freePorts,
+  makeTempDir,
+  markedScript,
+  missingTool,
+  REPO_ROOT,
+  runScript,
+} from "../harness/mod.ts";
 import { childEnv } from "../harness/paths.ts";
 
-/** The quick start's commands, in order. */
-export function quickstartScript(markdown: string): string {
-  const begin = markdown.indexOf("<!-- quickstart:begin -->");
-  const end = markdown.indexOf("<!-- quickstart:end -->");
-  if (begin < 0 || end < begin) throw new Error("quickstart markers missing");
-  const blocks = [
-    ...markdown.slice(begin, end).matchAll(/```bash\n([\s\S]*?)```/g),
-  ];
-  return blocks.map((m) => m[1]).join("\n");
-}
-
-const skip = ["etcd", "curl", "pgrep"].find((bin) =>
-  new Deno.Command("sh", { args: ["-c", `command -v ${bin}`] }).outputSync()
-    .code !== 0
-);
+const skip = missingTool(["etcd", "curl", "pgrep"]);
 if (skip) console.warn(`SKIPPED quick start: no ${skip} on PATH`);
 
 Deno.test({
@@ -30,7 +24,7 @@ Deno.test({
   ignore: skip !== undefined,
   fn: async () => {
     const doc = await Deno.readTextFile(`${REPO_ROOT}/docs/operations.md`);
-    const script = quickstartScript(doc);
+    const script = markedScript(doc, "quickstart");
     for (
       const step of ["dispatch hello.yaml --wait", "kill -9", "node drain"]
     ) {
@@ -38,8 +32,7 @@ Deno.test({
     }
     const work = await makeTempDir("boi-quick-");
     const [etcd, peer, a, b] = freePorts(4);
-    const child = new Deno.Command("bash", {
-      args: ["-c", `set -euo pipefail\n${script}`],
+    const { code, stdout, stderr } = await runScript(script, {
       cwd: work,
       env: childEnv({
         BOI_SRC: REPO_ROOT,
@@ -51,39 +44,20 @@ Deno.test({
         NO_COLOR: "1",
       }),
       clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-      detached: true, // its own group: a failure is cleaned up with one kill
-    }).spawn();
-    const timer = setTimeout(() => {
-      try {
-        Deno.kill(-child.pid, "SIGKILL");
-      } catch { /* gone */ }
-    }, 240_000);
-    const out = await child.output();
-    clearTimeout(timer);
-    try {
-      Deno.kill(-child.pid, "SIGKILL"); // anything the script left behind
-    } catch { /* nothing left */ }
-    const stdout = new TextDecoder().decode(out.stdout);
-    const stderr = new TextDecoder().decode(out.stderr);
+    });
     const logs = async () => {
       const parts: string[] = [];
       for await (const e of Deno.readDir(work)) {
         if (!e.isDirectory) continue;
         for (const f of ["etcd.log", "node-a.log", "node-b.log"]) {
-          const text = await Deno.readTextFile(`${work}/${e.name}/${f}`).catch(
-            () => null,
-          );
-          if (text !== null) {
-            parts.push(`--- ${f}\n${text.split("\n").slice(-15).join("\n")}`);
-          }
+          const tail = await fileTail(`${work}/${e.name}/${f}`, f);
+          if (tail !== null) parts.push(tail);
         }
       }
       return parts.join("\n");
     };
     const context = `stdout:\n${stdout}\nstderr:\n${stderr}\n${await logs()}`;
-    assert.equal(out.code, 0, context);
+    assert.equal(code, 0, context);
     for (const n of ["node-a", "node-b"]) {
       assert.match(stdout, new RegExp(`^${n} `, "m"), context); // `boi nodes`
     }

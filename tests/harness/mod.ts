@@ -29,6 +29,13 @@ export { NodeProc, startNode } from "./node_proc.ts";
 export type { EtcdLike } from "./node_proc.ts";
 export type { LogLine } from "./node_log.ts";
 export type { NodeOptions } from "./node_options.ts";
+export {
+  fileTail,
+  markedScript,
+  missingTool,
+  runScript,
+} from "./doc_blocks.ts";
+export type { ScriptOptions, ScriptResult } from "./doc_blocks.ts";
 export { artifactsDir, makeTempDir, REPO_ROOT } from "./paths.ts";
 export { freePort, freePorts } from "./ports.ts";
 export { startProxy, TcpProxy } from "./proxy.ts";
