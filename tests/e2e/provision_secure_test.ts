@@ -5,82 +5,37 @@
  * endpoint or a certificate — and then runs the task.
  */
 import assert from "node:assert/strict";
-import {
-  cli,
-  listEnvelopes,
-  makeTempDir,
-  notYet,
-  startEtcd,
-  startNode,
-  waitFor,
-} from "../harness/mod.ts";
+import { makeTempDir, startNode, startSecureEtcd } from "../harness/mod.ts";
 import { dispatchTo } from "./secure_dispatch.ts";
-import { adminNode } from "./secure_util.ts";
-import { pluginsFile } from "./plugin_util.ts";
 import {
+  doneOnOneNode,
   events,
   localProvisionerEntry,
   macSpec,
+  provisionerAdmin,
   provisionReqs,
 } from "./provision_util.ts";
 
 Deno.test("secure mode: the provisioned node joins with its token, reaches etcd with its certificate, runs the tasks", async () => {
-  const etcdDir = await makeTempDir("boi-etcd-prov-sec-");
-  const plugins = await pluginsFile({
-    provisioner: localProvisionerEntry(),
-  });
-  const a = adminNode("prov-sec-a", {
+  const a = await provisionerAdmin("prov-sec-a", localProvisionerEntry(), {
     dataDir: await makeTempDir("boi-prov-sec-a-"),
-    env: { BOI_PLUGINS: plugins },
   });
-  let certs: string;
-  {
-    // Open first: the admin node creates the CA and the etcd certificates.
-    await using open = await startEtcd({ dataDir: etcdDir });
-    await using nodeA = await startNode(open, a);
-    const r = await cli(open, [
-      "cluster",
-      "init",
-      "--secure",
-      "--node",
-      nodeA.httpAddr,
-      "--json",
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    certs = JSON.parse(r.stdout).certs_dir;
-  }
-  const pem = async (f: string) => await Deno.readTextFile(`${certs}/${f}`);
-  await using etcd = await startEtcd({
-    dataDir: etcdDir,
-    tls: {
-      caFile: `${certs}/ca.crt`,
-      certFile: `${certs}/etcd-server.crt`,
-      keyFile: `${certs}/etcd-server.key`,
-      client: {
-        ca: await pem("ca.crt"),
-        cert: await pem("client.crt"),
-        key: await pem("client.key"),
-      },
-    },
+  const secure = await startSecureEtcd(a, {
+    dataDirPrefix: "boi-etcd-prov-sec-",
   });
+  await using etcd = secure.etcd;
+  const { certs } = secure;
   await using admin = await startNode(etcd, a);
   const { spec_id } = await dispatchTo(etcd, macSpec("secmac", 2), [
     "--certs",
     certs,
   ]);
-  const done = await waitFor(
+  const provisioned = await doneOnOneNode(
+    etcd,
+    spec_id,
+    2,
     "the tasks DONE on a provisioned node",
-    async () => {
-      const envs = await listEnvelopes(etcd, { specId: spec_id });
-      return envs.length === 2 && envs.every((e) => e.value.state === "DONE")
-        ? envs
-        : notYet(envs.map((e) => `${e.value.state} ${e.value.last_error}`));
-    },
-    { timeoutMs: 60_000 },
   );
-  const ranOn = new Set(done.map((e) => e.value.ran_on));
-  assert.equal(ranOn.size, 1);
-  const provisioned = [...ranOn][0]!;
   assert.match(provisioned, /^p-[0-9a-f]{12}-1$/);
   const fulfilled = await admin.waitForLog((l) =>
     l.msg === "event" && l.event === "provision.fulfilled"

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   cli,
-  listEnvelopes,
   makeTempDir,
   notYet,
   startEtcd,
@@ -15,12 +14,13 @@ import {
   waitFor,
 } from "../harness/mod.ts";
 import { dispatchTo } from "./secure_dispatch.ts";
-import { adminNode, init } from "./secure_util.ts";
-import { pluginsFile } from "./plugin_util.ts";
+import { init } from "./secure_util.ts";
 import {
+  doneOnOneNode,
   localProvisionerEntry,
   macSpec,
   mockProvisionerEntry,
+  provisionerAdmin,
   provisionReqs,
 } from "./provision_util.ts";
 
@@ -31,19 +31,13 @@ Deno.test("admin killed with a request open → the request expires with its lea
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
   // The first admin's provisioner says yes and never delivers: its request stays open.
-  const pluginsA = await pluginsFile({
-    provisioner: mockProvisionerEntry(record, {
-      BOI_MOCK_PROVISION_NEVER_JOINS: "1",
-    }),
-  });
   await using a = await startNode(
     etcd,
-    adminNode("prov-a", {
-      env: {
-        BOI_PLUGINS: pluginsA,
-        BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
-      },
-    }),
+    await provisionerAdmin(
+      "prov-a",
+      mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
+      { env: { BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S) } },
+    ),
   );
   await init(etcd, a);
 
@@ -54,15 +48,11 @@ Deno.test("admin killed with a request open → the request expires with its lea
     await Deno.copyFile(`${a.dataDir}/ca/${f}`, `${dirB}/ca/${f}`);
   }
   await Deno.chmod(`${dirB}/ca/ca.key`, 0o600);
-  const pluginsB = await pluginsFile({ provisioner: localProvisionerEntry() });
   await using b = await startNode(
     etcd,
-    adminNode("prov-b", {
+    await provisionerAdmin("prov-b", localProvisionerEntry(), {
       dataDir: dirB,
-      env: {
-        BOI_PLUGINS: pluginsB,
-        BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
-      },
+      env: { BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S) },
     }),
   );
   await b.waitForLog((l) => l.msg === "join listener up");
@@ -107,19 +97,12 @@ Deno.test("admin killed with a request open → the request expires with its lea
       : notYet(rs.map((r) => r.value.req_id));
   }, { timeoutMs: (REQ_TTL_S + 5) * 1000 });
 
-  const done = await waitFor(
+  const provisioned = await doneOnOneNode(
+    etcd,
+    spec_id,
+    2,
     "the tasks DONE on prov-b's provisioned node",
-    async () => {
-      const envs = await listEnvelopes(etcd, { specId: spec_id });
-      return envs.length === 2 && envs.every((e) => e.value.state === "DONE")
-        ? envs
-        : notYet(envs.map((e) => `${e.value.state} ${e.value.last_error}`));
-    },
-    { timeoutMs: 60_000 },
   );
-  const ranOn = new Set(done.map((e) => e.value.ran_on));
-  assert.equal(ranOn.size, 1);
-  const provisioned = [...ranOn][0]!;
   assert.match(provisioned, /^p-[0-9a-f]{12}-2$/, "the second request's node");
   const opened = b.logs().filter((l) => l.msg === "provision request opened");
   assert.equal(opened.length, 1, "prov-b opened one request");

@@ -1,14 +1,20 @@
 /** Shared steps of the provisioning tests (issue 14): provisioner plugin entries, records, events. */
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
   type HasClient,
+  listEnvelopes,
   type LogLine,
+  type NodeOptions,
   type NodeProc,
+  notYet,
   REPO_ROOT,
+  waitFor,
 } from "../harness/mod.ts";
 import { Keys } from "../../node/keys.ts";
 import { ProvisionFailures, ProvisionRequest } from "../../node/schema.ts";
-import { pluginArgv } from "./plugin_util.ts";
+import { pluginArgv, pluginsFile } from "./plugin_util.ts";
+import { adminNode } from "./secure_util.ts";
 
 export const MAC = { "x-test-pool": "mac" };
 
@@ -46,6 +52,49 @@ export function localProvisionerEntry(
       }),
     },
   };
+}
+
+/**
+ * The options of an admin node (join listener on a free port) whose
+ * provisioner plugin is `provisioner`, a plugins-file entry: the node that
+ * opens provisioning requests and starts what they ask for.
+ */
+export async function provisionerAdmin(
+  nodeId: string,
+  provisioner: Record<string, unknown>,
+  extra: Partial<NodeOptions> = {},
+): Promise<NodeOptions & { joinPort: number }> {
+  const plugins = await pluginsFile({ provisioner });
+  return adminNode(nodeId, {
+    ...extra,
+    env: { BOI_PLUGINS: plugins, ...extra.env },
+  });
+}
+
+/**
+ * Waits until the spec's `tasks` tasks are all DONE and asserts they ran on
+ * one node (one provisioned node serves one request); returns that node's id.
+ */
+export async function doneOnOneNode(
+  etcd: HasClient,
+  specId: string,
+  tasks: number,
+  what: string,
+): Promise<string> {
+  const done = await waitFor(
+    what,
+    async () => {
+      const envs = await listEnvelopes(etcd, { specId });
+      return envs.length === tasks &&
+          envs.every((e) => e.value.state === "DONE")
+        ? envs
+        : notYet(envs.map((e) => `${e.value.state} ${e.value.last_error}`));
+    },
+    { timeoutMs: 60_000 },
+  );
+  const ranOn = new Set(done.map((e) => e.value.ran_on));
+  assert.equal(ranOn.size, 1);
+  return [...ranOn][0]!;
 }
 
 /** The mock provisioner, with `env` faults and its call record in `record`. */

@@ -15,8 +15,8 @@ import {
   notYet,
   readEnvelope,
   REPO_ROOT,
-  startEtcd,
   startNode,
+  startSecureEtcd,
   waitFor,
 } from "../harness/mod.ts";
 import { createCa, issueKeyAndCert } from "../../node/identity/ca.ts";
@@ -24,41 +24,13 @@ import { dispatchTo } from "./secure_dispatch.ts";
 import { adminNode, joiner, mint } from "./secure_util.ts";
 
 Deno.test("secure mode: only cluster certificates reach etcd and /internal/*; everything else still works", async () => {
-  const etcdDir = await makeTempDir("boi-etcd-sec-");
   const aDir = await makeTempDir("boi-sec-a-");
   const a = adminNode("sec-a", { dataDir: aDir });
-  let certs: string;
-  {
-    // Open first: the admin node creates the CA and the etcd certificates.
-    await using open = await startEtcd({ dataDir: etcdDir });
-    await using nodeA = await startNode(open, a);
-    const r = await cli(open, [
-      "cluster",
-      "init",
-      "--secure",
-      "--node",
-      nodeA.httpAddr,
-      "--json",
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const doc = JSON.parse(r.stdout);
-    assert.ok(doc.etcd_flags.includes("--client-cert-auth"));
-    certs = doc.certs_dir;
-  }
+  const secure = await startSecureEtcd(a, { dataDirPrefix: "boi-etcd-sec-" });
+  await using etcd = secure.etcd;
+  const { certs } = secure;
+  assert.ok(secure.init.etcd_flags.includes("--client-cert-auth"));
   const pem = async (f: string) => await Deno.readTextFile(`${certs}/${f}`);
-  await using etcd = await startEtcd({
-    dataDir: etcdDir,
-    tls: {
-      caFile: `${certs}/ca.crt`,
-      certFile: `${certs}/etcd-server.crt`,
-      keyFile: `${certs}/etcd-server.key`,
-      client: {
-        ca: await pem("ca.crt"),
-        cert: await pem("client.crt"),
-        key: await pem("client.key"),
-      },
-    },
-  });
   assert.match(etcd.endpoint, /^https:\/\/localhost:\d+$/);
   await using nodeA = await startNode(etcd, a);
   const withCerts = ["--certs", certs];

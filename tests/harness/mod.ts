@@ -18,6 +18,8 @@ export type {
   RunResult,
 } from "./cli_run.ts";
 export { startEtcd, startEtcdCluster } from "./etcd.ts";
+export { startSecureEtcd } from "./secure_etcd.ts";
+export type { SecureEtcd, SecureEtcdOptions } from "./secure_etcd.ts";
 export { EtcdCluster, EtcdServer } from "./etcd_handle.ts";
 export { EtcdMember } from "./etcd_member.ts";
 export type {
