@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import {
+  docScript,
   fileTail,
   freePorts,
   makeTempDir,
-  markedScript,
   missingTool,
   REPO_ROOT,
   runScript,
@@ -23,8 +23,7 @@ Deno.test({
   name: "docs/operations.md: every command of the quick start runs as written",
   ignore: skip !== undefined,
   fn: async () => {
-    const doc = await Deno.readTextFile(`${REPO_ROOT}/docs/operations.md`);
-    const script = markedScript(doc, "quickstart");
+    const script = await docScript("docs/operations.md", "quickstart");
     for (
       const step of ["dispatch hello.yaml --wait", "kill -9", "node drain"]
     ) {

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import {
+  docScript,
   fileTail,
   freePorts,
   makeTempDir,
-  markedScript,
   missingTool,
   REPO_ROOT,
   runScript,
@@ -21,8 +21,7 @@ Deno.test({
   name: "docs/operations.md: the secure 3-node walk-through runs as written",
   ignore: skip !== undefined,
   fn: async () => {
-    const doc = await Deno.readTextFile(`${REPO_ROOT}/docs/operations.md`);
-    const script = markedScript(doc, "walkthrough");
+    const script = await docScript("docs/operations.md", "walkthrough");
     assert.ok(script.includes("cluster init --secure"));
     const work = await makeTempDir("boi-walk-");
     const [etcd, peer, a, b, c, join] = freePorts(6);

@@ -4,6 +4,7 @@
  * script and run by one bash, so the docs tests check the very commands a
  * reader copies.
  */
+import { REPO_ROOT } from "./paths.ts";
 
 /** The bash blocks between the `name` markers of `markdown`, in order, as one script. */
 export function markedScript(markdown: string, name: string): string {
@@ -14,6 +15,11 @@ export function markedScript(markdown: string, name: string): string {
     ...markdown.slice(begin, end).matchAll(/```bash\n([\s\S]*?)```/g),
   ];
   return blocks.map((m) => m[1]).join("\n");
+}
+
+/** {@linkcode markedScript} of the repo's `doc` (a path from the repo root, e.g. "docs/operations.md"). */
+export async function docScript(doc: string, name: string): Promise<string> {
+  return markedScript(await Deno.readTextFile(`${REPO_ROOT}/${doc}`), name);
 }
 
 /** The first of `bins` not on PATH (the test is skipped loudly for it), or undefined. */

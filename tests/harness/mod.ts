@@ -32,6 +32,7 @@ export type { EtcdLike } from "./node_proc.ts";
 export type { LogLine } from "./node_log.ts";
 export type { NodeOptions } from "./node_options.ts";
 export {
+  docScript,
   fileTail,
   markedScript,
   missingTool,
