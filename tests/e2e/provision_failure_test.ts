@@ -17,8 +17,7 @@ import {
   waitFor,
 } from "../harness/mod.ts";
 import { dispatchTo } from "./secure_dispatch.ts";
-import { adminNode, init } from "./secure_util.ts";
-import { pluginsFile } from "./plugin_util.ts";
+import { init } from "./secure_util.ts";
 import { hintHash } from "../../node/core/provision_note.ts";
 import {
   events,
@@ -27,6 +26,7 @@ import {
   macSpec,
   mockCalls,
   mockProvisionerEntry,
+  provisionerAdmin,
   provisionFailures,
   provisionReqs,
 } from "./provision_util.ts";
@@ -37,20 +37,18 @@ const COOLDOWN_MS = 14_000;
 Deno.test("never joins → Deallocate at the deadline; 3 failures → no Allocate for the cooldown, the task says so; then a new attempt", async () => {
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
-  const plugins = await pluginsFile({
-    provisioner: mockProvisionerEntry(record, {
-      BOI_MOCK_PROVISION_NEVER_JOINS: "1",
-    }),
-  });
   await using admin = await startNode(
     etcd,
-    adminNode("prov-a", {
-      env: {
-        BOI_PLUGINS: plugins,
-        BOI_PROVISION_DEADLINE_MS: String(DEADLINE_MS),
-        BOI_PROVISION_COOLDOWN_MS: String(COOLDOWN_MS),
+    await provisionerAdmin(
+      "prov-a",
+      mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
+      {
+        env: {
+          BOI_PROVISION_DEADLINE_MS: String(DEADLINE_MS),
+          BOI_PROVISION_COOLDOWN_MS: String(COOLDOWN_MS),
+        },
       },
-    }),
+    ),
   );
   await init(etcd, admin);
   const { task_ids } = await dispatchTo(etcd, macSpec("never", 1));
@@ -155,17 +153,13 @@ Deno.test("never joins → Deallocate at the deadline; 3 failures → no Allocat
 Deno.test("the provisioner crashes during Allocate → no request left open, no token left valid, the failure counted", async () => {
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
-  const plugins = await pluginsFile({
-    provisioner: {
-      ...mockProvisionerEntry(record, { BOI_MOCK_CRASH_AFTER: "1" }),
-      health_interval_s: 60, // the call after Handshake is Allocate
-    },
-  });
   await using admin = await startNode(
     etcd,
-    adminNode("prov-a", {
+    await provisionerAdmin("prov-a", {
+      ...mockProvisionerEntry(record, { BOI_MOCK_CRASH_AFTER: "1" }),
+      health_interval_s: 60, // the call after Handshake is Allocate
+    }, {
       env: {
-        BOI_PLUGINS: plugins,
         BOI_PROVISION_FAILURE_LIMIT: "2",
         BOI_PROVISION_COOLDOWN_MS: "60000",
       },
@@ -212,18 +206,14 @@ Deno.test("the provisioner crashes during Allocate → no request left open, no 
 Deno.test("fail closed: an unreadable failure record → no Allocate, the task says why; fixed by the operator → provisioning resumes", async () => {
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
-  const plugins = await pluginsFile({
-    provisioner: mockProvisionerEntry(record, {
-      BOI_MOCK_PROVISION_NEVER_JOINS: "1",
-    }),
-  });
+  const options = await provisionerAdmin(
+    "prov-a",
+    mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
+  );
   // The record of {x-test-pool: mac}, corrupted before anything reads it.
   const key = `/boi/provision-failures/${hintHash(MAC)}`;
   await etcd.client().put(key).value("{not json");
-  await using admin = await startNode(
-    etcd,
-    adminNode("prov-a", { env: { BOI_PLUGINS: plugins } }),
-  );
+  await using admin = await startNode(etcd, options);
   await init(etcd, admin);
   const { task_ids } = await dispatchTo(etcd, macSpec("closed", 1));
   const note = await waitFor("the fail-closed note", async () => {

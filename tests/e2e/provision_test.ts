@@ -14,22 +14,21 @@ import {
   waitFor,
 } from "../harness/mod.ts";
 import { dispatchTo } from "./secure_dispatch.ts";
-import { adminNode, init } from "./secure_util.ts";
-import { pluginsFile } from "./plugin_util.ts";
+import { init } from "./secure_util.ts";
 import {
   events,
   joinTokenKeys,
   localProvisionerEntry,
   macSpec,
+  provisionerAdmin,
   provisionReqs,
 } from "./provision_util.ts";
 
 Deno.test("unschedulable tasks → the reference provisioner starts a mac node, the tasks run on it, one request for 5 tasks", async () => {
   await using etcd = await startEtcd();
-  const plugins = await pluginsFile({ provisioner: localProvisionerEntry() });
   await using admin = await startNode(
     etcd,
-    adminNode("prov-a", { env: { BOI_PLUGINS: plugins } }),
+    await provisionerAdmin("prov-a", localProvisionerEntry()),
   );
   await init(etcd, admin);
   const t0 = Date.now();
