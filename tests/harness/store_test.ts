@@ -1,6 +1,7 @@
 /** The harness's direct etcd reads: records validated, revisions kept. */
 import assert from "node:assert/strict";
 import type { Envelope } from "../../node/schema.ts";
+import { testEnvelope } from "../../node/test_envelope.ts";
 import {
   listEnvelopes,
   readClaim,
@@ -9,34 +10,13 @@ import {
   uniquePrefix,
 } from "./mod.ts";
 
+/** A PENDING envelope as a dispatch would store it now (state_version 1). */
 function envelope(taskId: string, over: Partial<Envelope> = {}): Envelope {
-  return {
-    task_id: taskId,
-    spec_id: taskId.split(".")[0],
-    state: "PENDING",
+  return testEnvelope(taskId, {
     state_version: 1,
-    requires: {},
-    run: "true",
-    prompt: null,
-    env: {},
-    timeout_ms: null,
-    depends_on: [],
-    attempts: 0,
-    max_attempts: 3,
-    retries_left: 0,
-    claimant_node_id: null,
-    claim_lease_id: null,
-    fence: null,
-    last_error: null,
-    exit_code: null,
     dispatched_at: Date.now(),
-    started_at: null,
-    finished_at: null,
-    ran_on: null,
-    cancel_requested: false,
-    not_before: null,
     ...over,
-  };
+  });
 }
 
 Deno.test("store: reads validate records and keep their revisions", async () => {
