@@ -78,16 +78,17 @@ export async function runScript(
       Deno.kill(-child.pid, "SIGKILL");
     } catch { /* gone */ }
   }, opts.timeoutMs ?? 240_000);
-  const out = await child.output();
+  // Read both pipes while waiting for bash itself, not for the pipes' EOF:
+  // nodes the script started in the background hold them open, so a failed
+  // step would otherwise be reported only when the timer fires.
+  const stdout = new Response(child.stdout).text();
+  const stderr = new Response(child.stderr).text();
+  const { code } = await child.status;
   clearTimeout(timer);
   try {
     Deno.kill(-child.pid, "SIGKILL"); // anything the script left behind
   } catch { /* nothing left */ }
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  return { code, stdout: await stdout, stderr: await stderr };
 }
 
 /** The last `lines` lines of `path` headed `--- label`, for a failure message; null if unreadable. */
