@@ -94,3 +94,29 @@ Deno.test("txn batch: a failed compare returns the current records of the keys a
     kv: null,
   });
 });
+
+Deno.test("txn batch: 128 claims of one turn all commit (etcd counts nested ops against the request's 128)", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  const batcher = new TxnBatcher(client);
+  // A claim's shape: two compares, two puts, two keys read back on failure.
+  const claim = (i: number) =>
+    batcher.run(
+      [
+        { key: `/t/q/${i}`, target: "version", equals: 0 },
+        { key: `/t/c/${i}`, target: "version", equals: 0 },
+      ],
+      [
+        { op: "put", key: `/t/q/${i}`, value: "CLAIMED" },
+        { op: "put", key: `/t/c/${i}`, value: "node-a" },
+      ],
+      [`/t/q/${i}`, `/t/c/${i}`],
+    );
+  const results = await Promise.all(
+    Array.from({ length: 128 }, (_, i) => claim(i)),
+  );
+  assert.deepEqual(results.map((r) => r.ok), Array(128).fill(true));
+  // 126 fit one request (126 + 2 ≤ 128), the other two the next.
+  const revisions = new Set(results.map((r) => r.revision));
+  assert.equal(revisions.size, 2, `revisions: ${[...revisions]}`);
+});
