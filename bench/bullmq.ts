@@ -9,9 +9,13 @@
  * command as a child process, like a boi task does. Install both with
  * `bash scripts/setup_peer.sh`.
  *
+ * The control-plane peer (issue 16) runs the same workers with a processor
+ * that returns at once (`--noop`), against boi's noop pool.
+ *
  * Try it alone: `deno run -A bench/bullmq.ts [--jobs 500] [--trials 3]
- * [--kill-spread-ms 30000] [--only e2e|failover]` (small sizes by default;
- * prints JSON lines).
+ * [--concurrency 128] [--kill-spread-ms 30000] [--only e2e|noop|failover]`
+ * (small sizes by default; prints JSON lines; --concurrency is the noop
+ * run's, e2e uses 4).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -24,15 +28,16 @@ import {
   workersReady,
 } from "./peer_proc.ts";
 import { startRedis } from "./peer_redis.ts";
+import { machineMeter, pidsMeter } from "./cpu.ts";
 
 /** BullMQ's default `stalledInterval` (ms), which the failover run keeps. */
 const BULLMQ_STALLED_INTERVAL_MS = 30_000;
 /** BullMQ's default `lockDuration` (ms), which the failover run keeps. */
 const BULLMQ_LOCK_DURATION_MS = 30_000;
 
-/** Options of {@linkcode bullmqEndToEnd}. */
+/** Options of {@linkcode bullmqEndToEnd} and {@linkcode bullmqNoop}. */
 export interface EndToEndOptions {
-  /** Jobs to add, each running `true`. */
+  /** Jobs to add, each running `true` (none is run with the noop processor). */
   jobs: number;
   /** Worker processes. */
   workers: number;
@@ -45,6 +50,22 @@ export interface EndToEndOptions {
   timeoutMs?: number;
 }
 
+/** What a BullMQ throughput run measured. */
+export interface BullmqRunResult {
+  jobs: number;
+  workers: number;
+  concurrency: number;
+  seconds: number;
+  tasks_per_s: number;
+  /**
+   * CPU per job (ms) from just before the first addBulk to the last job
+   * completed (start-up excluded): the worker processes with the commands
+   * they ran, redis, and the whole machine (this driver and the producer
+   * included).
+   */
+  cpu: { workers_ms: number; redis_ms: number; machine_ms: number };
+}
+
 /**
  * End to end: `jobs` jobs each spawning `true`, on `workers` worker processes
  * with `concurrency` each. The clock runs from just before the first addBulk
@@ -52,9 +73,25 @@ export interface EndToEndOptions {
  * workers report it ('completed' events, timestamped by the worker; all
  * processes share this machine's clock).
  */
-export async function bullmqEndToEnd(
+export function bullmqEndToEnd(
   opts: EndToEndOptions,
-): Promise<{ jobs: number; seconds: number; tasks_per_s: number }> {
+): Promise<BullmqRunResult> {
+  return bullmqRun(opts, false);
+}
+
+/**
+ * The control-plane peer: the same run with a processor that returns at once
+ * (worker.mjs --noop), so only BullMQ's own queue work is measured, as boi's
+ * noop pool measures only boi's.
+ */
+export function bullmqNoop(opts: EndToEndOptions): Promise<BullmqRunResult> {
+  return bullmqRun(opts, true);
+}
+
+async function bullmqRun(
+  opts: EndToEndOptions,
+  noop: boolean,
+): Promise<BullmqRunResult> {
   const { jobs, workers: nWorkers, concurrency } = opts;
   for (
     const [k, v] of Object.entries({ jobs, workers: nWorkers, concurrency })
@@ -68,7 +105,7 @@ export async function bullmqEndToEnd(
   const redis = await startRedis();
   const workers: PeerProc[] = [];
   try {
-    const queue = "bench-e2e";
+    const queue = noop ? "bench-noop" : "bench-e2e";
     for (let i = 0; i < nWorkers; i++) {
       workers.push(
         startWorker(
@@ -78,10 +115,14 @@ export async function bullmqEndToEnd(
           concurrency,
           "done",
           `worker ${i}`,
+          noop ? ["--noop"] : [],
         ),
       );
     }
     await workersReady(workers, 30_000);
+    const workersCpu = pidsMeter(workers.map((w) => w.pid));
+    const redisCpu = pidsMeter([redis.pid]);
+    const machineCpu = machineMeter();
     const { t0 } = await produce(
       node,
       redis.port,
@@ -103,6 +144,11 @@ export async function bullmqEndToEnd(
           workers.map((w) => w.counts.get("done") ?? 0).join("+")
         })`,
     );
+    const cpu = {
+      workers_ms: workersCpu(jobs),
+      redis_ms: redisCpu(jobs),
+      machine_ms: machineCpu(jobs),
+    };
     const done = workers.flatMap((w) =>
       w.events.filter((e) => e.ev === "done")
     );
@@ -114,7 +160,14 @@ export async function bullmqEndToEnd(
     }
     const tEnd = Math.max(...done.map((e) => e.t as number));
     const seconds = (tEnd - t0) / 1000;
-    return { jobs, seconds, tasks_per_s: jobs / seconds };
+    return {
+      jobs,
+      workers: nWorkers,
+      concurrency,
+      seconds,
+      tasks_per_s: jobs / seconds,
+      cpu,
+    };
   } finally {
     await Promise.all(workers.map((w) => w.kill()));
     await redis.stop();
@@ -257,24 +310,32 @@ if (import.meta.main) {
       jobs: { type: "string", default: "500" },
       trials: { type: "string", default: "3" },
       "kill-spread-ms": { type: "string" },
+      concurrency: { type: "string", default: "128" },
       only: { type: "string" },
     },
   });
+  const runs = (what: string) => args.only === undefined || args.only === what;
   const jobs = Number(args.jobs);
   const trials = Number(args.trials);
-  if (args.only !== "failover") {
+  if (runs("e2e")) {
     const t = performance.now();
     const e2e = await bullmqEndToEnd({ jobs, workers: 3, concurrency: 4 });
     console.log(JSON.stringify({
       bullmq_end_to_end: {
         ...e2e,
-        workers: 3,
-        concurrency: 4,
         wall_s: (performance.now() - t) / 1000,
       },
     }));
   }
-  if (args.only !== "e2e") {
+  if (runs("noop")) {
+    const t = performance.now();
+    const concurrency = Number(args.concurrency);
+    const noop = await bullmqNoop({ jobs, workers: 3, concurrency });
+    console.log(JSON.stringify({
+      bullmq_noop: { ...noop, wall_s: (performance.now() - t) / 1000 },
+    }));
+  }
+  if (runs("failover")) {
     const t = performance.now();
     const killSpreadMs = args["kill-spread-ms"] === undefined
       ? undefined

@@ -210,6 +210,7 @@ export function startWorker(
   concurrency: number,
   report: string,
   name: string,
+  extra: string[] = [],
 ): PeerProc {
   return new PeerProc(node, "worker.mjs", [
     "--port",
@@ -220,6 +221,7 @@ export function startWorker(
     String(concurrency),
     "--report",
     report,
+    ...extra,
   ], name);
 }
 

@@ -79,7 +79,7 @@ export interface RedisOptions {
  */
 export async function startRedis(
   opts: RedisOptions = {},
-): Promise<{ port: number; stop(): Promise<void> }> {
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const redisServer = await onPath(
     "redis-server",
     "bash scripts/setup_peer.sh installs it",
@@ -139,7 +139,8 @@ export async function startRedis(
     };
     const deadline = Date.now() + readyTimeoutMs;
     while (exited === undefined && Date.now() < deadline) {
-      if (await redisPing(port)) return { port, stop };
+      // pid: the sh wrapper; redis-server is its child (for CPU counts).
+      if (await redisPing(port)) return { port, pid: child.pid, stop };
       await new Promise((r) => setTimeout(r, 20));
     }
     const log = await readTail(logFile);
