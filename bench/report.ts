@@ -79,7 +79,7 @@ export function summarize(o: Record<string, unknown>, ttlS: number): Row[] {
       what: `end to end: ${e2e.tasks} × \`true\` (tasks/s)`,
       boi: `${round(e2e.tasks_per_s)}`,
       other: `BullMQ ${round(bull.tasks_per_s)}${peerCpu(bull)}`,
-      target: `≥ ${TARGET.e2eVsBullmq}× BullMQ`,
+      target: `≥ ${TARGET.e2eVsBullmq.toFixed(1)}× BullMQ`,
       met: e2eV.met,
       note: `${round(e2eV.ratio)}×`,
     },
