@@ -78,7 +78,7 @@ export function summarize(o: Record<string, unknown>, ttlS: number): Row[] {
     {
       what: `end to end: ${e2e.tasks} × \`true\` (tasks/s)`,
       boi: `${round(e2e.tasks_per_s)}`,
-      other: `BullMQ ${round(bull.tasks_per_s)}${peerCpu(bull)}`,
+      other: `BullMQ ${round(bull.tasks_per_s)}${peerCpu(bull)}${notDone(e2e)}`,
       target: `≥ ${TARGET.e2eVsBullmq.toFixed(1)}× BullMQ`,
       met: e2eV.met,
       note: `${round(e2eV.ratio)}×`,
@@ -150,7 +150,7 @@ function controlPlaneRows(cp: any, bn: any, W: number): Row[] {
             round(bn.tasks_per_s)
           } jobs/s (${bn.workers} × ${bn.concurrency}); `
           : ""
-      }${k}`,
+      }${k}${notDone(cp)}`,
       target: `≥ ${TARGET.cpTasksPerS.toLocaleString("en")}; ratio to BullMQ`,
       met: controlPlaneMet(cp.tasks_per_s),
       note: bn ? `${round(cp.tasks_per_s / bn.tasks_per_s)}× BullMQ` : "",
@@ -160,6 +160,18 @@ function controlPlaneRows(cp: any, bn: any, W: number): Row[] {
       other: bn?.cpu ? `BullMQ no-op: ${peerCpuCell(bn.cpu)} per job` : "",
     },
   ];
+}
+
+/**
+ * "; N not DONE (FAILED n)" when a run's tasks did not all end DONE (a lease
+ * lost under load re-runs or fails them): its figures then include that work.
+ */
+// deno-lint-ignore no-explicit-any
+export function notDone(r: any): string {
+  if (!r?.not_done) return "";
+  const states = Object.entries(r.end_states ?? {})
+    .filter(([k]) => k !== "DONE").map(([k, v]) => `${k} ${v}`).join(", ");
+  return `; **${r.not_done} not DONE**${states ? ` (${states})` : ""}`;
 }
 
 /** A BullMQ run's CPU per job by process (ms). */

@@ -1,5 +1,5 @@
 /** The table rows of bench/scale.ts: the backlog and the node count (issue 16). */
-import type { Row } from "./report.ts";
+import { notDone, type Row } from "./report.ts";
 import { round } from "./stats.ts";
 import {
   backlogVerdict,
@@ -33,7 +33,7 @@ export function scaleRows(
         arrow([s.cpu.machine_ms, l.cpu.machine_ms])
       } ms/task; node RSS peak ${
         arrow([s.node_rss_peak_mib, l.node_rss_peak_mib])
-      } MiB`,
+      } MiB${notDone(s)}${notDone(l)}`,
       target: `≤ ${TARGET.backlogRatio}× (nodes + plugins + etcd)`,
       met: v.met,
       note: `${round(v.ratio)}×`,
@@ -49,7 +49,9 @@ export function scaleRows(
       boi: nodeCount.map((r) => round(r.cpu.nodes_ms)).join(" / "),
       other: `watch events per node per task ${
         ev.map((x) => x === null ? "n/a" : round(x)).join(" / ")
-      }; ${nodeCount.map((r) => round(r.tasks_per_s)).join(" / ")} tasks/s`,
+      }; ${nodeCount.map((r) => round(r.tasks_per_s)).join(" / ")} tasks/s${
+        nodeCount.map(notDone).join("")
+      }`,
       target:
         `${TARGET.nodeCountTo} nodes ≤ ${TARGET.nodeCpuRatio}× ${TARGET.nodeCountFrom} nodes`,
       met: v.met,

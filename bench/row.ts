@@ -4,10 +4,12 @@
  * run. Prints the row's results as JSON and writes them to
  * bench/scratch/row-<name>-<quick|full>.json (ignored by git).
  *
- * Run: `deno run -A bench/row.ts <control_plane|bullmq_noop|backlog|node_count> [--quick]`
+ * Run: `deno run -A bench/row.ts <etcd_limit|control_plane|bullmq_noop|backlog|node_count> [--quick]`
  * @module
  */
+import { startEtcd } from "../tests/harness/mod.ts";
 import { bullmqNoop } from "./bullmq.ts";
+import { etcdLimit } from "./etcd_limit.ts";
 import { backlog, nodeCount, noopRun } from "./scale.ts";
 import { CP_WORKERS, sizes } from "./sizes.ts";
 
@@ -19,6 +21,10 @@ const step = (msg: string) =>
   console.error(`[row ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
 
 const rows: Record<string, () => Promise<unknown>> = {
+  etcd_limit: async () => {
+    await using etcd = await startEtcd({ name: "bench" });
+    return await etcdLimit(etcd.client(), { durationMs: size.wMs });
+  },
   control_plane: () => noopRun(3, size.cp, "cp"),
   bullmq_noop: () =>
     bullmqNoop({ jobs: size.cp, workers: 3, concurrency: CP_WORKERS }),

@@ -76,6 +76,7 @@ function results(full: boolean) {
     revisions_per_task: 0.1,
     watch_events_per_node_per_task: 6,
     not_done: 0,
+    end_states: { DONE: tasks } as Record<string, number>,
     node_rss_peak_mib: 110,
     cpu: cpu(nodesMs),
   });
@@ -140,4 +141,15 @@ Deno.test("the table marks each of issue 16's targets, quick and full from one d
   assert.match(md, /Load average \(1 min\) at start \/ end: 1\.23 \/ 2\./);
   assert.match(md, /\| not judged: 6 vs 3 nodes/);
   assert.match(table(full, results(true)), /\| \*\*no\*\* \(1\.29×\) \|/);
+  // A run whose tasks did not all end DONE says so in its row.
+  const lost = results(true);
+  lost.node_count[2] = {
+    ...lost.node_count[2],
+    not_done: 172,
+    end_states: { DONE: 2828, FAILED: 172 },
+  };
+  assert.match(
+    by(summarize(lost, 2), "node count").other,
+    /\*\*172 not DONE\*\* \(FAILED 172\)/,
+  );
 });

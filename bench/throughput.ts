@@ -37,6 +37,8 @@ export interface ThroughputResult {
   watch_events_per_node_per_task: number | null;
   /** Tasks that did not end DONE (must be 0). */
   not_done: number;
+  /** Tasks by the state they ended in (DONE, FAILED, …). */
+  end_states: Record<string, number>;
   /** Largest node RSS seen during the run (MiB). */
   node_rss_peak_mib: number;
   /** CPU per task by process class, from /proc. */
@@ -123,6 +125,7 @@ export async function throughput(
         ? events.reduce((a, b) => a + b, 0) / events.length / n
         : null,
       not_done: notDone,
+      end_states: watch.states(),
       node_rss_peak_mib: stopRss(),
       cpu: cpuPerTask,
     };
