@@ -15,7 +15,9 @@ const arrow = (xs: number[], unit = "") =>
 /** The two rows; none for results from before the rows existed. */
 export function scaleRows(
   backlog: ThroughputResult[] | undefined,
-  nodeCount: ThroughputResult[] | undefined,
+  nodeCount:
+    | (ThroughputResult & { idle?: { nodes_ms_per_s: number } })[]
+    | undefined,
 ): Row[] {
   const rows: Row[] = [];
   if (backlog && backlog.length >= 2) {
@@ -50,8 +52,12 @@ export function scaleRows(
       other: `watch events per node per task ${
         ev.map((x) => x === null ? "n/a" : round(x)).join(" / ")
       }; ${nodeCount.map((r) => round(r.tasks_per_s)).join(" / ")} tasks/s${
-        nodeCount.map(notDone).join("")
-      }`,
+        nodeCount.every((r) => r.idle)
+          ? `; idle, all nodes: ${
+            nodeCount.map((r) => round(r.idle!.nodes_ms_per_s)).join(" / ")
+          } ms CPU/s`
+          : ""
+      }${nodeCount.map(notDone).join("")}`,
       target:
         `${TARGET.nodeCountTo} nodes ≤ ${TARGET.nodeCpuRatio}× ${TARGET.nodeCountFrom} nodes`,
       met: v.met,
