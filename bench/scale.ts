@@ -6,7 +6,7 @@
  * run on a fresh cluster so no run pays for the one before.
  */
 import { startCluster } from "./cluster.ts";
-import { CP_WORKERS, TTL_S } from "./sizes.ts";
+import { CP_WORKERS, SCALE_TTL_S } from "./sizes.ts";
 import { cpuMeter } from "./cpu.ts";
 import { throughput, type ThroughputResult } from "./throughput.ts";
 
@@ -49,7 +49,7 @@ async function freshNoopRun(
     nodes,
     pool: "noop",
     workersMax: CP_WORKERS,
-    leaseTtlS: TTL_S,
+    leaseTtlS: SCALE_TTL_S,
   });
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const idle = cpuMeter(
