@@ -2,6 +2,7 @@
 import { round } from "./stats.ts";
 import { scaleRows } from "./report_scale.ts";
 import {
+  boiCpuMs,
   cliMet,
   controlPlaneMet,
   endToEndVerdict,
@@ -157,7 +158,13 @@ function controlPlaneRows(cp: any, bn: any, W: number): Row[] {
     },
     {
       ...cpuRow("control plane", cp.cpu),
-      other: bn?.cpu ? `BullMQ no-op: ${peerCpuCell(bn.cpu)} per job` : "",
+      other: bn?.cpu && cp.cpu
+        ? `BullMQ no-op: ${
+          peerCpuCell(bn.cpu)
+        } per job; boi's processes ÷ BullMQ's: ${
+          round(boiCpuMs(cp.cpu) / (bn.cpu.workers_ms + bn.cpu.redis_ms))
+        }×`
+        : "",
     },
   ];
 }

@@ -124,6 +124,11 @@ Deno.test("the table marks each of issue 16's targets, quick and full from one d
   assert.equal(by(full, "control plane: 5000").met, true);
   assert.match(by(full, "control plane: 5000").note!, /^0\.5× BullMQ$/);
   assert.match(by(full, "control plane: 5000").other, /W\/k = 500/);
+  // boi 2 + 1 + 0.5 ms against BullMQ's workers 0.3 + redis 0.1.
+  assert.match(
+    by(full, "control plane: CPU").other,
+    /boi's processes ÷ BullMQ's: 8\.75×/,
+  );
   assert.equal(by(full, "backlog").met, false); // 4.5 / 3.5 = 1.29
   assert.equal(by(full, "node count").met, true); // 2.9 / 2 = 1.45
   assert.equal(by(full, "end to end: 2000").met, true); // 1.2×
