@@ -109,8 +109,7 @@ export async function throughput(
     const cpuPerTask = cpu(n);
     const revisions = (await cluster.etcd.revision()) - rev0;
     const writes = watch.writes - writes0;
-    const ev1 = await scrapeCounter(cluster.nodes, EVENTS);
-    const events = ev1.map((v, i) => v - ev0[i]);
+    const events = await nodeEvents(cluster, ev0, writes);
     const notDone = [...watch.tasks.values()].filter((t) => t.state !== "DONE")
       .length;
     return {
@@ -132,5 +131,28 @@ export async function throughput(
   } finally {
     stopRss();
     await watch.close();
+  }
+}
+
+/**
+ * Each node's watch events since `ev0`. A busy node may not have taken in
+ * the last events yet when the bench's own watch saw them (a quick run read
+ * 5.3 per task that way), so this waits, up to 10 s, until every node has
+ * counted at least the `writes` the bench saw under the same prefix.
+ */
+async function nodeEvents(
+  cluster: Cluster,
+  ev0: number[],
+  writes: number,
+): Promise<number[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ev1 = await scrapeCounter(cluster.nodes, EVENTS);
+    const events = ev1.map((v, i) => v - ev0[i]);
+    if (
+      !events.every(Number.isFinite) || events.every((e) => e >= writes) ||
+      Date.now() > deadline
+    ) return events;
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
