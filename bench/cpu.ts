@@ -75,3 +75,15 @@ export function machineMeter(): (tasks: number) => number {
   const m0 = machineBusySeconds();
   return (tasks) => ((machineBusySeconds() - m0) * 1000) / tasks;
 }
+
+/**
+ * Starts counting `pids` and their children as they are now (own time plus
+ * reaped children's); call the result with the task count (ms per task).
+ * For peers whose processes are not boi's classes (BullMQ workers, redis).
+ */
+export function pidsMeter(pids: number[]): (tasks: number) => number {
+  const all = [...pids, ...pids.flatMap(childPids)];
+  const sum = () => all.reduce((s, p) => s + cpuSeconds(p, true), 0);
+  const s0 = sum();
+  return (tasks) => ((sum() - s0) * 1000) / tasks;
+}

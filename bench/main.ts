@@ -8,8 +8,7 @@
  * results file. No assertion fails the
  * run on a missed target: the table says which targets were met.
  */
-import { bullmqEndToEnd, bullmqFailover } from "./bullmq.ts";
-import { machineMeter } from "./cpu.ts";
+import { bullmqEndToEnd, bullmqFailover, bullmqNoop } from "./bullmq.ts";
 import { startCluster } from "./cluster.ts";
 import { etcdLimit } from "./etcd_limit.ts";
 import { failover } from "./failover.ts";
@@ -20,6 +19,8 @@ import { summarize, table } from "./report.ts";
 import { percentile } from "./stats.ts";
 import { throughput } from "./throughput.ts";
 import { hooksEndToEnd } from "./hooks.ts";
+import { backlog, nodeCount } from "./scale.ts";
+import { CP_WORKERS, E2E_WORKERS, sizes, TTL_S } from "./sizes.ts";
 
 const quick = Deno.args.includes("--quick");
 const toReadme = Deno.args.includes("--readme");
@@ -35,33 +36,7 @@ for (const a of Deno.args) {
 const base = new URL(`./results/${quick ? "quick" : "full"}`, import.meta.url)
   .pathname;
 
-/** Sizes: the issue's full run, and a smoke run under 2 minutes for CI. */
-const SIZE = quick
-  ? {
-    wMs: 1000,
-    cp: 500,
-    e2e: 200,
-    hooks: 100,
-    lat: 20,
-    fo: 2,
-    bullFo: 0,
-    cliRuns: 3,
-  }
-  : {
-    wMs: 3000,
-    cp: 5000,
-    e2e: 2000,
-    hooks: 2000,
-    lat: 100,
-    fo: 20,
-    bullFo: 20,
-    cliRuns: 5,
-  };
-/** Per node in the control-plane run: the noop pool finishes at once, so slots are cheap. */
-const CP_WORKERS = 128;
-/** The default, and BullMQ gets the same: 3 processes × 4. */
-const E2E_WORKERS = 4;
-const TTL_S = 2;
+const SIZE = sizes(quick);
 
 const started = Date.now();
 const step = (msg: string) =>
@@ -87,6 +62,7 @@ async function measure(): Promise<Record<string, unknown>> {
     date: new Date().toISOString(),
     machine: await machine(),
   };
+  const load0 = Deno.loadavg()[0];
 
   // 1–2. etcd's limit, then the control plane on the same etcd.
   {
@@ -103,6 +79,21 @@ async function measure(): Promise<Record<string, unknown>> {
     step(`control plane: ${SIZE.cp} tasks`);
     out.control_plane = await throughput(c, { tasks: SIZE.cp, name: "cp" });
   }
+  // Its peer: BullMQ with a no-op processor, as many workers and slots.
+  step(`BullMQ no-op: ${SIZE.cp} jobs, 3 workers × ${CP_WORKERS}`);
+  out.bullmq_noop = await bullmqNoop({
+    jobs: SIZE.cp,
+    workers: 3,
+    concurrency: CP_WORKERS,
+  });
+  // What must not grow: CPU per task with the backlog, node CPU per task
+  // with the node count (fresh noop clusters, scale.ts).
+  out.backlog = await backlog(SIZE.backlog, step);
+  out.node_count = await nodeCount(
+    SIZE.nodeCounts,
+    SIZE.nodeCountTasks,
+    step,
+  );
   // 3–6. Real processes: latency on the idle cluster, then load, failover, CLI.
   {
     step("end to end: 3 nodes, local pool");
@@ -132,14 +123,11 @@ async function measure(): Promise<Record<string, unknown>> {
   }
   // The peer: BullMQ on a private redis, same machine, same workload.
   step(`BullMQ end to end: ${SIZE.e2e} jobs`);
-  const bullCpu = machineMeter();
-  const bull = await bullmqEndToEnd({
+  out.bullmq_end_to_end = await bullmqEndToEnd({
     jobs: SIZE.e2e,
     workers: 3,
     concurrency: E2E_WORKERS,
   });
-  // Redis and worker start-up included: a little more than the jobs' share.
-  out.bullmq_end_to_end = { ...bull, cpu_machine_ms: bullCpu(SIZE.e2e) };
   if (SIZE.bullFo > 0) {
     step(`BullMQ failover: ${SIZE.bullFo} trials (its defaults: 30–60 s each)`);
     const { samples_ms } = await bullmqFailover({ trials: SIZE.bullFo });
@@ -150,6 +138,7 @@ async function measure(): Promise<Record<string, unknown>> {
     };
   }
   out.seconds = (Date.now() - started) / 1000;
+  out.loadavg = [load0, Deno.loadavg()[0]];
 
   return out;
 }

@@ -1,6 +1,8 @@
 /**
- * Follows every envelope under the dispatch queue with one etcd watch (no
- * polling) so a bench can wait for "all N terminal" and read per-task times.
+ * Follows every envelope under the dispatch queue with one etcd watch of the
+ * whole prefix (no polling) so a bench can wait for "all N terminal", read
+ * per-task times, and count the key writes a run made (group commit puts
+ * dozens of them in one revision, so revisions alone undercount the work).
  */
 import type { Etcd3, IWatchResponse, Watcher } from "etcd3";
 
@@ -17,20 +19,22 @@ export interface TaskSeen {
 
 const TERMINAL = new Set(["DONE", "FAILED", "CANCELLED"]);
 
-/** A watch on `<prefix>dispatch-queue/` from the current revision on. */
+/** A watch on `<prefix>` from the current revision on; envelopes are decoded. */
 export class TaskWatch {
   readonly tasks = new Map<string, TaskSeen>();
+  /** Key changes (puts and deletes) seen anywhere under the prefix. */
+  writes = 0;
   #terminal = 0;
   #waiters: { check: () => boolean; resolve: () => void }[] = [];
   #watcher: Watcher | null = null;
   #onEnvelope: ((id: string, t: TaskSeen, rev: number) => void) | null = null;
 
-  private constructor(readonly prefix: string) {}
+  private constructor(readonly root: string, readonly prefix: string) {}
 
   /** Starts watching; resolves once the watch is in place on the server. */
   static async start(client: Etcd3, prefix = "/boi/"): Promise<TaskWatch> {
-    const tw = new TaskWatch(`${prefix}dispatch-queue/`);
-    const w = await client.watch().prefix(tw.prefix).create();
+    const tw = new TaskWatch(prefix, `${prefix}dispatch-queue/`);
+    const w = await client.watch().prefix(tw.root).create();
     w.on("data", (res: IWatchResponse) => tw.#apply(res));
     tw.#watcher = w;
     return tw;
@@ -43,8 +47,11 @@ export class TaskWatch {
 
   #apply(res: IWatchResponse): void {
     for (const e of res.events) {
+      this.writes++;
       if (e.type === "Delete") continue;
-      const id = e.kv.key.toString().slice(this.prefix.length);
+      const key = e.kv.key.toString();
+      if (!key.startsWith(this.prefix)) continue;
+      const id = key.slice(this.prefix.length);
       const env = JSON.parse(e.kv.value.toString());
       const prev = this.tasks.get(id);
       const seen: TaskSeen = {

@@ -2,7 +2,7 @@
 // job's command as a child process, as a BullMQ user wrapping shell commands
 // would. Run with node, not Deno: BullMQ is meant for Node.js.
 //
-//   node worker.mjs --port 6390 --queue bench --concurrency 4 [--report start,done]
+//   node worker.mjs --port 6390 --queue bench --concurrency 4 [--report start,done] [--noop]
 //
 // stdout carries one JSON line per event, for the driver:
 //   {"ev":"ready","pid":…}                     once both redis connections are up
@@ -13,7 +13,8 @@
 //
 // Everything except concurrency stays at BullMQ's defaults (lockDuration,
 // stalledInterval, maxStalledCount, drainDelay…): the benchmark compares boi
-// with BullMQ as it comes.
+// with BullMQ as it comes. --noop: the processor returns at once without
+// running the job's command (the control-plane peer of boi's noop pool).
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     queue: { type: "string", default: "bench" },
     concurrency: { type: "string", default: "1" },
     report: { type: "string", default: "" },
+    noop: { type: "boolean", default: false },
   },
 });
 const port = Number(args.port);
@@ -100,7 +102,7 @@ const worker = new Worker(
       );
     }
     if (report.has("start")) emit({ ev: "start", job: job.id, t: Date.now() });
-    await run(argv);
+    if (!args.noop) await run(argv);
   },
   {
     connection: { host: args.host, port, maxRetriesPerRequest: null },

@@ -178,7 +178,13 @@ export class BoiNode {
       prefix: this.keys.prefix,
       log: deps.log,
       health: this.#etcd,
-      push,
+      push: (ev) => {
+        // Watch fan-out, per node (bench: events per node per task).
+        if (ev.type === "changes") {
+          this.metrics.inc("boi_watch_events_total", {}, ev.changes.length);
+        }
+        push(ev);
+      },
       stopping,
     });
     this.#workers = new WorkerRunner({

@@ -34,6 +34,11 @@ export function declareNodeMetrics(
     "counter",
     "dispatches refused while etcd was unreachable",
   );
+  m.declare(
+    "boi_watch_events_total",
+    "counter",
+    "key changes this node received from its watch of the prefix",
+  );
   m.declare("boi_workers_busy", "gauge", "workers running on this node");
   m.declare(
     "boi_task_duration_seconds",

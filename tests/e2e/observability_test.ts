@@ -253,6 +253,7 @@ tasks:
         ["boi_claim_conflicts_total", "counter"],
         ["boi_lease_expired_requeues_total", "counter"],
         ["boi_dispatch_rejected_etcd_unreachable_total", "counter"],
+        ["boi_watch_events_total", "counter"],
         ["boi_plugin_restarts_total", "counter"],
         ["boi_plugin_unstable", "gauge"],
         ["boi_pending_flush_bytes", "gauge"],
@@ -282,6 +283,8 @@ tasks:
         assert.equal(one("boi_etcd_up"), 1);
         assert.equal(one("boi_etcd_unreachable_seconds"), 0);
         assert.equal(one("boi_lease_expired_requeues_total"), 0);
+        // Every node's watch delivered the N tasks' changes (≥ 1 each).
+        assert.ok(one("boi_watch_events_total")! >= N, "watch events counted");
         // Histograms: cumulative buckets, +Inf == _count.
         for (
           const h of [
