@@ -26,7 +26,6 @@ import type { Pool, Workspace } from "../exec/contracts.ts";
 import { TxnBatcher } from "./txn_batch.ts";
 import { runTxnEffect, type TxnRunnerDeps } from "./txn_runner.ts";
 import { WorkerRunner } from "./worker_runner.ts";
-import { unpreparedClaim } from "./prepare_ahead.ts";
 import { etcdCasPort } from "./cas_port.ts";
 import { EtcdHealth } from "./etcd_health.ts";
 import { FlushReplayer } from "./flush_replayer.ts";
@@ -357,10 +356,9 @@ export class BoiNode {
       while (this.#queue.length > 0) {
         const ev = this.#queue.shift()!;
         for (const w of applyEvent(this.view, this.keys, ev)) this.log.warn(w);
-        const effects = this.#stopping ? [] : handle(this.view, this.keys, ev);
+        if (this.#stopping) continue;
+        const effects = handle(this.view, this.keys, ev);
         applyEffects(this.view, effects, ev.at);
-        const unprepared = unpreparedClaim(ev, effects);
-        if (unprepared !== null) this.#workers.ahead.drop(unprepared);
         for (const e of effects) this.#execute(e);
       }
     } finally {
@@ -370,16 +368,9 @@ export class BoiNode {
 
   #execute(e: Effect): void {
     switch (e.kind) {
-      case "txn": {
-        // Its workspace is prepared while the claim flies (prepare_ahead.ts);
-        // not while etcd is down: each retry would cost a Prepare and a Cleanup.
-        const spec = e.reason === "claim" && this.#etcd.up
-          ? this.view.tasks.get(e.task_id)?.value.spec_id
-          : undefined;
-        if (spec !== undefined) this.#workers.ahead.start(spec, e.task_id);
+      case "txn":
         runTxnEffect(this.#txnDeps, e);
         return;
-      }
       case "prepare":
         this.#workers.prepare(e);
         return;
