@@ -6,10 +6,14 @@
  * `BOI_POOL_MODE=noop` completes every task at once with exit 0 and runs
  * nothing: for benchmarking the dispatcher itself.
  *
- * Run: `deno run -P=plugin --allow-net=unix:<socket> --allow-run
- * --allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL plugins/pool_local.ts`
- * (`--allow-run` because tasks run any program — through `/usr/bin/setsid`
- * when it is there, see local_pool.ts; the env list is what workers inherit).
+ * Tasks start through the pool's spawner, a perl process (local_pool.ts): the
+ * plugin runs only `perl`, and signals only through it. A spawner's death is
+ * the pool's crash: the plugin exits at once (its running tasks end as
+ * "attempt lost" on the node; the next incarnation reaps their groups).
+ *
+ * Run: `deno run -P=plugin-pool --allow-net=unix:<socket>
+ * --allow-read=<data dir> --allow-write=<data dir> plugins/pool_local.ts`
+ * (the set allows running `perl` and the env list workers inherit).
  * @module
  */
 import { LocalPool } from "../node/exec/local_pool.ts";
@@ -53,7 +57,10 @@ export interface PoolPlugin {
   capabilities: string[];
   /** Kills the workers that still run (the plugin is going away; they would be orphans). */
   onShutdown(): Promise<void>;
-  /** Kills the process groups a previous, crashed incarnation recorded. */
+  /**
+   * Starts the spawner (throws if it cannot run) and kills the process groups
+   * a previous, crashed incarnation recorded.
+   */
   reapStale(): Promise<void>;
 }
 
@@ -73,7 +80,16 @@ export function localPoolPlugin(
   const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
   if ((options.mode ?? "local") === "noop") return noopPool();
   const stateFile = options.state_file ?? null;
-  const pool = new LocalPool({ warn: (msg) => log.warn(msg) });
+  const pool = new LocalPool({
+    warn: (msg) => log.error(msg),
+    onSpawnerDeath(reason) {
+      // Its tasks' output and exit statuses are gone with it: crash like a
+      // pool, so the node re-queues them as attempts lost (no retry spent)
+      // and the next incarnation reaps their groups from the state file.
+      log.error("the spawner died: exiting (its tasks are lost)", { reason });
+      Deno.exit(70);
+    },
+  });
   const tracked = new Map<string, Tracked>();
   const groups = new Set<number>();
 
@@ -135,9 +151,11 @@ export function localPoolPlugin(
         await pool.kill({ ...t.req, grace_ms: 1000 });
       }
       await Promise.all(running.map((t) => t.done));
+      await pool.close();
       await saving;
     },
     async reapStale() {
+      pool.ready(); // throws, so the plugin fails at start, if perl cannot run
       if (stateFile === null) return;
       let pgids: number[];
       try {
@@ -145,16 +163,16 @@ export function localPoolPlugin(
       } catch {
         return; // no file: nothing was left running
       }
-      for (const pgid of pgids) {
-        if (!Number.isInteger(pgid) || pgid <= 1) continue;
-        try {
-          Deno.kill(-pgid, "SIGKILL");
-          log.warn("reaped a worker group left by a crashed incarnation", {
-            pgid,
-          });
-        } catch {
-          // already gone
-        }
+      pgids = Array.isArray(pgids)
+        ? pgids.filter((p) => Number.isInteger(p) && p > 1)
+        : [];
+      if (pgids.length > 0) {
+        // The spawner signals for the pool (which may not signal itself);
+        // a group already gone is a no-op.
+        pool.reap(pgids);
+        log.warn("reaped the worker groups a crashed incarnation left", {
+          pgids,
+        });
       }
       await Deno.remove(stateFile).catch(() => {});
     },
@@ -195,7 +213,15 @@ if (import.meta.main) {
     state_file: `${env.data_dir}/pool_local.groups.json`,
     log,
   });
-  await pool.reapStale();
+  try {
+    await pool.reapStale();
+  } catch (e) {
+    log.error(
+      `cannot start the spawner: ${(e as Error).message}: ` +
+        "the reference pool runs tasks through perl (Debian's perl-base)",
+    );
+    Deno.exit(1);
+  }
   await servePlugin({
     kind: "pool",
     name: "pool_local",
