@@ -47,6 +47,13 @@ export interface LocalPoolOptions {
   /** The perl interpreter the spawner runs on. @default "perl" (on PATH) */
   perl?: string;
   /**
+   * File recording the live process groups (kept by the spawner: a JSON
+   * array of pgids), so the next incarnation can reap workers a crashed one
+   * left behind. `null`: not recorded.
+   * @default null
+   */
+  state_file?: string | null;
+  /**
    * Told when a spawner dies, with the reason, before its tasks end as lost
    * (the pool plugin exits there: a spawner's death is the pool's crash).
    * @default nothing
@@ -92,6 +99,7 @@ export class LocalPool implements Pool {
     if (this.#spawner === null || this.#spawner.dead) {
       const s: Spawner = Spawner.start({
         perl: this.#options.perl,
+        stateFile: this.#options.state_file ?? null,
         onDeath: (reason, orphans) => this.#died(s, reason, orphans),
       });
       this.#spawner = s;
@@ -110,6 +118,28 @@ export class LocalPool implements Pool {
     const s = this.#spawner;
     this.#spawner = null;
     await s?.close();
+  }
+
+  /** How many workers have not exited yet. */
+  runningCount(): number {
+    let n = 0;
+    for (const r of this.#running.values()) if (!r.done) n++;
+    return n;
+  }
+
+  /**
+   * Kills every running worker (TERM, KILL after `grace_ms`), waits for
+   * their exits, then ends the spawner: the pool is going away and they
+   * would be orphans.
+   */
+  async shutdown(grace_ms: number): Promise<void> {
+    const running = [...this.#running.entries()].filter(([, r]) => !r.done);
+    await Promise.all(running.map(async ([key, r]) => {
+      const [task_id, claim_token] = key.split("\x1f");
+      await this.kill({ task_id, claim_token, grace_ms });
+      for await (const _ of this.#follow(r)) { /* until its exit */ }
+    }));
+    await this.close();
   }
 
   /** `await using pool = new LocalPool()`: closed at the end of the scope. */

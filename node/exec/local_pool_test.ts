@@ -12,7 +12,7 @@ import {
   processGroupAlive,
   processTable,
 } from "../../tests/harness/process.ts";
-import { waitFor } from "../../tests/harness/wait.ts";
+import { notYet, waitFor } from "../../tests/harness/wait.ts";
 
 /** Follows a Spawn: the pid as soon as it starts, all events at the end. */
 function follow(it: AsyncIterable<WorkerEvent>) {
@@ -332,4 +332,39 @@ Deno.test("local pool: a Kill that overtakes its Spawn is remembered and the Spa
   assert.deepEqual(events, [{
     exit: { code: null, signal: "SIGKILL", error: null },
   }]);
+});
+
+Deno.test("LocalPool: the spawner keeps the live groups in the state file, and removes it when closed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-lp-" });
+  const file = `${dir}/groups.json`;
+  const read = async () => {
+    try {
+      return JSON.parse(await Deno.readTextFile(file)) as number[];
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+  };
+  try {
+    const pool = new LocalPool({ state_file: file });
+    const reqs = [0, 1].map(() => spawnRequest({ argv: ["sleep", "300"] }));
+    const ws = reqs.map((r) => follow(pool.spawn(r)));
+    const pids = await Promise.all(ws.map((w) => w.pid));
+    await waitFor("both groups recorded", async () => {
+      const g = await read();
+      return g?.sort().join() === [...pids].sort().join() ? true : notYet(g);
+    });
+    await pool.kill({ ...reqs[0], grace_ms: 0 });
+    await ws[0].events;
+    await waitFor("the exited group dropped", async () => {
+      const g = await read();
+      return g?.join() === String(pids[1]) ? true : notYet(g);
+    });
+    await pool.close();
+    assert.match(exitOf(await ws[1].events).error ?? "", /^worker lost: /);
+    assert.equal(await read(), null, "no file: nothing left to reap");
+    assert.equal(await processGroupAlive(pids[1]), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

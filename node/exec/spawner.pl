@@ -3,7 +3,11 @@
 # setsid() and exec, so a task costs one exec (its own) and leads its own
 # session and process group (pid == sid == pgid), without forking Deno.
 #
-# Usage: perl spawner.pl SETSID_NR CLOSE_NR   (this machine's syscall numbers)
+# Usage: perl spawner.pl SETSID_NR CLOSE_NR [STATE_FILE]
+#   SETSID_NR, CLOSE_NR: this machine's syscall numbers (the pool knows them);
+#   STATE_FILE: where to keep the live groups, a JSON array of pgids written
+#   (tmp + rename) after every loop turn that changed them, so the next pool
+#   can reap what this one left if both die at once.
 #
 # Wire, all integers big-endian:
 #   pool -> spawner (stdin): u32 length, then that many bytes:
@@ -32,7 +36,8 @@
 # (pages it wrote while the child was still a copy of it would be copied).
 use strict;
 
-my ($SETSID, $CLOSE) = @ARGV;
+my ($SETSID, $CLOSE, $STATE) = @ARGV;
+$STATE //= '';
 my $EINTR = 4;    # the same on every Linux architecture
 my $PIDFD_OPEN = 434;    # the same on every Linux architecture
 # Only stdin EOF ends the spawner (it then kills every group first): a
@@ -47,6 +52,21 @@ binmode STDOUT;
 my %task;     # id -> {pid, pidfd, out, err, status}
 my %by_fd;    # fd number -> [id, role]
 my $inbuf = '';
+my $dirty = 0;    # the live groups changed since the state file was written
+my $warned = 0;
+
+sub save {
+  $dirty = 0;
+  return if $STATE eq '';
+  my $text = '[' . join(',', map { $_->{pid} } values %task) . ']';
+  my $ok = open(my $fh, '>', "$STATE.tmp");
+  $ok &&= print $fh $text;
+  $ok = close($fh) && $ok if $fh;
+  $ok &&= rename("$STATE.tmp", $STATE);
+  if (!$ok && !$warned++) {
+    print STDERR "spawner: cannot record the worker groups in $STATE: $!\n";
+  }
+}
 
 sub out_frame {
   my ($kind, $id, $data) = @_;
@@ -65,6 +85,7 @@ sub shutdown_all {
   for my $t (values %task) {
     kill('KILL', -$t->{pid}) if !defined $t->{status};
   }
+  unlink $STATE if $STATE ne '';    # nothing is left to reap
   exit 0;
 }
 
@@ -121,6 +142,7 @@ sub start {
   $by_fd{$pidfd} = [$id, 'pidfd'];
   $by_fd{ fileno $out_r } = [$id, 'out'];
   $by_fd{ fileno $err_r } = [$id, 'err'];
+  $dirty = 1;
   out_frame('P', $id, $pid);
 }
 
@@ -152,6 +174,7 @@ sub on_ready {
   }
   if (defined $t->{status} && !$t->{out} && !$t->{err}) {
     delete $task{$id};
+    $dirty = 1;
     out_frame('X', $id, $t->{status});
   }
 }
@@ -188,4 +211,5 @@ for (;;) {
     on_ready($fd) if $by_fd{$fd} && vec($rout, $fd, 1);
   }
   on_stdin() if vec($rout, 0, 1);
+  save() if $dirty;
 }

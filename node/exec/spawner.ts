@@ -20,6 +20,13 @@ export interface SpawnerOptions {
   /** The perl interpreter. @default "perl" (found on PATH) */
   perl?: string;
   /**
+   * Where the spawner keeps the live process groups (a JSON array of pgids)
+   * for reaping after a crash; it removes the file when it ends normally.
+   * `null`: not kept.
+   * @default null
+   */
+  stateFile?: string | null;
+  /**
    * Told first when the spawner dies, with why and the process groups of the
    * tasks it still ran (nobody reaps those now); then each of those tasks
    * gets its `worker lost` exit. @default nothing
@@ -115,7 +122,11 @@ export class Spawner {
       throw new Error(`spawner: no syscall numbers for ${Deno.build.arch}`);
     }
     const child = new Deno.Command(options.perl ?? "perl", {
-      args: [script, ...nrs.map(String)],
+      args: [
+        script,
+        ...nrs.map(String),
+        ...(options.stateFile ? [options.stateFile] : []),
+      ],
       clearEnv: true,
       env: {},
       stdin: "piped",
