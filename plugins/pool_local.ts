@@ -70,9 +70,12 @@ export function localPoolPlugin(
 ): PoolPlugin {
   const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
   if ((options.mode ?? "local") === "noop") return noopPool();
-  const stateFile = options.state_file ?? null;
   const pool = new LocalPool({
-    state_file: stateFile,
+    state_file: options.state_file ?? null,
+    onReaped: (pgids) =>
+      log.warn("reaped the worker groups a crashed incarnation left", {
+        pgids,
+      }),
     warn: (msg) => log.error(msg),
     onSpawnerDeath(reason) {
       // Its tasks' output and exit statuses are gone with it: crash like a
@@ -95,26 +98,10 @@ export function localPoolPlugin(
       await pool.shutdown(1000);
     },
     async reapStale() {
-      pool.ready(); // throws, so the plugin fails at start, if perl cannot run
-      if (stateFile === null) return;
-      let pgids: number[];
-      try {
-        pgids = JSON.parse(await Deno.readTextFile(stateFile));
-      } catch {
-        return; // no file: nothing was left running
-      }
-      pgids = Array.isArray(pgids)
-        ? pgids.filter((p) => Number.isInteger(p) && p > 1)
-        : [];
-      if (pgids.length > 0) {
-        // The spawner signals for the pool (which may not signal itself);
-        // a group already gone is a no-op.
-        pool.reap(pgids);
-        log.warn("reaped the worker groups a crashed incarnation left", {
-          pgids,
-        });
-      }
-      await Deno.remove(stateFile).catch(() => {});
+      // The spawner reaps what the state file names as it starts; starting
+      // it now also makes the plugin fail at start if perl cannot run.
+      pool.ready();
+      await Promise.resolve();
     },
   };
 }

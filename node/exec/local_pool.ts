@@ -49,10 +49,13 @@ export interface LocalPoolOptions {
   /**
    * File recording the live process groups (kept by the spawner: a JSON
    * array of pgids), so the next incarnation can reap workers a crashed one
-   * left behind. `null`: not recorded.
+   * left behind: each spawner SIGKILLs the groups it names when it starts.
+   * `null`: not recorded.
    * @default null
    */
   state_file?: string | null;
+  /** Told which recorded groups a starting spawner SIGKILLed. @default nothing */
+  onReaped?: (pgids: number[]) => void;
   /**
    * Told when a spawner dies, with the reason, before its tasks end as lost
    * (the pool plugin exits there: a spawner's death is the pool's crash).
@@ -100,6 +103,7 @@ export class LocalPool implements Pool {
       const s: Spawner = Spawner.start({
         perl: this.#options.perl,
         stateFile: this.#options.state_file ?? null,
+        onReaped: this.#options.onReaped,
         onDeath: (reason, orphans) => this.#died(s, reason, orphans),
       });
       this.#spawner = s;

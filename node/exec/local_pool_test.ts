@@ -368,3 +368,39 @@ Deno.test("LocalPool: the spawner keeps the live groups in the state file, and r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("LocalPool: a starting spawner SIGKILLs the groups the state file names (a crashed pool's), and says which", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-lp-" });
+  const file = `${dir}/groups.json`;
+  try {
+    // A "crashed pool's" worker: a group of its own, still running.
+    await using other = new LocalPool();
+    const w = follow(
+      other.spawn(spawnRequest({ shell: "sleep 300 & sleep 300" })),
+    );
+    const pgid = await w.pid;
+    await Deno.writeTextFile(file, JSON.stringify([pgid, 999_999_999]));
+    const reaped: number[][] = [];
+    await using pool = new LocalPool({
+      state_file: file,
+      onReaped: (p) => reaped.push(p),
+    });
+    pool.ready();
+    assert.equal(exitOf(await w.events).signal, "SIGKILL");
+    await waitFor(
+      "the reap reported",
+      () => reaped.length > 0 ? true : notYet(reaped),
+    );
+    assert.deepEqual(reaped, [[pgid]], "only the group that was there");
+    assert.equal(await processGroupAlive(pgid), false);
+    // The file now holds this pool's groups: none yet.
+    assert.equal((await Deno.readTextFile(file)).trim(), "");
+    assert.equal(exitOf(await run(pool, { argv: ["true"] })).code, 0);
+    await waitFor("the file rewritten", async () => {
+      const t = (await Deno.readTextFile(file)).trim();
+      return t === "[]" ? true : notYet(t);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

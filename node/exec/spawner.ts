@@ -21,11 +21,13 @@ export interface SpawnerOptions {
   perl?: string;
   /**
    * Where the spawner keeps the live process groups (a JSON array of pgids)
-   * for reaping after a crash; it removes the file when it ends normally.
-   * `null`: not kept.
+   * for reaping after a crash: at start it SIGKILLs the groups the file
+   * names, and it removes the file when it ends normally. `null`: not kept.
    * @default null
    */
   stateFile?: string | null;
+  /** Told which recorded groups the spawner SIGKILLed at start. @default nothing */
+  onReaped?: (pgids: number[]) => void;
   /**
    * Told first when the spawner dies, with why and the process groups of the
    * tasks it still ran (nobody reaps those now); then each of those tasks
@@ -91,6 +93,7 @@ export class Spawner {
   /** Started pids of the running tasks, by id. */
   #pids = new Map<number, number>();
   #onDeath?: (reason: string, orphans: number[]) => void;
+  #onReaped?: (pgids: number[]) => void;
   #nextId = 1;
   #dead: string | null = null;
   /** Resolves with the reason once the spawner is gone (every task was told). */
@@ -98,12 +101,10 @@ export class Spawner {
   /** The spawner's pid (tests kill it to check what its death does). */
   readonly pid: number;
 
-  private constructor(
-    child: Deno.ChildProcess,
-    onDeath?: (reason: string, orphans: number[]) => void,
-  ) {
+  private constructor(child: Deno.ChildProcess, options: SpawnerOptions) {
     this.#child = child;
-    this.#onDeath = onDeath;
+    this.#onDeath = options.onDeath;
+    this.#onReaped = options.onReaped;
     this.pid = child.pid;
     this.#stdin = child.stdin.getWriter();
     this.closed = this.#read();
@@ -133,7 +134,7 @@ export class Spawner {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    return new Spawner(child, options.onDeath);
+    return new Spawner(child, options);
   }
 
   /** Whether the spawner has died (no task can start on it any more). */
@@ -251,6 +252,10 @@ export class Spawner {
   }
 
   #frame(kind: string, id: number, data: Uint8Array): void {
+    if (kind === "W") {
+      this.#onReaped?.(dec.decode(data).split(",").map(Number));
+      return;
+    }
     const onEvent = this.#tasks.get(id);
     if (!onEvent) return;
     switch (kind) {
