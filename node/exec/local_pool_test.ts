@@ -1,48 +1,21 @@
 /**
  * LocalPool in-process, on its perl spawner: pid == pgid == sid, the whole
  * tree killed, the task's own exit status, environment and cwd, output byte
- * for byte, and what the spawner's death or the pool's end does to tasks.
+ * for byte, Spawn idempotency. The spawner's own life (its death, the pool's
+ * end, the state file): local_pool_spawner_test.ts.
  */
 import assert from "node:assert/strict";
 import { LocalPool } from "./local_pool.ts";
-import type { SpawnRequest, WorkerEvent } from "./contracts.ts";
+import type { SpawnRequest } from "./contracts.ts";
 import { spawnRequest } from "./test_spawn_request.ts";
 import {
   processAlive,
   processGroupAlive,
   processTable,
 } from "../../tests/harness/process.ts";
-import { notYet, waitFor } from "../../tests/harness/wait.ts";
+import { waitFor } from "../../tests/harness/wait.ts";
 
-/** Follows a Spawn: the pid as soon as it starts, all events at the end. */
-function follow(it: AsyncIterable<WorkerEvent>) {
-  let started!: (pid: number) => void;
-  const pid = new Promise<number>((r) => started = r);
-  const events = (async () => {
-    const out: WorkerEvent[] = [];
-    for await (const ev of it) {
-      if ("started" in ev) started(ev.started.pid);
-      out.push(ev);
-    }
-    return out;
-  })();
-  return { pid, events };
-}
-
-const dec = new TextDecoder();
-const stdout = (evs: WorkerEvent[]) =>
-  evs.map((e) => "stdout" in e ? dec.decode(e.stdout) : "").join("");
-const stderr = (evs: WorkerEvent[]) =>
-  evs.map((e) => "stderr" in e ? dec.decode(e.stderr) : "").join("");
-const exitOf = (evs: WorkerEvent[]) => {
-  const last = evs.at(-1)!;
-  assert.ok("exit" in last, "the stream ends with exit");
-  return last.exit;
-};
-
-async function run(pool: LocalPool, over: Partial<SpawnRequest>) {
-  return await follow(pool.spawn(spawnRequest(over))).events;
-}
+import { exitOf, follow, run, stderr, stdout } from "./test_worker_events.ts";
 
 Deno.test(`LocalPool: the started pid is its own session and process group`, async () => {
   await using pool = new LocalPool();
@@ -227,77 +200,6 @@ Deno.test("LocalPool: output is relayed byte for byte: binary, 2 MB bursts on bo
   }
 });
 
-Deno.test("LocalPool: the spawner ignores SIGTERM meant for the pool; tasks keep running", async () => {
-  await using pool = new LocalPool();
-  const spawner = pool.ready();
-  const w = follow(pool.spawn(spawnRequest({ shell: "sleep 1; echo ok" })));
-  await w.pid;
-  Deno.kill(spawner.pid, "SIGTERM");
-  Deno.kill(spawner.pid, "SIGINT");
-  const evs = await w.events;
-  assert.equal(stdout(evs), "ok\n");
-  assert.deepEqual(exitOf(evs), { code: 0, signal: null, error: null });
-  assert.equal(spawner.dead, false);
-});
-
-Deno.test("LocalPool: a dead spawner's tasks end as lost, their groups are reaped, the next task runs", async () => {
-  const deaths: string[] = [];
-  await using pool = new LocalPool({ onSpawnerDeath: (r) => deaths.push(r) });
-  const spawner = pool.ready();
-  const req = spawnRequest({ shell: "sleep 300 & echo $!; wait" });
-  const w = follow(pool.spawn(req));
-  const pgid = await w.pid;
-  await waitFor(
-    "the grandchild running",
-    async () =>
-      (await processTable()).some((r) => r.pgrp === pgid && r.pid !== pgid),
-  );
-  Deno.kill(spawner.pid, "SIGKILL");
-  const evs = await w.events;
-  assert.deepEqual(exitOf(evs), {
-    code: null,
-    signal: null,
-    error: "worker lost: the pool's spawner died (killed by SIGKILL)",
-  });
-  assert.deepEqual(deaths, ["killed by SIGKILL"]);
-  await waitFor(
-    `group ${pgid} reaped by the next spawner`,
-    async () => !(await processGroupAlive(pgid)),
-  );
-  assert.deepEqual(exitOf(await run(pool, { shell: "exit 4" })).code, 4);
-  assert.notEqual(pool.ready().pid, spawner.pid);
-});
-
-Deno.test("LocalPool: closing the pool (the spawner's stdin) kills every running group", async () => {
-  const pool = new LocalPool();
-  const w = follow(pool.spawn(spawnRequest({ shell: "sleep 300 & wait" })));
-  const pgid = await w.pid;
-  await pool.close();
-  assert.match(exitOf(await w.events).error ?? "", /^worker lost: /);
-  await waitFor(
-    `group ${pgid} gone`,
-    async () => !(await processGroupAlive(pgid)),
-  );
-});
-
-Deno.test("LocalPool: without perl, one warning and every task a spawn failure", async () => {
-  const warnings: string[] = [];
-  await using pool = new LocalPool({
-    perl: "/nonexistent/perl",
-    warn: (m) => warnings.push(m),
-  });
-  for (let i = 0; i < 2; i++) {
-    const exit = exitOf(await run(pool, { argv: ["true"] }));
-    assert.equal(exit.code, null);
-    assert.match(
-      exit.error ?? "",
-      /^spawn failed: the pool's spawner cannot start/,
-    );
-  }
-  assert.equal(warnings.length, 1);
-  assert.ok(!warnings[0].includes("\n"));
-});
-
 Deno.test("LocalPool: Spawn is idempotent per (task_id, claim_token): a second one re-attaches and replays", async () => {
   await using pool = new LocalPool();
   const req = spawnRequest({ shell: "echo $$; sleep 0.3; echo end" });
@@ -332,75 +234,4 @@ Deno.test("local pool: a Kill that overtakes its Spawn is remembered and the Spa
   assert.deepEqual(events, [{
     exit: { code: null, signal: "SIGKILL", error: null },
   }]);
-});
-
-Deno.test("LocalPool: the spawner keeps the live groups in the state file, and removes it when closed", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "boi-lp-" });
-  const file = `${dir}/groups.json`;
-  const read = async () => {
-    try {
-      return JSON.parse(await Deno.readTextFile(file)) as number[];
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
-      throw e;
-    }
-  };
-  try {
-    const pool = new LocalPool({ state_file: file });
-    const reqs = [0, 1].map(() => spawnRequest({ argv: ["sleep", "300"] }));
-    const ws = reqs.map((r) => follow(pool.spawn(r)));
-    const pids = await Promise.all(ws.map((w) => w.pid));
-    await waitFor("both groups recorded", async () => {
-      const g = await read();
-      return g?.sort().join() === [...pids].sort().join() ? true : notYet(g);
-    });
-    await pool.kill({ ...reqs[0], grace_ms: 0 });
-    await ws[0].events;
-    await waitFor("the exited group dropped", async () => {
-      const g = await read();
-      return g?.join() === String(pids[1]) ? true : notYet(g);
-    });
-    await pool.close();
-    assert.match(exitOf(await ws[1].events).error ?? "", /^worker lost: /);
-    assert.equal(await read(), null, "no file: nothing left to reap");
-    assert.equal(await processGroupAlive(pids[1]), false);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("LocalPool: a starting spawner SIGKILLs the groups the state file names (a crashed pool's), and says which", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "boi-lp-" });
-  const file = `${dir}/groups.json`;
-  try {
-    // A "crashed pool's" worker: a group of its own, still running.
-    await using other = new LocalPool();
-    const w = follow(
-      other.spawn(spawnRequest({ shell: "sleep 300 & sleep 300" })),
-    );
-    const pgid = await w.pid;
-    await Deno.writeTextFile(file, JSON.stringify([pgid, 999_999_999]));
-    const reaped: number[][] = [];
-    await using pool = new LocalPool({
-      state_file: file,
-      onReaped: (p) => reaped.push(p),
-    });
-    pool.ready();
-    assert.equal(exitOf(await w.events).signal, "SIGKILL");
-    await waitFor(
-      "the reap reported",
-      () => reaped.length > 0 ? true : notYet(reaped),
-    );
-    assert.deepEqual(reaped, [[pgid]], "only the group that was there");
-    assert.equal(await processGroupAlive(pgid), false);
-    // The file now holds this pool's groups: none yet.
-    assert.equal((await Deno.readTextFile(file)).trim(), "");
-    assert.equal(exitOf(await run(pool, { argv: ["true"] })).code, 0);
-    await waitFor("the file rewritten", async () => {
-      const t = (await Deno.readTextFile(file)).trim();
-      return t === "[]" ? true : notYet(t);
-    });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
