@@ -173,7 +173,7 @@ export class LocalPool implements Pool {
       }
       return;
     }
-    if (r.done) return;
+    if (r.done || r.id === 0) return; // ended, or never reached a spawner
     // The spawner reads requests in order: this reaches the task even if it
     // has not started yet, and is a no-op once it has exited.
     r.spawner.signal(r.id, req.grace_ms > 0 ? "SIGTERM" : "SIGKILL");

@@ -80,6 +80,11 @@ Deno.test("LocalPool: without perl, one warning and every task a spawn failure",
       /^spawn failed: the pool's spawner cannot start/,
     );
   }
+  // A Kill racing such a Spawn finds nothing to signal and changes nothing.
+  const req = spawnRequest({ argv: ["true"] });
+  const w = follow(pool.spawn(req));
+  await pool.kill({ ...req, grace_ms: 0 });
+  assert.match(exitOf(await w.events).error ?? "", /^spawn failed: /);
   assert.equal(warnings.length, 1);
   assert.ok(!warnings[0].includes("\n"));
 });
