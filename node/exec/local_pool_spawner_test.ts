@@ -118,7 +118,11 @@ Deno.test("LocalPool: the spawner keeps the live groups in the state file, and r
     await pool.close();
     assert.match(exitOf(await ws[1].events).error ?? "", /^worker lost: /);
     assert.equal(await read(), null, "no file: nothing left to reap");
-    assert.equal(await processGroupAlive(pids[1]), false);
+    // SIGKILLed by the spawner as it ended; its reaper (init) may lag.
+    await waitFor(
+      `group ${pids[1]} gone`,
+      async () => (await processGroupAlive(pids[1])) ? notYet("alive") : true,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -147,7 +151,10 @@ Deno.test("LocalPool: a starting spawner SIGKILLs the groups the state file name
       () => reaped.length > 0 ? true : notYet(reaped),
     );
     assert.deepEqual(reaped, [[pgid]], "only the group that was there");
-    assert.equal(await processGroupAlive(pgid), false);
+    await waitFor(
+      `group ${pgid} gone`,
+      async () => (await processGroupAlive(pgid)) ? notYet("alive") : true,
+    );
     // The file now holds this pool's groups: none yet.
     assert.equal((await Deno.readTextFile(file)).trim(), "");
     assert.equal(exitOf(await run(pool, { argv: ["true"] })).code, 0);
