@@ -40,7 +40,7 @@ function machineBusySeconds(): number {
 export interface CpuPerTask {
   /** The node processes. */
   nodes_ms: number;
-  /** Their plugin processes, with the task processes those started and reaped. */
+  /** Their plugin processes and every process below them, with the task processes those reaped. */
   plugins_ms: number;
   etcd_ms: number;
   /** Everything on the machine (the bench's own driver included). */
@@ -52,7 +52,11 @@ export function cpuMeter(
   nodePids: number[],
   etcdPid: number | null,
 ): (tasks: number) => CpuPerTask {
-  const plugins = nodePids.flatMap(childPids);
+  // Every process under the plugins too: the pool's spawner is long-lived,
+  // so the tasks it reaps are in its counters, not yet in the pool's.
+  const below = (pid: number): number[] =>
+    childPids(pid).flatMap((c) => [c, ...below(c)]);
+  const plugins = nodePids.flatMap(below);
   const sum = (pids: number[], children: boolean) =>
     pids.reduce((s, p) => s + cpuSeconds(p, children), 0);
   const n0 = sum(nodePids, false);

@@ -17,9 +17,8 @@
  *   Deno. It goes through the same op as `Deno.Command` (strace shows the
  *   same fork + setsid), measured to confirm.
  * - `local_pool`: the reference pool itself (node/exec/local_pool.ts),
- *   Spawn of argv ["true"] until its exit event, with its default launcher
- *   (the setsid wrapper where there is one); `local_pool_detached`: the same
- *   with `launcher: "detached"` (what it did before).
+ *   Spawn of argv ["true"] until its exit event: through its perl spawner
+ *   (fork, setsid(), exec), one exec per task.
  *
  * `ballast_mb` grows this process's heap first: fork cost scales with the
  * parent's mapped memory, and the pool plugin is bigger than this bench.
@@ -107,13 +106,12 @@ function localPool(pool: LocalPool): SpawnOnce {
   };
 }
 
-function ways(): Record<string, SpawnOnce> {
+function ways(pool: LocalPool): Record<string, SpawnOnce> {
   const w: Record<string, SpawnOnce> = {
     deno_detached: denoCommand("true", [], true),
     deno_plain: denoCommand("true", [], false),
     node_detached: nodeChild(true),
-    local_pool: localPool(new LocalPool()),
-    local_pool_detached: localPool(new LocalPool({ launcher: "detached" })),
+    local_pool: localPool(pool),
   };
   try {
     Deno.statSync(SETSID);
@@ -161,7 +159,8 @@ export async function spawnRates(
   // Touch every page so the ballast is really mapped (and copied by fork).
   const ballast = new Uint8Array((opts.ballast_mb ?? 0) * 1024 * 1024);
   for (let i = 0; i < ballast.length; i += 4096) ballast[i] = 1;
-  const all = ways();
+  await using pool = new LocalPool();
+  const all = ways(pool);
   const chosen = Object.entries(all).filter(([k]) =>
     !opts.ways || opts.ways.includes(k)
   );

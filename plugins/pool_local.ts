@@ -6,10 +6,14 @@
  * `BOI_POOL_MODE=noop` completes every task at once with exit 0 and runs
  * nothing: for benchmarking the dispatcher itself.
  *
- * Run: `deno run -P=plugin --allow-net=unix:<socket> --allow-run
- * --allow-env=BOI_*,GRPC_*,PATH,HOME,LANG,LC_ALL,TMPDIR,TZ,USER,SHELL plugins/pool_local.ts`
- * (`--allow-run` because tasks run any program — through `/usr/bin/setsid`
- * when it is there, see local_pool.ts; the env list is what workers inherit).
+ * Tasks start through the pool's spawner, a perl process (local_pool.ts): the
+ * plugin runs only `perl`, and signals only through it. A spawner's death is
+ * the pool's crash: the plugin exits at once (its running tasks end as
+ * "attempt lost" on the node; the next incarnation reaps their groups).
+ *
+ * Run: `deno run -P=plugin-pool --allow-net=unix:<socket>
+ * --allow-read=<data dir> --allow-write=<data dir> plugins/pool_local.ts`
+ * (the set allows running `perl` and the env list workers inherit).
  * @module
  */
 import { LocalPool } from "../node/exec/local_pool.ts";
@@ -53,18 +57,12 @@ export interface PoolPlugin {
   capabilities: string[];
   /** Kills the workers that still run (the plugin is going away; they would be orphans). */
   onShutdown(): Promise<void>;
-  /** Kills the process groups a previous, crashed incarnation recorded. */
+  /**
+   * Starts the spawner (throws if it cannot run) and kills the process groups
+   * a previous, crashed incarnation recorded.
+   */
   reapStale(): Promise<void>;
 }
-
-interface Tracked {
-  req: SpawnRequest;
-  pid: number;
-  done: Promise<void>;
-}
-
-const keyOf = (r: { task_id: string; claim_token: string }) =>
-  `${r.task_id}\x1f${r.claim_token}`;
 
 /** The pool plugin's logic, shared by pool_local.ts and the mock. */
 export function localPoolPlugin(
@@ -72,91 +70,38 @@ export function localPoolPlugin(
 ): PoolPlugin {
   const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
   if ((options.mode ?? "local") === "noop") return noopPool();
-  const stateFile = options.state_file ?? null;
-  const pool = new LocalPool({ warn: (msg) => log.warn(msg) });
-  const tracked = new Map<string, Tracked>();
-  const groups = new Set<number>();
-
-  // One write queued at most, taking the groups as they are when it runs:
-  // every change is still followed by a write that starts after it, but a
-  // busy pool writes the file once per write's duration, not twice per task
-  // (measured: 0.2–0.3 ms of the pool's CPU per task).
-  let saving = Promise.resolve();
-  let queued = false;
-  const save = () => {
-    if (stateFile === null || queued) return;
-    queued = true;
-    saving = saving.then(async () => {
-      queued = false;
-      const text = JSON.stringify([...groups]);
-      await Deno.writeTextFile(`${stateFile}.tmp`, text);
-      await Deno.rename(`${stateFile}.tmp`, stateFile);
-    }).catch((e) =>
-      log.warn("cannot record worker groups", { error: e.message })
-    );
-  };
-
-  /** Follows a worker from its first Spawn to its exit, for shutdown and reaping. */
-  const track = (req: SpawnRequest) => {
-    const key = keyOf(req);
-    if (tracked.has(key)) return;
-    const t: Tracked = { req, pid: 0, done: Promise.resolve() };
-    tracked.set(key, t);
-    t.done = (async () => {
-      for await (const ev of pool.spawn(req)) {
-        if ("started" in ev) {
-          t.pid = ev.started.pid;
-          groups.add(t.pid);
-          save();
-        }
-      }
-      if (t.pid !== 0) groups.delete(t.pid);
-      save();
-      tracked.delete(key);
-    })();
-  };
-
+  const pool = new LocalPool({
+    state_file: options.state_file ?? null,
+    onReaped: (pgids) =>
+      log.warn("reaped the worker groups a crashed incarnation left", {
+        pgids,
+      }),
+    warn: (msg) => log.error(msg),
+    onSpawnerDeath(reason) {
+      // Its tasks' output and exit statuses are gone with it: crash like a
+      // pool, so the node re-queues them as attempts lost (no retry spent)
+      // and the next incarnation reaps their groups from the state file.
+      log.error("the spawner died: exiting (its tasks are lost)", { reason });
+      Deno.exit(70);
+    },
+  });
   return {
     capabilities: ["reattach", "process_groups", "timeout"],
     handlers: {
-      spawn(req): AsyncIterable<WorkerEvent> {
-        track(req);
-        // A second Spawn of the same key re-attaches and replays.
-        return pool.spawn(req);
-      },
+      // A second Spawn of the same key re-attaches and replays.
+      spawn: (req: SpawnRequest): AsyncIterable<WorkerEvent> => pool.spawn(req),
       kill: (req: KillRequest) => pool.kill(req),
     },
     async onShutdown() {
-      const running = [...tracked.values()];
-      if (running.length > 0) {
-        log.info("killing workers on shutdown", { workers: running.length });
-      }
-      for (const t of running) {
-        await pool.kill({ ...t.req, grace_ms: 1000 });
-      }
-      await Promise.all(running.map((t) => t.done));
-      await saving;
+      const n = pool.runningCount();
+      if (n > 0) log.info("killing workers on shutdown", { workers: n });
+      await pool.shutdown(1000);
     },
     async reapStale() {
-      if (stateFile === null) return;
-      let pgids: number[];
-      try {
-        pgids = JSON.parse(await Deno.readTextFile(stateFile));
-      } catch {
-        return; // no file: nothing was left running
-      }
-      for (const pgid of pgids) {
-        if (!Number.isInteger(pgid) || pgid <= 1) continue;
-        try {
-          Deno.kill(-pgid, "SIGKILL");
-          log.warn("reaped a worker group left by a crashed incarnation", {
-            pgid,
-          });
-        } catch {
-          // already gone
-        }
-      }
-      await Deno.remove(stateFile).catch(() => {});
+      // The spawner reaps what the state file names as it starts; starting
+      // it now also makes the plugin fail at start if perl cannot run.
+      pool.ready();
+      await Promise.resolve();
     },
   };
 }
@@ -195,7 +140,15 @@ if (import.meta.main) {
     state_file: `${env.data_dir}/pool_local.groups.json`,
     log,
   });
-  await pool.reapStale();
+  try {
+    await pool.reapStale();
+  } catch (e) {
+    log.error(
+      `cannot start the spawner: ${(e as Error).message}: ` +
+        "the reference pool runs tasks through perl (Debian's perl-base)",
+    );
+    Deno.exit(1);
+  }
   await servePlugin({
     kind: "pool",
     name: "pool_local",

@@ -40,6 +40,18 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
 fi
 command -v etcd >/dev/null 2>&1 || die "etcd is still missing after apt-get install"
 
+# --- perl ----------------------------------------------------------------------
+# The reference pool starts tasks through a perl spawner (node/exec/spawner.pl,
+# no modules). perl-base is Essential in Debian, so this only checks.
+if ! command -v perl >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || die "perl is missing and there is no apt-get: install perl (the reference pool's spawner needs it)"
+  log "installing perl-base with apt-get (the reference pool's spawner)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q >&2
+  as_root apt-get install -y -q --no-install-recommends perl-base >&2
+fi
+command -v perl >/dev/null 2>&1 || die "perl is still missing after apt-get install perl-base"
+
 # --- Chromium ----------------------------------------------------------------
 # The dashboard's end-to-end test drives Debian's headless Chromium through
 # playwright-core (an npm package without a browser of its own).

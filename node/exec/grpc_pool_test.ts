@@ -88,9 +88,12 @@ Deno.test("GrpcPool + pool_local: a double Spawn runs one worker process and bot
   const b = follow(p.pool.spawn(req));
   assert.equal(await b.started, pid, "the second Spawn re-attached");
 
+  // Workers are children of the pool's spawner, the plugin's one child.
   const pluginPid = p.sup.pid!;
-  const table = await processTable();
-  const workers = table.filter((r) => r.ppid === pluginPid && r.state !== "Z");
+  const table = (await processTable()).filter((r) => r.state !== "Z");
+  const spawners = table.filter((r) => r.ppid === pluginPid).map((r) => r.pid);
+  assert.equal(spawners.length, 1, "one spawner");
+  const workers = table.filter((r) => r.ppid === spawners[0]);
   assert.deepEqual(workers.map((r) => r.pid), [pid], "exactly one worker");
 
   await Deno.writeTextFile(`${p.dataDir}/gate`, "go\n");

@@ -1,34 +1,26 @@
 /**
- * Reference pool: local processes, each in its own process group so a kill or
- * timeout takes the whole tree, and the group is reaped when the leader exits
- * so no task leaves a process behind.
+ * Reference pool: local processes, each in its own session and process group
+ * so a kill or timeout takes the whole tree, and the group is reaped when the
+ * leader exits so no task leaves a process behind.
  *
  * Invariant: the pid a worker reports (`started.pid`, what the pool plugin
  * records for reaping) is its session and process-group id, so
  * `kill(-pid, sig)` reaches the whole tree, grandchildren included.
  *
- * How a worker gets there. `Deno.Command(..., { detached: true })` runs
- * setsid() in a pre-exec hook, which makes Rust's std give up posix_spawn
- * (clone(CLONE_VM|CLONE_VFORK)) for a full fork() of this Deno process, whose
- * cost grows with its memory. So by default the worker is a plain
- * (posix_spawn) `Deno.Command` of util-linux `setsid -- argv…`: that child is
- * in our process group, not a group leader, so setsid calls setsid() and
- * execs argv in place, without forking: same pid, pid == sid == pgid, and the
- * exit status (signals included) is the task's own. setsid adds nothing to
- * the environment. bench/spawn.ts, `true` per second, 2 vCPU under load 3–10:
- * this pool one at a time 35 → 75 (four at a time 47 → 85); bare spawns:
- * detached 49–78, 29 with a 200 MiB parent, setsid wrapper 94–127, unaffected
- * by the parent's size (plain Deno.Command 134–265, no group: reference only).
- * A probe checks setsid keeps the pid as the group id; without a usable setsid
- * the pool falls back to `detached`.
+ * How a worker gets there: through the pool's spawner (spawner.ts,
+ * spawner.pl), one long-lived perl process that forks, calls setsid() and
+ * execs the task, relaying its output and exit status. A task costs one exec,
+ * its own; Deno can do neither setsid nor setpgid in a spawn without forking
+ * itself (`detached: true` forks all of Deno, a cost that grows with its
+ * memory), and the `setsid -- argv…` wrapper used before cost a second exec
+ * (docs/architecture.md, "The pool's spawner", has the measurements).
  *
- * Two windows of the wrapper are covered here: until setsid() has run, the
- * group does not exist yet (a kill then signals the pid alone, which has not
- * exec'd the task, so it is the whole tree), and a program setsid cannot exec
- * ends as `spawn failed` (exit 126/127 with setsid's message), as with
- * `detached` — except that `started` came first and the message is in stderr.
- * One visible difference: the program gets argv[0] as given (setsid's execvp),
- * where Deno passes the path it resolved.
+ * Signals go through the spawner too: it alone reaps the tasks, so it never
+ * signals a pid that was reused, and the pool needs no permission to signal.
+ *
+ * If the spawner dies, every task it ran ends with a `worker lost: …` error
+ * (its pipes are gone with it), `onSpawnerDeath` is told, and a new spawner
+ * SIGKILLs the groups the dead one left and serves the next tasks.
  */
 import type {
   KillRequest,
@@ -36,33 +28,41 @@ import type {
   SpawnRequest,
   WorkerEvent,
 } from "./contracts.ts";
+import { Spawner } from "./spawner.ts";
 
 interface Running {
+  /** The spawner the worker runs on, and its id there. */
+  spawner: Spawner;
+  id: number;
+  /** The started pid (0 until then). */
   pid: number;
-  /** The leader has exited and was reaped: its pid may be reused. */
-  exited: boolean;
   events: WorkerEvent[];
   done: boolean;
   waiters: Set<() => void>;
-  killTimers: Set<ReturnType<typeof setTimeout>>;
-  /** A Kill that came before the process had a pid. */
-  pendingKill?: KillRequest;
+  timers: Set<ReturnType<typeof setTimeout>>;
 }
-
-/** How a worker gets its own session and process group. */
-type Launcher = { kind: "setsid"; path: string } | { kind: "detached" };
 
 /** Options of {@linkcode LocalPool}. */
 export interface LocalPoolOptions {
+  /** The perl interpreter the spawner runs on. @default "perl" (on PATH) */
+  perl?: string;
   /**
-   * `auto`: the setsid wrapper if the probe passes, else `detached`;
-   * `detached`: always Deno's detached spawn (a fork).
-   * @default "auto"
+   * File recording the live process groups (kept by the spawner: a JSON
+   * array of pgids), so the next incarnation can reap workers a crashed one
+   * left behind: each spawner SIGKILLs the groups it names when it starts.
+   * `null`: not recorded.
+   * @default null
    */
-  launcher?: "auto" | "detached";
-  /** setsid binaries to probe, in order. @default ["/usr/bin/setsid", "/bin/setsid"] */
-  setsid_paths?: string[];
-  /** Where the one-line fallback warning goes. @default console.error */
+  state_file?: string | null;
+  /** Told which recorded groups a starting spawner SIGKILLed. @default nothing */
+  onReaped?: (pgids: number[]) => void;
+  /**
+   * Told when a spawner dies, with the reason, before its tasks end as lost
+   * (the pool plugin exits there: a spawner's death is the pool's crash).
+   * @default nothing
+   */
+  onSpawnerDeath?: (reason: string) => void;
+  /** Where the one-line warning that no spawner can start goes. @default console.error */
   warn?: (msg: string) => void;
 }
 
@@ -89,10 +89,66 @@ export class LocalPool implements Pool {
    */
   #killedEarly = new Set<string>();
   #options: LocalPoolOptions;
-  #launcher?: Promise<Launcher>;
+  #spawner: Spawner | null = null;
+  #warned = false;
+  #inherited: Record<string, string> | null = null;
 
   constructor(options: LocalPoolOptions = {}) {
     this.#options = options;
+  }
+
+  /** Starts the spawner now (it is otherwise started by the first Spawn); throws if it cannot run. */
+  ready(): Spawner {
+    if (this.#spawner === null || this.#spawner.dead) {
+      const s: Spawner = Spawner.start({
+        perl: this.#options.perl,
+        stateFile: this.#options.state_file ?? null,
+        onReaped: this.#options.onReaped,
+        onDeath: (reason, orphans) => this.#died(s, reason, orphans),
+      });
+      this.#spawner = s;
+    }
+    return this.#spawner;
+  }
+
+  /** SIGKILLs process groups a previous, crashed pool left behind. */
+  reap(pgids: number[]): void {
+    const s = this.ready();
+    for (const pgid of pgids) s.reap(pgid);
+  }
+
+  /** Ends the spawner; it SIGKILLs whatever still runs. */
+  async close(): Promise<void> {
+    const s = this.#spawner;
+    this.#spawner = null;
+    await s?.close();
+  }
+
+  /** How many workers have not exited yet. */
+  runningCount(): number {
+    let n = 0;
+    for (const r of this.#running.values()) if (!r.done) n++;
+    return n;
+  }
+
+  /**
+   * Kills every running worker (TERM, KILL after `grace_ms`), waits for
+   * their exits, then ends the spawner: the pool is going away and they
+   * would be orphans.
+   */
+  async shutdown(grace_ms: number): Promise<void> {
+    const running = [...this.#running.entries()].filter(([, r]) => !r.done);
+    await Promise.all(running.map(async ([key, r]) => {
+      const [task_id, claim_token] = key.split("\x1f");
+      await this.kill({ task_id, claim_token, grace_ms });
+      for await (const _ of this.#follow(r)) { /* until its exit */ }
+    }));
+    await this.close();
+  }
+
+  /** `await using pool = new LocalPool()`: closed at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   spawn(req: SpawnRequest): AsyncIterable<WorkerEvent> {
@@ -103,18 +159,7 @@ export class LocalPool implements Pool {
         yield { exit: { code: null, signal: "SIGKILL", error: null } };
       })();
     }
-    if (!r) {
-      r = {
-        pid: 0,
-        exited: false,
-        events: [],
-        done: false,
-        waiters: new Set(),
-        killTimers: new Set(),
-      };
-      this.#running.set(key, r);
-      this.#start(key, r, req);
-    }
+    if (!r) r = this.#start(key, req);
     return this.#follow(r);
   }
 
@@ -128,37 +173,16 @@ export class LocalPool implements Pool {
       }
       return;
     }
-    if (r.done) return;
-    if (r.pid === 0) r.pendingKill = req; // still starting: sent once it has a pid
-    else this.#signal(r, req);
-    await Promise.resolve();
-  }
-
-  #signal(r: Running, req: KillRequest): void {
-    signalWorker(r, req.grace_ms > 0 ? "SIGTERM" : "SIGKILL");
+    if (r.done || r.id === 0) return; // ended, or never reached a spawner
+    // The spawner reads requests in order: this reaches the task even if it
+    // has not started yet, and is a no-op once it has exited.
+    r.spawner.signal(r.id, req.grace_ms > 0 ? "SIGTERM" : "SIGKILL");
     if (req.grace_ms > 0) {
-      r.killTimers.add(
-        setTimeout(() => signalWorker(r, "SIGKILL"), req.grace_ms),
+      r.timers.add(
+        setTimeout(() => r.spawner.signal(r.id, "SIGKILL"), req.grace_ms),
       );
     }
-  }
-
-  /** Which launcher workers use, probed once. */
-  #launch(): Promise<Launcher> {
-    return this.#launcher ??= (async (): Promise<Launcher> => {
-      if (this.#options.launcher === "detached") return { kind: "detached" };
-      const paths = this.#options.setsid_paths ??
-        ["/usr/bin/setsid", "/bin/setsid"];
-      for (const path of paths) {
-        if (await setsidKeepsPid(path)) return { kind: "setsid", path };
-      }
-      (this.#options.warn ?? console.error)(
-        `local_pool: no setsid that execs in place (${
-          paths.join(", ")
-        }): workers start with Deno's detached spawn (a fork, slower)`,
-      );
-      return { kind: "detached" };
-    })();
+    await Promise.resolve();
   }
 
   /** Replays every event so far, then follows until exit: re-attach is a second Spawn. */
@@ -178,171 +202,101 @@ export class LocalPool implements Pool {
     r.waiters.clear();
   }
 
-  async #start(key: string, r: Running, req: SpawnRequest): Promise<void> {
-    const argv = req.argv ??
-      (req.shell !== null ? ["sh", "-c", req.shell] : null);
-    if (!argv) {
-      this.#push(r, {
-        exit: {
-          code: null,
-          signal: null,
-          error: "the reference pool needs `run`; this task has only a prompt",
-        },
-      });
-      this.#forget(key);
-      return;
-    }
-    const env: Record<string, string> = {};
-    for (const k of INHERITED) {
-      const v = Deno.env.get(k);
-      if (v !== undefined) env[k] = v;
-    }
-    Object.assign(env, req.env);
-    const how = await this.#launch();
-    let child: Deno.ChildProcess;
+  #start(key: string, req: SpawnRequest): Running {
+    let spawner: Spawner | null = null;
+    let startError = "";
     try {
-      child = new Deno.Command(how.kind === "setsid" ? how.path : argv[0], {
-        args: how.kind === "setsid" ? ["--", ...argv] : argv.slice(1),
-        cwd: req.workdir,
-        env,
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        // own session and process group: pid == pgid (setsid: see the top)
-        detached: how.kind === "detached",
-      }).spawn();
+      spawner = this.ready();
     } catch (e) {
-      let msg = (e as Error).message;
-      if (how.kind === "setsid") msg = msg.replace(how.path, argv[0]);
-      this.#push(r, {
-        exit: { code: null, signal: null, error: `spawn failed: ${msg}` },
-      });
-      this.#forget(key);
-      return;
-    }
-    r.pid = child.pid;
-    this.#push(r, { started: { pid: child.pid } });
-    if (r.pendingKill) this.#signal(r, r.pendingKill);
-    let timedOut = false;
-    const timer = req.timeout_ms === null ? undefined : setTimeout(() => {
-      timedOut = true;
-      signalWorker(r, "SIGKILL");
-    }, req.timeout_ms);
-    let errHead = ""; // the start of stderr, for setsid's own exec failure
-    const pump = async (
-      stream: ReadableStream<Uint8Array>,
-      kind: "stdout" | "stderr",
-    ) => {
-      for await (const chunk of stream) {
-        if (kind === "stderr" && errHead.length < 512) {
-          errHead += new TextDecoder().decode(chunk.subarray(0, 512));
-        }
-        this.#push(
-          r,
-          kind === "stdout" ? { stdout: chunk } : { stderr: chunk },
+      startError = `spawn failed: the pool's spawner cannot start (${
+        this.#options.perl ?? "perl"
+      }): ${(e as Error).message}`;
+      if (!this.#warned) {
+        this.#warned = true;
+        (this.#options.warn ?? console.error)(
+          `local_pool: ${startError}; no task can run (perl is in Debian's perl-base)`,
         );
       }
-    };
-    const pumps = Promise.all([
-      pump(child.stdout, "stdout"),
-      pump(child.stderr, "stderr"),
-    ]);
-    // A backgrounded grandchild can hold the pipes open after the leader exits:
-    // reap the group once the leader is gone, then the pipes close.
-    const status = await child.status;
-    r.exited = true;
-    signalGroup(child.pid, "SIGKILL");
-    await pumps;
-    clearTimeout(timer);
-    for (const t of r.killTimers) clearTimeout(t);
-    let code = status.signal ? null : status.code;
-    let error = timedOut ? `timeout after ${req.timeout_ms}ms` : null;
-    // setsid could not exec the program (126: not executable, 127: not found).
-    if (
-      how.kind === "setsid" && (code === 126 || code === 127) &&
-      errHead.startsWith("setsid: ")
-    ) {
-      code = null;
-      error = `spawn failed: ${errHead.slice(8).split("\n")[0]}`;
     }
-    this.#push(r, {
-      exit: { code, signal: status.signal ?? null, error },
+    const r: Running = {
+      spawner: spawner!,
+      id: 0,
+      pid: 0,
+      events: [],
+      done: false,
+      waiters: new Set(),
+      timers: new Set(),
+    };
+    this.#running.set(key, r);
+    const argv = req.argv ??
+      (req.shell !== null ? ["sh", "-c", req.shell] : null);
+    const fail = (error: string) => {
+      queueMicrotask(() => {
+        this.#push(r, { exit: { code: null, signal: null, error } });
+        this.#forget(key);
+      });
+      return r;
+    };
+    if (!argv) {
+      return fail(
+        "the reference pool needs `run`; this task has only a prompt",
+      );
+    }
+    if (spawner === null) return fail(startError);
+    const env: Record<string, string> = { ...this.#inheritedEnv() };
+    Object.assign(env, req.env);
+    let timedOut = false;
+    r.id = spawner.spawn({ argv, cwd: req.workdir, env }, (ev) => {
+      if ("started" in ev) r.pid = ev.started.pid;
+      if ("exit" in ev) {
+        for (const t of r.timers) clearTimeout(t);
+        if (timedOut && ev.exit.error === null) {
+          ev = {
+            exit: { ...ev.exit, error: `timeout after ${req.timeout_ms}ms` },
+          };
+        }
+        this.#push(r, ev);
+        this.#forget(key);
+        return;
+      }
+      this.#push(r, ev);
     });
-    this.#forget(key);
+    if (req.timeout_ms !== null) {
+      r.timers.add(setTimeout(() => {
+        timedOut = true;
+        spawner.signal(r.id, "SIGKILL");
+      }, req.timeout_ms));
+    }
+    return r;
+  }
+
+  #inheritedEnv(): Record<string, string> {
+    if (this.#inherited === null) {
+      this.#inherited = {};
+      for (const k of INHERITED) {
+        const v = Deno.env.get(k);
+        if (v !== undefined) this.#inherited[k] = v;
+      }
+    }
+    return this.#inherited;
+  }
+
+  /** A spawner died: reap the groups it left from a new one (its tasks are told they are lost). */
+  #died(s: Spawner, reason: string, orphans: number[]): void {
+    if (this.#spawner !== s) return; // closed on purpose
+    this.#spawner = null;
+    this.#options.onSpawnerDeath?.(reason);
+    if (orphans.length > 0) {
+      try {
+        this.reap(orphans);
+      } catch {
+        // no new spawner either: the next Spawn says why
+      }
+    }
   }
 
   #forget(key: string): void {
     // Keep finished workers briefly so a late re-attach still sees the exit.
     Deno.unrefTimer(setTimeout(() => this.#running.delete(key), 60_000));
   }
-}
-
-function signalGroup(pid: number, sig: Deno.Signal): void {
-  try {
-    Deno.kill(-pid, sig);
-  } catch {
-    // ESRCH: the group is already gone
-  }
-}
-
-/** Signals a running worker's group, or the worker alone if it has no group yet. */
-function signalWorker(r: Running, sig: Deno.Signal): void {
-  try {
-    Deno.kill(-r.pid, sig);
-    return;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return;
-  }
-  // No such group while the leader lives: the setsid wrapper has not called
-  // setsid() yet, so it has not exec'd the task and has no children.
-  if (r.exited) return; // gone (and the pid may be reused)
-  try {
-    Deno.kill(r.pid, sig);
-  } catch {
-    // exited meanwhile
-  }
-}
-
-/**
- * Whether `setsid -- prog` at `path`, started by a plain spawn, makes its pid
- * a process-group id and execs in place (util-linux and busybox do when the
- * caller is not a group leader): the group of the pid must take a SIGKILL
- * that the pid itself dies of.
- */
-async function setsidKeepsPid(path: string): Promise<boolean> {
-  const PATH = Deno.env.get("PATH");
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(path, {
-      args: ["--", "sleep", "5"],
-      env: PATH === undefined ? {} : { PATH },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-  } catch {
-    return false;
-  }
-  let exited = false;
-  const status = child.status.finally(() => exited = true);
-  let grouped = false;
-  const deadline = Date.now() + 2000;
-  while (!exited && !grouped && Date.now() < deadline) {
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-      grouped = true;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  }
-  if (!grouped && !exited) {
-    try {
-      Deno.kill(child.pid, "SIGKILL");
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return grouped && (await status).signal === "SIGKILL";
 }

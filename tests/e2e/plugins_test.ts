@@ -302,19 +302,21 @@ Deno.test("SIGKILL a node's core while tasks run: within 5 s no plugin and no ta
         `  - id: t${i}\n    run: 'sleep 60 & sleep 60; echo ${i}'\n`
       ).join(""),
   );
-  // Wait until all four tasks (each two sleeps under a shell) run under the pool.
+  // Wait until all four tasks (each two sleeps under a shell) run under the
+  // pool's spawner (the pool's one child).
   const pool = spawned(a, "pool")!.pid;
   const ws = spawned(a, "workspace")!.pid;
   const tree = await waitFor("4 task trees under the pool", async () => {
     const table = (await processTable()).filter((r) => r.state !== "Z");
     const kids = new Map<number, number[]>();
     for (const r of table) kids.set(r.ppid, [...kids.get(r.ppid) ?? [], r.pid]);
-    const workers = kids.get(pool) ?? [];
-    const all = [...workers];
+    const spawners = kids.get(pool) ?? [];
+    const workers = spawners.flatMap((p) => kids.get(p) ?? []);
+    const all = [...spawners, ...workers];
     for (const w of workers) all.push(...(kids.get(w) ?? []));
-    return workers.length === 4 && all.length === 12
+    return spawners.length === 1 && workers.length === 4 && all.length === 13
       ? { workers, all }
-      : notYet({ workers, all });
+      : notYet({ spawners, workers, all });
   }, { timeoutMs: 15_000, intervalMs: 100 });
   const groups = tree.workers; // each worker leads its own process group
   a.kill("SIGKILL");

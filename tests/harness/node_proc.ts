@@ -224,9 +224,14 @@ export class NodeProc implements AsyncDisposable {
   ): Promise<Deno.CommandStatus | null> {
     if (!this.#child) return null;
     if (this.running) {
-      this.#child.kill("SIGCONT"); // a frozen node cannot act on SIGTERM
-      this.#child.kill("SIGTERM");
-      if (!await settlesWithin(this.#status!, graceMs)) this.kill("SIGKILL");
+      try {
+        this.#child.kill("SIGCONT"); // a frozen node cannot act on SIGTERM
+        this.#child.kill("SIGTERM");
+        if (!await settlesWithin(this.#status!, graceMs)) this.kill("SIGKILL");
+      } catch (e) {
+        // Exited already; `running` waits for its pipes to drain (up to 2 s).
+        if (!(e instanceof TypeError)) throw e;
+      }
     }
     return await within(
       `node ${this.nodeId} (pid ${this.#child.pid}) to exit`,
