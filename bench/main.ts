@@ -2,9 +2,8 @@
  * `deno task bench [--quick] [--readme] [--render]`: boi against etcd's own
  * write limit and against BullMQ, in one run on this machine. Prints a table,
  * writes it with every sample to bench/results/<full|quick>.json and .md, and
- * with `--readme` puts the table into docs/operations.md ("Benchmarks",
- * between its bench markers; the flag is named for where the table used to
- * be); `--render` measures nothing and redraws the table from the last
+ * with `--readme` puts the table into README.md ("How fast", between its
+ * bench markers); `--render` measures nothing and redraws the table from the last
  * results file. No assertion fails the
  * run on a missed target: the table says which targets were met.
  */
@@ -157,7 +156,7 @@ await Deno.writeTextFile(`${base}.md`, md);
 step(`wrote ${base}.json and ${base}.md`);
 const written = [`${base}.md`];
 if (toReadme) {
-  const readme = new URL("../docs/operations.md", import.meta.url).pathname;
+  const readme = new URL("../README.md", import.meta.url).pathname;
   const text = await Deno.readTextFile(readme);
   const start = "<!-- bench:start -->";
   const end = "<!-- bench:end -->";
@@ -165,7 +164,7 @@ if (toReadme) {
   const j = text.indexOf(end);
   if (i < 0 || j < i) {
     console.error(
-      `bench: docs/operations.md has no ${start} … ${end} block to replace`,
+      `bench: README.md has no ${start} … ${end} block to replace`,
     );
     Deno.exit(1);
   }
@@ -173,7 +172,7 @@ if (toReadme) {
     readme,
     text.slice(0, i + start.length) + "\n" + md + text.slice(j),
   );
-  step("docs/operations.md table updated");
+  step("README.md table updated");
   written.push(readme);
 }
 // The repo's formatter owns Markdown layout (wrapping, table padding).

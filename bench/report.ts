@@ -1,4 +1,4 @@
-/** The bench's table: Markdown, for the terminal and docs/operations.md alike. */
+/** The bench's table: Markdown, for the terminal and the README alike. */
 import { round } from "./stats.ts";
 import { scaleRows } from "./report_scale.ts";
 import {
