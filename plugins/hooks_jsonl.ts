@@ -18,6 +18,7 @@ import {
   pluginLogger,
   servePlugin,
 } from "./sdk/mod.ts";
+import { JsonlAppender, type OpenAppend } from "./hooks_jsonl_file.ts";
 
 /** Options of {@linkcode jsonlHooks}. */
 export interface JsonlHooksOptions {
@@ -35,6 +36,8 @@ export interface JsonlHooksOptions {
    * @default 10000
    */
   dedup_window?: number;
+  /** How the file is opened (tests count writes). @default Deno.open */
+  open?: OpenAppend;
 }
 
 /** Remembers the last `max` keys, oldest forgotten first. */
@@ -89,7 +92,20 @@ async function keysInFile(file: string, into: RecentKeys): Promise<void> {
   }
 }
 
-/** Handlers that write and/or POST each event once, in arrival order. */
+/** One event waiting in the queue for its ack. */
+interface Waiting {
+  ev: HookEvent;
+  done: PromiseWithResolvers<HookAck>;
+  /** Set once it failed: it gets no ack, later steps skip it. */
+  error?: unknown;
+}
+
+/**
+ * Handlers that write and/or POST each event once, in arrival order.
+ * Events that queue up while a batch is being written form the next batch:
+ * one write and (if any is audit) one fsync for all its lines, before any
+ * of them is acked; POSTs stay one per event, in order.
+ */
 export async function jsonlHooks(
   opts: JsonlHooksOptions,
 ): Promise<PluginHandlers<Hooks>> {
@@ -97,26 +113,36 @@ export async function jsonlHooks(
   const written = new RecentKeys(window);
   const posted = new RecentKeys(window);
   const timeoutMs = opts.webhook_timeout_ms ?? 5000;
-  const file = opts.file === null ? null : absolutePath(opts.file);
-  if (file !== null) await keysInFile(file, written);
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(fn);
-    queue = run.catch(() => {});
-    return run;
-  };
-  const encoder = new TextEncoder();
+  const path = opts.file === null ? null : absolutePath(opts.file);
+  if (path !== null) await keysInFile(path, written);
+  const file = path === null ? null : new JsonlAppender(path, opts.open);
+  // Audit order across failures: after seq k of an emitter failed, its later
+  // audit events are refused until k is sent again (core resends from its
+  // oldest unacked), so no later event lands before k.
+  const failedAt = new Map<string, number>();
+  const queue: Waiting[] = [];
+  let draining = false;
 
-  const append = async (ev: HookEvent) => {
-    if (file === null || (ev.dedup_key && written.has(ev.dedup_key))) return;
-    const f = await Deno.open(file, { append: true, create: true });
-    try {
-      await f.write(encoder.encode(JSON.stringify(eventRecord(ev)) + "\n"));
-      if (ev.tier === "audit") await f.sync();
-    } finally {
-      f.close();
+  const append = async (batch: Waiting[]) => {
+    if (file === null) return;
+    const fresh = new Set<string>();
+    let text = "";
+    let sync = false;
+    for (const w of batch) {
+      const k = w.ev.dedup_key;
+      if (k && (written.has(k) || fresh.has(k))) continue;
+      if (k) fresh.add(k);
+      text += JSON.stringify(eventRecord(w.ev)) + "\n";
+      sync ||= w.ev.tier === "audit";
     }
-    if (ev.dedup_key) written.add(ev.dedup_key);
+    if (text === "") return;
+    try {
+      await file.append(text, sync);
+    } catch (e) {
+      for (const w of batch) w.error ??= e;
+      return;
+    }
+    for (const k of fresh) written.add(k);
   };
 
   const post = async (ev: HookEvent) => {
@@ -146,13 +172,60 @@ export async function jsonlHooks(
     if (ev.dedup_key) posted.add(ev.dedup_key);
   };
 
+  /** Refuses an audit event behind a failed one of the same emitter. */
+  const behindFailure = (w: Waiting) => {
+    const { ev } = w;
+    const k = failedAt.get(ev.emitter_node_id);
+    if (ev.tier !== "audit" || k === undefined || ev.seq <= k) return false;
+    w.error = new PluginError(
+      "UNAVAILABLE",
+      `seq ${k} failed: waiting for it before seq ${ev.seq}`,
+    );
+    return true;
+  };
+
+  const handle = async (batch: Waiting[]) => {
+    const live = batch.filter((w) => !behindFailure(w));
+    await append(live);
+    for (const w of live) {
+      if (w.error === undefined && !behindFailure(w)) {
+        try {
+          await post(w.ev);
+        } catch (e) {
+          w.error = e;
+        }
+      }
+      const { ev } = w;
+      if (ev.tier !== "audit") continue;
+      const k = failedAt.get(ev.emitter_node_id);
+      if (w.error !== undefined) {
+        failedAt.set(ev.emitter_node_id, Math.min(k ?? ev.seq, ev.seq));
+      } else if (k === ev.seq) failedAt.delete(ev.emitter_node_id);
+    }
+    for (const w of batch) {
+      if (w.error === undefined) w.done.resolve({ acked_seq: w.ev.seq });
+      else w.done.reject(w.error);
+    }
+  };
+
+  const drain = async () => {
+    draining = true;
+    try {
+      // One turn first: the calls of one transport batch arrive together.
+      await Promise.resolve();
+      while (queue.length > 0) await handle(queue.splice(0));
+    } finally {
+      draining = false;
+    }
+  };
+
   return {
-    onEvent: (ev): Promise<HookAck> =>
-      serial(async () => {
-        await append(ev);
-        await post(ev);
-        return { acked_seq: ev.seq };
-      }),
+    onEvent: (ev): Promise<HookAck> => {
+      const w: Waiting = { ev, done: Promise.withResolvers<HookAck>() };
+      queue.push(w);
+      if (!draining) void drain();
+      return w.done.promise;
+    },
   };
 }
 

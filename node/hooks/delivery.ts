@@ -1,24 +1,34 @@
 /**
- * Sending events to a hooks plugin's `OnEvent`, one call at a time in
- * emission order, for each tier of SPEC §8:
+ * Sending events to a hooks plugin's `OnEvent` in emission order, up to
+ * `max_in_flight` calls at once (in_flight.ts), for each tier of SPEC §8:
  * - {@linkcode AuditDelivery}: WAL first (fsynced), then send; retired only
- *   on the plugin's ack; retried forever from the oldest unacked;
- * - {@linkcode BestEffortDelivery}: in memory, one retry, then dropped.
+ *   on the plugin's ack; after a failure, resent from the oldest unacked;
+ * - {@linkcode BestEffortDelivery} (best_effort.ts): in memory, one retry,
+ *   then dropped.
  * @module
  */
-import type { HookEvent, Hooks } from "../plugins/contracts.ts";
+import type { Hooks } from "../plugins/contracts.ts";
 import type { WalFiles } from "./wal.ts";
+import {
+  atMost,
+  DEFAULT_BATCH_DELAY_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  type HookLog,
+  InFlight,
+  sleep,
+  toHookEvent,
+  Wake,
+} from "./in_flight.ts";
 import {
   ack,
   assign,
   type AuditState,
   backpressure,
   closeIntent,
-  dedupKey,
   hwmStored,
   type Intent,
   markDurable,
-  nextToSend,
+  nextAfter,
   openIntent,
   retirable,
   rotated,
@@ -28,33 +38,9 @@ import {
   type Window,
 } from "./wal_state.ts";
 
-/** Log sink (node/shell/log.ts's Logger fits). */
-export interface HookLog {
-  log(
-    level: "debug" | "info" | "warn" | "error",
-    msg: string,
-    fields?: Record<string, unknown>,
-  ): void;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A wake-up the delivery loop waits on when it has nothing to send. */
-class Wake {
-  #w = Promise.withResolvers<void>();
-  fire(): void {
-    this.#w.resolve();
-  }
-  async wait(ms: number): Promise<void> {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#w.promise,
-      new Promise<void>((r) => t = setTimeout(r, ms)),
-    ]);
-    clearTimeout(t);
-    this.#w = Promise.withResolvers<void>();
-  }
-}
+export type { HookLog } from "./in_flight.ts";
+export { toHookEvent } from "./in_flight.ts";
+export { BestEffortDelivery, type BestEffortOptions } from "./best_effort.ts";
 
 /** Options of {@linkcode AuditDelivery}. */
 export interface AuditOptions {
@@ -72,6 +58,10 @@ export interface AuditOptions {
   onBackpressure(change: "stall" | "resume", unacked: number): void;
   /** Pause after a failed call. @default 500 */
   retry_ms?: number;
+  /** OnEvent calls open at once. @default 64 */
+  max_in_flight?: number;
+  /** Events gather this long before they are sent together. @default 20 */
+  batch_delay_ms?: number;
 }
 
 /** The audit tier: nothing leaves before it is on disk, nothing is retired before it is acked. */
@@ -84,10 +74,18 @@ export class AuditDelivery {
   #loop: Promise<void> | null = null;
   #lastError = "";
   #pendingSync: Promise<boolean> | null = null;
+  #inFlight = new InFlight();
+  /** Highest seq sent since the last reset (never below `acked`). */
+  #sent: number;
+  /** Seqs the plugin acked above `acked`, waiting for the ones before them. */
+  #okAbove = new Set<number>();
+  /** A call failed: send nothing new until every call in flight settled. */
+  #failed = false;
 
   constructor(o: AuditOptions) {
     this.#o = o;
     this.state = o.state;
+    this.#sent = o.state.acked;
   }
 
   /** Starts sending from the oldest unacked entry (a replay after a restart). */
@@ -178,7 +176,7 @@ export class AuditDelivery {
     this.#stopped = true;
     this.#wake.fire();
     // An OnEvent in flight may wait for its deadline: do not hold shutdown for it.
-    if (this.#loop) await Promise.race([this.#loop, sleep(1000)]);
+    await atMost(Promise.all([this.#loop, this.#inFlight.idle()]), 1000);
     this.#o.wal.close();
   }
 
@@ -197,151 +195,89 @@ export class AuditDelivery {
     for (const seg of retirable(this.state)) this.#o.wal.remove(seg);
   }
 
+  /**
+   * Sends every durable entry after `#sent`, up to `max_in_flight` open, in
+   * seq order. After a failure it waits for the calls in flight, pauses, and
+   * starts again after `acked`: the oldest unacked comes first again (the
+   * plugin dedups what it already had).
+   */
   async #run(): Promise<void> {
     const retryMs = this.#o.retry_ms ?? 500;
+    const max = this.#o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
+    const delay = this.#o.batch_delay_ms ?? DEFAULT_BATCH_DELAY_MS;
     while (!this.#stopped) {
-      const e = nextToSend(this.state);
-      if (e === null) {
+      if (this.#failed) {
+        await this.#inFlight.idle();
+        await this.#wake.wait(retryMs);
+        this.#failed = false;
+        this.#sent = this.state.acked;
+        this.#okAbove.clear();
+        continue;
+      }
+      if (
+        this.#inFlight.n >= max || nextAfter(this.state, this.#sent) === null
+      ) {
         await this.#wake.wait(1000);
         continue;
       }
-      try {
-        const res = await this.#o.sink.onEvent(toHookEvent(
-          this.#o.node_id,
-          e,
-          "audit",
-        ));
+      // Not cut short by an emit: the point is to let more of them gather.
+      if (delay > 0) await sleep(delay);
+      // Everything sendable now goes in this turn: one mux batch.
+      for (;;) {
+        if (this.#stopped || this.#failed || this.#inFlight.n >= max) break;
+        const e = nextAfter(this.state, this.#sent);
+        if (e === null) break;
+        this.#sent = e.seq;
+        this.#send(e);
+      }
+    }
+  }
+
+  #send(e: WalEntry): void {
+    this.#inFlight.begin();
+    this.#o.sink.onEvent(toHookEvent(this.#o.node_id, e, "audit")).then(
+      (res) => {
         if (res.acked_seq < e.seq) {
           throw new Error(`plugin acked seq ${res.acked_seq}, sent ${e.seq}`);
         }
-        // Only what was sent can be acked, whatever the plugin says.
-        ack(this.state, e.seq);
-        this.delivered++;
-        this.#lastError = "";
-        this.#retire();
-        this.#checkWindow();
-      } catch (err) {
-        const msg = (err as Error).message.split("\n")[0];
-        if (msg !== this.#lastError) {
-          this.#o.log.log("warn", "hooks: delivery failed, will retry", {
-            plugin: this.#o.plugin,
-            seq: e.seq,
-            error: msg,
-          });
-          this.#lastError = msg;
-        }
-        await this.#wake.wait(retryMs);
-      }
-    }
-  }
-}
-
-/** The wire form of one event. */
-export function toHookEvent(
-  nodeId: string,
-  e: WalEntry,
-  tier: HookEvent["tier"],
-): HookEvent {
-  return {
-    seq: e.seq,
-    emitter_node_id: nodeId,
-    kind: e.kind,
-    ts: e.ts,
-    payload_json: e.payload_json,
-    dedup_key: e.dedup_key,
-    tier,
-  };
-}
-
-/** Options of {@linkcode BestEffortDelivery}. */
-export interface BestEffortOptions {
-  node_id: string;
-  plugin: string;
-  sink: Hooks;
-  log: HookLog;
-  /** Called per event dropped (full queue or failed twice). */
-  onDropped(): void;
-  /** Events held in memory at most; beyond, new ones are dropped. @default 10000 */
-  max_queue?: number;
-  /** Pause before the one retry. @default 1000 */
-  retry_ms?: number;
-}
-
-/** The best_effort tier: never blocks, never touches disk; a failed event gets one retry. */
-export class BestEffortDelivery {
-  delivered = 0;
-  dropped = 0;
-  #o: BestEffortOptions;
-  #queue: WalEntry[] = [];
-  #seq = 0;
-  #wake = new Wake();
-  #stopped = false;
-  #loop: Promise<void> | null = null;
-
-  constructor(o: BestEffortOptions) {
-    this.#o = o;
-  }
-
-  get queued(): number {
-    return this.#queue.length;
-  }
-
-  start(): void {
-    this.#loop ??= this.#run();
-  }
-
-  emit(kind: string, ts: number, payloadJson: string): void {
-    const seq = ++this.#seq;
-    if (this.#queue.length >= (this.#o.max_queue ?? 10_000)) {
-      this.#drop(seq, "queue full");
-      return;
-    }
-    this.#queue.push({
-      seq,
-      kind,
-      ts,
-      payload_json: payloadJson,
-      dedup_key: dedupKey(this.#o.node_id, seq, kind, ts),
-    });
-    this.#wake.fire();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake.fire();
-    if (this.#loop) await Promise.race([this.#loop, sleep(1000)]);
-  }
-
-  #drop(seq: number, why: string): void {
-    this.dropped++;
-    this.#o.onDropped();
-    this.#o.log.log("debug", "hooks: event dropped", {
-      plugin: this.#o.plugin,
-      seq,
-      reason: why,
+        this.#acked(e.seq);
+      },
+    ).catch((err) => this.#failure(e.seq, err)).finally(() => {
+      this.#inFlight.end();
+      this.#wake.fire();
     });
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopped) {
-      const e = this.#queue.shift();
-      if (e === undefined) {
-        await this.#wake.wait(1000);
-        continue;
-      }
-      const ev = toHookEvent(this.#o.node_id, e, "best_effort");
-      try {
-        await this.#o.sink.onEvent(ev);
-        this.delivered++;
-      } catch {
-        await sleep(this.#o.retry_ms ?? 1000);
-        try {
-          await this.#o.sink.onEvent(ev);
-          this.delivered++;
-        } catch (err) {
-          this.#drop(e.seq, (err as Error).message.split("\n")[0]);
-        }
-      }
+  /**
+   * The plugin acked `seq` (this very call: a larger acked_seq is not
+   * trusted beyond what was sent). The cumulative ack moves over the
+   * contiguous run of acked seqs only, so an answer arriving before an
+   * earlier one's, or after an earlier one failed, never retires the
+   * earlier one.
+   */
+  #acked(seq: number): void {
+    const s = this.state;
+    if (seq <= s.acked) return;
+    this.#okAbove.add(seq);
+    let upto = s.acked;
+    while (this.#okAbove.delete(upto + 1)) upto++;
+    if (upto === s.acked) return;
+    this.delivered += ack(s, upto);
+    this.#lastError = "";
+    this.#retire();
+    this.#checkWindow();
+  }
+
+  #failure(seq: number, err: unknown): void {
+    this.#failed = true;
+    const msg = (err as Error).message.split("\n")[0];
+    if (msg !== this.#lastError) {
+      this.#o.log.log("warn", "hooks: delivery failed, will retry", {
+        plugin: this.#o.plugin,
+        seq,
+        error: msg,
+      });
+      this.#lastError = msg;
     }
   }
 }

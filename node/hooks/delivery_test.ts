@@ -29,7 +29,7 @@ async function until(pred: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-Deno.test("audit delivery: in seq order, a failed call is retried from the oldest unacked, nothing skipped", async () => {
+Deno.test("audit delivery, one in flight: in seq order, a failed call is retried from the oldest unacked, nothing skipped", async () => {
   const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
   const wal = new WalFiles(dir, "hooks");
   wal.open(1);
@@ -46,6 +46,7 @@ Deno.test("audit delivery: in seq order, a failed call is retried from the oldes
     log: quiet,
     onBackpressure() {},
     retry_ms: 5,
+    max_in_flight: 1, // one call at a time: the sink sees each seq in order
   });
   d.start();
   for (let i = 0; i < 5; i++) d.emit("task.claimed", i, "{}");

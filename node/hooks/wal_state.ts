@@ -161,6 +161,15 @@ export function nextToSend(s: AuditState): WalEntry | null {
 }
 
 /**
+ * The entry to send after `sent` (the highest seq already sent, at least
+ * `acked`) when pipelining: seq sent + 1, if it is durable.
+ */
+export function nextAfter(s: AuditState, sent: number): WalEntry | null {
+  const e = s.unacked[Math.max(0, sent - s.acked)];
+  return e !== undefined && e.seq <= s.durable ? e : null;
+}
+
+/**
  * The plugin acked `seq` (and with it everything before). An ack beyond
  * what is durable would be a bug in the sender: it is ignored, so an entry
  * can never be retired before it is on disk. Returns how many were retired.

@@ -1,0 +1,148 @@
+/**
+ * The best_effort tier (SPEC §8): in memory, never on disk, never blocking
+ * work. Events leave in emission order, up to `max_in_flight` at once (see
+ * in_flight.ts); a failed one is sent once more after `retry_ms`, then
+ * dropped and counted. While the sink is healthy it sees emission order; an
+ * event that only got through on its retry lands after the ones sent
+ * meanwhile (the audit tier keeps order across failures, this one does not
+ * wait for it).
+ * @module
+ */
+import type { Hooks } from "../plugins/contracts.ts";
+import {
+  atMost,
+  DEFAULT_BATCH_DELAY_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  type HookLog,
+  InFlight,
+  sleep,
+  toHookEvent,
+  Wake,
+} from "./in_flight.ts";
+import { dedupKey, type WalEntry } from "./wal_state.ts";
+
+/** Options of {@linkcode BestEffortDelivery}. */
+export interface BestEffortOptions {
+  node_id: string;
+  plugin: string;
+  sink: Hooks;
+  log: HookLog;
+  /** Called per event dropped (full queue or failed twice). */
+  onDropped(): void;
+  /** Events held in memory at most; beyond, new ones are dropped. @default 10000 */
+  max_queue?: number;
+  /** Pause before the one retry. @default 1000 */
+  retry_ms?: number;
+  /** OnEvent calls open at once (a retry waiting holds its place). @default 64 */
+  max_in_flight?: number;
+  /** Events gather this long before they are sent together. @default 20 */
+  batch_delay_ms?: number;
+}
+
+/** The best_effort tier; see the module doc. */
+export class BestEffortDelivery {
+  delivered = 0;
+  dropped = 0;
+  #o: BestEffortOptions;
+  #queue: WalEntry[] = [];
+  #seq = 0;
+  #wake = new Wake();
+  #inFlight = new InFlight();
+  #retries = new Set<ReturnType<typeof setTimeout>>();
+  #stopped = false;
+  #loop: Promise<void> | null = null;
+
+  constructor(o: BestEffortOptions) {
+    this.#o = o;
+  }
+
+  /** Events waiting to be sent (not those in flight). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  emit(kind: string, ts: number, payloadJson: string): void {
+    const seq = ++this.#seq;
+    if (this.#queue.length >= (this.#o.max_queue ?? 10_000)) {
+      this.#drop(seq, "queue full");
+      return;
+    }
+    this.#queue.push({
+      seq,
+      kind,
+      ts,
+      payload_json: payloadJson,
+      dedup_key: dedupKey(this.#o.node_id, seq, kind, ts),
+    });
+    this.#wake.fire();
+  }
+
+  /** Stops sending; waits (at most a second) for the calls in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake.fire();
+    for (const t of this.#retries) clearTimeout(t);
+    for (let i = this.#retries.size; i > 0; i--) this.#inFlight.end();
+    this.#retries.clear();
+    await atMost(
+      Promise.all([this.#loop, this.#inFlight.idle()]),
+      1000,
+    );
+  }
+
+  #drop(seq: number, why: string): void {
+    this.dropped++;
+    this.#o.onDropped();
+    this.#o.log.log("debug", "hooks: event dropped", {
+      plugin: this.#o.plugin,
+      seq,
+      reason: why,
+    });
+  }
+
+  async #run(): Promise<void> {
+    const max = this.#o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
+    const delay = this.#o.batch_delay_ms ?? DEFAULT_BATCH_DELAY_MS;
+    while (!this.#stopped) {
+      if (this.#queue.length === 0 || this.#inFlight.n >= max) {
+        await this.#wake.wait(1000);
+        continue;
+      }
+      // Not cut short by an emit: the point is to let more of them gather.
+      if (delay > 0) await sleep(delay);
+      // Everything queued now goes in this turn: one mux batch.
+      while (
+        !this.#stopped && this.#queue.length > 0 && this.#inFlight.n < max
+      ) {
+        this.#send(this.#queue.shift()!, false);
+      }
+    }
+  }
+
+  #send(e: WalEntry, retried: boolean): void {
+    if (!retried) this.#inFlight.begin();
+    const ev = toHookEvent(this.#o.node_id, e, "best_effort");
+    this.#o.sink.onEvent(ev).then(
+      () => {
+        this.delivered++;
+        this.#inFlight.end();
+      },
+      (err) => {
+        if (retried || this.#stopped) {
+          this.#drop(e.seq, (err as Error).message.split("\n")[0]);
+          this.#inFlight.end();
+          return;
+        }
+        const t = setTimeout(() => {
+          this.#retries.delete(t);
+          this.#send(e, true);
+        }, this.#o.retry_ms ?? 1000);
+        this.#retries.add(t);
+      },
+    ).finally(() => this.#wake.fire());
+  }
+}
