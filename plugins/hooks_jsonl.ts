@@ -173,9 +173,8 @@ export async function jsonlHooks(
   };
 
   /** Refuses an audit event behind a failed one of the same emitter. */
-  const behindFailure = (w: Waiting) => {
+  const behindFailure = (w: Waiting, k: number | undefined) => {
     const { ev } = w;
-    const k = failedAt.get(ev.emitter_node_id);
     if (ev.tier !== "audit" || k === undefined || ev.seq <= k) return false;
     w.error = new PluginError(
       "UNAVAILABLE",
@@ -185,19 +184,30 @@ export async function jsonlHooks(
   };
 
   const handle = async (batch: Waiting[]) => {
-    const live = batch.filter((w) => !behindFailure(w));
+    // An event behind a failed one waits, unless that one comes again
+    // earlier in this batch (a resend from it).
+    const pass = new Map(failedAt);
+    const live: Waiting[] = [];
+    for (const w of batch) {
+      const { ev } = w;
+      if (behindFailure(w, pass.get(ev.emitter_node_id))) continue;
+      if (pass.get(ev.emitter_node_id) === ev.seq) {
+        pass.delete(ev.emitter_node_id);
+      }
+      live.push(w);
+    }
     await append(live);
     for (const w of live) {
-      if (w.error === undefined && !behindFailure(w)) {
+      const { ev } = w;
+      const k = failedAt.get(ev.emitter_node_id);
+      if (w.error === undefined && !behindFailure(w, k)) {
         try {
-          await post(w.ev);
+          await post(ev);
         } catch (e) {
           w.error = e;
         }
       }
-      const { ev } = w;
       if (ev.tier !== "audit") continue;
-      const k = failedAt.get(ev.emitter_node_id);
       if (w.error !== undefined) {
         failedAt.set(ev.emitter_node_id, Math.min(k ?? ev.seq, ev.seq));
       } else if (k === ev.seq) failedAt.delete(ev.emitter_node_id);

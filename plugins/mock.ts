@@ -178,6 +178,7 @@ export async function serveMock(
   const log = pluginLogger("mock");
   const dataDir = pluginEnv().data_dir;
   let calls = 0;
+  let onEventTurn: Promise<unknown> = Promise.resolve();
   const base = {
     name: "mock",
     version: "1.0.0",
@@ -218,7 +219,11 @@ export async function serveMock(
         );
       }
       if (faults.slow_ack_ms > 0 && rpc !== "Handshake" && rpc !== "Health") {
-        await new Promise((r) => setTimeout(r, faults.slow_ack_ms));
+        const wait = () =>
+          new Promise((r) => setTimeout(r, faults.slow_ack_ms));
+        // A slow sink acks one event at a time, however many core keeps in flight.
+        if (rpc === "OnEvent") await (onEventTurn = onEventTurn.then(wait));
+        else await wait();
       }
     },
   };

@@ -13,6 +13,7 @@ import {
   atMost,
   DEFAULT_BATCH_DELAY_MS,
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_SLOW_ANSWER_MS,
   type HookLog,
   InFlight,
   sleep,
@@ -33,10 +34,12 @@ export interface BestEffortOptions {
   max_queue?: number;
   /** Pause before the one retry. @default 1000 */
   retry_ms?: number;
-  /** OnEvent calls open at once (a retry waiting holds its place). @default 64 */
+  /** OnEvent calls open at once (and retries waiting, apart). @default 64 */
   max_in_flight?: number;
   /** Events gather this long before they are sent together. @default 20 */
   batch_delay_ms?: number;
+  /** An answer slower than this halves the window of calls in flight. @default 500 */
+  slow_answer_ms?: number;
 }
 
 /** The best_effort tier; see the module doc. */
@@ -47,13 +50,17 @@ export class BestEffortDelivery {
   #queue: WalEntry[] = [];
   #seq = 0;
   #wake = new Wake();
-  #inFlight = new InFlight();
+  #inFlight: InFlight;
   #retries = new Set<ReturnType<typeof setTimeout>>();
   #stopped = false;
   #loop: Promise<void> | null = null;
 
   constructor(o: BestEffortOptions) {
     this.#o = o;
+    this.#inFlight = new InFlight(
+      o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
+      o.slow_answer_ms ?? DEFAULT_SLOW_ANSWER_MS,
+    );
   }
 
   /** Events waiting to be sent (not those in flight). */
@@ -86,7 +93,6 @@ export class BestEffortDelivery {
     this.#stopped = true;
     this.#wake.fire();
     for (const t of this.#retries) clearTimeout(t);
-    for (let i = this.#retries.size; i > 0; i--) this.#inFlight.end();
     this.#retries.clear();
     await atMost(
       Promise.all([this.#loop, this.#inFlight.idle()]),
@@ -104,37 +110,41 @@ export class BestEffortDelivery {
     });
   }
 
+  /** Nothing new may leave: the window is full, or as many retries wait. */
+  #full(): boolean {
+    return this.#inFlight.full || this.#retries.size >= this.#inFlight.max;
+  }
+
   async #run(): Promise<void> {
-    const max = this.#o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
     const delay = this.#o.batch_delay_ms ?? DEFAULT_BATCH_DELAY_MS;
     while (!this.#stopped) {
-      if (this.#queue.length === 0 || this.#inFlight.n >= max) {
+      if (this.#queue.length === 0 || this.#full()) {
         await this.#wake.wait(1000);
         continue;
       }
       // Not cut short by an emit: the point is to let more of them gather.
       if (delay > 0) await sleep(delay);
       // Everything queued now goes in this turn: one mux batch.
-      while (
-        !this.#stopped && this.#queue.length > 0 && this.#inFlight.n < max
-      ) {
+      while (!this.#stopped && this.#queue.length > 0 && !this.#full()) {
         this.#send(this.#queue.shift()!, false);
       }
     }
   }
 
+  /** One try; a first failure waits `retry_ms` for its retry, outside the window. */
   #send(e: WalEntry, retried: boolean): void {
-    if (!retried) this.#inFlight.begin();
+    this.#inFlight.begin();
     const ev = toHookEvent(this.#o.node_id, e, "best_effort");
+    const sent = performance.now();
     this.#o.sink.onEvent(ev).then(
       () => {
         this.delivered++;
-        this.#inFlight.end();
+        this.#inFlight.answered(performance.now() - sent);
       },
       (err) => {
+        this.#inFlight.failed();
         if (retried || this.#stopped) {
           this.#drop(e.seq, (err as Error).message.split("\n")[0]);
-          this.#inFlight.end();
           return;
         }
         const t = setTimeout(() => {
@@ -143,6 +153,9 @@ export class BestEffortDelivery {
         }, this.#o.retry_ms ?? 1000);
         this.#retries.add(t);
       },
-    ).finally(() => this.#wake.fire());
+    ).finally(() => {
+      this.#inFlight.end();
+      this.#wake.fire();
+    });
   }
 }

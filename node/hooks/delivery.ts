@@ -13,6 +13,7 @@ import {
   atMost,
   DEFAULT_BATCH_DELAY_MS,
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_SLOW_ANSWER_MS,
   type HookLog,
   InFlight,
   sleep,
@@ -62,6 +63,8 @@ export interface AuditOptions {
   max_in_flight?: number;
   /** Events gather this long before they are sent together. @default 20 */
   batch_delay_ms?: number;
+  /** An answer slower than this halves the window of calls in flight. @default 500 */
+  slow_answer_ms?: number;
 }
 
 /** The audit tier: nothing leaves before it is on disk, nothing is retired before it is acked. */
@@ -74,7 +77,7 @@ export class AuditDelivery {
   #loop: Promise<void> | null = null;
   #lastError = "";
   #pendingSync: Promise<boolean> | null = null;
-  #inFlight = new InFlight();
+  #inFlight: InFlight;
   /** Highest seq sent since the last reset (never below `acked`). */
   #sent: number;
   /** Seqs the plugin acked above `acked`, waiting for the ones before them. */
@@ -84,6 +87,10 @@ export class AuditDelivery {
 
   constructor(o: AuditOptions) {
     this.#o = o;
+    this.#inFlight = new InFlight(
+      o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
+      o.slow_answer_ms ?? DEFAULT_SLOW_ANSWER_MS,
+    );
     this.state = o.state;
     this.#sent = o.state.acked;
   }
@@ -203,19 +210,19 @@ export class AuditDelivery {
    */
   async #run(): Promise<void> {
     const retryMs = this.#o.retry_ms ?? 500;
-    const max = this.#o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT;
     const delay = this.#o.batch_delay_ms ?? DEFAULT_BATCH_DELAY_MS;
     while (!this.#stopped) {
       if (this.#failed) {
         await this.#inFlight.idle();
-        await this.#wake.wait(retryMs);
+        // A plain pause: the settled calls' wake-ups must not cut it short.
+        await sleep(retryMs);
         this.#failed = false;
         this.#sent = this.state.acked;
         this.#okAbove.clear();
         continue;
       }
       if (
-        this.#inFlight.n >= max || nextAfter(this.state, this.#sent) === null
+        this.#inFlight.full || nextAfter(this.state, this.#sent) === null
       ) {
         await this.#wake.wait(1000);
         continue;
@@ -224,7 +231,7 @@ export class AuditDelivery {
       if (delay > 0) await sleep(delay);
       // Everything sendable now goes in this turn: one mux batch.
       for (;;) {
-        if (this.#stopped || this.#failed || this.#inFlight.n >= max) break;
+        if (this.#stopped || this.#failed || this.#inFlight.full) break;
         const e = nextAfter(this.state, this.#sent);
         if (e === null) break;
         this.#sent = e.seq;
@@ -235,11 +242,13 @@ export class AuditDelivery {
 
   #send(e: WalEntry): void {
     this.#inFlight.begin();
+    const sent = performance.now();
     this.#o.sink.onEvent(toHookEvent(this.#o.node_id, e, "audit")).then(
       (res) => {
         if (res.acked_seq < e.seq) {
           throw new Error(`plugin acked seq ${res.acked_seq}, sent ${e.seq}`);
         }
+        this.#inFlight.answered(performance.now() - sent);
         this.#acked(e.seq);
       },
     ).catch((err) => this.#failure(e.seq, err)).finally(() => {
@@ -270,6 +279,7 @@ export class AuditDelivery {
 
   #failure(seq: number, err: unknown): void {
     this.#failed = true;
+    this.#inFlight.failed();
     const msg = (err as Error).message.split("\n")[0];
     if (msg !== this.#lastError) {
       this.#o.log.log("warn", "hooks: delivery failed, will retry", {

@@ -1,6 +1,6 @@
 /**
  * What both delivery tiers share: the wire form of an event, the wake-up
- * their loops wait on, and the count of calls in flight. Both keep up to
+ * their loops wait on, and the window of calls in flight. Both keep up to
  * `max_in_flight` OnEvent calls open, sent in emission order: calls sent in
  * one turn of the event loop travel as one mux batch, and the plugin answers
  * them as one, so a round trip is paid per batch rather than per event.
@@ -65,10 +65,33 @@ export class Wake {
   }
 }
 
-/** Calls in flight, and a wait for none. */
+/**
+ * An answer slower than this (ms) halves the window, by default: the plugin
+ * serves events one after the other, so a deep pipeline into a slow sink
+ * would only make the later calls miss their deadline (and be resent).
+ */
+export const DEFAULT_SLOW_ANSWER_MS = 500;
+
+/**
+ * Calls in flight, and how many may be: the window starts at 1, grows by
+ * one per quick answer up to `max`, halves per slow one, and is back at 1
+ * after a failure. A fast sink soon has `max` open; a slow one is served
+ * one call at a time, as before pipelining.
+ */
 export class InFlight {
   n = 0;
+  window = 1;
   #idle: PromiseWithResolvers<void> | null = null;
+
+  constructor(
+    readonly max: number,
+    readonly slowMs: number = DEFAULT_SLOW_ANSWER_MS,
+  ) {}
+
+  /** No call may be added now. */
+  get full(): boolean {
+    return this.n >= this.window;
+  }
 
   begin(): void {
     this.n++;
@@ -78,6 +101,15 @@ export class InFlight {
       this.#idle.resolve();
       this.#idle = null;
     }
+  }
+  /** A call was answered `ms` after it was sent. */
+  answered(ms: number): void {
+    this.window = ms > this.slowMs
+      ? Math.max(1, Math.floor(this.window / 2))
+      : Math.min(this.max, this.window + 1);
+  }
+  failed(): void {
+    this.window = 1;
   }
   /** Resolves once nothing is in flight. */
   idle(): Promise<void> {
