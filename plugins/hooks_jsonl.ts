@@ -3,7 +3,9 @@
  * `BOI_HOOKS_FILE` and/or POSTs it to `BOI_HOOKS_WEBHOOK_URL`, then acks its
  * seq. With neither set it writes `<plugin data dir>/events.jsonl`. Replays
  * (same `dedup_key`) are acked without a second line or POST; audit-tier
- * lines are fsynced before the ack.
+ * lines are fsynced before the ack. Core keeps several calls open: the
+ * events that queue while a batch is written share the next write and fsync
+ * (hooks_jsonl_file.ts).
  *
  * Run: `deno run -P=plugin --allow-net=unix:<socket>[,<webhook host:port>] plugins/hooks_jsonl.ts`
  * (the file must lie under `.boi/` or `/tmp`, else add `--allow-read`/`--allow-write` for it).

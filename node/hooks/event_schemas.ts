@@ -238,17 +238,22 @@ export function isEventKind(kind: string): kind is EventKind {
 /** The delivery tiers and their guarantees, in plain words (docs/events.md). */
 export const TIER_GUARANTEES = {
   best_effort:
-    "The default. Events wait in memory (at most 10,000 per plugin) and are sent in emission order; a " +
-    "failed call is retried once after a second, then the event is dropped and counted in " +
+    "The default. Events wait in memory (at most 10,000 per plugin) and are sent in emission order, " +
+    "several calls open at once (see audit); a failed call is retried once after a second, then the " +
+    "event is dropped and counted in " +
     "`boi_hooks_dropped_total{plugin}`. Nothing is written to disk, no HWM is stored, work never waits. " +
-    "Events emitted while the plugin is down, or while the node restarts, are lost.",
+    "Events emitted while the plugin is down, or while the node restarts, are lost; an event that got " +
+    "through only on its retry may arrive after later ones.",
   audit:
     "Every event gets a per-(node, plugin) `seq` (1, 2, 3, … with no holes) and is appended to " +
     "`<data_dir>/hooks-wal/<plugin>.jsonl` and fsynced before it is sent (the events of one turn of the " +
     "node's event loop share one fsync). For an event caused by one of the node's own etcd transitions, " +
     "an intent is fsynced before the transaction is even sent: if the node dies after etcd committed but before the event was written, the restart " +
     "finds the intent, asks etcd whether that transaction committed, and emits the event then. Events are " +
-    "sent in seq order, one call at a time, and retired only when the plugin acks their seq; the acked " +
+    "sent in seq order, up to 64 calls open at once (as many as the plugin answers within half a " +
+    "second; those gathered within 20 ms travel together), and retired only when the plugin acks their " +
+    "seq and every seq before it; after a failed call nothing new is sent until the open calls are " +
+    "answered, then delivery starts again at the oldest un-acked. The acked " +
     "high-water mark is written to `/boi/hooks-hwm/<plugin>/<node_id>` (by CAS, at most once a second " +
     "and at shutdown; it never decreases), and WAL segments are deleted once that stored HWM covers " +
     "them. After a plugin crash or a node restart delivery resumes after the HWM, so the plugin may see " +
