@@ -11,12 +11,12 @@
 import type { Hooks } from "../plugins/contracts.ts";
 import {
   atMost,
-  DEFAULT_BATCH_DELAY_MS,
+  DEFAULT_BATCH_INTERVAL_MS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_SLOW_ANSWER_MS,
   type HookLog,
   InFlight,
-  sleep,
+  Pacer,
   toHookEvent,
   Wake,
 } from "./in_flight.ts";
@@ -36,8 +36,8 @@ export interface BestEffortOptions {
   retry_ms?: number;
   /** OnEvent calls open at once (and retries waiting, apart). @default 64 */
   max_in_flight?: number;
-  /** Events gather this long before they are sent together. @default 20 */
-  batch_delay_ms?: number;
+  /** A batch of calls leaves at most this often (ms). @default 100 */
+  batch_interval_ms?: number;
   /** An answer slower than this halves the window of calls in flight. @default 500 */
   slow_answer_ms?: number;
 }
@@ -116,14 +116,16 @@ export class BestEffortDelivery {
   }
 
   async #run(): Promise<void> {
-    const delay = this.#o.batch_delay_ms ?? DEFAULT_BATCH_DELAY_MS;
+    const pacer = new Pacer(
+      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS,
+    );
     while (!this.#stopped) {
       if (this.#queue.length === 0 || this.#full()) {
         await this.#wake.wait(1000);
         continue;
       }
       // Not cut short by an emit: the point is to let more of them gather.
-      if (delay > 0) await sleep(delay);
+      await pacer.turn();
       // Everything queued now goes in this turn: one mux batch.
       while (!this.#stopped && this.#queue.length > 0 && !this.#full()) {
         this.#send(this.#queue.shift()!, false);

@@ -11,11 +11,12 @@ import type { Hooks } from "../plugins/contracts.ts";
 import type { WalFiles } from "./wal.ts";
 import {
   atMost,
-  DEFAULT_BATCH_DELAY_MS,
+  DEFAULT_BATCH_INTERVAL_MS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_SLOW_ANSWER_MS,
   type HookLog,
   InFlight,
+  Pacer,
   sleep,
   toHookEvent,
   Wake,
@@ -61,8 +62,8 @@ export interface AuditOptions {
   retry_ms?: number;
   /** OnEvent calls open at once. @default 64 */
   max_in_flight?: number;
-  /** Events gather this long before they are sent together. @default 20 */
-  batch_delay_ms?: number;
+  /** A batch of calls leaves at most this often (ms). @default 100 */
+  batch_interval_ms?: number;
   /** An answer slower than this halves the window of calls in flight. @default 500 */
   slow_answer_ms?: number;
 }
@@ -210,7 +211,9 @@ export class AuditDelivery {
    */
   async #run(): Promise<void> {
     const retryMs = this.#o.retry_ms ?? 500;
-    const delay = this.#o.batch_delay_ms ?? DEFAULT_BATCH_DELAY_MS;
+    const pacer = new Pacer(
+      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS,
+    );
     while (!this.#stopped) {
       if (this.#failed) {
         await this.#inFlight.idle();
@@ -228,7 +231,7 @@ export class AuditDelivery {
         continue;
       }
       // Not cut short by an emit: the point is to let more of them gather.
-      if (delay > 0) await sleep(delay);
+      await pacer.turn();
       // Everything sendable now goes in this turn: one mux batch.
       for (;;) {
         if (this.#stopped || this.#failed || this.#inFlight.full) break;

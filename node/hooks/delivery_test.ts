@@ -46,6 +46,7 @@ Deno.test("audit delivery, one in flight: in seq order, a failed call is retried
     log: quiet,
     onBackpressure() {},
     retry_ms: 5,
+    batch_interval_ms: 5,
     max_in_flight: 1, // one call at a time: the sink sees each seq in order
   });
   d.start();
@@ -75,6 +76,7 @@ Deno.test("audit delivery: the window stalls at its size and resumes at resume_a
     log: quiet,
     onBackpressure: (c, n) => changes.push(`${c}@${n}`),
     retry_ms: 5,
+    batch_interval_ms: 5,
   });
   d.start();
   for (let i = 0; i < 12; i++) d.emit("task.claimed", i, "{}");
@@ -102,6 +104,7 @@ Deno.test("best_effort delivery: one retry, then dropped and counted; never wait
     log: quiet,
     onDropped: () => dropped++,
     retry_ms: 5,
+    batch_interval_ms: 5,
     max_queue: 3,
   });
   d.start();

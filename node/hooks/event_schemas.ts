@@ -251,7 +251,7 @@ export const TIER_GUARANTEES = {
     "an intent is fsynced before the transaction is even sent: if the node dies after etcd committed but before the event was written, the restart " +
     "finds the intent, asks etcd whether that transaction committed, and emits the event then. Events are " +
     "sent in seq order, up to 64 calls open at once (as many as the plugin answers within half a " +
-    "second; those gathered within 20 ms travel together), and retired only when the plugin acks their " +
+    "second; a batch of calls leaves at most every 100 ms), and retired only when the plugin acks their " +
     "seq and every seq before it; after a failed call nothing new is sent until the open calls are " +
     "answered, then delivery starts again at the oldest un-acked. The acked " +
     "high-water mark is written to `/boi/hooks-hwm/<plugin>/<node_id>` (by CAS, at most once a second " +

@@ -68,7 +68,7 @@ async function audit(
     log: quiet,
     onBackpressure() {},
     retry_ms: 5,
-    batch_delay_ms: 5,
+    batch_interval_ms: 5,
     ...o,
   });
   d.start();
@@ -219,7 +219,7 @@ Deno.test("best_effort pipelining: emission order, capped; a failed event gets o
     onDropped: () => dropped++,
     retry_ms: 200,
     max_in_flight: 3,
-    batch_delay_ms: 5,
+    batch_interval_ms: 5,
   });
   d.start();
   for (let i = 0; i < 10; i++) d.emit("task.claimed", i, "{}");
