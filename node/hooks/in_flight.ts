@@ -75,13 +75,14 @@ export const DEFAULT_SLOW_ANSWER_MS = 500;
 
 /**
  * Calls in flight, and how many may be: the window starts at 1, grows by
- * one per quick answer up to `max`, halves per slow one, and is back at 1
- * after a failure. A fast sink soon has `max` open; a slow one is served
+ * one per quick answer up to `max`, halves after a slow one, and is back
+ * at 1 after a failure. A fast sink soon has `max` open; a slow one is served
  * one call at a time, as before pipelining.
  */
 export class InFlight {
   n = 0;
   window = 1;
+  #cutAt = -Infinity;
   #idle: PromiseWithResolvers<void> | null = null;
 
   constructor(
@@ -103,11 +104,19 @@ export class InFlight {
       this.#idle = null;
     }
   }
-  /** A call was answered `ms` after it was sent. */
+  /**
+   * A call was answered `ms` after it was sent. A slow batch halves the
+   * window once, not once per call in it: at most one cut per `slowMs`.
+   */
   answered(ms: number): void {
-    this.window = ms > this.slowMs
-      ? Math.max(1, Math.floor(this.window / 2))
-      : Math.min(this.max, this.window + 1);
+    if (ms <= this.slowMs) {
+      this.window = Math.min(this.max, this.window + 1);
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#cutAt < this.slowMs) return;
+    this.#cutAt = now;
+    this.window = Math.max(1, Math.floor(this.window / 2));
   }
   failed(): void {
     this.window = 1;

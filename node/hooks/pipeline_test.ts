@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { HookAck, HookEvent, Hooks } from "../plugins/contracts.ts";
 import { AuditDelivery, BestEffortDelivery } from "./delivery.ts";
+import { InFlight } from "./in_flight.ts";
 import { WalFiles } from "./wal.ts";
 import { auditViolation, DEFAULT_WINDOW, emptyAudit } from "./wal_state.ts";
 
@@ -231,4 +232,19 @@ Deno.test("best_effort pipelining: emission order, capped; a failed event gets o
   assert.ok(maxOpen <= 3, `at most 3 open, saw ${maxOpen}`);
   assert.equal(d.delivered, 9);
   await d.stop();
+});
+
+Deno.test("the window: +1 per quick answer up to max, halved once per slow batch, 1 after a failure", () => {
+  const w = new InFlight(8, 500);
+  assert.equal(w.window, 1);
+  for (let i = 0; i < 20; i++) w.answered(3);
+  assert.equal(w.window, 8);
+  for (let i = 0; i < 8; i++) w.answered(900); // one slow batch of 8
+  assert.equal(w.window, 4);
+  w.failed();
+  assert.equal(w.window, 1);
+  w.begin();
+  assert.ok(w.full);
+  w.answered(3);
+  assert.ok(!w.full);
 });
