@@ -36,7 +36,7 @@ export interface BestEffortOptions {
   retry_ms?: number;
   /** OnEvent calls open at once (and retries waiting, apart). @default 64 */
   max_in_flight?: number;
-  /** A batch of calls leaves at most this often (ms). @default 100 */
+  /** A batch of calls leaves at most this often (ms). @default 250 */
   batch_interval_ms?: number;
   /** An answer slower than this halves the window of calls in flight. @default 500 */
   slow_answer_ms?: number;
@@ -117,7 +117,7 @@ export class BestEffortDelivery {
 
   async #run(): Promise<void> {
     const pacer = new Pacer(
-      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS,
+      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS.best_effort,
     );
     while (!this.#stopped) {
       if (this.#queue.length === 0 || this.#full()) {

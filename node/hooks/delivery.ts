@@ -212,7 +212,7 @@ export class AuditDelivery {
   async #run(): Promise<void> {
     const retryMs = this.#o.retry_ms ?? 500;
     const pacer = new Pacer(
-      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS,
+      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS.audit,
     );
     while (!this.#stopped) {
       if (this.#failed) {

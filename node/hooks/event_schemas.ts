@@ -239,7 +239,7 @@ export function isEventKind(kind: string): kind is EventKind {
 export const TIER_GUARANTEES = {
   best_effort:
     "The default. Events wait in memory (at most 10,000 per plugin) and are sent in emission order, " +
-    "several calls open at once (see audit); a failed call is retried once after a second, then the " +
+    "several calls open at once and a batch of them at most every 250 ms (see audit); a failed call is retried once after a second, then the " +
     "event is dropped and counted in " +
     "`boi_hooks_dropped_total{plugin}`. Nothing is written to disk, no HWM is stored, work never waits. " +
     "Events emitted while the plugin is down, or while the node restarts, are lost; an event that got " +
