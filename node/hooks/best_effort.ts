@@ -53,10 +53,16 @@ export class BestEffortDelivery {
   #inFlight: InFlight;
   #retries = new Set<ReturnType<typeof setTimeout>>();
   #stopped = false;
+  /** stop() was called: what is queued leaves now, nothing is retried. */
+  #flushing = false;
+  #pacer: Pacer;
   #loop: Promise<void> | null = null;
 
   constructor(o: BestEffortOptions) {
     this.#o = o;
+    this.#pacer = new Pacer(
+      o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS.best_effort,
+    );
     this.#inFlight = new InFlight(
       o.max_in_flight ?? DEFAULT_MAX_IN_FLIGHT,
       o.slow_answer_ms ?? DEFAULT_SLOW_ANSWER_MS,
@@ -88,16 +94,22 @@ export class BestEffortDelivery {
     this.#wake.fire();
   }
 
-  /** Stops sending; waits (at most a second) for the calls in flight. */
+  /**
+   * Sends what is still queued at once (no batching pause, no retries) and
+   * waits for it, at most a second; then stops.
+   */
   async stop(): Promise<void> {
-    this.#stopped = true;
+    this.#flushing = true;
     this.#wake.fire();
+    this.#pacer.hurry();
     for (const t of this.#retries) clearTimeout(t);
     this.#retries.clear();
     await atMost(
       Promise.all([this.#loop, this.#inFlight.idle()]),
       1000,
     );
+    this.#stopped = true;
+    this.#wake.fire();
   }
 
   #drop(seq: number, why: string): void {
@@ -116,16 +128,14 @@ export class BestEffortDelivery {
   }
 
   async #run(): Promise<void> {
-    const pacer = new Pacer(
-      this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS.best_effort,
-    );
     while (!this.#stopped) {
+      if (this.#flushing && this.#queue.length === 0) break;
       if (this.#queue.length === 0 || this.#full()) {
         await this.#wake.wait(1000);
         continue;
       }
       // Not cut short by an emit: the point is to let more of them gather.
-      await pacer.turn();
+      if (!this.#flushing) await this.#pacer.turn();
       // Everything queued now goes in this turn: one mux batch.
       while (!this.#stopped && this.#queue.length > 0 && !this.#full()) {
         this.#send(this.#queue.shift()!, false);
@@ -145,7 +155,7 @@ export class BestEffortDelivery {
       },
       (err) => {
         this.#inFlight.failed();
-        if (retried || this.#stopped) {
+        if (retried || this.#flushing) {
           this.#drop(e.seq, (err as Error).message.split("\n")[0]);
           return;
         }

@@ -137,12 +137,26 @@ export class InFlight {
  */
 export class Pacer {
   #last = -Infinity;
+  #cut: (() => void) | null = null;
   constructor(readonly ms: number) {}
-  /** Resolves when the next batch may leave. */
+  /** Resolves when the next batch may leave (or {@linkcode hurry} was called). */
   async turn(): Promise<void> {
     const wait = this.#last + this.ms - performance.now();
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, wait);
+        this.#cut = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.#cut = null;
+    }
     this.#last = performance.now();
+  }
+  /** Ends the current wait now (shutdown flushes). */
+  hurry(): void {
+    this.#cut?.();
   }
 }
 

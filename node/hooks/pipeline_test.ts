@@ -248,3 +248,33 @@ Deno.test("the window: +1 per quick answer up to max, halved once per slow batch
   w.answered(3);
   assert.ok(!w.full);
 });
+
+Deno.test("best_effort stop: what is still queued leaves at once, without waiting for the batch interval", async () => {
+  const got: number[] = [];
+  const s: Hooks = {
+    onEvent(ev) {
+      got.push(ev.seq);
+      return Promise.resolve({ acked_seq: ev.seq });
+    },
+  };
+  const d = new BestEffortDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: s,
+    log: quiet,
+    onDropped() {},
+    batch_interval_ms: 60_000,
+  });
+  d.start();
+  d.emit("task.claimed", 1, "{}"); // the first after a quiet spell leaves at once
+  await until(() => got.length === 1, "the first event");
+  d.emit("task.claimed", 2, "{}");
+  d.emit("task.claimed", 3, "{}"); // these would wait a minute
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(got, [1]);
+  const t0 = performance.now();
+  await d.stop();
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.ok(performance.now() - t0 < 900, "stop did not wait out its cap");
+  assert.equal(d.queued, 0);
+});
