@@ -2,10 +2,7 @@
  * Rendezvous (highest-random-weight) hashing, SPEC §5.3: every node computes
  * the same ranking for a task from the same membership, with no coordination.
  */
-import { createHash } from "node:crypto";
-
-const SEP = new Uint8Array([0x1f]);
-const encoder = new TextEncoder();
+import { sha256Prefix64 } from "./sha256.ts";
 
 // Scores are a pure function of their inputs, so memoizing them is safe; the
 // periodic sweep re-ranks every open task, and hashing dominates that cost.
@@ -29,12 +26,7 @@ export function hrwScore(taskId: string, nodeId: string): bigint {
 }
 
 function computeScore(taskId: string, nodeId: string): bigint {
-  const digest = createHash("sha256")
-    .update(encoder.encode(taskId))
-    .update(SEP)
-    .update(encoder.encode(nodeId))
-    .digest();
-  return new DataView(digest.buffer, digest.byteOffset, 8).getBigUint64(0);
+  return sha256Prefix64(`${taskId}\x1f${nodeId}`);
 }
 
 /** Node ids ordered best first: score descending, ties by node_id ascending. */
