@@ -121,6 +121,20 @@ export function text(
   return new Response(`${body}\n`, { status, headers });
 }
 
+/** The spec's log directory exists here (retention removes it once the spec is finished and its logs are gone). */
+async function ranSilent(
+  env: TailEnv,
+  root: string,
+  taskId: string,
+): Promise<boolean> {
+  try {
+    const dir = `${root}/${taskId.slice(0, taskId.indexOf("."))}`;
+    return (await env.fs.lstat(dir)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 function isNotFound(e: unknown): boolean {
   return e instanceof Deno.errors.NotFound;
 }
@@ -249,7 +263,12 @@ export async function handleTail(
       }
       return await forward(parsed, owner, addr, env, headers);
     }
-    if (!info.active_here) {
+    // A task that wrote nothing has no file (the worker runner creates it on
+    // the first output); its spec's directory here says it ran here.
+    if (
+      !info.active_here &&
+      !(owner !== null && await ranSilent(env, root, task_id))
+    ) {
       return text(
         404,
         owner === null

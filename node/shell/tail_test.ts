@@ -392,3 +392,20 @@ Deno.test("tail follow: a client that goes away ends the stream; shutdown ends t
   f.obs.close();
   assert.equal((await rd.read()).done, true);
 });
+
+Deno.test("tail: a task that ran here and wrote nothing has an empty log; without its spec's directory the log is gone", async () => {
+  await using f = await fixture();
+  const done = { state: "DONE" as const, claimant_node_id: null, ran_on: "n1" };
+  // The worker runner creates a log on the first output: none for a silent task.
+  f.view.tasks.set("s1.quiet", versioned(envelope("s1.quiet", done)));
+  const r = await fetch(`${f.url}/internal/tail/s1.quiet`);
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), "");
+  assert.equal(r.headers.get("x-boi-size"), "0");
+  assert.equal(r.headers.get("x-boi-task-state"), "DONE");
+  // Retention removed the spec's directory: say so, as before.
+  f.view.tasks.set("s9.quiet", versioned(envelope("s9.quiet", done)));
+  const gone = await fetch(`${f.url}/internal/tail/s9.quiet`);
+  assert.equal(gone.status, 404);
+  assert.match(await gone.text(), /no log of s9\.quiet on node n1/);
+});
