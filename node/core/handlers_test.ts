@@ -15,6 +15,7 @@ import {
 } from "./handlers.ts";
 import { hrwRank } from "./hrw.ts";
 import { emptyView, type MutableView } from "./view.ts";
+import { RUNNING_WRITE_AFTER_MS } from "./worker_decide.ts";
 
 const keys = new Keys("/boi/");
 let rev = 100;
@@ -349,8 +350,20 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
     pid: 42,
   };
   applyEvent(v, keys, started);
-  const running = txns(handle(v, keys, started));
+  // RUNNING waits RUNNING_WRITE_AFTER_MS: a task that ends sooner folds it into its finish.
+  assert.deepEqual(txns(handle(v, keys, started)), []);
+  assert.deepEqual(txns(step(v, { type: "tick", at: 51 })), []);
+  const tick = { type: "tick" as const, at: 2 + RUNNING_WRITE_AFTER_MS };
+  applyEvent(v, keys, tick);
+  const running = txns(handle(v, keys, tick));
+  assert.equal(running.length, 1);
   assert.equal(running[0].reason, "running");
+  const runningEnv = JSON.parse(
+    (running[0].success[0] as { value: string }).value,
+  );
+  assert.equal(runningEnv.state, "RUNNING");
+  assert.equal(runningEnv.started_at, 2);
+  assert.equal(runningEnv.fence, fence);
   assert.deepEqual(running[0].compare[0], {
     key: keys.claim(T1),
     target: "create",
@@ -392,6 +405,82 @@ Deno.test("onWorkerExit: the result is written under the fence and the claim del
   assert.equal(next.state, "DONE");
   assert.equal(next.ran_on, "node-a");
   assert.equal(next.fence, fence);
+});
+
+Deno.test("a worker that ends before its RUNNING write is due goes CLAIMED→DONE in one write, under the same compares", () => {
+  const v = cluster("node-a", NODES);
+  const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
+  const fence = ++rev;
+  step(v, {
+    type: "txn_done",
+    at: 1,
+    effect: claim,
+    ok: true,
+    revision: fence,
+    error: null,
+  });
+  const claimedRev = v.tasks.get(T1)!.mod_revision;
+  step(v, {
+    type: "worker_prepared",
+    at: 1,
+    task_id: T1,
+    fence,
+    workdir: "/w",
+    env: {},
+  });
+  const started = step(v, {
+    type: "worker_started",
+    at: 2,
+    task_id: T1,
+    fence,
+    pid: 42,
+  });
+  assert.deepEqual(txns(started), []);
+  const exit = txns(step(v, {
+    type: "worker_exit",
+    at: 5,
+    task_id: T1,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+    lost: false,
+  }));
+  assert.equal(exit.length, 1);
+  const [fin] = exit;
+  assert.equal(fin.reason, "finish");
+  // SPEC §4: the fence and the envelope revision it was decided from (CLAIMED).
+  assert.deepEqual(fin.compare, [
+    { key: keys.claim(T1), target: "create", equals: fence },
+    { key: keys.task(T1), target: "mod", equals: claimedRev },
+  ]);
+  assert.deepEqual(fin.success.map((o) => [o.op, o.key]), [
+    ["put", keys.task(T1)],
+    ["delete", keys.claim(T1)],
+  ]);
+  const next = JSON.parse((fin.success[0] as { value: string }).value);
+  assert.equal(next.state, "DONE");
+  assert.equal(next.started_at, 2);
+  assert.equal(next.finished_at, 5);
+  assert.equal(next.fence, fence);
+  assert.equal(next.ran_on, "node-a");
+  // Nothing else is written for it, not even at the next tick.
+  assert.deepEqual(txns(step(v, { type: "tick", at: 200 })), []);
+  // Its hook events: claimed, then completed with started_at (docs/events.md).
+  const done = step(v, {
+    type: "txn_done",
+    at: 6,
+    effect: fin,
+    ok: true,
+    revision: ++rev,
+    error: null,
+  });
+  const completed = done.find((e) => e.kind === "emit");
+  assert.equal(completed?.kind === "emit" && completed.event, "task.completed");
+  assert.equal(
+    completed?.kind === "emit" && completed.payload.started_at,
+    2,
+  );
 });
 
 Deno.test("onWorkerExit: non-zero exit with retries left goes back to PENDING with backoff", () => {
@@ -651,22 +740,17 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
     error: null,
   });
   assert.ok(spawned.some((e) => e.kind === "prepare"));
-  const [running] = txns(step(v, {
-    type: "worker_started",
-    at: 2,
-    task_id: first.task_id,
-    fence,
-    pid: 1,
-  }));
-  assert.equal(running.reason, "running");
-  step(v, {
-    type: "txn_done",
-    at: 3,
-    effect: running,
-    ok: true,
-    revision: ++rev,
-    error: null,
-  });
+  // It ends before its RUNNING write is due: the finish is its only write.
+  assert.deepEqual(
+    txns(step(v, {
+      type: "worker_started",
+      at: 2,
+      task_id: first.task_id,
+      fence,
+      pid: 1,
+    })),
+    [],
+  );
   const [finish, next] = txns(step(v, {
     type: "worker_exit",
     at: 4,

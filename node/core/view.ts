@@ -49,6 +49,15 @@ export interface CoreConfig {
   readonly claim_failure_cooldown_ms: number;
   /** Grace between SIGTERM and SIGKILL when a task is cancelled. @default 1000 */
   readonly cancel_grace_ms: number;
+  /**
+   * How long after the Pool reported Started the claimant writes RUNNING (at
+   * the next decision from then on, a tick at the latest). A task that ends
+   * sooner goes CLAIMED→DONE in one write, its `started_at` in it: one
+   * revision and one watch event on every node fewer per short task. 0
+   * writes RUNNING at once.
+   * @default 50
+   */
+  readonly running_write_after_ms?: number;
   /** Set on a node that runs a provisioner plugin (provision.ts). @default null */
   readonly provision?: ProvisionConfig | null;
 }

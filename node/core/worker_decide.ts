@@ -93,7 +93,8 @@ export function decideWorker(
     }];
   }
   if (
-    w.phase === "running" && env.state === "CLAIMED" && !inflight && !stalled
+    w.phase === "running" && env.state === "CLAIMED" && !inflight &&
+    !stalled && runningDue(view, w, ctx.at)
   ) {
     return [fencedTxn(ctx.keys, "running", t, w.fence, {
       ...env,
@@ -104,6 +105,18 @@ export function decideWorker(
     }, false)];
   }
   return [];
+}
+
+/** Default of `CoreConfig.running_write_after_ms`. */
+export const RUNNING_WRITE_AFTER_MS = 50;
+
+/**
+ * Whether the RUNNING write is due: short tasks end before it and fold it
+ * into their finish (same fence and envelope compares, `started_at` in it).
+ */
+function runningDue(view: NodeView, w: Worker, at: number): boolean {
+  const after = view.config.running_write_after_ms ?? RUNNING_WRITE_AFTER_MS;
+  return w.started_at === null || at - w.started_at >= after;
 }
 
 /**
