@@ -13,6 +13,9 @@ import {
   clearProvisionRecords,
 } from "./provision_apply.ts";
 
+/** Default of `CoreConfig.sweep_every_ms`. */
+export const SWEEP_EVERY_MS = 1000;
+
 /** Applies one event; returns warnings (invalid records) for the shell to log. */
 export function applyEvent(
   view: MutableView,
@@ -154,8 +157,12 @@ export function applyEvent(
     case "provision":
       applyProvisionEvent(view.provision, ev);
       break;
-    case "tick":
+    case "tick": {
+      const every = view.config.sweep_every_ms ?? SWEEP_EVERY_MS;
+      view.sweep_now = ev.at - view.swept_at >= every;
+      if (view.sweep_now) view.swept_at = ev.at;
       break;
+    }
   }
   return warnings;
 }

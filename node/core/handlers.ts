@@ -12,7 +12,7 @@ import {
 } from "./decide.ts";
 import type { Effect } from "./effects.ts";
 import { txnCommitted } from "./apply.ts";
-import { selfHealth } from "./filter.ts";
+import { localBusy, selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
 import { decideProvisioning, onProvisionEvent } from "./provision.ts";
@@ -159,13 +159,40 @@ export function onPluginCrash(
   ];
 }
 
-/** Periodic sweep: spill-over deadlines, retry backoff, anything an event missed; health changes. */
+/**
+ * The tick: this node's workers (RUNNING due, a prepared one waiting for its
+ * lease) and the oldest PENDING tasks (spill-over deadlines, retry backoff,
+ * free slots); every `sweep_every_ms` the periodic sweep re-decides every
+ * open task, for anything an event missed. Health changes.
+ */
 export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
   return [
     ...healthChange(view, at),
-    ...decideTasks(view, keys, activeTasks(view), at),
+    ...decideTasks(
+      view,
+      keys,
+      view.sweep_now ? activeTasks(view) : timedTasks(view),
+      at,
+    ),
     ...decideProvisioning(view, keys, at),
   ];
+}
+
+/**
+ * What time alone can change between sweeps: our workers, and while a slot
+ * is free the oldest FILL_SCAN PENDING tasks (bounded, as when a slot frees:
+ * a backlog that belongs to other nodes would otherwise be re-ranked on
+ * every tick; a full node claims nothing, and the sweep sees the rest).
+ */
+function timedTasks(view: NodeView): Set<string> {
+  const ids = new Set(view.workers.keys());
+  if (localBusy(view) >= view.config.workers_max) return ids;
+  let scanned = 0;
+  for (const id of view.pending) {
+    if (++scanned > FILL_SCAN) break;
+    ids.add(id);
+  }
+  return ids;
 }
 
 /** The node's health changed since it last said so: announce it once. */
@@ -282,6 +309,7 @@ function onChanges(
   at: number,
 ): Effect[] {
   let membership = false;
+  let capacity = false;
   const queued = new Set<string>();
   const expired = new Set<string>();
   for (const c of changes) {
@@ -289,9 +317,16 @@ function onChanges(
     if (!p) continue;
     switch (p.collection) {
       case "nodes":
-      case "caps":
       case "cluster":
         membership = true;
+        break;
+      case "caps":
+        // A caps record that appears or goes changes who is a member (HRW
+        // monitors); an update (busy, health, caps) changes only who can
+        // take PENDING work. Every node publishes one about once a second.
+        if (c.kv === null || c.kv.create_revision === c.kv.mod_revision) {
+          membership = true;
+        } else capacity = true;
         break;
       case "dispatch-queue":
         queued.add(p.id);
@@ -305,6 +340,13 @@ function onChanges(
     }
   }
   if (membership) return onMembershipChange(view, keys, at);
+  if (capacity) {
+    // One batch, one context: its claims count against the free slots once.
+    const ids = withDependents(view, queued);
+    for (const id of expired) ids.add(id);
+    for (const id of timedTasks(view)) ids.add(id);
+    return decideTasks(view, keys, ids, at);
+  }
   return [
     ...onTaskQueued(view, keys, queued, at),
     ...onLeaseExpired(

@@ -16,6 +16,7 @@ import {
 import { hrwRank } from "./hrw.ts";
 import { emptyView, type MutableView } from "./view.ts";
 import { RUNNING_WRITE_AFTER_MS } from "./worker_decide.ts";
+import { SWEEP_EVERY_MS } from "./apply.ts";
 
 const keys = new Keys("/boi/");
 let rev = 100;
@@ -955,4 +956,64 @@ Deno.test("finding 4: a parked result evicted from the pending flush is not held
   const next = JSON.parse(put.op === "put" ? put.value : "{}");
   assert.equal(next.state, "PENDING");
   assert.match(next.last_error, /attempt lost: worker lost on its node/);
+});
+
+Deno.test("ticks between sweeps decide only the workers and the oldest PENDING tasks; the sweep every sweep_every_ms decides every open task", () => {
+  const v = cluster("node-a", NODES);
+  const requeues = (at: number) =>
+    txns(step(v, { type: "tick", at })).filter((e) => e.reason === "requeue");
+  assert.deepEqual(requeues(10), [], "the first tick sweeps: nothing to do");
+  // A missed event: a CLAIMED task of node-b whose claim is gone, applied
+  // without a decision. node-a is its monitor (HRW).
+  applyEvent(v, keys, {
+    type: "changes",
+    at: 20,
+    changes: [
+      put(
+        keys.task(T1),
+        envelope("t1", {
+          state: "CLAIMED",
+          claimant_node_id: "node-b",
+          claim_lease_id: "9",
+          attempts: 1,
+        }),
+      ),
+    ],
+  });
+  assert.deepEqual(requeues(110), [], "a tick between sweeps");
+  assert.deepEqual(requeues(10 + SWEEP_EVERY_MS - 1), []);
+  const [rq] = requeues(10 + SWEEP_EVERY_MS);
+  assert.equal(rq?.task_id, T1, "the next sweep re-queues it");
+});
+
+Deno.test("a caps update re-decides only the workers and the oldest PENDING tasks; a caps record that appears re-decides everything", () => {
+  const v = cluster("node-a", NODES);
+  step(v, { type: "tick", at: 10 }); // the first sweep, nothing open yet
+  applyEvent(v, keys, {
+    type: "changes",
+    at: 20,
+    changes: [
+      put(
+        keys.task(T1),
+        envelope("t1", {
+          state: "CLAIMED",
+          claimant_node_id: "node-b",
+          claim_lease_id: "9",
+          attempts: 1,
+        }),
+      ),
+    ],
+  });
+  const caps = (id: string, busy: number, created: boolean): KeyChange => {
+    const c = put(keys.caps(id), {
+      static: { os: "linux", arch: "x86_64" },
+      dynamic: { workers_busy: busy, workers_max: 4, health: "ok" },
+    });
+    return created ? c : { ...c, kv: { ...c.kv!, create_revision: 1 } };
+  };
+  const requeues = (c: KeyChange) =>
+    txns(feed(v, 30, c)).filter((e) => e.reason === "requeue");
+  assert.deepEqual(requeues(caps("node-b", 2, false)), [], "an update");
+  const [rq] = requeues(caps("node-d", 0, true));
+  assert.equal(rq?.task_id, T1, "a new caps record: membership changed");
 });

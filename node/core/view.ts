@@ -58,6 +58,14 @@ export interface CoreConfig {
    * @default 50
    */
   readonly running_write_after_ms?: number;
+  /**
+   * How often a tick re-decides every open task (SPEC §6's periodic sweep);
+   * the ticks between decide only this node's workers and the oldest
+   * PENDING tasks (spill-over, backoff, free slots), so a tick's cost does
+   * not grow with the backlog.
+   * @default 1000
+   */
+  readonly sweep_every_ms?: number;
   /** Set on a node that runs a provisioner plugin (provision.ts). @default null */
   readonly provision?: ProvisionConfig | null;
 }
@@ -163,6 +171,10 @@ export interface NodeView {
   readonly hooks_stalled: boolean;
   /** Provisioning requests, failure records and this node's own requests. */
   readonly provision: ProvisionView;
+  /** When a tick last swept every open task. */
+  readonly swept_at: number;
+  /** The tick being handled sweeps every open task (set by the reducer). */
+  readonly sweep_now: boolean;
 }
 
 /** The mutable form the event loop owns. */
@@ -196,6 +208,8 @@ export interface MutableView extends NodeView {
   /** Highest revision delivered by the watch; tombstones at or below it are pruned. */
   watch_revision: number;
   provision: MutableProvisionView;
+  swept_at: number;
+  sweep_now: boolean;
 }
 
 export function emptyView(config: CoreConfig): MutableView {
@@ -228,5 +242,7 @@ export function emptyView(config: CoreConfig): MutableView {
     tombstones: new Map(),
     watch_revision: 0,
     provision: emptyProvisionView(),
+    swept_at: Number.NEGATIVE_INFINITY,
+    sweep_now: false,
   };
 }
