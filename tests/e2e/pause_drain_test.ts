@@ -111,7 +111,7 @@ Deno.test("node drain: the node takes nothing new, its running task completes, t
   await using _b = await startNode(etcd, { nodeId: "node-b" });
   const long = await dispatchYaml(
     etcd,
-    specYaml("long", 1, "'sleep 3; echo long'", { "x-t-only": "a" }),
+    specYaml("long", 1, "'sleep 6; echo long'", { "x-t-only": "a" }),
   );
   const id = long.task_ids[0];
   await waitFor(`${id} RUNNING on node-a`, async () => {
@@ -176,6 +176,6 @@ Deno.test("node drain: the node takes nothing new, its running task completes, t
   });
   assert.equal(only.ran_on, "node-a");
   console.log(
-    `drain requested at 0; node-a's 3 s task DONE, drain reported +${drainedAt} ms; the node-a-only task waited PENDING, ran there after undrain`,
+    `drain requested at 0; node-a's 6 s task DONE, drain reported +${drainedAt} ms; the node-a-only task waited PENDING, ran there after undrain`,
   );
 });
