@@ -33,6 +33,8 @@ export interface TxnEffect {
   success: Op[];
   /** For a claim: the attempt number it starts. */
   attempt?: number;
+  /** For a claimant's write: the state it replaces (a finish from CLAIMED folds RUNNING in). */
+  from_state?: Envelope["state"];
 }
 
 /** Our claim committed: prepare its workspace. The command starts only after a second decision. */

@@ -62,20 +62,42 @@ export function committedEvents(
         fence: revision,
       })];
     case "running":
-      return [emit("task.started", {
-        ...base,
-        node_id: next.claimant_node_id ?? "",
-        attempt: next.attempts,
-        fence: next.fence ?? 0,
-        started_at: next.started_at,
-      })];
+      return [started(next)];
     case "finish":
+      // A task that ended before its RUNNING write went CLAIMED→DONE (or
+      // FAILED) in one write: it did start, so it gets task.started too.
+      if (e.from_state === "CLAIMED" && next.started_at !== null) {
+        return [started(next), ...endEvents(e, next, node)];
+      }
+      break;
     case "requeue":
     case "cancel_dependent":
       break;
     default:
       return []; // unblock, unschedulable: no SPEC §8 kind
   }
+  return endEvents(e, next, node);
+}
+
+/** `task.started` of the attempt `next` records. */
+function started(next: Envelope): EmitEffect {
+  return emit("task.started", {
+    task_id: next.task_id,
+    spec_id: next.spec_id,
+    node_id: next.claimant_node_id ?? "",
+    attempt: next.attempts,
+    fence: next.fence ?? 0,
+    started_at: next.started_at,
+  });
+}
+
+/** The events of a transaction that ends an attempt (finish, re-queue, cancel). */
+function endEvents(
+  e: TxnEffect,
+  next: Envelope,
+  node: string | null,
+): EmitEffect[] {
+  const base = { task_id: next.task_id, spec_id: next.spec_id };
   switch (next.state) {
     case "DONE":
       return [emit("task.completed", {

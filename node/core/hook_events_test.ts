@@ -73,10 +73,16 @@ Deno.test("each committed transition maps to its one event, payload valid", () =
     emits(committedEvents(keys, running, 43))[0].event,
     "task.started",
   );
-  const finished = (over: Partial<Envelope>) =>
+  const wasRunning: Envelope = {
+    ...claimed,
+    state: "RUNNING",
+    fence: 42,
+    started_at: 20,
+  };
+  const finished = (over: Partial<Envelope>, from = wasRunning) =>
     emits(committedEvents(
       keys,
-      fencedTxn(keys, "finish", versioned(claimed), 42, {
+      fencedTxn(keys, "finish", versioned(from), 42, {
         ...claimed,
         claimant_node_id: null,
         ran_on: "node-a",
@@ -88,7 +94,13 @@ Deno.test("each committed transition maps to its one event, payload valid", () =
       44,
     ));
   const done = finished({ state: "DONE", exit_code: 0 });
-  assert.equal(done[0].event, "task.completed");
+  assert.deepEqual(done.map((e) => e.event), ["task.completed"]);
+  // Ended before its RUNNING write (CLAIMED→DONE in one write): it started too.
+  const folded = finished({ state: "DONE", exit_code: 0 }, claimed);
+  assert.deepEqual(folded.map((e) => [e.event, e.payload.started_at]), [
+    ["task.started", 20],
+    ["task.completed", 20],
+  ]);
   assert.equal(done[0].payload.duration_ms, 30);
   assert.equal(done[0].payload.node_id, "node-a");
   const failed = finished({ state: "FAILED", exit_code: 1 });

@@ -71,6 +71,7 @@ export function fencedTxn(
     kind: "txn",
     reason,
     task_id: id,
+    from_state: t.value.state,
     compare: [
       { key: keys.claim(id), target: "create", equals: fence },
       { key: keys.task(id), target: "mod", equals: t.mod_revision },

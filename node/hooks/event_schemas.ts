@@ -43,7 +43,7 @@ export const EVENT_PAYLOADS = {
     fence,
     started_at: z.number().int().nullable().describe("ms since the Unix epoch"),
   }).describe(
-    "CLAIMED→RUNNING committed by the claimant (the Pool reported Started).",
+    "CLAIMED→RUNNING committed by the claimant (the Pool reported Started); for a task that ended first, from its CLAIMED→DONE/FAILED write, just before its end event.",
   ),
   "task.completed": z.object({
     task_id: taskId,
