@@ -24,27 +24,29 @@ export async function probeOne(
     await res.body?.cancel();
     return res.ok ? { kind: "ok" } : { kind: "unknown" };
   } catch (err) {
-    const e = err as Error;
-    if (e.name === "TimeoutError") {
-      return {
-        kind: "unreachable",
-        reason: `no answer within ${(timeoutMs / 1000).toFixed(1)}s`,
-      };
-    }
-    // Deno refuses some ports outright (the fetch spec's "bad ports"): no verdict.
-    if (/are blocked/.test(e.message)) return { kind: "unknown" };
-    // "fetch failed"; the cause says why ("… Connection refused (os error 111)").
-    const msg = `${e.message} ${
-      e.cause instanceof Error ? e.cause.message : ""
-    }`;
-    const m =
-      /(Connection refused|Connection reset[^(]*|No route to host|Network is unreachable|dns error[^)]*)/i
-        .exec(msg);
-    return {
-      kind: "unreachable",
-      reason: m ? m[1].trim().toLowerCase() : msg.trim().split("\n")[0],
-    };
+    const reason = fetchFailure(err as Error, timeoutMs);
+    return reason === null
+      ? { kind: "unknown" }
+      : { kind: "unreachable", reason };
   }
+}
+
+/**
+ * Why a fetch to etcd failed, in a few words ("connection refused", "no
+ * answer within 1.2s"); null when Deno refused the port itself (the fetch
+ * spec's "bad ports": no verdict on etcd).
+ */
+export function fetchFailure(e: Error, timeoutMs: number): string | null {
+  if (e.name === "TimeoutError") {
+    return `no answer within ${(timeoutMs / 1000).toFixed(1)}s`;
+  }
+  if (/are blocked/.test(e.message)) return null;
+  // "fetch failed"; the cause says why ("… Connection refused (os error 111)").
+  const msg = `${e.message} ${e.cause instanceof Error ? e.cause.message : ""}`;
+  const m =
+    /(Connection refused|Connection reset[^(]*|No route to host|Network is unreachable|dns error[^)]*)/i
+      .exec(msg);
+  return m ? m[1].trim().toLowerCase() : msg.trim().split("\n")[0];
 }
 
 /** Any endpoint answering is enough; unreachable only when none does. */

@@ -105,7 +105,7 @@ export async function runNodes(io: Io, opts: CommonOptions): Promise<number> {
       )
     ) ctx.print(line);
     return EXIT.ok;
-  });
+  }, { reads_only: true });
 }
 
 /** Registers `nodes` on the program. */

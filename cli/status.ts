@@ -268,7 +268,7 @@ async function freshStatus(
     );
     for (const line of taskTable(ordered)) ctx.print(line);
     return EXIT.ok;
-  });
+  }, { reads_only: true });
 }
 
 /** Registers `status` on the program. */

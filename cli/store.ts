@@ -8,6 +8,10 @@ import type {
   Etcd3,
   ICompare,
   IKeyValue,
+  ILeaseTimeToLiveRequest,
+  ILeaseTimeToLiveResponse,
+  IRangeRequest,
+  IRangeResponse,
   IRequestOp,
   ITxnRequest,
   ITxnResponse,
@@ -15,6 +19,7 @@ import type {
 } from "etcd3";
 import type { z } from "zod";
 import { CliError } from "./errors.ts";
+import { NoGatewayError } from "./gateway_client.ts";
 import {
   deadline,
   EtcdUnreachableError,
@@ -175,9 +180,28 @@ export function neverSent(err: unknown): boolean {
 }
 
 /** A fail-fast etcd session of one CLI command. */
+/**
+ * What {@linkcode Store} uses of a client: the etcd3 library's, or for the
+ * read-only commands the JSON gateway's (cli/gateway_client.ts).
+ */
+export interface StoreClient {
+  kv: {
+    range(req: IRangeRequest, o: { deadline: Date }): Promise<IRangeResponse>;
+    txn(req: ITxnRequest, o: { deadline: Date }): Promise<ITxnResponse>;
+  };
+  leaseClient: {
+    leaseTimeToLive(
+      req: ILeaseTimeToLiveRequest,
+      o: { deadline: Date },
+    ): Promise<ILeaseTimeToLiveResponse>;
+  };
+  watch(): ReturnType<Etcd3["watch"]>;
+  close(): void;
+}
+
 export class Store {
   constructor(
-    readonly client: Etcd3,
+    readonly client: StoreClient,
     readonly endpoints: string[],
     readonly warn: (line: string) => void,
   ) {}
@@ -206,7 +230,10 @@ export class Store {
 
   /** Turns an RPC failure into `EtcdUnreachableError` or a one-line `CliError`. */
   classify(err: unknown): Error {
-    if (err instanceof EtcdUnreachableError || err instanceof CliError) {
+    if (
+      err instanceof EtcdUnreachableError || err instanceof CliError ||
+      err instanceof NoGatewayError
+    ) {
       return err;
     }
     const reason = unreachableReason(err);
