@@ -58,7 +58,12 @@ Deno.test("audit: 100 tasks → every task.completed exactly once after dedup, H
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  const { task_ids } = await dispatch(c, quickSpec("many", 100));
+  // 0.2 s tasks on 8 workers: delivery spans ~2.5 s, several of the ≤ 1/s
+  // HWM writes (with `true` a fast run gave the sampler one value only).
+  const { task_ids } = await dispatch(
+    c,
+    quickSpec("many", 100, "'sleep 0.2'"),
+  );
   const envs = await waitTerminal(c, task_ids[0].split(".")[0], 90_000);
   assert.ok(envs.every((e) => e.state === "DONE"));
   const stats = await waitFor(
@@ -76,18 +81,23 @@ Deno.test("audit: 100 tasks → every task.completed exactly once after dedup, H
   );
   sampling = false;
   await sampler;
+  // The final HWM too: the sampler may have been asleep when it was written
+  // (a fast run gives the ≤ 1/s HWM write just one value before the last).
+  samples.push((await readHwm(c.etcd, "hooks", "node-a"))!.seq);
   const lines = await readSink(sink);
   completedOnce(lines, task_ids);
   assert.equal(assertContiguous(lines), stats.last_seq);
   assert.ok(
     lines.every((l) => l.tier === "audit" && l.emitter_node_id === "node-a"),
   );
-  // Per task: dispatched, claimed, completed (started only when RUNNING was
-  // committed before the exit); plus node.joined.
+  // Per task: dispatched, claimed, started (from its RUNNING write, or from
+  // its finish when it ended first), completed; plus node.joined.
   const count = (k: string) => dedup(lines).filter((l) => l.kind === k).length;
   assert.deepEqual(
-    ["task.dispatched", "task.claimed", "node.joined"].map(count),
-    [100, 100, 1],
+    ["task.dispatched", "task.claimed", "task.started", "node.joined"].map(
+      count,
+    ),
+    [100, 100, 100, 1],
   );
   // 40 events a segment: many were sealed; once acked every one is gone.
   assert.deepEqual(await walFiles(a), ["hooks.jsonl"]);
