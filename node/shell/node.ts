@@ -33,7 +33,7 @@ import { NodeRecords } from "./records.ts";
 import { AdminCapsPort } from "../identity/admin_caps_port.ts";
 import { Registration } from "./registration.ts";
 import { WatchLoop } from "./watch_loop.ts";
-import { declareNodeMetrics } from "./node_metrics.ts";
+import { countWatchEvents, declareNodeMetrics } from "./node_metrics.ts";
 import type { Logger } from "./log.ts";
 import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
 import { declareProvisionMetrics } from "./provision_metrics.ts";
@@ -177,13 +177,7 @@ export class BoiNode {
       prefix: this.keys.prefix,
       log: deps.log,
       health: this.#etcd,
-      push: (ev) => {
-        // Watch fan-out, per node (bench: events per node per task).
-        if (ev.type === "changes") {
-          this.metrics.inc("boi_watch_events_total", {}, ev.changes.length);
-        }
-        push(ev);
-      },
+      push: countWatchEvents(this.metrics, push),
       stopping,
     });
     this.#workers = new WorkerRunner({

@@ -1,5 +1,5 @@
 /** The node's own metric series (SPEC §12) and how each transaction outcome counts. */
-import type { NodeView, TxnEffect } from "../core/mod.ts";
+import type { NodeEvent, NodeView, TxnEffect } from "../core/mod.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -101,4 +101,17 @@ export function countTxn(
       );
     }
   }
+}
+
+/** Wraps the watch's push so each key change counts: the watch fan-out per node (bench: events per node per task). */
+export function countWatchEvents(
+  m: Metrics,
+  push: (ev: NodeEvent) => void,
+): (ev: NodeEvent) => void {
+  return (ev) => {
+    if (ev.type === "changes") {
+      m.inc("boi_watch_events_total", {}, ev.changes.length);
+    }
+    push(ev);
+  };
 }
