@@ -7,6 +7,8 @@
  *
  * Env: `BOI_RECORDER_SPEC_CACHE=off` — do not announce `spec_cache`;
  * `BOI_RECORDER_SPEC_CACHE=<n>` — hold at most n specs;
+ * `BOI_RECORDER_SPEC_CACHE=fake` — announce `spec_cache` without the cache
+ *   (a broken plugin the conformance checks must fail);
  * `BOI_RECORDER_PROTO_MINOR=0` — a 1.0 plugin (no `mux`, no `spec_cache`).
  *
  * Run: `deno run -P=plugin --allow-net=unix:<socket> plugins/test_spec_recorder.ts`
@@ -14,7 +16,10 @@
  * @module
  */
 import { PROTO_MAJOR, PROTO_MINOR } from "../proto/mod.ts";
-import { specDigest } from "../node/exec/spec_cache_wire.ts";
+import {
+  SPEC_CACHE_CAPABILITY,
+  specDigest,
+} from "../node/exec/spec_cache_wire.ts";
 import { pluginEnv, servePlugin } from "./sdk/mod.ts";
 import { dirWorkspaceHandlers } from "./workspace_dir.ts";
 
@@ -34,7 +39,8 @@ if (import.meta.main) {
       major: PROTO_MAJOR,
       minor: minor === undefined ? PROTO_MINOR : Number(minor),
     },
-    spec_cache: cacheEnv === "off"
+    capabilities: cacheEnv === "fake" ? [SPEC_CACHE_CAPABILITY] : [],
+    spec_cache: cacheEnv === "off" || cacheEnv === "fake"
       ? false
       : cacheEnv === ""
       ? {}
