@@ -6,6 +6,7 @@
 import type { PluginKind } from "../proto/mod.ts";
 import { CODECS } from "../node/exec/grpc_codec.ts";
 import type { PluginConnection } from "../node/exec/grpc_client.ts";
+import { specCacheChecks } from "./conformance_spec_cache.ts";
 import type {
   RouteCandidate,
   SpawnRequest,
@@ -143,6 +144,7 @@ export const KIND_CHECKS: Record<PluginKind, KindChecks> = {
       assert(!still, `${workdir} still exists after Cleanup`);
       return `${workdir} removed`;
     });
+    await specCacheChecks(conn, checks, tag);
   },
 
   async pool(conn, checks, dataDir, tag) {

@@ -148,6 +148,8 @@ Deno.test("conformance: every transport is checked; a 1.0 plugin passes over pla
           "workspace: Prepare (plain RPCs)",
           "workspace: Prepare again gives a fresh directory (plain RPCs)",
           "workspace: Cleanup (plain RPCs)",
+          "workspace: spec_cache: a Prepare with only the digest of a spec sent before (plain RPCs)",
+          "workspace: spec_cache: a digest never sent answers the retryable miss (plain RPCs)",
         ],
         explain(r),
       );
@@ -211,6 +213,23 @@ Deno.test("conformance: broken mocks fail, with the reason", async (t) => {
       "router: Route",
       /no answer within 1000 ms/,
     );
+  });
+  await t.step("announces spec_cache but ignores the digest", async () => {
+    const dir = await tempDir("boi-conf-");
+    try {
+      assertFailsAt(
+        await runConformance(pluginArgv("test_spec_recorder.ts"), "workspace", {
+          env: {
+            BOI_RECORDER_FILE: `${dir}/seen.jsonl`,
+            BOI_RECORDER_SPEC_CACHE: "fake",
+          },
+        }),
+        "workspace: spec_cache: a digest never sent answers the retryable miss",
+        /expected FAILED_PRECONDITION "spec_cache_miss: …": got answered with workdir/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
   await t.step("ignores stdin EOF", async () => {
     assertFailsAt(

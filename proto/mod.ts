@@ -24,7 +24,8 @@ import hooksProto from "./boi/hooks/v1/hooks.proto" with { type: "text" };
 export const PROTO_MAJOR = 1;
 /**
  * Protocol minor: a plugin with a newer one is accepted with a warning.
- * 1 added the `Mux` stream (capability `mux`, common.proto).
+ * 1 added the `Mux` stream (capability `mux`, common.proto) and the
+ * Prepare spec cache (capability `spec_cache`, workspace.proto).
  */
 export const PROTO_MINOR = 1;
 

@@ -11,6 +11,7 @@ import { MuxChannel } from "./mux_client.ts";
 import { type CallSite, muxStream, muxUnary } from "./mux_calls.ts";
 import { PluginCallError } from "./plugin_call_error.ts";
 import { MUX_CAPABILITY, MUX_RPC } from "./mux_wire.ts";
+import { SPEC_CACHE_CAPABILITY } from "./spec_cache_wire.ts";
 import type {
   HandshakeRequest,
   HandshakeResponse,
@@ -62,7 +63,10 @@ export function socketTarget(path: string): string {
 export type Transport = "unary" | "mux";
 
 /** What core announces at Handshake (proto minor ≥ 1). */
-export const CORE_CAPABILITIES: readonly string[] = [MUX_CAPABILITY];
+export const CORE_CAPABILITIES: readonly string[] = [
+  MUX_CAPABILITY,
+  SPEC_CACHE_CAPABILITY,
+];
 
 /**
  * One gRPC channel to one plugin's socket. Each plugin incarnation gets its
@@ -75,6 +79,7 @@ export class PluginConnection {
   readonly #definition: grpc.ServiceDefinition;
   readonly #timeoutMs: number;
   #mux: MuxChannel | null = null;
+  #negotiated: readonly string[] = [];
 
   constructor(
     readonly kind: PluginKind,
@@ -121,6 +126,9 @@ export class PluginConnection {
     options?: CallOptions,
   ): Promise<HandshakeResponse> {
     const hs = await this.#plainUnary(COMMON_CODECS.handshake, req, options);
+    this.#negotiated = hs.proto_minor >= 1
+      ? req.capabilities.filter((c) => hs.capabilities.includes(c))
+      : [];
     const both = req.capabilities.includes(MUX_CAPABILITY) &&
       hs.proto_minor >= 1 && hs.capabilities.includes(MUX_CAPABILITY);
     if (both && this.#mux === null && this.#definition[MUX_RPC]) {
@@ -133,6 +141,14 @@ export class PluginConnection {
       this.useUnary(); // a plugin that no longer announces it
     }
     return hs;
+  }
+
+  /**
+   * The capabilities both sides announced at the latest Handshake ([] before
+   * one, or with a 1.0 plugin); a new array per Handshake.
+   */
+  get negotiated(): readonly string[] {
+    return this.#negotiated;
   }
 
   /** How calls travel now. */

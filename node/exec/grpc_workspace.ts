@@ -11,6 +11,7 @@ import {
   newCorrId,
   resolveConnection,
 } from "./grpc_client.ts";
+import { prepareWithSpecCache } from "./spec_cache_client.ts";
 
 /** Options of {@linkcode GrpcWorkspace}. */
 export interface GrpcWorkspaceOptions {
@@ -21,25 +22,43 @@ export interface GrpcWorkspaceOptions {
    * @default 60000
    */
   timeout_ms?: number;
+  /**
+   * With a plugin that announced `spec_cache`: how many specs core remembers
+   * having sent in full per connection (least recently prepared forgotten
+   * first, then sent in full again). Bounds the YAML held, not correctness.
+   * @default 32
+   */
+  spec_cache_specs?: number;
 }
 
 /** A {@linkcode Workspace} served by a workspace plugin. */
 export class GrpcWorkspace implements Workspace {
   readonly #source: ConnectionSource;
   readonly #timeoutMs: number;
+  readonly #specCacheSpecs: number;
 
   constructor(options: GrpcWorkspaceOptions) {
     this.#source = options.connection;
     this.#timeoutMs = options.timeout_ms ?? 60_000;
+    this.#specCacheSpecs = options.spec_cache_specs ?? 32;
   }
 
-  /** Asks the plugin for a workdir; refuses one that is not an absolute path. */
+  /**
+   * Asks the plugin for a workdir; refuses one that is not an absolute path.
+   * The spec's YAML goes once per connection to a `spec_cache` plugin.
+   */
   async prepare(req: PrepareRequest): Promise<PrepareResponse> {
     const conn = await resolveConnection(this.#source);
-    const res = await conn.unary(CODECS.workspace.prepare, req, {
+    const opts = {
       corr_id: newCorrId(req.task_id),
       timeout_ms: this.#timeoutMs,
-    });
+    };
+    const res = await prepareWithSpecCache(
+      conn,
+      req,
+      this.#specCacheSpecs,
+      (codec, r) => conn.unary(codec, r, opts),
+    );
     if (!res.workdir.startsWith("/")) {
       throw new Error(
         `workspace plugin Prepare: workdir must be an absolute path: got ${

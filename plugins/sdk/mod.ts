@@ -25,6 +25,7 @@ export type {
   PluginServer,
   ServePluginOptions,
 } from "./serve.ts";
+export type { SpecCacheOptions } from "./spec_cache.ts";
 export { PluginError } from "./errors.ts";
 export type { PluginErrorCode } from "./errors.ts";
 export { parseLevel, PluginLogger } from "./log.ts";

@@ -21,6 +21,12 @@ import { CORR_ID_KEY, socketTarget } from "../../node/exec/grpc_client.ts";
 import { MUX_CAPABILITY, MUX_RPC } from "../../node/exec/mux_wire.ts";
 import { type AnyHandler, Dispatcher, type Route } from "./dispatch.ts";
 import { MuxServer } from "./mux_server.ts";
+import { SPEC_CACHE_CAPABILITY } from "../../node/exec/spec_cache_wire.ts";
+import {
+  SpecCache,
+  type SpecCacheOptions,
+  specCacheRoute,
+} from "./spec_cache.ts";
 import type {
   HealthResponse,
   PluginContracts,
@@ -104,6 +110,14 @@ export interface PluginBaseOptions {
    * @default true
    */
   mux?: boolean;
+  /**
+   * Workspace plugins: announce `spec_cache` (proto minor ≥ 1) and keep the
+   * specs core sent in full within these bounds, so core sends each spec's
+   * YAML once; `prepare` still gets the full `spec_yaml` every call. `false`
+   * (or `proto.minor` 0): every Prepare carries the YAML, as with a 1.0 core.
+   * @default `{}` (SpecCacheOptions' defaults: 64 specs, 64 MiB)
+   */
+  spec_cache?: SpecCacheOptions | false;
   /**
    * Print `BOI_READY` once serving. Only the mock turns it off.
    * @default true
@@ -205,9 +219,14 @@ export async function servePlugin(
 
   // ---- the service ----
   const mux = (options.mux ?? true) && proto.minor >= 1;
+  const specCache = options.kind === "workspace" && proto.minor >= 1 &&
+      options.spec_cache !== false
+    ? new SpecCache(options.spec_cache)
+    : null;
   const capabilities = [
     ...(options.capabilities ?? []),
     ...(mux ? [MUX_CAPABILITY] : []),
+    ...(specCache ? [SPEC_CACHE_CAPABILITY] : []),
   ];
   dispatcher.routes.set("Handshake", {
     codec: COMMON_CODECS.handshake as MethodCodec<unknown, unknown>,
@@ -249,6 +268,10 @@ export async function servePlugin(
       codec,
       handler: (fn as AnyHandler).bind(options),
     });
+  }
+  const prepare = dispatcher.routes.get("Prepare");
+  if (specCache && prepare) {
+    dispatcher.routes.set("Prepare", specCacheRoute(prepare, specCache));
   }
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [rpc, route] of dispatcher.routes) {
