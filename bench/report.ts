@@ -87,8 +87,9 @@ export function summarize(o: Record<string, unknown>, ttlS: number): Row[] {
     cpuRow("end to end", e2e.cpu),
     ...hooksRows(r.hooks_none, r.hooks_best_effort, r.hooks_audit),
     {
-      what:
-        `dispatch→started, idle (${r.latency.samples_ms.length} dispatches)`,
+      what: `dispatch→started, idle (${r.latency.samples_ms.length} dispatches${
+        warmupNote(r.latency.warmup_ms)
+      })`,
       boi: `p50 ${round(r.latency.p50_ms)} ms, p99 ${
         round(r.latency.p99_ms)
       } ms`,
@@ -241,4 +242,12 @@ function hooksRows(none: any, be: any, audit: any): Row[] {
       } %`,
     },
   ];
+}
+
+/** The warm-up dispatches left out of the latency percentiles (bench/latency.ts), and the slowest. */
+function warmupNote(warmup: number[] | undefined): string {
+  if (!warmup || warmup.length === 0) return ""; // results from before the warm-up
+  return ` after ${warmup.length} warm-up ones, the slowest ${
+    round(Math.max(...warmup))
+  } ms`;
 }

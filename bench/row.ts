@@ -4,14 +4,16 @@
  * run. Prints the row's results as JSON and writes them to
  * bench/scratch/row-<name>-<quick|full>.json (ignored by git).
  *
- * Run: `deno run -A bench/row.ts <etcd_limit|control_plane|bullmq_noop|backlog|node_count> [--quick]`
+ * Run: `deno run -A bench/row.ts <etcd_limit|control_plane|bullmq_noop|backlog|node_count|latency> [--quick]`
  * @module
  */
 import { startEtcd } from "../tests/harness/mod.ts";
 import { bullmqNoop } from "./bullmq.ts";
 import { etcdLimit } from "./etcd_limit.ts";
 import { backlog, nodeCount, noopRun } from "./scale.ts";
-import { CP_WORKERS, sizes } from "./sizes.ts";
+import { startCluster } from "./cluster.ts";
+import { dispatchLatency } from "./latency.ts";
+import { CP_WORKERS, E2E_WORKERS, sizes, TTL_S } from "./sizes.ts";
 
 const quick = Deno.args.includes("--quick");
 const name = Deno.args.find((a) => !a.startsWith("--"));
@@ -30,6 +32,15 @@ const rows: Record<string, () => Promise<unknown>> = {
     bullmqNoop({ jobs: size.cp, workers: 3, concurrency: CP_WORKERS }),
   backlog: () => backlog(size.backlog, step),
   node_count: () => nodeCount(size.nodeCounts, size.nodeCountTasks, step),
+  // As bench/main.ts measures it: a fresh 3-node cluster, local pool.
+  latency: async () => {
+    await using c = await startCluster({
+      pool: "local",
+      workersMax: E2E_WORKERS,
+      leaseTtlS: TTL_S,
+    });
+    return await dispatchLatency(c, { dispatches: size.lat });
+  },
 };
 const run = name === undefined ? undefined : rows[name];
 if (run === undefined) {

@@ -22,7 +22,9 @@ export class DirWorkspace implements Workspace {
         // A previous attempt's leftovers must not leak into this one.
         await Deno.remove(workdir, { recursive: true });
       } else if (!(e instanceof Deno.errors.NotFound)) throw e;
-      await Deno.mkdir(workdir, { recursive: true }); // first task of its spec
+      // First task of its spec (every single-task dispatch): sync, as above;
+      // the async op's thread-pool hop was ~1 ms of dispatch → started.
+      Deno.mkdirSync(workdir, { recursive: true });
     }
     return { workdir, env: {} };
   }

@@ -97,7 +97,6 @@ export class WorkerRunner {
     const path = `${dir}/${env.task_id}.log`;
     const log = () => file ??= this.#openLog(dir, path);
     try {
-      this.#logDir(dir);
       const req: SpawnRequest = {
         task_id: env.task_id,
         claim_token: String(e.fence),
@@ -133,6 +132,10 @@ export class WorkerRunner {
             fence: e.fence,
             pid: ev.started.pid,
           });
+          // Made once started, not before Spawn: a new spec's mkdir cost
+          // this machine 0.1-2 ms of dispatch → started (measured). Never
+          // throws here: the command runs, and the first output retries it.
+          this.#logDirQuiet(dir);
         } else if ("stdout" in ev) {
           await writeAll(log(), ev.stdout);
         } else if ("stderr" in ev) {
@@ -147,6 +150,7 @@ export class WorkerRunner {
     } finally {
       file?.close();
     }
+    this.#logDirQuiet(dir); // tail tells a silent task by it, started or not
     this.#exited(env.task_id, e.fence, result);
     this.#cleanup(env.spec_id, env.task_id, e.workdir);
   }
@@ -233,6 +237,18 @@ export class WorkerRunner {
     }
     this.#logDir(dir);
     return open();
+  }
+
+  /** {@linkcode #logDir} for where a failure must not end the worker (its log is best effort). */
+  #logDirQuiet(dir: string): void {
+    try {
+      this.#logDir(dir);
+    } catch (err) {
+      this.deps.log.warn("cannot make the log directory", {
+        dir,
+        error: firstLine(err),
+      });
+    }
   }
 
   /** The spec's log directory, made once (tail tells a silent task from a removed log by it). */
