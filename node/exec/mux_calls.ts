@@ -10,7 +10,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
 import type { PluginKind } from "../../proto/mod.ts";
 import type { MethodCodec } from "./grpc_codec.ts";
-import type { MuxChannel } from "./mux_client.ts";
+import type { MuxChannel, MuxSink } from "./mux_client.ts";
+import type { Deadline } from "./deadlines.ts";
 import { PluginCallError } from "./plugin_call_error.ts";
 
 /** One RPC of one service, as a call needs it. */
@@ -52,6 +53,58 @@ function failure<Req, Res>(
   return new PluginCallError(site.kind, site.codec.rpc, code, details, corr_id);
 }
 
+/** One unary call in flight: its sink, deadline and abort hook in one object. */
+class UnaryCall<Req, Res> implements MuxSink {
+  response: Uint8Array | null = null;
+  id = 0;
+  deadline: Deadline | null = null;
+  readonly abort = () =>
+    this.giveUp(grpc.status.CANCELLED, "Cancelled on client");
+
+  constructor(
+    readonly mux: MuxChannel,
+    readonly site: CallSite<Req, Res>,
+    readonly corr_id: string,
+    readonly timeout_ms: number,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (r: Res) => void,
+    readonly reject: (e: unknown) => void,
+  ) {}
+
+  message(b: Uint8Array): void {
+    this.response = b;
+  }
+
+  end(code: number, details: string): void {
+    this.settle();
+    const { site, corr_id } = this;
+    if (code !== grpc.status.OK) {
+      this.reject(failure(site, code, details, corr_id));
+    } else if (this.response === null) {
+      this.reject(failure(site, grpc.status.INTERNAL, "no response", corr_id));
+    } else {
+      try {
+        this.resolve(decode(site, this.response, corr_id));
+      } catch (e) {
+        this.reject(e);
+      }
+    }
+  }
+
+  giveUp(code: number, details: string): void {
+    this.mux.cancel(this.id);
+    this.settle();
+    this.reject(failure(this.site, code, details, this.corr_id));
+  }
+
+  settle(): void {
+    if (this.deadline) {
+      this.mux.deadlines.settle(this.deadline, this.timeout_ms);
+    }
+    this.signal?.removeEventListener("abort", this.abort);
+  }
+}
+
 /** A unary call over the Mux stream; see the module doc. */
 export function muxUnary<Req, Res>(
   mux: MuxChannel,
@@ -62,40 +115,25 @@ export function muxUnary<Req, Res>(
   signal?: AbortSignal,
 ): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
-    let response: Uint8Array | null = null;
-    const settle = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", abort);
-    };
-    const id = mux.open(site.codec.rpc, corr_id, encode(site, req), {
-      message: (b) => response = b,
-      end: (code, details) => {
-        settle();
-        if (code !== grpc.status.OK) {
-          reject(failure(site, code, details, corr_id));
-        } else if (response === null) {
-          reject(failure(site, grpc.status.INTERNAL, "no response", corr_id));
-        } else {
-          try {
-            resolve(decode(site, response, corr_id));
-          } catch (e) {
-            reject(e);
-          }
-        }
-      },
-    });
-    const giveUp = (code: number, details: string) => {
-      mux.cancel(id);
-      settle();
-      reject(failure(site, code, details, corr_id));
-    };
-    const timer = setTimeout(
-      () => giveUp(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+    const call = new UnaryCall(
+      mux,
+      site,
+      corr_id,
       timeout_ms,
+      signal,
+      resolve,
+      reject,
     );
-    const abort = () => giveUp(grpc.status.CANCELLED, "Cancelled on client");
-    if (signal?.aborted) abort();
-    else signal?.addEventListener("abort", abort, { once: true });
+    call.id = mux.open(site.codec.rpc, corr_id, encode(site, req), call);
+    // A closed channel fails the call a microtask later: no timer for it.
+    if (!mux.closed) {
+      call.deadline = mux.deadlines.add(
+        timeout_ms,
+        () => call.giveUp(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+      );
+    }
+    if (signal?.aborted) call.abort();
+    else signal?.addEventListener("abort", call.abort, { once: true });
   });
 }
 

@@ -14,6 +14,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
 import { BatchWriter, decodeBatch, type MuxFrame } from "./mux_wire.ts";
+import { Deadlines } from "./deadlines.ts";
 
 /** Receives the answer of one multiplexed call. */
 export interface MuxSink {
@@ -32,6 +33,8 @@ export class MuxChannel {
   readonly #calls = new Map<number, MuxSink>();
   #nextId = 1;
   #closed = false;
+  /** The deadlines of this channel's unary calls, on one timer (mux_calls.ts). */
+  readonly deadlines = new Deadlines();
 
   constructor(
     private readonly client: grpc.Client,
@@ -40,6 +43,11 @@ export class MuxChannel {
     /** Sent as `boi-corr-id` of the stream itself. */
     private readonly corr_id: string,
   ) {}
+
+  /** No new calls: they fail UNAVAILABLE at once. */
+  get closed(): boolean {
+    return this.#closed;
+  }
 
   /** Calls in flight (for tests and diagnostics). */
   get inFlight(): number {
@@ -149,5 +157,6 @@ export class MuxChannel {
     const calls = [...this.#calls.values()];
     this.#calls.clear();
     for (const sink of calls) sink.end(code, details);
+    this.deadlines.stop(); // every call it timed has ended
   }
 }

@@ -114,9 +114,12 @@ export class BatchWriter {
     this.#timer ??= setImmediate(this.flush);
   }
 
-  /** Resolves when the transport takes more (at once unless it asked to pause). */
-  ready(): Promise<void> {
-    return this.#blocked?.promise ?? Promise.resolve();
+  /**
+   * Resolves when the transport takes more; undefined while it does (no
+   * promise per stream item in the common case).
+   */
+  ready(): Promise<void> | undefined {
+    return this.#blocked?.promise;
   }
 
   /** The transport drained: producers may go on. */

@@ -19,7 +19,7 @@ import {
   MUX_RPC,
   type MuxFrame,
 } from "../../node/exec/mux_wire.ts";
-import type { CallStatus, Dispatcher } from "./dispatch.ts";
+import type { CallStatus, Dispatcher, Route } from "./dispatch.ts";
 import type { PluginLogger } from "./log.ts";
 
 interface Call {
@@ -129,6 +129,18 @@ export class MuxServer {
     const c: Call = { ctl: new AbortController(), cancelledByCaller: false };
     s.calls.set(id, c);
     this.#inFlight++;
+    this.#serve(s, id, open, route, method, c);
+  }
+
+  /** Runs one call to its end frame (one async frame, no promise chain). */
+  async #serve(
+    s: Stream,
+    id: number,
+    open: { rpc: string; corr_id: string; request: Uint8Array },
+    route: Route,
+    method: grpc.MethodDefinition<unknown, unknown>,
+    c: Call,
+  ): Promise<void> {
     const ctx = this.dispatcher.context(open.corr_id, open.rpc, c.ctl.signal);
     const request = (): Wire => {
       try {
@@ -137,27 +149,27 @@ export class MuxServer {
         throw new WireError(`${open.rpc} request: ${(e as Error).message}`);
       }
     };
-    const send = (w: Wire) =>
-      s.writer.send({ id, message: method.responseSerialize(w) });
-    const served = route.codec.stream
-      ? this.dispatcher.stream(route, request, ctx, (w) => {
-        send(w);
-        return s.writer.ready();
-      }, () => c.cancelledByCaller)
-      : this.dispatcher.unary(route, request, ctx).then(send);
-    served.then(
-      () => this.#end(s, id, { code: grpc.status.OK, details: "" }, c),
-      (e) => {
-        if (c.cancelledByCaller) ctx.log.debug("call cancelled by caller");
-        else this.#end(s, id, this.dispatcher.status(ctx, e), c);
-      },
-    ).finally(() => {
+    try {
+      if (route.codec.stream) {
+        await this.dispatcher.stream(route, request, ctx, (w) => {
+          s.writer.send({ id, message: method.responseSerialize(w) });
+          return s.writer.ready();
+        }, () => c.cancelledByCaller);
+      } else {
+        const w = await this.dispatcher.unary(route, request, ctx);
+        s.writer.send({ id, message: method.responseSerialize(w) });
+      }
+      this.#end(s, id, { code: grpc.status.OK, details: "" }, c);
+    } catch (e) {
+      if (c.cancelledByCaller) ctx.log.debug("call cancelled by caller");
+      else this.#end(s, id, this.dispatcher.status(ctx, e), c);
+    } finally {
       s.calls.delete(id);
       if (--this.#inFlight === 0 && this.#idle) {
         this.#idle.resolve();
         this.#idle = null;
       }
-    });
+    }
   }
 
   #end(s: Stream, id: number, st: CallStatus, c?: Call): void {
