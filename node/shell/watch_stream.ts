@@ -64,6 +64,9 @@ interface Pool {
 }
 
 const METHOD = "/etcdserverpb.Watch/Watch";
+
+/** etcd cancelled the watch (its start revision compacted, or another reason): re-list. */
+export class WatchCancelled extends Error {}
 const serialize = (m: Uint8Array) =>
   Buffer.from(m.buffer, m.byteOffset, m.length);
 
@@ -177,7 +180,7 @@ class StreamWatch implements PrefixWatch {
 
   #onMessage(m: WatchMessage, settle: (err: Error | null) => void): void {
     if (m.canceled) {
-      const err = new Error(
+      const err = new WatchCancelled(
         m.compact_revision > 0
           ? `watch cancelled: revision ${this.next} compacted (compact revision ${m.compact_revision})`
           : `watch cancelled: ${m.cancel_reason || "by etcd"}`,
@@ -215,7 +218,7 @@ class StreamWatch implements PrefixWatch {
       this.open().catch((err) => {
         if (this.#stopped) return;
         // etcd refused the resumed watch (its revision compacted): re-list.
-        if (/watch cancelled/.test(err.message)) this.cb.onError(err);
+        if (err instanceof WatchCancelled) this.cb.onError(err);
         else this.#reconnect();
       });
     }, delay);
