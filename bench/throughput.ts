@@ -35,6 +35,12 @@ export interface ThroughputResult {
    * from `boi_watch_events_total`); null when the nodes do not expose it.
    */
   watch_events_per_node_per_task: number | null;
+  /**
+   * Claim transactions that lost the race (compare failed), all nodes, per
+   * task (`boi_claim_conflicts_total`): spill-over races grow with the node
+   * count. Null when the nodes do not expose it.
+   */
+  claim_conflicts_per_task: number | null;
   /** Tasks that did not end DONE (must be 0). */
   not_done: number;
   /** Tasks by the state they ended in (DONE, FAILED, …). */
@@ -61,6 +67,7 @@ export interface ThroughputOptions {
 }
 
 const EVENTS = "boi_watch_events_total";
+const CONFLICTS = "boi_claim_conflicts_total";
 
 /** Dispatches `tasks` tasks on `cluster` and waits until all are terminal. */
 export async function throughput(
@@ -83,6 +90,7 @@ export async function throughput(
   const stopRss = rssPeak(cluster.nodes.map((x) => x.pid));
   try {
     const ev0 = await scrapeCounter(cluster.nodes, EVENTS);
+    const cf0 = await scrapeCounter(cluster.nodes, CONFLICTS);
     const rev0 = await cluster.etcd.revision();
     const writes0 = watch.writes;
     const cpu = cpuMeter(
@@ -110,6 +118,8 @@ export async function throughput(
     const revisions = (await cluster.etcd.revision()) - rev0;
     const writes = watch.writes - writes0;
     const events = await nodeEvents(cluster, ev0, writes);
+    const conflicts = (await scrapeCounter(cluster.nodes, CONFLICTS))
+      .reduce((a, v, i) => a + v - cf0[i], 0);
     const notDone = [...watch.tasks.values()].filter((t) => t.state !== "DONE")
       .length;
     return {
@@ -122,6 +132,9 @@ export async function throughput(
       revisions_per_task: revisions / n,
       watch_events_per_node_per_task: events.every(Number.isFinite)
         ? events.reduce((a, b) => a + b, 0) / events.length / n
+        : null,
+      claim_conflicts_per_task: Number.isFinite(conflicts)
+        ? conflicts / n
         : null,
       not_done: notDone,
       end_states: watch.states(),

@@ -5,78 +5,18 @@
  * compares in the transactions, not from the view being fresh.
  */
 import type { Envelope, Requires } from "../schema.ts";
-import type { Keys } from "../keys.ts";
 import type { Effect } from "./effects.ts";
 import { hrwBefore, hrwPosition, hrwWinner } from "./hrw.ts";
-import { isCandidate, isCapable, liveNodeCaps, localBusy } from "./filter.ts";
+import { isCandidate, isCapable } from "./filter.ts";
 import type { NodeCaps } from "./filter.ts";
+import { type DecideContext, isFull } from "./decide_context.ts";
 import { claimTxn, fencedTxn, strayClaimTxn, unclaimedTxn } from "./txns.ts";
 import type { NodeView, Versioned } from "./view.ts";
 import { unschedulableNote } from "./provision_note.ts";
 import { decideWorker } from "./worker_decide.ts";
 import { finishEnvelope } from "./finish.ts";
 
-/**
- * Per-batch context: membership, free slots and the capable nodes per
- * `requires` computed once (a sweep decides every open task), claims issued
- * so far counted.
- */
-export interface DecideContext {
-  readonly at: number;
-  readonly keys: Keys;
-  readonly members: NodeCaps[];
-  /** Live members for HRW monitor selection: a node record under a lease, with a caps record. */
-  readonly memberIds: string[];
-  /** Leases of live node records: a claim under any other lease is stray. */
-  readonly liveLeases: ReadonlySet<string>;
-  /** Local slots free when the batch began. */
-  readonly free: number;
-  /** Claims issued earlier in this batch, not yet visible in `view.inflight`. */
-  claimed: number;
-  /** Capable members by canonical `requires` (see {@linkcode capableFor}). */
-  readonly capable: Map<string, NodeCaps[]>;
-  /** Computed on first need: see `hasOwnBacklog`. */
-  ownBacklog?: boolean;
-}
-
-export function decideContext(
-  view: NodeView,
-  keys: Keys,
-  at: number,
-): DecideContext {
-  const members = liveNodeCaps(view, at);
-  return {
-    at,
-    keys,
-    members,
-    memberIds: liveMembers(view),
-    liveLeases: new Set(
-      [...view.nodes.values()].map((n) => n.lease).filter((l) => l !== "0"),
-    ),
-    free: view.config.workers_max - localBusy(view),
-    claimed: 0,
-    capable: new Map(),
-  };
-}
-
-/**
- * Who counts as a member: a node record bound to a lease (etcd deletes it
- * with the lease) and a caps record. A record written by hand without a
- * lease would otherwise "monitor" tasks forever and never act.
- */
-function liveMembers(view: NodeView): string[] {
-  const ids: string[] = [];
-  for (const [id, n] of view.nodes) {
-    if (n.lease !== "0" && view.caps.has(id)) ids.push(id);
-    else if (id === view.config.node_id && view.lease_id !== null) ids.push(id);
-  }
-  return ids;
-}
-
-/** True once this batch's claims have filled the node's free slots. */
-export function isFull(ctx: DecideContext): boolean {
-  return ctx.claimed >= ctx.free;
-}
+export { type DecideContext, decideContext, isFull } from "./decide_context.ts";
 
 /** The members that satisfy `requires`, memoized per batch (most tasks share one). */
 function capableFor(ctx: DecideContext, requires: Requires): NodeCaps[] {

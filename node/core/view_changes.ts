@@ -15,6 +15,7 @@ import {
   SpecRecord,
   TERMINAL_STATES,
 } from "../schema.ts";
+import { fastCheck, fastSafeParse } from "../schema_fast.ts";
 import type { Keys } from "../keys.ts";
 import type { Op } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
@@ -90,6 +91,10 @@ const SCHEMAS: Record<string, z.ZodType> = {
   "dispatch-queue": Envelope,
   claims: Claim,
 };
+/** The schemas' fast acceptance checks (schema_fast.ts): zod runs only on what they do not accept. */
+const FAST = Object.fromEntries(
+  Object.entries(SCHEMAS).map(([k, s]) => [k, fastCheck(s)]),
+);
 
 export function applyChange(
   view: MutableView,
@@ -147,7 +152,9 @@ export function applyChange(
   }
   // One decode per change, however many views consume it (the simulator's
   // nodes share a change object; records are never mutated once decoded).
-  const parsed = c.kv.decoded ??= SCHEMAS[p.collection].safeParse(
+  const parsed = c.kv.decoded ??= fastSafeParse(
+    SCHEMAS[p.collection],
+    FAST[p.collection],
     safeJson(c.kv.value),
   );
   if (!parsed.success) {

@@ -7,7 +7,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Etcd3, Watcher } from "etcd3";
+import type { Etcd3 } from "etcd3";
+import type { PrefixWatch } from "../shell/watch_stream.ts";
 import { deadline } from "../etcd_errors.ts";
 import { watchPrefix } from "../shell/etcd_io.ts";
 import type { TxnEffect } from "../core/effects.ts";
@@ -31,7 +32,7 @@ export async function intentOutcome(
   const first = Promise.withResolvers<
     { value: string | null; revision: number } | Error
   >();
-  let w: Watcher | null = null;
+  let w: PrefixWatch | null = null;
   const t = setTimeout(
     () => first.resolve(new Error("watch timed out")),
     timeoutMs,

@@ -1,14 +1,9 @@
 /** The node's etcd I/O: transactions from effects, consistent paged lists, and the prefix watch. */
 import { Buffer } from "node:buffer";
-import type {
-  Etcd3,
-  IKeyValue,
-  ITxnRequest,
-  IWatchResponse,
-  Watcher,
-} from "etcd3";
+import type { Etcd3, IKeyValue, ITxnRequest } from "etcd3";
 import type { Compare, Op } from "../core/effects.ts";
 import type { KeyChange } from "../core/events.ts";
+import { openPrefixWatch, type PrefixWatch } from "./watch_stream.ts";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -171,22 +166,25 @@ export async function listPrefix(
   return { revision, kvs };
 }
 
-/** Watches `prefix` from `fromRevision`, calling back with each response's changes in order. */
-export async function watchPrefix(
+/**
+ * Watches `prefix` from `fromRevision`, calling back with each response's
+ * changes in order; `onError` when etcd cancels the watch (e.g. compacted),
+ * after which the caller re-lists. A broken stream is resumed inside
+ * (watch_stream.ts), decoded by hand (watch_codec.ts).
+ */
+export function watchPrefix(
   client: Etcd3,
   prefix: string,
   fromRevision: number,
   onChanges: (changes: KeyChange[]) => void,
   onError: (err: Error) => void,
-): Promise<Watcher> {
-  const w = await client.watch().prefix(prefix).startRevision(
-    String(fromRevision),
-  )
-    .create();
-  w.on("data", (res: IWatchResponse) => {
-    if (res.events.length === 0) return;
-    onChanges(res.events.map((e) => toChange(e.kv, e.type === "Delete")));
-  });
-  w.on("error", onError);
-  return w;
+): Promise<PrefixWatch> {
+  return openPrefixWatch(
+    client,
+    b(prefix),
+    prefixEnd(prefix),
+    fromRevision,
+    onChanges,
+    onError,
+  );
 }

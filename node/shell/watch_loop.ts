@@ -4,7 +4,8 @@
  * re-lists and resumes, so no event is lost silently. Retries with backoff
  * while etcd is unreachable.
  */
-import type { Etcd3, Watcher } from "etcd3";
+import type { Etcd3 } from "etcd3";
+import type { PrefixWatch } from "./watch_stream.ts";
 import { isUnreachable } from "../etcd_errors.ts";
 import type { NodeEvent } from "../core/mod.ts";
 import { listPrefix, watchPrefix } from "./etcd_io.ts";
@@ -21,7 +22,7 @@ export interface WatchLoopDeps {
 }
 
 export class WatchLoop {
-  #watcher: Watcher | null = null;
+  #watcher: PrefixWatch | null = null;
 
   constructor(readonly deps: WatchLoopDeps) {}
 
