@@ -17,7 +17,6 @@ import { loadConfig } from "./shell/config.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
 import { lockFlags, nodeLock } from "./permissions.ts";
 import { identityPaths } from "./identity/files.ts";
-import { nodeV8FlagsArg } from "./v8_flags.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 /** Named, so `-P=node` is found whatever the working dir of the printed command. */
@@ -164,7 +163,6 @@ export function lockedCommand(): LockedCommand {
       Deno.execPath(),
       "run",
       "-q",
-      nodeV8FlagsArg(),
       `--config=${CONFIG}`,
       "-P=node",
       ...lockFlags(lock),

@@ -34,7 +34,6 @@ import {
   waitFor,
 } from "../harness/mod.ts";
 import { childEnv } from "../harness/paths.ts";
-import { nodeV8FlagsArg } from "../../node/v8_flags.ts";
 
 const PROBE = `${REPO_ROOT}/tests/e2e/lock_probe.ts`;
 
@@ -214,8 +213,6 @@ Deno.test("permission lock: a cluster under the shipped permissions works and is
       assert.deepEqual(cmdline.slice(1), flags.argv.slice(1));
       assert.ok(!cmdline.includes("-A") && !cmdline.includes("--allow-all"));
       assert.ok(cmdline.includes("-P=node"), cmdline.join(" "));
-      // The node's V8 flags (node/v8_flags.ts) reach the running node.
-      assert.ok(cmdline.includes(nodeV8FlagsArg()), cmdline.join(" "));
     }
 
     // Normal work passes: a spec dispatched through the CLI ends DONE.

@@ -3,7 +3,6 @@
  * with their JSON log lines kept in memory and in a file.
  */
 import { DEFAULT_PREFIX } from "../../node/keys.ts";
-import { nodeV8FlagsArg } from "../../node/v8_flags.ts";
 import { artifactPath, childEnv, makeTempDir, REPO_ROOT } from "./paths.ts";
 import { freePort } from "./ports.ts";
 import { type HasClient, readNode } from "./store.ts";
@@ -128,7 +127,6 @@ export class NodeProc implements AsyncDisposable {
       "run",
       "-q",
       `-P=${this.#opts.permissionSet ?? "node-test"}`,
-      nodeV8FlagsArg(), // what the launcher runs a node with
       ...(this.#opts.denoFlags ?? []),
       this.#opts.entry ?? "node/main.ts",
     ];
