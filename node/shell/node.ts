@@ -34,6 +34,7 @@ import { AdminCapsPort } from "../identity/admin_caps_port.ts";
 import { Registration } from "./registration.ts";
 import { WatchLoop } from "./watch_loop.ts";
 import { countWatchEvents, declareNodeMetrics } from "./node_metrics.ts";
+import { declareMemoryMetrics } from "./memory_metrics.ts";
 import type { Logger } from "./log.ts";
 import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
 import { declareProvisionMetrics } from "./provision_metrics.ts";
@@ -198,6 +199,7 @@ export class BoiNode {
       this.#etcd,
     );
     declareProvisionMetrics(this.metrics, this.view);
+    declareMemoryMetrics(this.metrics);
     this.hooks = deps.hooks
       ? new NodeHooks({
         ...deps.hooks,

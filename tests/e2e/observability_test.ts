@@ -260,6 +260,8 @@ tasks:
         ["boi_hooks_unacked", "gauge"],
         ["boi_task_duration_seconds", "histogram"],
         ["boi_dispatch_to_start_seconds", "histogram"],
+        ["process_resident_memory_bytes", "gauge"],
+        ["boi_heap_bytes", "gauge"],
       ];
       const sum = (name: string) =>
         parsed.reduce(
@@ -285,6 +287,18 @@ tasks:
         assert.equal(one("boi_lease_expired_requeues_total"), 0);
         // Every node's watch delivered the N tasks' changes (≥ 1 each).
         assert.ok(one("boi_watch_events_total")! >= N, "watch events counted");
+        // The node's own memory (memory_metrics.ts), read at the scrape.
+        const rss = one("process_resident_memory_bytes")!;
+        assert.ok(rss > 16 * 2 ** 20, `resident ${rss}`);
+        const heap = (kind: string) =>
+          p.samples.find((s) =>
+            s.name === "boi_heap_bytes" && s.labels.kind === kind
+          )?.value ?? NaN;
+        assert.ok(
+          heap("used") > 0 && heap("used") <= heap("total") &&
+            heap("total") < rss,
+          `heap used ${heap("used")} total ${heap("total")} rss ${rss}`,
+        );
         // Histograms: cumulative buckets, +Inf == _count.
         for (
           const h of [
