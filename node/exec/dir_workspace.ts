@@ -11,6 +11,17 @@ import type {
  * prepare) and recursive walks were most of this plugin's CPU per task.
  */
 export class DirWorkspace implements Workspace {
+  /**
+   * Task directories prepared and not cleaned up, by spec: the spec's own
+   * directory goes with its last task, so single-task specs (every dispatch
+   * of one command) do not leave an empty directory each. All file system
+   * calls between a check and its act are sync, so a prepare cannot slip in
+   * between the last cleanup and the spec directory's removal; a plugin
+   * restarted meanwhile knows no tasks, and its rmdir fails harmlessly on a
+   * spec directory still in use.
+   */
+  readonly #live = new Map<string, Set<string>>();
+
   constructor(private readonly root: string) {}
 
   async prepare(req: PrepareRequest): Promise<PrepareResponse> {
@@ -26,6 +37,9 @@ export class DirWorkspace implements Workspace {
       // the async op's thread-pool hop was ~1 ms of dispatch → started.
       Deno.mkdirSync(workdir, { recursive: true });
     }
+    const live = this.#live.get(req.spec_id);
+    if (live) live.add(req.task_id);
+    else this.#live.set(req.spec_id, new Set([req.task_id]));
     return { workdir, env: {} };
   }
 
@@ -33,8 +47,24 @@ export class DirWorkspace implements Workspace {
     try {
       Deno.removeSync(req.workdir); // empty: the task left nothing behind
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return;
-      await Deno.remove(req.workdir, { recursive: true }).catch(() => {});
+      if (!(e instanceof Deno.errors.NotFound)) {
+        await Deno.remove(req.workdir, { recursive: true }).catch(() => {});
+      }
     }
+    const live = this.#live.get(req.spec_id);
+    live?.delete(req.task_id);
+    if (live && live.size > 0) return;
+    this.#live.delete(req.spec_id);
+    // Only the workdir's own parent, a direct child of the root: never a
+    // path a crafted spec_id points at.
+    const specDir = `${this.root}/${req.spec_id}`;
+    if (
+      !req.workdir.startsWith(`${specDir}/`) || /^\.*$|\//.test(req.spec_id)
+    ) {
+      return;
+    }
+    try {
+      Deno.removeSync(specDir); // only if empty
+    } catch { /* in use (a restart forgot its tasks) or gone already */ }
   }
 }

@@ -26,3 +26,51 @@ Deno.test("dir workspace: a fresh empty directory per attempt, removed afterward
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("dir workspace: a spec's directory goes with its last task, not before", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const ws = new DirWorkspace(`${root}/work`);
+    const a = await ws.prepare({ ...req, task_id: "s1.a" });
+    const b = await ws.prepare({ ...req, task_id: "s1.b" });
+    await ws.cleanup({ ...req, task_id: "s1.a", workdir: a.workdir });
+    assert.deepEqual(
+      [...Deno.readDirSync(`${root}/work/s1`)].map((e) => e.name),
+      ["s1.b"],
+    );
+    await ws.cleanup({ ...req, task_id: "s1.b", workdir: b.workdir });
+    assert.throws(() => Deno.statSync(`${root}/work/s1`), Deno.errors.NotFound);
+    // The spec comes again (a retry after the last cleanup): made anew.
+    const c = await ws.prepare({ ...req, task_id: "s1.a" });
+    assert.deepEqual([...Deno.readDirSync(c.workdir)], []);
+    // A restarted plugin knows no tasks: a spec directory still in use stays.
+    const d = await ws.prepare({ ...req, task_id: "s1.d" });
+    const restarted = new DirWorkspace(`${root}/work`);
+    await restarted.cleanup({ ...req, task_id: "s1.a", workdir: c.workdir });
+    assert.deepEqual(
+      [...Deno.readDirSync(`${root}/work/s1`)].map((e) => e.name),
+      ["s1.d"],
+    );
+    await restarted.cleanup({ ...req, task_id: "s1.d", workdir: d.workdir });
+    assert.throws(() => Deno.statSync(`${root}/work/s1`), Deno.errors.NotFound);
+    // A spec_id that is not the workdir's parent removes nothing else.
+    await Deno.mkdir(`${root}/empty`);
+    const e = await ws.prepare({ ...req, task_id: "s1.e" });
+    await ws.cleanup({
+      ...req,
+      spec_id: "..",
+      task_id: "s1.e",
+      workdir: e.workdir,
+    });
+    await ws.cleanup({
+      ...req,
+      spec_id: "../empty",
+      task_id: "s1.e",
+      workdir: e.workdir,
+    });
+    Deno.statSync(`${root}/empty`);
+    Deno.statSync(`${root}/work/s1`); // its own spec_id never came: left
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
