@@ -5,8 +5,28 @@
  * `boi_etcd_*` metrics, the `etcd_unreachable since=…` lines and the cache age.
  */
 import { unreachableReason } from "../etcd_errors.ts";
+import type { EmitEffect } from "../core/mod.ts";
+import { emit } from "../core/hook_events.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+
+/** A change of etcd reachability, as {@linkcode EtcdHealth} reports it. */
+export type EtcdChange = { up: true; down_ms: number } | {
+  up: false;
+  since: number;
+  error: string;
+};
+
+/** What a reachability change tells the hooks (SPEC §6 degraded mode). */
+export function partitionEvent(node_id: string, ch: EtcdChange): EmitEffect {
+  return ch.up
+    ? emit("cluster.partition_healed", { node_id, down_ms: ch.down_ms })
+    : emit("cluster.partition_detected", {
+      node_id,
+      since: ch.since,
+      error: ch.error,
+    });
+}
 
 export class EtcdHealth {
   up = true;
@@ -22,13 +42,7 @@ export class EtcdHealth {
     /** Called once etcd answers again (replay the pending flush). */
     readonly onUp: () => void,
     /** Every change, for `cluster.partition_detected` / `cluster.partition_healed`. */
-    readonly onChange: (
-      c: { up: true; down_ms: number } | {
-        up: false;
-        since: number;
-        error: string;
-      },
-    ) => void = () => {},
+    readonly onChange: (c: EtcdChange) => void = () => {},
   ) {}
 
   /** Records a success (`up`) or an unreachable failure. */

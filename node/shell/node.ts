@@ -27,13 +27,17 @@ import { TxnBatcher } from "./txn_batch.ts";
 import { runTxnEffect, type TxnRunnerDeps } from "./txn_runner.ts";
 import { WorkerRunner } from "./worker_runner.ts";
 import { etcdCasPort } from "./cas_port.ts";
-import { EtcdHealth } from "./etcd_health.ts";
+import { EtcdHealth, partitionEvent } from "./etcd_health.ts";
 import { FlushReplayer } from "./flush_replayer.ts";
 import { NodeRecords } from "./records.ts";
 import { AdminCapsPort } from "../identity/admin_caps_port.ts";
 import { Registration } from "./registration.ts";
 import { WatchLoop } from "./watch_loop.ts";
-import { countWatchEvents, declareNodeMetrics } from "./node_metrics.ts";
+import {
+  countPluginChange,
+  countWatchEvents,
+  declareNodeMetrics,
+} from "./node_metrics.ts";
 import { declareMemoryMetrics } from "./memory_metrics.ts";
 import type { Logger } from "./log.ts";
 import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
@@ -105,19 +109,7 @@ export class BoiNode {
       // One failed call (say, on a dead member of three) is not an outage.
       Math.max(1000, (c.lease_ttl_s * 1000) / 2),
       () => this.#replayer.replay(),
-      (ch) =>
-        this.#execute(
-          ch.up
-            ? emit("cluster.partition_healed", {
-              node_id: c.node_id,
-              down_ms: ch.down_ms,
-            })
-            : emit("cluster.partition_detected", {
-              node_id: c.node_id,
-              since: ch.since,
-              error: ch.error,
-            }),
-        ),
+      (ch) => this.#execute(partitionEvent(c.node_id, ch)),
     );
     this.#flush = new PendingFlush(
       `${c.data_dir}/pending-flush/${c.node_id}.jsonl`,
@@ -304,14 +296,7 @@ export class BoiNode {
         }),
       );
     }
-    this.metrics.set(
-      "boi_plugin_unstable",
-      record.state === "unstable" ? 1 : 0,
-      { plugin: name },
-    );
-    if (prev && record.crashes.length > prev.crashes.length) {
-      this.metrics.inc("boi_plugin_restarts_total", { plugin: name });
-    }
+    countPluginChange(this.metrics, name, prev, record);
     const healthy = this.deps.plugins?.healthy() ?? true;
     if (healthy !== this.view.plugins_healthy) {
       this.push({ type: "plugins_health", at: Date.now(), healthy });

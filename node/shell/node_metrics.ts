@@ -3,6 +3,7 @@ import type { NodeEvent, NodeView, TxnEffect } from "../core/mod.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import type { PluginRecord } from "./plugin_host.ts";
 
 /** Declares the node's series; gauges are read from the view at scrape time. */
 export function declareNodeMetrics(
@@ -114,4 +115,17 @@ export function countWatchEvents(
     }
     push(ev);
   };
+}
+
+/** A plugin's state change, as its gauge and restart counter (SPEC §12). */
+export function countPluginChange(
+  m: Metrics,
+  plugin: string,
+  prev: PluginRecord | undefined,
+  record: PluginRecord,
+): void {
+  m.set("boi_plugin_unstable", record.state === "unstable" ? 1 : 0, { plugin });
+  if (prev && record.crashes.length > prev.crashes.length) {
+    m.inc("boi_plugin_restarts_total", { plugin });
+  }
 }
