@@ -108,6 +108,12 @@ export function applyEvent(
         // Re-read, then re-decide: the failed compare's current records.
         applyReads(view, keys, ev.reads, warnings);
         notePending(view, ev.at, [ev.effect.task_id]);
+        if (ev.effect.reason === "claim") {
+          view.steal_after_revision = Math.max(
+            view.steal_after_revision,
+            ev.revision,
+          );
+        }
       }
       break;
     case "worker_prepared": {

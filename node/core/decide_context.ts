@@ -4,8 +4,9 @@
  * once per batch and only if a decision asks for it.
  */
 import type { Keys } from "../keys.ts";
-import { liveNodeCaps, localBusy, type NodeCaps } from "./filter.ts";
-import type { NodeView } from "./view.ts";
+import { isCapable, liveNodeCaps, localBusy, type NodeCaps } from "./filter.ts";
+import type { NodeView, Versioned } from "./view.ts";
+import type { Envelope, Requires } from "../schema.ts";
 
 /**
  * Per-batch context: membership, free slots and the capable nodes per
@@ -28,6 +29,8 @@ export interface DecideContext {
   readonly capable: Map<string, NodeCaps[]>;
   /** Computed on first need: see `hasOwnBacklog`. */
   ownBacklog?: boolean;
+  /** Other nodes' tasks this batch may take, claimed at its end (decide.ts's `claimSteals`). */
+  readonly steals: Versioned<Envelope>[];
 }
 
 export function decideContext(
@@ -49,6 +52,7 @@ class BatchContext implements DecideContext {
   claimed = 0;
   readonly capable = new Map<string, NodeCaps[]>();
   ownBacklog?: boolean;
+  readonly steals: Versioned<Envelope>[] = [];
   #members?: NodeCaps[];
   #memberIds?: string[];
   #liveLeases?: ReadonlySet<string>;
@@ -99,4 +103,18 @@ function liveMembers(view: NodeView): string[] {
 /** True once this batch's claims have filled the node's free slots. */
 export function isFull(ctx: DecideContext): boolean {
   return ctx.claimed >= ctx.free;
+}
+
+/** The members that satisfy `requires`, memoized per batch (most tasks share one). */
+export function capableFor(ctx: DecideContext, requires: Requires): NodeCaps[] {
+  const keys = Object.keys(requires);
+  const key = keys.length === 0
+    ? ""
+    : keys.sort().map((k) => `${k}\x1f${requires[k]}`).join("\x1e");
+  let out = ctx.capable.get(key);
+  if (!out) {
+    out = ctx.members.filter((n) => isCapable(n, requires));
+    ctx.capable.set(key, out);
+  }
+  return out;
 }

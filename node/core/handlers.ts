@@ -11,6 +11,7 @@ import {
   isFull,
 } from "./decide.ts";
 import type { Effect } from "./effects.ts";
+import { claimSteals } from "./steal.ts";
 import { txnCommitted } from "./apply.ts";
 import { localBusy, selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
@@ -28,6 +29,7 @@ export function decideTasks(
   const ctx = decideContext(view, keys, at);
   const out: Effect[] = [];
   for (const id of taskIds) out.push(...decideTask(view, id, ctx));
+  out.push(...claimSteals(view, ctx));
   return out;
 }
 
@@ -94,6 +96,7 @@ export function onTxnDone(
   if (ev.effect.reason === "claim" && !txnCommitted(ev)) {
     fillSlots(view, ctx, ids, out);
   }
+  out.push(...claimSteals(view, ctx));
   return out;
 }
 
@@ -141,6 +144,7 @@ export function onWorkerExit(
   const ctx = decideContext(view, keys, at);
   const out = decideTask(view, taskId, ctx);
   fillSlots(view, ctx, new Set([taskId]), out);
+  out.push(...claimSteals(view, ctx));
   return out;
 }
 

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
-import { Keys } from "../keys.ts";
 import type { Claim, Envelope } from "../schema.ts";
-import { testEnvelope } from "../test_envelope.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
-import type { Effect, TxnEffect } from "./effects.ts";
-import type { KeyChange, NodeEvent } from "./events.ts";
+import type { KeyChange } from "./events.ts";
 import {
   handle,
   onLeaseExpired,
@@ -14,104 +11,23 @@ import {
   onWorkerExit,
 } from "./handlers.ts";
 import { hrwRank } from "./hrw.ts";
-import { emptyView, type MutableView } from "./view.ts";
+import type { MutableView } from "./view.ts";
 import { RUNNING_WRITE_AFTER_MS } from "./worker_decide.ts";
 import { SWEEP_EVERY_MS } from "./apply.ts";
-
-const keys = new Keys("/boi/");
-let rev = 100;
-
-function envelope(id: string, over: Partial<Envelope> = {}): Envelope {
-  return testEnvelope(`s1.${id}`, over);
-}
-
-function put(key: string, value: unknown, lease = "0"): KeyChange {
-  rev++;
-  return {
-    key,
-    revision: rev,
-    kv: {
-      value: JSON.stringify(value),
-      mod_revision: rev,
-      create_revision: rev,
-      lease,
-    },
-  };
-}
-function del(key: string): KeyChange {
-  rev++;
-  return { key, revision: rev, kv: null };
-}
-
-/** A view of `self` in a cluster of `nodes`, all registered with default caps. */
-function cluster(
-  self: string,
-  nodes: string[],
-  caps: Record<string, Record<string, string>> = {},
-): MutableView {
-  const v = emptyView({
-    node_id: self,
-    workers_max: 4,
-    static_caps: { os: "linux", arch: "x86_64", ...(caps[self] ?? {}) },
-    spill_after_ms: 1000,
-    spill_step_ms: 100,
-    retry_backoff_ms: 1000,
-    cancel_grace_ms: 1000,
-    claim_failure_window_ms: 300_000,
-    claim_failure_limit: 3,
-    claim_failure_cooldown_ms: 300_000,
-  });
-  applyEvent(v, keys, {
-    type: "lease_granted",
-    at: 0,
-    lease_id: "7",
-    valid_until: 1e15,
-  });
-  const changes: KeyChange[] = [put(keys.spec("s1"), {
-    spec_id: "s1",
-    yaml: "",
-    sha256: "x",
-    dispatched_by: "t",
-    dispatched_at: 0,
-    task_ids: [],
-  })];
-  for (const n of nodes) {
-    changes.push(
-      put(keys.node(n), {
-        node_id: n,
-        addr: "x:1",
-        version: "0",
-        started_at: 0,
-        pid: 1,
-      }, n === self ? "7" : "9"),
-    );
-    changes.push(put(keys.caps(n), {
-      static: { os: "linux", arch: "x86_64", ...(caps[n] ?? {}) },
-      dynamic: { workers_busy: 0, workers_max: 4, health: "ok" },
-    }));
-  }
-  applyEvent(v, keys, { type: "changes", at: 0, changes });
-  return v;
-}
-
-/** Runs one event through the reducer and the handlers, as the shell does; returns the effects. */
-function step(v: MutableView, ev: NodeEvent): Effect[] {
-  applyEvent(v, keys, ev);
-  const effects = handle(v, keys, ev);
-  applyEffects(v, effects, ev.at);
-  return effects;
-}
-
-/** Applies `changes` at time `at` and returns what the handlers decide. */
-function feed(v: MutableView, at: number, ...changes: KeyChange[]): Effect[] {
-  return step(v, { type: "changes", at, changes });
-}
-
-const txns = (effects: Effect[]) =>
-  effects.filter((e): e is TxnEffect => e.kind === "txn");
-const NODES = ["node-a", "node-b", "node-c"];
-// hrw: "s1.t1" ranks node-a, node-c, node-b
-const T1 = "s1.t1";
+import {
+  cluster,
+  del,
+  envelope,
+  feed,
+  keys,
+  lastRev,
+  nextRev,
+  NODES,
+  put,
+  step,
+  T1,
+  txns,
+} from "./handlers_test_util.ts";
 
 Deno.test("onTaskQueued: only the HRW winner claims at once, with claim and envelope in one txn", () => {
   assert.deepEqual(hrwRank(T1, NODES), ["node-a", "node-c", "node-b"]);
@@ -123,7 +39,7 @@ Deno.test("onTaskQueued: only the HRW winner claims at once, with claim and enve
       const e = effects[0];
       assert.equal(e.reason, "claim");
       assert.deepEqual(e.compare, [
-        { key: keys.task(T1), target: "mod", equals: rev },
+        { key: keys.task(T1), target: "mod", equals: lastRev() },
         { key: keys.claim(T1), target: "version", equals: 0 },
       ]);
       assert.deepEqual(e.success.map((o) => [o.op, o.key]), [[
@@ -191,7 +107,7 @@ Deno.test("no capable node: the monitor marks the task once and emits task.unsch
     at: 1,
     effect: t[0],
     ok: true,
-    revision: ++rev,
+    revision: nextRev(),
     error: null,
   });
   const again = onTick(a, keys, 5000);
@@ -309,7 +225,7 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
   const [claim] = txns(
     feed(v, 0, put(keys.task(T1), envelope("t1", { retries_left: retries }))),
   );
-  const fence = ++rev;
+  const fence = nextRev();
   const ev = {
     type: "txn_done" as const,
     at: 1,
@@ -376,7 +292,7 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
     at: 3,
     effect: running[0],
     ok: true,
-    revision: ++rev,
+    revision: nextRev(),
     error: null,
   });
   return { v, fence };
@@ -411,7 +327,7 @@ Deno.test("onWorkerExit: the result is written under the fence and the claim del
 Deno.test("a worker that ends before its RUNNING write is due goes CLAIMED→DONE in one write, under the same compares", () => {
   const v = cluster("node-a", NODES);
   const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
-  const fence = ++rev;
+  const fence = nextRev();
   step(v, {
     type: "txn_done",
     at: 1,
@@ -474,7 +390,7 @@ Deno.test("a worker that ends before its RUNNING write is due goes CLAIMED→DON
     at: 6,
     effect: fin,
     ok: true,
-    revision: ++rev,
+    revision: nextRev(),
     error: null,
   });
   const emits = done.flatMap((e) =>
@@ -730,7 +646,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
   const claims = txns(feed(v, 0, ...changes));
   assert.equal(claims.length, 4);
   const first = claims[0];
-  const fence = ++rev;
+  const fence = nextRev();
   const spawned = step(v, {
     type: "txn_done",
     at: 1,
@@ -771,7 +687,7 @@ Deno.test("capacity: an exited worker frees its slot at once: the next PENDING t
       at: 5,
       effect: finish,
       ok: true,
-      revision: ++rev,
+      revision: nextRev(),
       error: null,
     })),
     [],
@@ -822,7 +738,7 @@ Deno.test("spill-over waits while the node has PENDING work of its own: a free s
     "s1.t5",
     "s1.t6",
   ]);
-  const fence = ++rev;
+  const fence = nextRev();
   step(v, {
     type: "txn_done",
     at: 1001,
@@ -868,7 +784,7 @@ Deno.test("spill-over waits while the node's own claims fly: the owner takes the
       at: 2501,
       effect: c,
       ok: true,
-      revision: ++rev,
+      revision: nextRev(),
       error: null,
     });
   }
@@ -885,7 +801,7 @@ Deno.test("finding 6: a late ack of our own claim does not re-insert a claim the
   const v = cluster("node-a", ["node-a"]);
   const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
   assert.equal(claim.reason, "claim");
-  const at = ++rev;
+  const at = nextRev();
   const claimPut = claim.success[0];
   const taskPut = claim.success[1];
   assert.ok(claimPut.op === "put" && taskPut.op === "put");
@@ -925,7 +841,7 @@ Deno.test("finding 6: a late ack of our own claim does not re-insert a claim the
 Deno.test("finding 3: a compare that failed only because our transaction had already committed counts as committed", () => {
   const v = cluster("node-a", ["node-a"]);
   const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
-  const at = ++rev;
+  const at = nextRev();
   const reads: KeyChange[] = claim.success.map((op) => ({
     key: op.key,
     revision: at,

@@ -167,6 +167,11 @@ export interface NodeView {
   readonly reported_health: "ok" | "degraded";
   /** Highest revision delivered by the watch (or the last relist). */
   readonly watch_revision: number;
+  /**
+   * A claim of ours lost at this revision: the view lags etcd, so other
+   * nodes' tasks are not taken until the watch has caught up with it.
+   */
+  readonly steal_after_revision: number;
   /** The audit hooks queue is full (SPEC §8 back-pressure): no claims, no commits. */
   readonly hooks_stalled: boolean;
   /** Provisioning requests, failure records and this node's own requests. */
@@ -209,6 +214,7 @@ export interface MutableView extends NodeView {
   watch_revision: number;
   provision: MutableProvisionView;
   swept_at: number;
+  steal_after_revision: number;
   sweep_now: boolean;
 }
 
@@ -243,6 +249,7 @@ export function emptyView(config: CoreConfig): MutableView {
     watch_revision: 0,
     provision: emptyProvisionView(),
     swept_at: Number.NEGATIVE_INFINITY,
+    steal_after_revision: 0,
     sweep_now: false,
   };
 }

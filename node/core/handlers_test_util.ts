@@ -1,0 +1,119 @@
+/** The view, events and handlers of one node, driven as the shell drives them: for core tests. */
+import { Keys } from "../keys.ts";
+import type { Envelope } from "../schema.ts";
+import { testEnvelope } from "../test_envelope.ts";
+import { applyEffects, applyEvent } from "./apply.ts";
+import type { Effect, TxnEffect } from "./effects.ts";
+import type { KeyChange, NodeEvent } from "./events.ts";
+import { handle } from "./handlers.ts";
+import { emptyView, type MutableView } from "./view.ts";
+
+export const keys = new Keys("/boi/");
+let rev = 100;
+
+/** The next etcd revision of the test's history. */
+export function nextRev(): number {
+  return ++rev;
+}
+
+/** The revision of the last change made. */
+export function lastRev(): number {
+  return rev;
+}
+
+export function envelope(id: string, over: Partial<Envelope> = {}): Envelope {
+  return testEnvelope(`s1.${id}`, over);
+}
+
+export function put(key: string, value: unknown, lease = "0"): KeyChange {
+  rev++;
+  return {
+    key,
+    revision: rev,
+    kv: {
+      value: JSON.stringify(value),
+      mod_revision: rev,
+      create_revision: rev,
+      lease,
+    },
+  };
+}
+export function del(key: string): KeyChange {
+  rev++;
+  return { key, revision: rev, kv: null };
+}
+
+/** A view of `self` in a cluster of `nodes`, all registered with default caps. */
+export function cluster(
+  self: string,
+  nodes: string[],
+  caps: Record<string, Record<string, string>> = {},
+  workersMax = 4,
+): MutableView {
+  const v = emptyView({
+    node_id: self,
+    workers_max: workersMax,
+    static_caps: { os: "linux", arch: "x86_64", ...(caps[self] ?? {}) },
+    spill_after_ms: 1000,
+    spill_step_ms: 100,
+    retry_backoff_ms: 1000,
+    cancel_grace_ms: 1000,
+    claim_failure_window_ms: 300_000,
+    claim_failure_limit: 3,
+    claim_failure_cooldown_ms: 300_000,
+  });
+  applyEvent(v, keys, {
+    type: "lease_granted",
+    at: 0,
+    lease_id: "7",
+    valid_until: 1e15,
+  });
+  const changes: KeyChange[] = [put(keys.spec("s1"), {
+    spec_id: "s1",
+    yaml: "",
+    sha256: "x",
+    dispatched_by: "t",
+    dispatched_at: 0,
+    task_ids: [],
+  })];
+  for (const n of nodes) {
+    changes.push(
+      put(keys.node(n), {
+        node_id: n,
+        addr: "x:1",
+        version: "0",
+        started_at: 0,
+        pid: 1,
+      }, n === self ? "7" : "9"),
+    );
+    changes.push(put(keys.caps(n), {
+      static: { os: "linux", arch: "x86_64", ...(caps[n] ?? {}) },
+      dynamic: { workers_busy: 0, workers_max: 4, health: "ok" },
+    }));
+  }
+  applyEvent(v, keys, { type: "changes", at: 0, changes });
+  return v;
+}
+
+/** Runs one event through the reducer and the handlers, as the shell does; returns the effects. */
+export function step(v: MutableView, ev: NodeEvent): Effect[] {
+  applyEvent(v, keys, ev);
+  const effects = handle(v, keys, ev);
+  applyEffects(v, effects, ev.at);
+  return effects;
+}
+
+/** Applies `changes` at time `at` and returns what the handlers decide. */
+export function feed(
+  v: MutableView,
+  at: number,
+  ...changes: KeyChange[]
+): Effect[] {
+  return step(v, { type: "changes", at, changes });
+}
+
+export const txns = (effects: Effect[]) =>
+  effects.filter((e): e is TxnEffect => e.kind === "txn");
+export const NODES = ["node-a", "node-b", "node-c"];
+// hrw: "s1.t1" ranks node-a, node-c, node-b
+export const T1 = "s1.t1";
