@@ -45,20 +45,6 @@ export function hrwBefore(taskId: string, a: string, b: string): boolean {
   return sa === sb ? a < b : sa > sb;
 }
 
-/** The position `nodeId` would have in {@linkcode hrwRank}, without building the ranking; -1 if absent. */
-export function hrwPosition(
-  taskId: string,
-  nodeIds: readonly string[],
-  nodeId: string,
-): number {
-  if (!nodeIds.includes(nodeId)) return -1;
-  let pos = 0;
-  for (const id of nodeIds) {
-    if (id !== nodeId && hrwBefore(taskId, id, nodeId)) pos++;
-  }
-  return pos;
-}
-
 /** The first node of {@linkcode hrwRank}; undefined for none. */
 export function hrwWinner(
   taskId: string,

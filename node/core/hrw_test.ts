@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { hrwPosition, hrwRank, hrwScore, hrwWinner } from "./hrw.ts";
+import { hrwBefore, hrwRank, hrwScore, hrwWinner } from "./hrw.ts";
 
 const hex = (n: bigint) => n.toString(16).padStart(16, "0");
 const NODES = ["node-a", "node-b", "node-c"];
@@ -37,16 +37,22 @@ Deno.test("hrw rank does not depend on input order", () => {
   );
 });
 
-Deno.test("hrwPosition and hrwWinner agree with hrwRank", () => {
+Deno.test("hrwBefore and hrwWinner agree with hrwRank", () => {
   const nodes = ["node-a", "node-b", "node-c", "node-d"];
   for (let i = 0; i < 200; i++) {
     const task = `s${i % 7}.t${i}`;
     const rank = hrwRank(task, nodes);
     assert.equal(hrwWinner(task, nodes), rank[0]);
-    for (const n of nodes) {
-      assert.equal(hrwPosition(task, nodes, n), rank.indexOf(n));
+    for (const a of nodes) {
+      for (const b of nodes) {
+        if (a !== b) {
+          assert.equal(
+            hrwBefore(task, a, b),
+            rank.indexOf(a) < rank.indexOf(b),
+          );
+        }
+      }
     }
   }
-  assert.equal(hrwPosition("x", nodes, "node-z"), -1);
   assert.equal(hrwWinner("x", []), undefined);
 });
