@@ -30,7 +30,16 @@ Deno.test("20 tasks requiring x-test-gpu: yes all run on the only node that has 
 });
 
 Deno.test("60 tasks without requires spread over 3 nodes: each runs at least 10", async () => {
-  await using c = await startCluster(["node-a", "node-b", "node-c"]);
+  // Slots for every task a node owns: a node whose 4 slots were full looked
+  // full in its caps record, and the others took its queued tasks at once
+  // (SPEC §5.1, §5.5) — under the suite's load a slow node then ran 9. This
+  // test is about HRW's spread, not about who is faster.
+  await using c = await startCluster(
+    ["node-a", "node-b", "node-c"].map((nodeId) => ({
+      nodeId,
+      workersMax: 32,
+    })),
+  );
   const { spec_id } = await dispatch(c, specOf("spread", 60));
   const done = await waitTerminal(c, spec_id);
   const per = new Map<string, number>();
