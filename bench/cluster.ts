@@ -59,6 +59,10 @@ export async function startCluster(
   };
   try {
     const env: Record<string, string> = {};
+    // For trying a V8 flag on every node of a row without editing the node:
+    // `BOI_BENCH_NODE_FLAGS="--v8-flags=--max-semi-space-size=16"`.
+    const envFlags = (Deno.env.get("BOI_BENCH_NODE_FLAGS") ?? "").split(" ")
+      .filter((f) => f !== "");
     const yaml = opts.pluginsYaml ??
       ((opts.pool ?? "local") === "noop" ? noopPluginsYaml() : null);
     if (yaml !== null) {
@@ -74,7 +78,7 @@ export async function startCluster(
           workersMax: opts.workersMax,
           logLevel: opts.logLevel ?? "info",
           env,
-          denoFlags: opts.denoFlags?.(i),
+          denoFlags: opts.denoFlags?.(i) ?? envFlags,
         })),
     );
     nodes.push(...started);

@@ -17,6 +17,7 @@ import { loadConfig } from "./shell/config.ts";
 import { parsePluginsConfig } from "./plugins/config.ts";
 import { lockFlags, nodeLock } from "./permissions.ts";
 import { identityPaths } from "./identity/files.ts";
+import { nodeHeapFlags } from "./heap_flags.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 /** Named, so `-P=node` is found whatever the working dir of the printed command. */
@@ -166,6 +167,7 @@ export function lockedCommand(): LockedCommand {
       `--config=${CONFIG}`,
       "-P=node",
       ...lockFlags(lock),
+      ...nodeHeapFlags(Deno.env.get("DENO_V8_FLAGS")),
       MAIN,
     ],
     // Absolute, so the sockets under it match the flags whatever the cwd.

@@ -3,6 +3,7 @@
  * with their JSON log lines kept in memory and in a file.
  */
 import { DEFAULT_PREFIX } from "../../node/keys.ts";
+import { nodeHeapFlags } from "../../node/heap_flags.ts";
 import { artifactPath, childEnv, makeTempDir, REPO_ROOT } from "./paths.ts";
 import { freePort } from "./ports.ts";
 import { type HasClient, readNode } from "./store.ts";
@@ -127,6 +128,11 @@ export class NodeProc implements AsyncDisposable {
       "run",
       "-q",
       `-P=${this.#opts.permissionSet ?? "node-test"}`,
+      // The node's heap as `deno task node` sets it (node/launch.ts adds
+      // them itself when it is the entry); later --v8-flags in denoFlags win.
+      ...(this.#opts.entry === undefined
+        ? nodeHeapFlags(this.#env.DENO_V8_FLAGS)
+        : []),
       ...(this.#opts.denoFlags ?? []),
       this.#opts.entry ?? "node/main.ts",
     ];
