@@ -14,6 +14,7 @@ import { backlog, nodeCount, noopRun } from "./scale.ts";
 import { startCluster } from "./cluster.ts";
 import { dispatchLatency } from "./latency.ts";
 import { throughput } from "./throughput.ts";
+import { etcdCallMeter, roleMeter } from "./proc_cpu.ts";
 import { CP_WORKERS, E2E_WORKERS, sizes, TTL_S } from "./sizes.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -43,7 +44,9 @@ const rows: Record<string, () => Promise<unknown>> = {
     return await dispatchLatency(c, { dispatches: size.lat });
   },
   // bench/main.ts's end to end (2,000 × `true`, local pool, 3 nodes), alone:
-  // a fresh cluster, settled, without the latency run before it.
+  // a fresh cluster, settled, without the latency run before it; with the
+  // CPU per process role (node, each plugin, the spawner and its tasks) and
+  // etcd's RPCs per task, over the dispatch and the run.
   e2e: async () => {
     await using c = await startCluster({
       pool: "local",
@@ -51,7 +54,17 @@ const rows: Record<string, () => Promise<unknown>> = {
       leaseTtlS: TTL_S,
     });
     await new Promise((r) => setTimeout(r, 2000)); // let start-up settle
-    return await throughput(c, { tasks: size.e2e, name: "e2e" });
+    const roles = roleMeter(
+      c.nodes.map((n) => n.pid),
+      c.etcd.members[0]?.pid ?? null,
+    );
+    const calls = await etcdCallMeter(c.etcd.endpoint.split(",")[0]);
+    const run = await throughput(c, { tasks: size.e2e, name: "e2e" });
+    return {
+      ...run,
+      cpu_by_role: roles(size.e2e),
+      etcd_calls_per_task: await calls(size.e2e),
+    };
   },
 };
 const run = name === undefined ? undefined : rows[name];
