@@ -101,10 +101,18 @@ export function roleMeter(
   };
 }
 
-/** etcd's handled gRPC calls so far, by method (`grpc_server_handled_total`). */
+/**
+ * etcd's handled gRPC calls so far, by method (`grpc_server_handled_total`);
+ * none when its metrics cannot be read (a TLS endpoint, say).
+ */
 async function etcdCalls(endpoint: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${endpoint}/metrics`)).text();
   const calls = new Map<string, number>();
+  let text = "";
+  try {
+    text = await (await fetch(`${endpoint}/metrics`)).text();
+  } catch {
+    return calls;
+  }
   for (const line of text.split("\n")) {
     const m = line.match(
       /^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)$/,
