@@ -4,7 +4,7 @@
  * run. Prints the row's results as JSON and writes them to
  * bench/scratch/row-<name>-<quick|full>.json (ignored by git).
  *
- * Run: `deno run -A bench/row.ts <etcd_limit|control_plane|bullmq_noop|backlog|node_count|latency> [--quick]`
+ * Run: `deno run -A bench/row.ts <etcd_limit|control_plane|bullmq_noop|backlog|node_count|latency|e2e> [--quick]`
  * @module
  */
 import { startEtcd } from "../tests/harness/mod.ts";
@@ -13,6 +13,8 @@ import { etcdLimit } from "./etcd_limit.ts";
 import { backlog, nodeCount, noopRun } from "./scale.ts";
 import { startCluster } from "./cluster.ts";
 import { dispatchLatency } from "./latency.ts";
+import { throughput } from "./throughput.ts";
+import { etcdCallMeter, roleMeter } from "./proc_cpu.ts";
 import { CP_WORKERS, E2E_WORKERS, sizes, TTL_S } from "./sizes.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -40,6 +42,29 @@ const rows: Record<string, () => Promise<unknown>> = {
       leaseTtlS: TTL_S,
     });
     return await dispatchLatency(c, { dispatches: size.lat });
+  },
+  // bench/main.ts's end to end (2,000 × `true`, local pool, 3 nodes), alone:
+  // a fresh cluster, settled, without the latency run before it; with the
+  // CPU per process role (node, each plugin, the spawner and its tasks) and
+  // etcd's RPCs per task, over the dispatch and the run.
+  e2e: async () => {
+    await using c = await startCluster({
+      pool: "local",
+      workersMax: E2E_WORKERS,
+      leaseTtlS: TTL_S,
+    });
+    await new Promise((r) => setTimeout(r, 2000)); // let start-up settle
+    const roles = roleMeter(
+      c.nodes.map((n) => n.pid),
+      c.etcd.members[0]?.pid ?? null,
+    );
+    const calls = await etcdCallMeter(c.etcd.endpoint.split(",")[0]);
+    const run = await throughput(c, { tasks: size.e2e, name: "e2e" });
+    return {
+      ...run,
+      cpu_by_role: roles(size.e2e),
+      etcd_calls_per_task: await calls(size.e2e),
+    };
   },
 };
 const run = name === undefined ? undefined : rows[name];

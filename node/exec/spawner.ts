@@ -82,6 +82,8 @@ const SYSCALLS: Record<string, [setsid: number, close: number]> = {
 };
 
 const SCRIPT = new URL("./spawner.pl", import.meta.url);
+/** Bytes of the spawner's stdout read at once: its largest output frame (64 KiB of data plus the header) in one read. */
+const READ_BYTES = 65536 + 9;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -219,10 +221,20 @@ export class Spawner {
   }
 
   async #read(): Promise<string> {
-    let buf: Uint8Array = new Uint8Array(0);
+    // One buffer, read into again and again (a BYOB reader hands it back
+    // each time): the default reader allocated a fresh 64 KiB chunk per
+    // read, two or more per task, and the GC of those was a sixth of the
+    // pool plugin's CPU. Bytes kept past a read (a partial frame, a task's
+    // output) are copied out of it first.
+    let ab = new ArrayBuffer(READ_BYTES);
+    let pending: Uint8Array = new Uint8Array(0); // a partial frame, copied
+    const reader = this.#child.stdout.getReader({ mode: "byob" });
     try {
-      for await (const chunk of this.#child.stdout) {
-        buf = buf.length === 0 ? chunk : concat(buf, chunk);
+      for (;;) {
+        const { value, done } = await reader.read(new Uint8Array(ab));
+        if (done || value === undefined) break;
+        ab = value.buffer as ArrayBuffer;
+        const buf = pending.length === 0 ? value : concat(pending, value);
         let off = 0;
         while (buf.length - off >= 9) {
           const v = new DataView(buf.buffer, buf.byteOffset + off);
@@ -235,10 +247,12 @@ export class Spawner {
           );
           off += 9 + len;
         }
-        buf = off === buf.length ? new Uint8Array(0) : buf.slice(off);
+        pending = off === buf.length ? new Uint8Array(0) : buf.slice(off);
       }
     } catch {
       // the pipe broke: the spawner is gone, its status says why
+    } finally {
+      reader.releaseLock();
     }
     const st = await this.#child.status;
     this.#dead = st.signal ? `killed by ${st.signal}` : `exit code ${st.code}`;
@@ -265,11 +279,12 @@ export class Spawner {
         onEvent({ started: { pid } });
         return;
       }
+      // Copied: `data` is a view into the read buffer, reused by the next read.
       case "O":
-        onEvent({ stdout: data });
+        onEvent({ stdout: data.slice() });
         return;
       case "E":
-        onEvent({ stderr: data });
+        onEvent({ stderr: data.slice() });
         return;
       case "F":
         this.#tasks.delete(id);
