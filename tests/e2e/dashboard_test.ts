@@ -112,7 +112,7 @@ ${
             `  - { id: shard-${i}, run: ${steps(n)} }`
           ).join("\n")
         }
-  - { id: render, run: ${steps(16)}, requires: { x-acme-gpu: a100 } }
+  - { id: render, run: ${steps(40)}, requires: { x-acme-gpu: a100 } }
   - { id: package, run: "echo packaged", depends_on: [shard-0, shard-1] }
 `,
       );
@@ -152,6 +152,8 @@ ${
       }
 
       // The live tail of a task that runs on node-b, opened from node-a's page.
+      // It runs 12 s: at load 20 opening the tail page took longer than the
+      // 4.8 s it used to run, and the page found it ended, not following.
       const render = `${spec_id}.render`;
       await waitFor(
         `${render} RUNNING on node-b`,
