@@ -189,10 +189,22 @@ function eventToWire(ev: WorkerEvent): pool.WorkerEvent {
   };
 }
 
+function plain(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 function eventFromWire(w: pool.WorkerEvent): WorkerEvent {
   const e = w.event;
   if (e === undefined) throw new WireError("WorkerEvent: no event set");
-  if (e.$case !== "exit") return e; // carries `$case` too: harmless
+  switch (e.$case) {
+    case "started":
+      return { started: e.started };
+    // A plain view: callers should not depend on Buffer's extras.
+    case "stdout":
+      return { stdout: plain(e.stdout) };
+    case "stderr":
+      return { stderr: plain(e.stderr) };
+  }
   return {
     exit: {
       code: e.exit.code ?? null,
