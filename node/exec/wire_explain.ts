@@ -79,6 +79,12 @@ function walk(
       return `${name}: invalid tag ${tag} (wire type ${wire}) at byte ${r.pos}`;
     }
     const start = r.pos;
+    // A repeated scalar may come packed (length-delimited) or one by one.
+    if (field && !field.repeated && wireTypeOf(field) !== wire) {
+      return `${name}: expected ${WIRE_NAMES[wireTypeOf(field)]}, got ${
+        WIRE_NAMES[wire]
+      }`;
+    }
     if (wire === 2) {
       let len: number;
       try {
@@ -99,11 +105,6 @@ function walk(
         }
       }
       continue;
-    }
-    if (field && !field.repeated && wireTypeOf(field) !== wire) {
-      return `${name}: expected ${WIRE_NAMES[wireTypeOf(field)]}, got ${
-        WIRE_NAMES[wire]
-      }`;
     }
     try {
       r.skipType(wire);
