@@ -26,5 +26,9 @@ mapfile -t PROTOS < <(find boi -name '*.proto' | LC_ALL=C sort)
 protoc --plugin=protoc-gen-ts_proto="$BOI_ROOT/scripts/protoc-gen-ts_proto" \
   --ts_proto_out="$OUT" --ts_proto_opt="$OPTS" -I . "${PROTOS[@]}"
 # importSuffix is for the relative imports; protobufjs is a CommonJS package
-# that Deno resolves by its file name.
-find "$OUT" -name '*.ts' -exec sed -i 's#"protobufjs/minimal.ts"#"protobufjs/minimal.js"#' {} +
+# that Deno resolves by its file name. `long` is protobufjs's own Long class
+# (proto/long.ts): the generated modules install theirs into protobufjs when it
+# is another class, process-wide (the etcd client's decoders too).
+find "$OUT" -name '*.ts' -exec sed -i \
+  -e 's#"protobufjs/minimal.ts"#"protobufjs/minimal.js"#' \
+  -e 's#^import Long from "long";#import Long from "../../../../long.ts";#' {} +

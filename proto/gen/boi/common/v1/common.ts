@@ -5,7 +5,7 @@
 // source: boi/common/v1/common.proto
 
 /* eslint-disable */
-import Long from "long";
+import Long from "../../../../long.ts";
 import _m0 from "protobufjs/minimal.js";
 
 export const protobufPackage = "boi.common.v1";

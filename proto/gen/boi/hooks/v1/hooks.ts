@@ -5,7 +5,7 @@
 // source: boi/hooks/v1/hooks.proto
 
 /* eslint-disable */
-import Long from "long";
+import Long from "../../../../long.ts";
 import _m0 from "protobufjs/minimal.js";
 import {
   HandshakeRequest,
