@@ -1,24 +1,17 @@
 /**
- * The plugin protocol (SPEC §7): version constants and the five gRPC services
- * loaded from the `.proto` files beside this module.
- *
- * The `.proto` sources are imported as text, so they travel with the module
- * graph: neither a plugin nor core needs read permission on `proto/`.
+ * The plugin protocol (SPEC §7): version constants and the five gRPC
+ * services. Messages, their codecs and the services' RPCs are generated from
+ * the `.proto` files beside this module into `gen/` (scripts/gen_proto.sh,
+ * kept current by gen_test.ts): the one definition of every plugin message.
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import protobuf from "protobufjs";
-import commonProto from "./boi/common/v1/common.proto" with { type: "text" };
-import workspaceProto from "./boi/workspace/v1/workspace.proto" with {
-  type: "text",
-};
-import poolProto from "./boi/pool/v1/pool.proto" with { type: "text" };
-import routerProto from "./boi/router/v1/router.proto" with { type: "text" };
-import provisionerProto from "./boi/provisioner/v1/provisioner.proto" with {
-  type: "text",
-};
-import hooksProto from "./boi/hooks/v1/hooks.proto" with { type: "text" };
+import { Buffer } from "node:buffer";
+import type * as grpc from "@grpc/grpc-js";
+import { WorkspaceDefinition } from "./gen/boi/workspace/v1/workspace.ts";
+import { PoolDefinition } from "./gen/boi/pool/v1/pool.ts";
+import { RouterDefinition } from "./gen/boi/router/v1/router.ts";
+import { ProvisionerDefinition } from "./gen/boi/provisioner/v1/provisioner.ts";
+import { HooksDefinition } from "./gen/boi/hooks/v1/hooks.ts";
 
 /** Protocol major: core refuses a plugin that reports another one. */
 export const PROTO_MAJOR = 1;
@@ -32,71 +25,59 @@ export const PROTO_MINOR = 1;
 export { isPluginKind, PLUGIN_KINDS, type PluginKind } from "./kinds.ts";
 import type { PluginKind } from "./kinds.ts";
 
+/** The generated description of each kind's service (RPC names, message types, streaming). */
+export const SERVICE_DEFINITIONS = {
+  workspace: WorkspaceDefinition,
+  pool: PoolDefinition,
+  router: RouterDefinition,
+  provisioner: ProvisionerDefinition,
+  hooks: HooksDefinition,
+} as const;
+
 /** Fully qualified gRPC service name of each kind, e.g. `boi.pool.v1.Pool`. */
 export const SERVICE_NAMES: Record<PluginKind, string> = {
-  workspace: "boi.workspace.v1.Workspace",
-  pool: "boi.pool.v1.Pool",
-  router: "boi.router.v1.Router",
-  provisioner: "boi.provisioner.v1.Provisioner",
-  hooks: "boi.hooks.v1.Hooks",
+  workspace: WorkspaceDefinition.fullName,
+  pool: PoolDefinition.fullName,
+  router: RouterDefinition.fullName,
+  provisioner: ProvisionerDefinition.fullName,
+  hooks: HooksDefinition.fullName,
 };
 
-const SOURCES: Record<PluginKind, string> = {
-  workspace: workspaceProto,
-  pool: poolProto,
-  router: routerProto,
-  provisioner: provisionerProto,
-  hooks: hooksProto,
-};
-
-/**
- * How messages map to JS: field names as in the .proto, 64-bit integers as
- * numbers, `bytes` as Buffer, absent optional and oneof fields left out.
- */
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
-
-/** A loaded service: the server-side definition and the client class. */
+/** A loaded service: the grpc-js definition, keyed by RPC name (`Prepare`). */
 export interface PluginService {
   definition: grpc.ServiceDefinition;
-  Client: grpc.ServiceClientConstructor;
 }
+
+/**
+ * grpc-js carries every message as the bytes the generated codecs made
+ * (node/exec/grpc_codec.ts encodes and decodes, so a malformed message is a
+ * WireError naming its field, on both transports alike).
+ */
+const toBuffer = (b: Uint8Array): Buffer =>
+  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const asIs = (b: Buffer): Buffer => b;
 
 const cache = new Map<PluginKind, PluginService>();
 
-/** Loads (once) the gRPC service of `kind`. */
+/** The grpc-js service of `kind` (built once), with byte-level (de)serializers. */
 export function pluginService(kind: PluginKind): PluginService {
   let service = cache.get(kind);
   if (service) return service;
-  const root = new protobuf.Root();
-  // Imports are resolved by hand: the common file is parsed first.
-  protobuf.parse(commonProto, root, { keepCase: true });
-  protobuf.parse(SOURCES[kind], root, { keepCase: true });
-  const pkg = grpc.loadPackageDefinition(
-    protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS),
-  );
-  let node: unknown = pkg;
-  for (const part of SERVICE_NAMES[kind].split(".")) {
-    node = (node as Record<string, unknown>)[part];
+  const def = SERVICE_DEFINITIONS[kind];
+  const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  for (const m of Object.values(def.methods)) {
+    definition[m.name] = {
+      path: `/${def.fullName}/${m.name}`,
+      requestStream: m.requestStream,
+      responseStream: m.responseStream,
+      requestSerialize: toBuffer,
+      requestDeserialize: asIs,
+      responseSerialize: toBuffer,
+      responseDeserialize: asIs,
+      originalName: m.name,
+    };
   }
-  const Client = node as grpc.ServiceClientConstructor;
-  service = { definition: Client.service, Client };
+  service = { definition: definition as grpc.ServiceDefinition };
   cache.set(kind, service);
   return service;
-}
-
-let muxBatch: protobuf.Type | null = null;
-
-/** The `boi.common.v1.MuxBatch` message type (the mux transport's unit). */
-export function muxBatchType(): protobuf.Type {
-  if (muxBatch) return muxBatch;
-  const root = new protobuf.Root();
-  protobuf.parse(commonProto, root, { keepCase: true });
-  muxBatch = root.lookupType("boi.common.v1.MuxBatch");
-  return muxBatch;
 }

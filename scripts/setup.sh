@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what boi needs on a Debian machine that has Node.js and npm: Deno
-# (from npm), etcd and etcdctl (from Debian), and the project's npm
+# (from npm), etcd, etcdctl and protoc (from Debian), and the project's npm
 # dependencies (so tests and nodes never download mid-run). Idempotent: a
 # second run only checks.
 set -euo pipefail
@@ -51,6 +51,19 @@ if ! command -v perl >/dev/null 2>&1; then
   as_root apt-get install -y -q --no-install-recommends perl-base >&2
 fi
 command -v perl >/dev/null 2>&1 || die "perl is still missing after apt-get install perl-base"
+
+# --- protoc ----------------------------------------------------------------------
+# The plugin messages' TypeScript is generated from proto/boi/**.proto
+# (scripts/gen_proto.sh); proto/gen_test.ts regenerates it to check that the
+# checked-in copy is current, and is only skipped (loudly) without protoc.
+if ! command -v protoc >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || die "protoc is missing and there is no apt-get: install protoc 3.21 (protobuf-compiler) yourself"
+  log "installing protobuf-compiler with apt-get (generates proto/gen/)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q >&2
+  as_root apt-get install -y -q --no-install-recommends protobuf-compiler >&2
+fi
+command -v protoc >/dev/null 2>&1 || die "protoc is still missing after apt-get install protobuf-compiler"
 
 # --- Chromium ----------------------------------------------------------------
 # The dashboard's end-to-end test drives Debian's headless Chromium through

@@ -1,23 +1,26 @@
 /**
- * The Workspace and Pool contracts, shaped like their gRPC services (SPEC §7)
- * so the plugin issue can put a gRPC client behind them without touching core.
+ * The Workspace and Pool contracts, shaped like their gRPC services (SPEC §7).
+ * The messages are the ones generated from the `.proto` files (proto/gen);
+ * only Spawn's request and its events have a handier shape here than a
+ * oneof gives (argv/shell and the event as plain optional keys, absent
+ * fields as null), mapped to and from the generated messages by
+ * grpc_codec.ts.
+ * @module
  */
+import type * as pool from "../../proto/gen/boi/pool/v1/pool.ts";
+import type * as ws from "../../proto/gen/boi/workspace/v1/workspace.ts";
 
-export interface PrepareRequest {
-  spec_id: string;
-  task_id: string;
-  spec_yaml: string;
-  hints: Record<string, string>;
-}
-export interface PrepareResponse {
-  workdir: string;
-  env: Record<string, string>;
-}
-export interface CleanupRequest {
-  spec_id: string;
-  task_id: string;
-  workdir: string;
-}
+/**
+ * What a workspace's `prepare` sees: the message without the two
+ * `spec_cache` fields, which the SDK settles before the handler runs
+ * (spec_cache_wire.ts).
+ */
+export type PrepareRequest = Omit<
+  ws.PrepareRequest,
+  "spec_digest" | "spec_yaml_cached"
+>;
+export type PrepareResponse = ws.PrepareResponse;
+export type CleanupRequest = ws.CleanupRequest;
 
 /** Gives each attempt a working directory and takes it back afterwards. */
 export interface Workspace {
@@ -25,31 +28,32 @@ export interface Workspace {
   cleanup(req: CleanupRequest): Promise<void>;
 }
 
-export interface SpawnRequest {
-  task_id: string;
-  /** The fence: Spawn is idempotent per (task_id, claim_token). */
-  claim_token: string;
-  workdir: string;
-  argv: string[] | null;
-  shell: string | null;
-  prompt: string | null;
-  env: Record<string, string>;
-  timeout_ms: number | null;
-}
-
-export type WorkerEvent =
-  | { started: { pid: number } }
-  | { stdout: Uint8Array }
-  | { stderr: Uint8Array }
-  | {
-    exit: { code: number | null; signal: string | null; error: string | null };
+/** `pool.v1.SpawnRequest` with its `command` oneof as two nullable fields. */
+export type SpawnRequest =
+  & Omit<pool.SpawnRequest, "command" | "prompt" | "timeout_ms">
+  & {
+    /** Set: run this argv (the oneof's `argv`); null: see `shell`. */
+    argv: string[] | null;
+    /** Set (and `argv` null): run this shell line; both null: a prompt-only task. */
+    shell: string | null;
+    prompt: string | null;
+    /** Null: no timeout. */
+    timeout_ms: number | null;
   };
 
-export interface KillRequest {
-  task_id: string;
-  claim_token: string;
-  grace_ms: number;
-}
+/** `pool.v1.Exit` with its absent fields as null. */
+export type WorkerExit = {
+  [K in keyof pool.Exit]-?: Exclude<pool.Exit[K], undefined> | null;
+};
+
+/** One `pool.v1.WorkerEvent`: the member of its `event` oneof that is set. */
+export type WorkerEvent =
+  | { started: pool.Started }
+  | { stdout: Uint8Array }
+  | { stderr: Uint8Array }
+  | { exit: WorkerExit };
+
+export type KillRequest = pool.KillRequest;
 
 /** Runs workers. The stream ends with exactly one `exit` event. */
 export interface Pool {

@@ -211,7 +211,7 @@ export class PluginConnection {
           options.signal?.removeEventListener("abort", cancel);
           if (err) return reject(this.#error(codec.rpc, err, corr_id));
           try {
-            resolve(codec.decodeResponse(res ?? {}));
+            resolve(codec.decodeResponse(res as Wire));
           } catch (e) {
             reject(this.#wireError(codec.rpc, e, corr_id));
           }

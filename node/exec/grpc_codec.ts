@@ -1,23 +1,31 @@
 /**
- * Conversions between the plugin contracts (node/plugins/contracts.ts) and the
- * objects @grpc/proto-loader reads and writes, one table for both sides: core
+ * How each RPC's messages cross the wire, one table for both sides: core
  * clients encode requests and decode responses, the plugin SDK the reverse.
- * Decoding checks types, because the other side is another program.
+ * The codecs are the ones generated from the `.proto` files (proto/gen); this
+ * adds only what a `.proto` cannot say — a oneof that must be set, the hook
+ * tier's two values — and Spawn's handier contract shape (contracts.ts).
+ * Decoding never trusts the other side, another program: bytes that do not
+ * decode are a WireError naming the message and field.
  * @module
  */
-import { Buffer } from "node:buffer";
-import type { PluginKind } from "../../proto/mod.ts";
+import type { Reader, Writer } from "protobufjs/minimal.js";
+import { type PluginKind, SERVICE_DEFINITIONS } from "../../proto/mod.ts";
+import * as pool from "../../proto/gen/boi/pool/v1/pool.ts";
+import * as hooks from "../../proto/gen/boi/hooks/v1/hooks.ts";
+import { explainDecodeError, type MessageSite } from "./wire_explain.ts";
 import type {
   HandshakeRequest,
   HandshakeResponse,
   HealthResponse,
+  HookEvent,
   HookTier,
   PluginContracts,
+  SpawnRequest,
   WorkerEvent,
 } from "../plugins/contracts.ts";
 
-/** A message as proto-loader hands it over (field names as in the .proto). */
-export type Wire = Record<string, unknown>;
+/** A message as it crosses the wire: the bytes the generated codec made. */
+export type Wire = Uint8Array;
 
 /** A message that does not have the shape its contract promises. */
 export class WireError extends Error {
@@ -48,98 +56,74 @@ export type MethodCodecs<C> = {
     : never;
 };
 
-// ---- field readers: each names the field it rejects ----
-
-function str(w: Wire, f: string): string {
-  const v = w[f] ?? "";
-  if (typeof v !== "string") throw new WireError(`${f}: expected a string`);
-  return v;
+/** What every generated message type offers. */
+export interface MessageType<T> {
+  encode(message: T, writer?: Writer): Writer;
+  decode(input: Reader | Uint8Array, length?: number): T;
 }
 
-function optStr(w: Wire, f: string): string | null {
-  const v = w[f];
-  if (v === undefined || v === null) return null;
-  if (typeof v !== "string") throw new WireError(`${f}: expected a string`);
-  return v;
-}
-
-function num(w: Wire, f: string): number {
-  const v = w[f] ?? 0;
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new WireError(`${f}: expected a number`);
+/** Decodes `w`; a failure is a WireError naming the broken field. */
+export function decodeMessage<T>(
+  type: MessageType<T>,
+  w: Wire,
+  site: MessageSite,
+): T {
+  try {
+    return type.decode(w);
+  } catch (e) {
+    throw new WireError(
+      explainDecodeError(site, w) ??
+        `${siteName(site)}: ${(e as Error).message}`,
+    );
   }
-  return v;
 }
 
-function optNum(w: Wire, f: string): number | null {
-  return w[f] === undefined || w[f] === null ? null : num(w, f);
+function siteName(site: MessageSite): string {
+  return "type" in site ? site.type : `${site.rpc} ${site.side}`;
 }
 
-function bool(w: Wire, f: string): boolean {
-  const v = w[f] ?? false;
-  if (typeof v !== "boolean") throw new WireError(`${f}: expected a boolean`);
-  return v;
+/** The encoded bytes of `message`. */
+export function encodeMessage<T>(type: MessageType<T>, message: T): Wire {
+  return type.encode(message).finish();
 }
 
-function strMap(w: Wire, f: string): Record<string, string> {
-  const v = w[f] ?? {};
-  if (typeof v !== "object" || Array.isArray(v)) {
-    throw new WireError(`${f}: expected a map`);
-  }
-  const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof x !== "string") {
-      throw new WireError(`${f}.${k}: expected a string`);
-    }
-    out[k] = x;
-  }
-  return out;
+/** A generated method description (proto/gen's `…Definition.methods`). */
+interface GenMethod<Req, Res> {
+  readonly name: string;
+  readonly requestType: MessageType<Req>;
+  readonly responseType: MessageType<Res>;
+  readonly responseStream: boolean;
 }
 
-function strList(w: Wire, f: string): string[] {
-  const v = w[f] ?? [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
-    throw new WireError(`${f}: expected a list of strings`);
-  }
-  return v as string[];
+/** The codec of one generated method, the messages as generated. */
+function method<Req, Res>(
+  service: string,
+  m: GenMethod<Req, Res>,
+): MethodCodec<Req, Res> {
+  const req: MessageSite = { service, rpc: m.name, side: "request" };
+  const res: MessageSite = { service, rpc: m.name, side: "response" };
+  return {
+    rpc: m.name,
+    stream: m.responseStream,
+    encodeRequest: (r) => encodeMessage(m.requestType, r),
+    decodeRequest: (w) => decodeMessage(m.requestType, w, req),
+    encodeResponse: (r) => encodeMessage(m.responseType, r),
+    decodeResponse: (w) => decodeMessage(m.responseType, w, res),
+  };
 }
 
-function msg(w: Wire, f: string): Wire {
-  const v = w[f];
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new WireError(`${f}: expected a message`);
-  }
-  return v as Wire;
+/** An RPC whose contract answers nothing: the empty response message. */
+function noResult<Req, Res>(c: MethodCodec<Req, Res>): MethodCodec<Req, void> {
+  const empty = c.encodeResponse({} as Res);
+  return {
+    ...c,
+    encodeResponse: () => empty,
+    decodeResponse: (w) => void c.decodeResponse(w),
+  };
 }
 
-function bytes(w: Wire, f: string): Uint8Array {
-  const v = w[f];
-  if (!(v instanceof Uint8Array)) throw new WireError(`${f}: expected bytes`);
-  // A plain view: callers should not depend on Buffer's extras.
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-}
-
-/** Leaves out nulls: proto3 `optional` fields are absent, not zero. */
-function present(o: Record<string, unknown>): Wire {
-  const out: Wire = {};
-  for (const [k, v] of Object.entries(o)) if (v !== null) out[k] = v;
-  return out;
-}
-
-const TIERS: readonly HookTier[] = ["best_effort", "audit"];
-
-function tier(w: Wire): HookTier {
-  const t = str(w, "tier") || "best_effort";
-  if (!(TIERS as readonly string[]).includes(t)) {
-    throw new WireError(`tier: expected one of ${TIERS.join(", ")}`);
-  }
-  return t as HookTier;
-}
-
-const empty = {
-  encode: (): Wire => ({}),
-  decode: (): void => undefined,
-};
+const S = SERVICE_DEFINITIONS;
+const WS = S.workspace.fullName, POOL = S.pool.fullName;
 
 // ---- the shared calls ----
 
@@ -148,62 +132,106 @@ export const COMMON_CODECS: {
   handshake: MethodCodec<HandshakeRequest, HandshakeResponse>;
   health: MethodCodec<Record<never, never>, HealthResponse>;
 } = {
-  handshake: {
-    rpc: "Handshake",
-    stream: false,
-    encodeRequest: (r) => ({ ...r }),
-    decodeRequest: (w) => ({
-      core_version: str(w, "core_version"),
-      proto_major: num(w, "proto_major"),
-      proto_minor: num(w, "proto_minor"),
-      capabilities: strList(w, "capabilities"),
-    }),
-    encodeResponse: (r) => ({ ...r }),
-    decodeResponse: (w) => ({
-      plugin_name: str(w, "plugin_name"),
-      plugin_version: str(w, "plugin_version"),
-      proto_major: num(w, "proto_major"),
-      proto_minor: num(w, "proto_minor"),
-      capabilities: strList(w, "capabilities"),
-    }),
-  },
-  health: {
-    rpc: "Health",
-    stream: false,
-    encodeRequest: () => ({}),
-    decodeRequest: () => ({}),
-    encodeResponse: (r) => ({ ...r }),
-    decodeResponse: (w) => ({ ok: bool(w, "ok"), detail: str(w, "detail") }),
-  },
+  handshake: method(WS, S.workspace.methods.handshake),
+  health: method(WS, S.workspace.methods.health),
 };
+
+// ---- Spawn: the contract's shape of the oneofs ----
+
+const spawnGen = method(POOL, S.pool.methods.spawn);
+
+function spawnToWire(r: SpawnRequest): pool.SpawnRequest {
+  return {
+    task_id: r.task_id,
+    claim_token: r.claim_token,
+    workdir: r.workdir,
+    command: r.argv !== null
+      ? { $case: "argv", argv: { args: r.argv } }
+      : r.shell !== null
+      ? { $case: "shell", shell: r.shell }
+      : undefined,
+    prompt: r.prompt ?? undefined,
+    env: r.env,
+    timeout_ms: r.timeout_ms ?? undefined,
+  };
+}
+
+function spawnFromWire(w: pool.SpawnRequest): SpawnRequest {
+  const c = w.command;
+  return {
+    task_id: w.task_id,
+    claim_token: w.claim_token,
+    workdir: w.workdir,
+    argv: c?.$case === "argv" ? c.argv.args : null,
+    shell: c?.$case === "shell" ? c.shell : null,
+    prompt: w.prompt ?? null,
+    env: w.env,
+    timeout_ms: w.timeout_ms ?? null,
+  };
+}
+
+function eventToWire(ev: WorkerEvent): pool.WorkerEvent {
+  if ("started" in ev) {
+    return { event: { $case: "started", started: ev.started } };
+  }
+  if ("stdout" in ev) return { event: { $case: "stdout", stdout: ev.stdout } };
+  if ("stderr" in ev) return { event: { $case: "stderr", stderr: ev.stderr } };
+  const { code, signal, error } = ev.exit;
+  return {
+    event: {
+      $case: "exit",
+      exit: {
+        code: code ?? undefined,
+        signal: signal ?? undefined,
+        error: error ?? undefined,
+      },
+    },
+  };
+}
+
+function plain(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function eventFromWire(w: pool.WorkerEvent): WorkerEvent {
+  const e = w.event;
+  if (e === undefined) throw new WireError("WorkerEvent: no event set");
+  switch (e.$case) {
+    case "started":
+      return { started: e.started };
+    // A plain view: callers should not depend on Buffer's extras.
+    case "stdout":
+      return { stdout: plain(e.stdout) };
+    case "stderr":
+      return { stderr: plain(e.stderr) };
+  }
+  return {
+    exit: {
+      code: e.exit.code ?? null,
+      signal: e.exit.signal ?? null,
+      error: e.exit.error ?? null,
+    },
+  };
+}
+
+// ---- hooks: the tier's values ----
+
+const TIERS: readonly HookTier[] = ["best_effort", "audit"];
+const onEventGen = method(S.hooks.fullName, S.hooks.methods.onEvent);
+
+function hookEventFromWire(w: hooks.OnEventRequest): HookEvent {
+  const tier = w.tier || "best_effort";
+  if (!(TIERS as readonly string[]).includes(tier)) {
+    throw new WireError(
+      `OnEventRequest.tier: expected one of ${TIERS.join(", ")}: got "${tier}"`,
+    );
+  }
+  return { ...w, tier: tier as HookTier };
+}
 
 // ---- one table per kind ----
 
-function decodeWorkerEvent(w: Wire): WorkerEvent {
-  if (w.started !== undefined) {
-    return { started: { pid: num(msg(w, "started"), "pid") } };
-  }
-  if (w.stdout !== undefined) return { stdout: bytes(w, "stdout") };
-  if (w.stderr !== undefined) return { stderr: bytes(w, "stderr") };
-  if (w.exit !== undefined) {
-    const e = msg(w, "exit");
-    return {
-      exit: {
-        code: optNum(e, "code"),
-        signal: optStr(e, "signal"),
-        error: optStr(e, "error"),
-      },
-    };
-  }
-  throw new WireError("WorkerEvent: no event set");
-}
-
-function encodeWorkerEvent(ev: WorkerEvent): Wire {
-  if ("started" in ev) return { started: { pid: ev.started.pid } };
-  if ("stdout" in ev) return { stdout: Buffer.from(ev.stdout) };
-  if ("stderr" in ev) return { stderr: Buffer.from(ev.stderr) };
-  return { exit: present({ ...ev.exit }) };
-}
+const prepareGen = method(WS, S.workspace.methods.prepare);
 
 /** Every method of every kind. */
 export const CODECS: {
@@ -211,141 +239,47 @@ export const CODECS: {
 } = {
   workspace: {
     prepare: {
-      rpc: "Prepare",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => ({
-        spec_id: str(w, "spec_id"),
-        task_id: str(w, "task_id"),
-        spec_yaml: str(w, "spec_yaml"),
-        hints: strMap(w, "hints"),
-      }),
-      encodeResponse: (r) => ({ ...r }),
-      decodeResponse: (w) => ({
-        workdir: str(w, "workdir"),
-        env: strMap(w, "env"),
-      }),
+      ...prepareGen,
+      // A plain Prepare: no spec cache (spec_cache_wire.ts has that one).
+      encodeRequest: (r) =>
+        prepareGen.encodeRequest({
+          ...r,
+          spec_digest: "",
+          spec_yaml_cached: false,
+        }),
+      decodeRequest: (w) => {
+        const { spec_digest: _d, spec_yaml_cached: _c, ...r } = prepareGen
+          .decodeRequest(w);
+        return r;
+      },
     },
-    cleanup: {
-      rpc: "Cleanup",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => ({
-        spec_id: str(w, "spec_id"),
-        task_id: str(w, "task_id"),
-        workdir: str(w, "workdir"),
-      }),
-      encodeResponse: empty.encode,
-      decodeResponse: empty.decode,
-    },
+    cleanup: noResult(method(WS, S.workspace.methods.cleanup)),
   },
   pool: {
     spawn: {
-      rpc: "Spawn",
-      stream: true,
-      encodeRequest: (r) =>
-        present({
-          task_id: r.task_id,
-          claim_token: r.claim_token,
-          workdir: r.workdir,
-          argv: r.argv === null ? null : { args: r.argv },
-          shell: r.argv === null ? r.shell : null,
-          prompt: r.prompt,
-          env: r.env,
-          timeout_ms: r.timeout_ms,
-        }),
-      decodeRequest: (w) => ({
-        task_id: str(w, "task_id"),
-        claim_token: str(w, "claim_token"),
-        workdir: str(w, "workdir"),
-        argv: w.argv === undefined ? null : strList(msg(w, "argv"), "args"),
-        shell: optStr(w, "shell"),
-        prompt: optStr(w, "prompt"),
-        env: strMap(w, "env"),
-        timeout_ms: optNum(w, "timeout_ms"),
-      }),
-      encodeResponse: encodeWorkerEvent,
-      decodeResponse: decodeWorkerEvent,
+      rpc: spawnGen.rpc,
+      stream: spawnGen.stream,
+      encodeRequest: (r) => spawnGen.encodeRequest(spawnToWire(r)),
+      decodeRequest: (w) => spawnFromWire(spawnGen.decodeRequest(w)),
+      encodeResponse: (ev) => spawnGen.encodeResponse(eventToWire(ev)),
+      decodeResponse: (w) => eventFromWire(spawnGen.decodeResponse(w)),
     },
-    kill: {
-      rpc: "Kill",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => ({
-        task_id: str(w, "task_id"),
-        claim_token: str(w, "claim_token"),
-        grace_ms: num(w, "grace_ms"),
-      }),
-      encodeResponse: empty.encode,
-      decodeResponse: empty.decode,
-    },
+    kill: noResult(method(POOL, S.pool.methods.kill)),
   },
   router: {
-    route: {
-      rpc: "Route",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => {
-        const c = w.candidates ?? [];
-        if (!Array.isArray(c)) {
-          throw new WireError("candidates: expected a list");
-        }
-        return {
-          task_id: str(w, "task_id"),
-          requires: strMap(w, "requires"),
-          candidates: c.map((x: Wire) => ({
-            node_id: str(x, "node_id"),
-            caps: strMap(x, "caps"),
-          })),
-        };
-      },
-      encodeResponse: (r) => ({ ...r }),
-      decodeResponse: (w) => ({
-        requires: strMap(w, "requires"),
-        preferred_node_ids: strList(w, "preferred_node_ids"),
-      }),
-    },
+    route: method(S.router.fullName, S.router.methods.route),
   },
   provisioner: {
-    allocate: {
-      rpc: "Allocate",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => ({
-        request_id: str(w, "request_id"),
-        hint: strMap(w, "hint"),
-        join_token: str(w, "join_token"),
-        bootstrap_url: str(w, "bootstrap_url"),
-        deadline_ms: num(w, "deadline_ms"),
-      }),
-      encodeResponse: (r) => ({ ...r }),
-      decodeResponse: (w) => ({ allocation_id: str(w, "allocation_id") }),
-    },
-    deallocate: {
-      rpc: "Deallocate",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => ({ allocation_id: str(w, "allocation_id") }),
-      encodeResponse: empty.encode,
-      decodeResponse: empty.decode,
-    },
+    allocate: method(S.provisioner.fullName, S.provisioner.methods.allocate),
+    deallocate: noResult(
+      method(S.provisioner.fullName, S.provisioner.methods.deallocate),
+    ),
   },
   hooks: {
     onEvent: {
-      rpc: "OnEvent",
-      stream: false,
-      encodeRequest: (r) => ({ ...r }),
-      decodeRequest: (w) => ({
-        seq: num(w, "seq"),
-        emitter_node_id: str(w, "emitter_node_id"),
-        kind: str(w, "kind"),
-        ts: num(w, "ts"),
-        payload_json: str(w, "payload_json"),
-        dedup_key: str(w, "dedup_key"),
-        tier: tier(w),
-      }),
-      encodeResponse: (r) => ({ ...r }),
-      decodeResponse: (w) => ({ acked_seq: num(w, "acked_seq") }),
+      ...onEventGen,
+      encodeRequest: (ev) => onEventGen.encodeRequest(ev),
+      decodeRequest: (w) => hookEventFromWire(onEventGen.decodeRequest(w)),
     },
   },
 };

@@ -1,13 +1,12 @@
 /**
  * Unary and server-streaming calls over a {@linkcode MuxChannel}, with the
  * same results and errors as plain gRPC calls: the RPC's own messages
- * (encoded with its serializers), a deadline that fails DEADLINE_EXCEEDED,
+ * (the bytes its generated codec makes), a deadline that fails DEADLINE_EXCEEDED,
  * an abort signal that fails CANCELLED, and a PluginCallError carrying the
  * plugin's status code otherwise.
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import type { Buffer } from "node:buffer";
 import type { PluginKind } from "../../proto/mod.ts";
 import type { MethodCodec } from "./grpc_codec.ts";
 import type { MuxChannel, MuxSink } from "./mux_client.ts";
@@ -22,7 +21,7 @@ export interface CallSite<Req, Res> {
 }
 
 function encode<Req, Res>(site: CallSite<Req, Res>, req: Req): Uint8Array {
-  return site.method.requestSerialize(site.codec.encodeRequest(req));
+  return site.codec.encodeRequest(req);
 }
 
 function decode<Req, Res>(
@@ -31,9 +30,7 @@ function decode<Req, Res>(
   corr_id: string,
 ): Res {
   try {
-    return site.codec.decodeResponse(
-      site.method.responseDeserialize(bytes as Buffer) as never,
-    );
+    return site.codec.decodeResponse(bytes);
   } catch (e) {
     throw failure(
       site,

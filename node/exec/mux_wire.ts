@@ -5,14 +5,15 @@
  * event-loop turn produced as one MuxBatch. Shared by core (mux_client.ts)
  * and the SDK (plugins/sdk/mux_server.ts), so both speak one encoding.
  *
- * Batches are encoded with protobufjs directly (the Mux RPC's serializers
- * are the identity): a frame that does not decode is a WireError naming it.
+ * Batches are encoded with the generated `MuxBatch` codec (proto/gen; the
+ * Mux RPC's serializers pass bytes through): a batch that does not decode is
+ * a WireError naming the broken field.
  * @module
  */
 import type { Buffer } from "node:buffer";
 import { clearImmediate, setImmediate } from "node:timers";
-import { muxBatchType } from "../../proto/mod.ts";
-import { WireError } from "./grpc_codec.ts";
+import * as common from "../../proto/gen/boi/common/v1/common.ts";
+import { decodeMessage, encodeMessage, WireError } from "./grpc_codec.ts";
 
 /** The capability both sides announce at Handshake to use the Mux stream. */
 export const MUX_CAPABILITY = "mux";
@@ -21,45 +22,48 @@ export const MUX_RPC = "Mux";
 
 /** One frame of call `id`; exactly one body. */
 export type MuxFrame =
-  | { id: number; open: { rpc: string; corr_id: string; request: Uint8Array } }
+  | { id: number; open: common.MuxOpen }
   | { id: number; message: Uint8Array }
-  | { id: number; end: { code: number; details: string } }
-  | { id: number; cancel: Record<never, never> };
+  | { id: number; end: common.MuxEnd }
+  | { id: number; cancel: common.MuxCancel };
 
-const type = muxBatchType();
+const CANCEL: common.MuxCancel = {};
 
 /** Encodes one batch of frames. */
 export function encodeBatch(frames: MuxFrame[]): Buffer {
-  return type.encode({ frames }).finish() as Buffer;
+  const out: common.MuxFrame[] = new Array(frames.length);
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i];
+    out[i] = {
+      id: f.id,
+      body: "open" in f
+        ? { $case: "open", open: f.open }
+        : "message" in f
+        ? { $case: "message", message: f.message }
+        : "end" in f
+        ? { $case: "end", end: f.end }
+        : { $case: "cancel", cancel: CANCEL },
+    };
+  }
+  return encodeMessage(common.MuxBatch, { frames: out }) as Buffer;
 }
 
-interface Decoded {
-  id: number | { toNumber(): number };
-  body?: string;
-  open?: { rpc: string; corr_id: string; request: Uint8Array };
-  message?: Uint8Array;
-  end?: { code: number; details: string };
-}
+const BATCH = { type: "boi.common.v1.MuxBatch" } as const;
 
 /** Decodes one batch; throws WireError for bytes that are not a MuxBatch. */
 export function decodeBatch(buf: Uint8Array): MuxFrame[] {
-  let decoded: { frames: Decoded[] };
-  try {
-    decoded = type.decode(buf) as unknown as { frames: Decoded[] };
-  } catch (e) {
-    throw new WireError(`MuxBatch: ${(e as Error).message}`);
-  }
-  return decoded.frames.map((f): MuxFrame => {
-    const id = typeof f.id === "number" ? f.id : f.id.toNumber();
-    switch (f.body) {
+  const { frames } = decodeMessage(common.MuxBatch, buf, BATCH);
+  return frames.map((f): MuxFrame => {
+    const { id, body } = f;
+    switch (body?.$case) {
       case "open":
-        return { id, open: f.open! };
+        return { id, open: body.open };
       case "message":
-        return { id, message: f.message! };
+        return { id, message: body.message };
       case "end":
-        return { id, end: f.end! };
+        return { id, end: body.end };
       case "cancel":
-        return { id, cancel: {} };
+        return { id, cancel: body.cancel };
       default:
         throw new WireError(`MuxFrame ${id}: no body set`);
     }

@@ -225,13 +225,22 @@ Deno.test("SpecCache (SDK): a digest it does not hold is the retryable miss, nev
 });
 
 Deno.test("PREPARE_WIRE: refuses a cached Prepare without a digest; isSpecCacheMiss needs code and marker", () => {
+  const cached = PREPARE_WIRE.encodeRequest({
+    spec_id: "s",
+    task_id: "s.t",
+    spec_yaml: "",
+    hints: {},
+    spec_digest: "",
+    spec_yaml_cached: true,
+  });
   assert.throws(
-    () => PREPARE_WIRE.decodeRequest({ spec_id: "s", spec_yaml_cached: true }),
-    /spec_yaml_cached: set without a spec_digest/,
+    () => PREPARE_WIRE.decodeRequest(cached),
+    /PrepareRequest\.spec_yaml_cached: set without a spec_digest/,
   );
+  // spec_digest (field 5, length-delimited) says 16 bytes and carries 1.
   assert.throws(
-    () => PREPARE_WIRE.decodeRequest({ spec_id: "s", spec_digest: 3 }),
-    /spec_digest: expected a string/,
+    () => PREPARE_WIRE.decodeRequest(Uint8Array.of(0x2a, 16, 0x61)),
+    /PrepareRequest\.spec_digest: 16 bytes declared, 1 left/,
   );
   const miss = (code: number, details: string) =>
     isSpecCacheMiss(

@@ -16,8 +16,16 @@
  */
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { CODECS, type MethodCodec, WireError } from "./grpc_codec.ts";
-import type { PrepareRequest, PrepareResponse } from "./contracts.ts";
+import { SERVICE_DEFINITIONS } from "../../proto/mod.ts";
+import type * as ws from "../../proto/gen/boi/workspace/v1/workspace.ts";
+import {
+  CODECS,
+  decodeMessage,
+  encodeMessage,
+  type MethodCodec,
+  WireError,
+} from "./grpc_codec.ts";
+import type { PrepareResponse } from "./contracts.ts";
 
 /** Announced at Handshake by both sides; core uses it only with workspace plugins. */
 export const SPEC_CACHE_CAPABILITY = "spec_cache";
@@ -31,13 +39,13 @@ export const SPEC_CACHE_MISS = "spec_cache_miss";
 /** The gRPC status of a miss. */
 export const SPEC_CACHE_MISS_CODE: number = grpc.status.FAILED_PRECONDITION;
 
-/** A Prepare as it crosses the wire to a plugin that announced `spec_cache`. */
-export interface PrepareWire extends PrepareRequest {
-  /** Hex SHA-256 of the spec's YAML ("" from a core that does not cache). */
-  spec_digest: string;
-  /** `spec_yaml` was left out: restore it by (spec_id, spec_digest). */
-  spec_yaml_cached: boolean;
-}
+/**
+ * A Prepare as it crosses the wire to a plugin that announced `spec_cache`:
+ * the generated message, with `spec_digest` (hex SHA-256 of the spec's YAML,
+ * "" from a core that does not cache) and `spec_yaml_cached` (`spec_yaml`
+ * was left out: restore it by spec_id and digest).
+ */
+export type PrepareWire = ws.PrepareRequest;
 
 /** The digest `spec_digest` carries: hex SHA-256 of the YAML's UTF-8 bytes. */
 export function specDigest(yaml: string): string {
@@ -45,24 +53,25 @@ export function specDigest(yaml: string): string {
 }
 
 const base = CODECS.workspace.prepare;
+const { prepare } = SERVICE_DEFINITIONS.workspace.methods;
+const site = {
+  service: SERVICE_DEFINITIONS.workspace.fullName,
+  rpc: prepare.name,
+  side: "request",
+} as const;
 
 /** Prepare with the two `spec_cache` fields; the response is the contract's. */
 export const PREPARE_WIRE: MethodCodec<PrepareWire, PrepareResponse> = {
   ...base,
-  encodeRequest: (r) => ({ ...r }),
+  encodeRequest: (r) => encodeMessage(prepare.requestType, r),
   decodeRequest: (w) => {
-    const d = w.spec_digest ?? "";
-    const c = w.spec_yaml_cached ?? false;
-    if (typeof d !== "string") {
-      throw new WireError("spec_digest: expected a string");
+    const r = decodeMessage(prepare.requestType, w, site);
+    if (r.spec_yaml_cached && r.spec_digest === "") {
+      throw new WireError(
+        "PrepareRequest.spec_yaml_cached: set without a spec_digest",
+      );
     }
-    if (typeof c !== "boolean") {
-      throw new WireError("spec_yaml_cached: expected a boolean");
-    }
-    if (c && d === "") {
-      throw new WireError("spec_yaml_cached: set without a spec_digest");
-    }
-    return { ...base.decodeRequest(w), spec_digest: d, spec_yaml_cached: c };
+    return r;
   },
 };
 

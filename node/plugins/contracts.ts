@@ -1,10 +1,15 @@
 /**
- * The five plugin contracts as TypeScript interfaces, shaped like their gRPC
- * services (SPEC §7). Workspace and Pool come from node/exec/contracts.ts;
- * core, the gRPC clients and the plugin SDK all derive their types from here.
+ * The five plugin contracts, shaped like their gRPC services (SPEC §7), over
+ * the messages generated from the `.proto` files (proto/gen). Workspace and
+ * Pool come from node/exec/contracts.ts; core, the gRPC clients and the
+ * plugin SDK all derive their types from here.
  * @module
  */
 import type { Pool, Workspace } from "../exec/contracts.ts";
+import type * as common from "../../proto/gen/boi/common/v1/common.ts";
+import type * as router from "../../proto/gen/boi/router/v1/router.ts";
+import type * as prov from "../../proto/gen/boi/provisioner/v1/provisioner.ts";
+import type * as hooks from "../../proto/gen/boi/hooks/v1/hooks.ts";
 
 export type {
   CleanupRequest,
@@ -14,68 +19,31 @@ export type {
   PrepareResponse,
   SpawnRequest,
   WorkerEvent,
+  WorkerExit,
   Workspace,
 } from "../exec/contracts.ts";
 export type { PluginKind } from "../../proto/mod.ts";
 
 /** Core → plugin, the first call after `BOI_READY`. */
-export interface HandshakeRequest {
-  core_version: string;
-  proto_major: number;
-  proto_minor: number;
-  /** What core can use (proto minor ≥ 1), e.g. `mux`; empty from a 1.0 core. */
-  capabilities: string[];
-}
-
+export type HandshakeRequest = common.HandshakeRequest;
 /** The plugin's own name, version and protocol; core judges the major and minor. */
-export interface HandshakeResponse {
-  plugin_name: string;
-  plugin_version: string;
-  proto_major: number;
-  proto_minor: number;
-  capabilities: string[];
-}
-
+export type HandshakeResponse = common.HandshakeResponse;
 /** Answer to the periodic health probe. */
-export interface HealthResponse {
-  ok: boolean;
-  detail: string;
-}
+export type HealthResponse = common.HealthResponse;
 
 /** A node that could run the task, with its capabilities. */
-export interface RouteCandidate {
-  node_id: string;
-  caps: Record<string, string>;
-}
-export interface RouteRequest {
-  task_id: string;
-  requires: Record<string, string>;
-  candidates: RouteCandidate[];
-}
-export interface RouteResponse {
-  requires: Record<string, string>;
-  /** Most preferred first; empty: no preference. */
-  preferred_node_ids: string[];
-}
+export type RouteCandidate = router.Candidate;
+export type RouteRequest = router.RouteRequest;
+export type RouteResponse = router.RouteResponse;
 
 /** May rewrite a task's requires and rank its candidate nodes. */
 export interface Router {
   route(req: RouteRequest): Promise<RouteResponse>;
 }
 
-export interface AllocateRequest {
-  request_id: string;
-  hint: Record<string, string>;
-  join_token: string;
-  bootstrap_url: string;
-  deadline_ms: number;
-}
-export interface AllocateResponse {
-  allocation_id: string;
-}
-export interface DeallocateRequest {
-  allocation_id: string;
-}
+export type AllocateRequest = prov.AllocateRequest;
+export type AllocateResponse = prov.AllocateResponse;
+export type DeallocateRequest = prov.DeallocateRequest;
 
 /** Brings up a node that joins with the token; takes it back on Deallocate. */
 export interface Provisioner {
@@ -86,19 +54,9 @@ export interface Provisioner {
 /** Delivery tier of a hook event (SPEC §8). */
 export type HookTier = "best_effort" | "audit";
 
-export interface HookEvent {
-  seq: number;
-  emitter_node_id: string;
-  kind: string;
-  /** Milliseconds since the Unix epoch. */
-  ts: number;
-  payload_json: string;
-  dedup_key: string;
-  tier: HookTier;
-}
-export interface HookAck {
-  acked_seq: number;
-}
+/** `hooks.v1.OnEventRequest` with `tier` one of its two values (checked on decode). */
+export type HookEvent = Omit<hooks.OnEventRequest, "tier"> & { tier: HookTier };
+export type HookAck = hooks.OnEventResponse;
 
 /** Receives events; an event is retired once its seq is acked. */
 export interface Hooks {

@@ -7,9 +7,9 @@ import type { CallContext } from "./serve.ts";
 const codec = {
   rpc: "Echo",
   stream: false,
-  encodeRequest: (r: unknown) => r as Record<string, unknown>,
+  encodeRequest: (r: unknown) => r as Uint8Array,
   decodeRequest: (w: unknown) => w,
-  encodeResponse: (r: unknown) => r as Record<string, unknown>,
+  encodeResponse: (r: unknown) => r as Uint8Array,
   decodeResponse: (w: unknown) => w,
 };
 

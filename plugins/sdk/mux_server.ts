@@ -11,8 +11,6 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
-import type { Wire } from "../../node/exec/grpc_codec.ts";
-import { WireError } from "../../node/exec/grpc_codec.ts";
 import {
   BatchWriter,
   decodeBatch,
@@ -129,7 +127,7 @@ export class MuxServer {
     const c: Call = { ctl: new AbortController(), cancelledByCaller: false };
     s.calls.set(id, c);
     this.#inFlight++;
-    this.#serve(s, id, open, route, method, c);
+    this.#serve(s, id, open, route, c);
   }
 
   /** Runs one call to its end frame (one async frame, no promise chain). */
@@ -138,26 +136,21 @@ export class MuxServer {
     id: number,
     open: { rpc: string; corr_id: string; request: Uint8Array },
     route: Route,
-    method: grpc.MethodDefinition<unknown, unknown>,
     c: Call,
   ): Promise<void> {
     const ctx = this.dispatcher.context(open.corr_id, open.rpc, c.ctl.signal);
-    const request = (): Wire => {
-      try {
-        return method.requestDeserialize(open.request as Buffer) as Wire;
-      } catch (e) {
-        throw new WireError(`${open.rpc} request: ${(e as Error).message}`);
-      }
-    };
+    // The frame carries the request as its RPC's message bytes; the route's
+    // codec decodes them (a WireError naming the field if they do not).
+    const request = () => open.request;
     try {
       if (route.codec.stream) {
         await this.dispatcher.stream(route, request, ctx, (w) => {
-          s.writer.send({ id, message: method.responseSerialize(w) });
+          s.writer.send({ id, message: w });
           return s.writer.ready();
         }, () => c.cancelledByCaller);
       } else {
         const w = await this.dispatcher.unary(route, request, ctx);
-        s.writer.send({ id, message: method.responseSerialize(w) });
+        s.writer.send({ id, message: w });
       }
       this.#end(s, id, { code: grpc.status.OK, details: "" }, c);
     } catch (e) {

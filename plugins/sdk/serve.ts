@@ -283,7 +283,7 @@ export async function servePlugin(
   if (muxServer) impl[MUX_RPC] = muxServer.handler;
 
   const server = new grpc.Server();
-  server.addService(muxServer ? withRawMux(definition) : definition, impl);
+  server.addService(definition, impl);
   await removeStaleSocket(socket);
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(
@@ -372,17 +372,4 @@ async function removeStaleSocket(path: string): Promise<void> {
     );
   }
   await Deno.remove(path);
-}
-
-/** The service with the Mux RPC's (de)serializers as the identity: MuxServer encodes its batches. */
-function withRawMux(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const raw = (b: unknown) => b as never;
-  return {
-    ...def,
-    [MUX_RPC]: {
-      ...def[MUX_RPC],
-      requestDeserialize: raw,
-      responseSerialize: raw,
-    },
-  };
 }
