@@ -25,6 +25,15 @@ export function hrwScore(taskId: string, nodeId: string): bigint {
   return score;
 }
 
+/**
+ * Drops a task's scores once it has ended: nothing ranks a finished task
+ * again, and a long-running node would otherwise hold ~380 bytes for every
+ * task it saw, up to MEMO_MAX_TASKS (about 38 MiB), between clears.
+ */
+export function hrwForget(taskId: string): void {
+  memo.delete(taskId);
+}
+
 function computeScore(taskId: string, nodeId: string): bigint {
   return sha256Prefix64(`${taskId}\x1f${nodeId}`);
 }

@@ -4,6 +4,7 @@
  * honour tombstones of deletes applied ahead of the watch), and keep the
  * indexes (spec → tasks, dependents, pending order, open tasks) in step.
  */
+import { hrwForget } from "./hrw.ts";
 import type { z } from "zod";
 import {
   CapsRecord,
@@ -190,8 +191,10 @@ export function indexTask(
   // Set order is the order tasks became PENDING; a re-queued task goes to the back.
   if (env.state === "PENDING") view.pending.add(taskId);
   else view.pending.delete(taskId);
-  if (TERMINAL_STATES.has(env.state)) view.open.delete(taskId);
-  else view.open.add(taskId);
+  if (TERMINAL_STATES.has(env.state)) {
+    view.open.delete(taskId);
+    hrwForget(taskId);
+  } else view.open.add(taskId);
 }
 
 export function unindexTask(
@@ -207,6 +210,7 @@ export function unindexTask(
   view.pending.delete(taskId);
   view.open.delete(taskId);
   view.attempted.delete(taskId);
+  hrwForget(taskId);
 }
 
 export function addTo(
