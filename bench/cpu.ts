@@ -4,21 +4,32 @@
  * figure is what it is.
  */
 
-const HZ = 100; // USER_HZ: /proc/<pid>/stat times are in these ticks on Linux
+/** USER_HZ: /proc/<pid>/stat times are in these ticks on Linux. */
+export const HZ = 100;
 
-/** utime+stime of `pid` in seconds, plus its reaped children's when `children`. */
-function cpuSeconds(pid: number, children: boolean): number {
+/** utime, stime and its reaped children's, in ticks; null once it is gone. */
+export type Ticks = [user: number, sys: number, cuser: number, csys: number];
+
+/** `pid`'s CPU ticks from /proc (a process that is gone has its time lost to the measurement). */
+export function procTicks(pid: number): Ticks | null {
   try {
     const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]
       .split(" ");
-    const own = Number(f[11]) + Number(f[12]);
-    return (own + (children ? Number(f[13]) + Number(f[14]) : 0)) / HZ;
+    return [Number(f[11]), Number(f[12]), Number(f[13]), Number(f[14])];
   } catch {
-    return 0; // gone: its time is lost to this measurement
+    return null;
   }
 }
 
-function childPids(pid: number): number[] {
+/** utime+stime of `pid` in seconds, plus its reaped children's when `children`. */
+function cpuSeconds(pid: number, children: boolean): number {
+  const t = procTicks(pid);
+  if (t === null) return 0;
+  return (t[0] + t[1] + (children ? t[2] + t[3] : 0)) / HZ;
+}
+
+/** The direct children of `pid` (their own children are the caller's to walk). */
+export function childPids(pid: number): number[] {
   try {
     return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim()
       .split(/\s+/).filter(Boolean).map(Number);

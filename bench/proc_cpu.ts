@@ -6,7 +6,7 @@
  * @module
  */
 
-const HZ = 100; // USER_HZ: /proc/<pid>/stat times are in these ticks on Linux
+import { childPids, HZ, procTicks as ticks } from "./cpu.ts";
 
 /** CPU of one process role, summed over the nodes, in ms per task. */
 export interface RoleCpu {
@@ -20,27 +20,6 @@ export interface RoleCpu {
    */
   children_user_ms: number;
   children_sys_ms: number;
-}
-
-type Ticks = [user: number, sys: number, cuser: number, csys: number];
-
-function ticks(pid: number): Ticks | null {
-  try {
-    const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]
-      .split(" ");
-    return [Number(f[11]), Number(f[12]), Number(f[13]), Number(f[14])];
-  } catch {
-    return null; // gone: its time is lost to this measurement
-  }
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim()
-      .split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
 }
 
 /**
