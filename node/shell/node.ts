@@ -26,6 +26,7 @@ import type { Pool, Workspace } from "../exec/contracts.ts";
 import { TxnBatcher } from "./txn_batch.ts";
 import { runTxnEffect, type TxnRunnerDeps } from "./txn_runner.ts";
 import { WorkerRunner } from "./worker_runner.ts";
+import { aheadSpec, unpreparedClaim } from "./prepare_ahead.ts";
 import { etcdCasPort } from "./cas_port.ts";
 import { EtcdHealth, partitionEvent } from "./etcd_health.ts";
 import { FlushReplayer } from "./flush_replayer.ts";
@@ -340,6 +341,8 @@ export class BoiNode {
         if (this.#stopping) continue;
         const effects = handle(this.view, this.keys, ev);
         applyEffects(this.view, effects, ev.at);
+        const unprepared = unpreparedClaim(ev, effects);
+        if (unprepared !== null) this.#workers.ahead.drop(unprepared);
         for (const e of effects) this.#execute(e);
       }
     } finally {
@@ -349,9 +352,13 @@ export class BoiNode {
 
   #execute(e: Effect): void {
     switch (e.kind) {
-      case "txn":
+      case "txn": {
+        // Its workspace is prepared while the claim flies (prepare_ahead.ts).
+        const spec = aheadSpec(this.view, e, this.#etcd.up);
+        if (spec !== undefined) this.#workers.ahead.start(spec, e.task_id);
         runTxnEffect(this.#txnDeps, e);
         return;
+      }
       case "prepare":
         this.#workers.prepare(e);
         return;

@@ -12,7 +12,13 @@ import type {
   PrepareEffect,
   SpawnEffect,
 } from "../core/mod.ts";
-import type { Pool, SpawnRequest, Workspace } from "../exec/contracts.ts";
+import type {
+  Pool,
+  PrepareResponse,
+  SpawnRequest,
+  Workspace,
+} from "../exec/contracts.ts";
+import { PrepareAhead } from "./prepare_ahead.ts";
 import type { Logger } from "./log.ts";
 import type { SpecRecord } from "../schema.ts";
 import { spawnEnv } from "../spawn_env.ts";
@@ -51,20 +57,35 @@ export class WorkerRunner {
   /** Log directories known to exist (retention may remove one: then the open fails and we retry). */
   #logDirs = new Set<string>();
 
+  /** Prepares started while their claim is in flight (prepare_ahead.ts). */
+  readonly ahead = new PrepareAhead({
+    prepare: (specId, taskId) => this.#prepareWorkspace(specId, taskId),
+    cleanup: (specId, taskId, workdir) =>
+      this.#cleanup(specId, taskId, workdir),
+  });
+
   constructor(readonly deps: WorkerRunnerDeps) {}
+
+  /** Workspace Prepare; a re-claim right after a lost attempt uses the same directory. */
+  async #prepareWorkspace(
+    specId: string,
+    taskId: string,
+  ): Promise<PrepareResponse> {
+    await this.#cleaning.get(taskId);
+    return await this.deps.workspace.prepare({
+      spec_id: specId,
+      task_id: taskId,
+      spec_yaml: this.deps.specYaml(specId),
+      hints: {},
+    });
+  }
 
   /** Prepares the workspace; the core decides what happens next on `worker_prepared`. */
   async prepare(e: PrepareEffect): Promise<void> {
     const env = e.envelope;
     try {
-      // A re-claim right after a lost attempt uses the same directory.
-      await this.#cleaning.get(env.task_id);
-      const ws = await this.deps.workspace.prepare({
-        spec_id: env.spec_id,
-        task_id: env.task_id,
-        spec_yaml: this.deps.specYaml(env.spec_id),
-        hints: {},
-      });
+      const ws = await (this.ahead.take(env.task_id) ??
+        this.#prepareWorkspace(env.spec_id, env.task_id));
       this.deps.push({
         type: "worker_prepared",
         at: Date.now(),
@@ -206,15 +227,22 @@ export class WorkerRunner {
   }
 
   /**
-   * Removes a task's workspace. A prepare of the same task (a re-claim
-   * right after a lost attempt) waits for it: same directory.
+   * Removes a task's workspace (once `workdir` is known, for one prepared
+   * ahead). A prepare of the same task (a re-claim right after a lost
+   * attempt) waits for it: same directory.
    */
-  #cleanup(specId: string, taskId: string, workdir: string): void {
-    const done = this.deps.workspace.cleanup({
-      spec_id: specId,
-      task_id: taskId,
-      workdir,
-    }).catch(() => {}).finally(() => {
+  #cleanup(
+    specId: string,
+    taskId: string,
+    workdir: string | Promise<string>,
+  ): void {
+    const done = Promise.resolve(workdir).then((w) =>
+      this.deps.workspace.cleanup({
+        spec_id: specId,
+        task_id: taskId,
+        workdir: w,
+      })
+    ).catch(() => {}).finally(() => {
       if (this.#cleaning.get(taskId) === done) this.#cleaning.delete(taskId);
     });
     this.#cleaning.set(taskId, done);
