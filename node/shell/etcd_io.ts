@@ -1,9 +1,11 @@
 /** The node's etcd I/O: transactions from effects, consistent paged lists, and the prefix watch. */
 import { Buffer } from "node:buffer";
-import type { Etcd3, IKeyValue, ITxnRequest } from "etcd3";
+import type { Etcd3, IKeyValue } from "etcd3";
 import type { Compare, Op } from "../core/effects.ts";
 import type { KeyChange } from "../core/events.ts";
 import { openPrefixWatch, type PrefixWatch } from "./watch_stream.ts";
+import { kvTxn } from "./kv_txn.ts";
+import { encodeNestedTxns, encodeTxn, type TxnReply } from "./txn_codec.ts";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -20,55 +22,18 @@ export function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
-const TARGET = { mod: "Mod", create: "Create", version: "Version" } as const;
-const FIELD = {
-  mod: "mod_revision",
-  create: "create_revision",
-  version: "version",
-} as const;
-
-function txnRequest(
-  compare: Compare[],
-  success: Op[],
-  readKeys: string[] = [],
-): ITxnRequest {
-  return {
-    compare: compare.map((c) => ({
-      key: b(c.key),
-      target: TARGET[c.target],
-      result: "Equal",
-      [FIELD[c.target]]: String(c.equals),
-    })),
-    success: success.map((op) =>
-      op.op === "put"
-        ? {
-          request_put: {
-            key: b(op.key),
-            value: b(op.value),
-            lease: op.lease ?? "0",
-          },
-        }
-        : { request_delete_range: { key: b(op.key) } }
-    ),
-    // A failed compare reads the keys back in the same request: the caller
-    // re-decides from fresh records instead of re-sending the same compare.
-    failure: readKeys.map((k) => ({ request_range: { key: b(k) } })),
-  };
-}
-
 /** The failure branch's reads as changes; an absent key is a delete at `revision`. */
 function readsOf(
-  readKeys: string[],
-  responses: ITxnResponseOps | undefined,
+  readKeys: readonly string[],
+  reply: TxnReply | null,
   revision: number,
 ): KeyChange[] {
   return readKeys.map((key, i) => {
-    const kv = responses?.[i]?.response_range?.kvs?.[0];
-    return kv ? toChange(kv, false) : { key, revision, kv: null };
+    const r = reply?.responses[i];
+    const kv = Array.isArray(r) ? r[0] : undefined;
+    return kv ?? { key, revision, kv: null };
   });
 }
-
-type ITxnResponseOps = Awaited<ReturnType<Etcd3["kv"]["txn"]>>["responses"];
 
 /** Outcome of one transaction; `reads` (current records of `readKeys`) only when the compare failed. */
 export interface TxnOutcome {
@@ -85,15 +50,16 @@ export async function runTxn(
   timeoutMs = 5000,
   readKeys: string[] = [],
 ): Promise<TxnOutcome> {
-  const res = await client.kv.txn(txnRequest(compare, success, readKeys), {
-    deadline: new Date(Date.now() + timeoutMs),
-  });
-  const revision = Number(res.header.revision);
-  if (res.succeeded) return { ok: true, revision };
+  const res = await kvTxn(
+    client,
+    encodeTxn({ compare, success, readKeys }),
+    timeoutMs,
+  );
+  if (res.succeeded) return { ok: true, revision: res.revision };
   return {
     ok: false,
-    revision,
-    reads: readsOf(readKeys, res.responses, revision),
+    revision: res.revision,
+    reads: readsOf(readKeys, res, res.revision),
   };
 }
 
@@ -108,21 +74,18 @@ export async function runTxns(
   txns: { compare: Compare[]; success: Op[]; readKeys?: string[] }[],
   timeoutMs = 5000,
 ): Promise<TxnOutcome[]> {
-  const res = await client.kv.txn({
-    compare: [],
-    success: txns.map((t) => ({
-      request_txn: txnRequest(t.compare, t.success, t.readKeys),
-    })),
-    failure: [],
-  }, { deadline: new Date(Date.now() + timeoutMs) });
-  const revision = Number(res.header.revision);
+  const res = await kvTxn(client, encodeNestedTxns(txns), timeoutMs);
+  const revision = res.revision;
   return txns.map((t, i) => {
-    const r = res.responses[i]?.response_txn;
-    if (r?.succeeded === true) return { ok: true, revision };
+    const r = res.responses[i];
+    const nested = r !== null && r !== undefined && !Array.isArray(r)
+      ? r
+      : null;
+    if (nested?.succeeded === true) return { ok: true, revision };
     return {
       ok: false,
       revision,
-      reads: readsOf(t.readKeys ?? [], r?.responses, revision),
+      reads: readsOf(t.readKeys ?? [], nested, revision),
     };
   });
 }

@@ -29,8 +29,8 @@ export interface WatchMessage {
 const utf8 = new TextDecoder();
 const TWO_32 = 4294967296;
 
-/** A cursor over one message's bytes. */
-class Reader {
+/** A cursor over one message's bytes (also txn_codec.ts's). */
+export class Reader {
   pos: number;
   constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
     this.pos = start;
@@ -178,7 +178,7 @@ function event(outer: Reader): KeyChange {
 }
 
 /** mvccpb.KeyValue → KeyChange (as etcd_io.ts's `toChange` builds it from the library's objects). */
-function keyValue(r: Reader, deleted: boolean): KeyChange {
+export function keyValue(r: Reader, deleted: boolean): KeyChange {
   const buf = r.buf;
   let key = "";
   let value = "";

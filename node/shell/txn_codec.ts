@@ -1,0 +1,242 @@
+/**
+ * etcd's Txn request and response (etcdserverpb.TxnRequest / TxnResponse,
+ * etcd 3.4's rpc.proto), encoded and decoded by hand for the node's
+ * compare-guarded writes (etcd_io.ts `runTxn`, `runTxns`). Through the etcd3
+ * library a Txn is built as generic objects (every key and value a Buffer,
+ * every int64 a string), encoded by protobufjs and its answer decoded back
+ * into objects the caller reads three fields of; here the request goes from
+ * the core's `Compare`/`Op` lists straight to bytes, and the answer straight
+ * to what `TxnOutcome` needs: the revision, whether each (nested)
+ * transaction succeeded, and the KeyValues its failure branch read.
+ * @module
+ */
+import type { Compare, Op } from "../core/effects.ts";
+import type { KeyChange } from "../core/events.ts";
+import { keyValue, Reader } from "./watch_codec.ts";
+
+/** One transaction: its compares (all "equal"), the ops if they hold, the keys read if not. */
+export interface TxnSpec {
+  compare: readonly Compare[];
+  success: readonly Op[];
+  readKeys?: readonly string[];
+}
+
+/** A decoded TxnResponse: its revision, outcome, and per response op its range reads or nested answer. */
+export interface TxnReply {
+  revision: number;
+  succeeded: boolean;
+  /** One per response op, in order: a range's KeyValues, a nested transaction's reply, or null. */
+  responses: (KeyChange[] | TxnReply | null)[];
+}
+
+// Compare.CompareTarget and the oneof field that carries its value.
+const TARGET = { version: 0, create: 1, mod: 2 } as const;
+const TARGET_FIELD = { version: 4, create: 5, mod: 6 } as const;
+
+/** A growable protobuf writer: varints, and length-delimited fields written in place. */
+class Writer {
+  buf = new Uint8Array(256);
+  pos = 0;
+
+  #room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** A non-negative integer below 2^53 as a varint. */
+  varint(v: number): void {
+    this.#room(10);
+    const b = this.buf;
+    while (v >= 0x80) {
+      b[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    b[this.pos++] = v;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  /** An int64 given as its decimal string (lease ids use all 63 bits). */
+  decimal(field: number, text: string): void {
+    const n = Number(text);
+    if (Number.isSafeInteger(n) && n >= 0) {
+      if (n === 0) return;
+      this.tag(field, 0);
+      this.varint(n);
+      return;
+    }
+    let v = BigInt.asUintN(64, BigInt(text));
+    this.tag(field, 0);
+    this.#room(10);
+    while (v >= 0x80n) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  /** A string field as UTF-8. */
+  string(field: number, s: string): void {
+    this.tag(field, 2);
+    // ASCII (keys, most values) is its own length; otherwise measure first.
+    let len = s.length;
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) > 0x7f) {
+        len = utf8.encode(s).length;
+        break;
+      }
+    }
+    this.varint(len);
+    this.#room(len);
+    const { written } = utf8.encodeInto(s, this.buf.subarray(this.pos));
+    this.pos += written;
+  }
+
+  /** Starts a length-delimited field whose length is patched by {@linkcode end}. */
+  begin(field: number): number {
+    this.tag(field, 2);
+    this.#room(5);
+    const at = this.pos;
+    this.pos += 5; // a fixed 5-byte varint: messages here stay far below 2^35
+    return at;
+  }
+
+  end(at: number): void {
+    let len = this.pos - at - 5;
+    const b = this.buf;
+    for (let i = 0; i < 4; i++) {
+      b[at + i] = (len & 0x7f) | 0x80;
+      len >>>= 7;
+    }
+    b[at + 4] = len;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+const utf8 = new TextEncoder();
+
+function writeTxn(w: Writer, t: TxnSpec): void {
+  for (const c of t.compare) {
+    const at = w.begin(1);
+    // result EQUAL is 0, proto3's default: not written.
+    if (TARGET[c.target] !== 0) {
+      w.tag(2, 0);
+      w.varint(TARGET[c.target]);
+    }
+    w.string(3, c.key);
+    // The oneof value is written even when 0 (version 0: "absent").
+    w.tag(TARGET_FIELD[c.target], 0);
+    w.varint(c.equals);
+    w.end(at);
+  }
+  for (const op of t.success) {
+    const at = w.begin(2);
+    if (op.op === "put") {
+      const put = w.begin(2);
+      w.string(1, op.key);
+      w.string(2, op.value);
+      if (op.lease !== undefined) w.decimal(3, op.lease);
+      w.end(put);
+    } else {
+      const del = w.begin(3);
+      w.string(1, op.key);
+      w.end(del);
+    }
+    w.end(at);
+  }
+  for (const key of t.readKeys ?? []) {
+    const at = w.begin(3);
+    const range = w.begin(1);
+    w.string(1, key);
+    w.end(range);
+    w.end(at);
+  }
+}
+
+/** TxnRequest of one transaction. */
+export function encodeTxn(t: TxnSpec): Uint8Array {
+  const w = new Writer();
+  writeTxn(w, t);
+  return w.finish();
+}
+
+/**
+ * TxnRequest with no compare whose success branch is one nested transaction
+ * per entry: each commits or fails on its own compares, at one revision.
+ */
+export function encodeNestedTxns(txns: readonly TxnSpec[]): Uint8Array {
+  const w = new Writer();
+  for (const t of txns) {
+    const op = w.begin(2);
+    const nested = w.begin(4);
+    writeTxn(w, t);
+    w.end(nested);
+    w.end(op);
+  }
+  return w.finish();
+}
+
+/** Decodes a TxnResponse. Throws on malformed bytes. */
+export function decodeTxnReply(buf: Uint8Array): TxnReply {
+  return txnReply(new Reader(buf));
+}
+
+function txnReply(r: Reader): TxnReply {
+  const out: TxnReply = { revision: 0, succeeded: false, responses: [] };
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | 2)) out.revision = headerRevision(r);
+    else if (tag === (2 << 3)) out.succeeded = r.uint32() !== 0;
+    else if (tag === ((3 << 3) | 2)) out.responses.push(responseOp(r));
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+function sub(r: Reader): Reader {
+  const [s, e] = r.bytes();
+  return new Reader(r.buf, s, e);
+}
+
+function headerRevision(outer: Reader): number {
+  const r = sub(outer);
+  let revision = 0;
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    if (tag === (3 << 3)) revision = r.number();
+    else r.skip(tag & 7);
+  }
+  return revision;
+}
+
+/** ResponseOp: a range's KeyValues (field 1), a nested txn's reply (4); put and delete answers are not read. */
+function responseOp(outer: Reader): KeyChange[] | TxnReply | null {
+  const r = sub(outer);
+  let out: KeyChange[] | TxnReply | null = null;
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | 2)) out = rangeKvs(sub(r));
+    else if (tag === ((4 << 3) | 2)) out = txnReply(sub(r));
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+function rangeKvs(r: Reader): KeyChange[] {
+  const kvs: KeyChange[] = [];
+  while (r.pos < r.end) {
+    const tag = r.uint32();
+    if (tag === ((2 << 3) | 2)) kvs.push(keyValue(sub(r), false));
+    else r.skip(tag & 7);
+  }
+  return kvs;
+}
