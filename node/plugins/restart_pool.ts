@@ -21,7 +21,8 @@ import type { PluginConnection } from "../exec/grpc_client.ts";
 /** What this module needs of the pool's supervisor. */
 export interface PoolSource {
   connection(options: { wait_ms?: number }): Promise<PluginConnection>;
-  readonly status: { readonly incarnation: number };
+  /** The incarnation serving now. */
+  readonly incarnation: number;
 }
 
 interface Stream {
@@ -52,7 +53,7 @@ export class RestartAwarePool implements Pool {
     const inner = new GrpcPool({
       connection: async () => {
         const conn = await this.source.connection({ wait_ms: this.wait_ms });
-        s.incarnation = this.source.status.incarnation;
+        s.incarnation = this.source.incarnation;
         // Connected to an incarnation a restart is already replacing.
         if (s.incarnation <= this.#cutThrough) s.cut = this.#cutReason;
         return conn;
@@ -84,7 +85,7 @@ export class RestartAwarePool implements Pool {
    * still connecting to it) ends as an attempt lost. Returns their task ids.
    */
   cutForRestart(reason: string): string[] {
-    this.#cutThrough = this.source.status.incarnation;
+    this.#cutThrough = this.source.incarnation;
     this.#cutReason = reason;
     const cut: string[] = [];
     for (const s of this.#streams) {

@@ -202,7 +202,7 @@ export class PluginHost {
       if (c.spec.kind === "hooks" && c.tier === "best_effort") continue;
       if (c.spec.kind === "provisioner") continue;
       const s = this.supervisors.get(c.spec.name);
-      if (s && s.status.state !== "ready") return false;
+      if (s && s.state !== "ready") return false;
     }
     return true;
   }
