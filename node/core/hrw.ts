@@ -2,27 +2,51 @@
  * Rendezvous (highest-random-weight) hashing, SPEC §5.3: every node computes
  * the same ranking for a task from the same membership, with no coordination.
  */
-import { sha256Prefix64 } from "./sha256.ts";
+import { sha256Prefix53, sha256Prefix64 } from "./sha256.ts";
 
 // Scores are a pure function of their inputs, so memoizing them is safe; the
 // periodic sweep re-ranks every open task, and hashing dominates that cost.
-// Keyed by task, then node: no key string is built per lookup.
-const memo = new Map<string, Map<string, bigint>>();
+// Keyed by task, then node: no key string is built per lookup. A memoized
+// score is the top 53 bits of the SPEC's 64 (a number compares without a
+// BigInt); two that are equal there are ordered by their full 64 bits,
+// computed again (`exactBefore`; one pair of a task's in about 2^53).
+const memo = new Map<string, Map<string, number>>();
 const MEMO_MAX_TASKS = 100_000;
 
 /** First 8 bytes, big-endian unsigned, of SHA-256(task_id ‖ 0x1F ‖ node_id). */
 export function hrwScore(taskId: string, nodeId: string): bigint {
+  return sha256Prefix64(`${taskId}\x1f${nodeId}`);
+}
+
+/** The memoized scores of a task's nodes. */
+function scoresOf(taskId: string): Map<string, number> {
   let scores = memo.get(taskId);
   if (scores === undefined) {
     if (memo.size >= MEMO_MAX_TASKS) memo.clear();
     memo.set(taskId, scores = new Map());
   }
-  let score = scores.get(nodeId);
-  if (score === undefined) {
-    score = computeScore(taskId, nodeId);
-    scores.set(nodeId, score);
+  return scores;
+}
+
+/** The top 53 bits of {@linkcode hrwScore}, memoized in `scores` (the task's). */
+function score53(
+  scores: Map<string, number>,
+  taskId: string,
+  nodeId: string,
+): number {
+  let s = scores.get(nodeId);
+  if (s === undefined) {
+    s = sha256Prefix53(`${taskId}\x1f${nodeId}`);
+    scores.set(nodeId, s);
   }
-  return score;
+  return s;
+}
+
+/** `a` before `b` by full scores, ties by node_id ascending: when their top 53 bits tie. */
+function exactBefore(taskId: string, a: string, b: string): boolean {
+  const sa = hrwScore(taskId, a);
+  const sb = hrwScore(taskId, b);
+  return sa === sb ? a < b : sa > sb;
 }
 
 /**
@@ -34,24 +58,19 @@ export function hrwForget(taskId: string): void {
   memo.delete(taskId);
 }
 
-function computeScore(taskId: string, nodeId: string): bigint {
-  return sha256Prefix64(`${taskId}\x1f${nodeId}`);
-}
-
 /** Node ids ordered best first: score descending, ties by node_id ascending. */
 export function hrwRank(taskId: string, nodeIds: Iterable<string>): string[] {
-  const scored = [...nodeIds].map((id) => ({ id, s: hrwScore(taskId, id) }));
-  scored.sort((a, b) =>
-    a.s === b.s ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.s > b.s ? -1 : 1
+  return [...nodeIds].sort((a, b) =>
+    a === b ? 0 : hrwBefore(taskId, a, b) ? -1 : 1
   );
-  return scored.map((x) => x.id);
 }
 
 /** True if node `a` ranks before node `b` for the task (the order of {@linkcode hrwRank}). */
 export function hrwBefore(taskId: string, a: string, b: string): boolean {
-  const sa = hrwScore(taskId, a);
-  const sb = hrwScore(taskId, b);
-  return sa === sb ? a < b : sa > sb;
+  const scores = scoresOf(taskId);
+  const sa = score53(scores, taskId, a);
+  const sb = score53(scores, taskId, b);
+  return sa === sb ? exactBefore(taskId, a, b) : sa > sb;
 }
 
 /** The first node of {@linkcode hrwRank}; undefined for none. */
@@ -59,9 +78,30 @@ export function hrwWinner(
   taskId: string,
   nodeIds: Iterable<string>,
 ): string | undefined {
+  const scores = scoresOf(taskId);
   let best: string | undefined;
+  let bestScore = -1;
   for (const id of nodeIds) {
-    if (best === undefined || hrwBefore(taskId, id, best)) best = id;
+    const s = score53(scores, taskId, id);
+    if (
+      best === undefined || s > bestScore ||
+      (s === bestScore && exactBefore(taskId, id, best))
+    ) {
+      best = id;
+      bestScore = s;
+    }
   }
   return best;
+}
+
+/**
+ * Orders two tasks by one node's score for each, highest first (0 when the
+ * scores are equal): how a node ranks the tasks it may steal (steal.ts).
+ */
+export function hrwScoreOrder(a: string, b: string, nodeId: string): number {
+  const sa = score53(scoresOf(a), a, nodeId);
+  const sb = score53(scoresOf(b), b, nodeId);
+  if (sa !== sb) return sa > sb ? -1 : 1;
+  const ea = hrwScore(a, nodeId), eb = hrwScore(b, nodeId);
+  return ea === eb ? 0 : ea > eb ? -1 : 1;
 }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { hrwBefore, hrwRank, hrwScore, hrwWinner } from "./hrw.ts";
+import {
+  hrwBefore,
+  hrwRank,
+  hrwScore,
+  hrwScoreOrder,
+  hrwWinner,
+} from "./hrw.ts";
 
 const hex = (n: bigint) => n.toString(16).padStart(16, "0");
 const NODES = ["node-a", "node-b", "node-c"];
@@ -55,4 +61,30 @@ Deno.test("hrwBefore and hrwWinner agree with hrwRank", () => {
     }
   }
   assert.equal(hrwWinner("x", []), undefined);
+});
+
+Deno.test("hrwRank, hrwWinner, hrwBefore and hrwScoreOrder follow the full 64-bit scores (not only the memoized top 53 bits)", () => {
+  const nodes = Array.from({ length: 9 }, (_, i) => `node-${i}`);
+  const byScore = (task: string) =>
+    [...nodes].sort((a, b) => {
+      const sa = hrwScore(task, a), sb = hrwScore(task, b);
+      return sa === sb ? (a < b ? -1 : 1) : sa > sb ? -1 : 1;
+    });
+  const tasks = Array.from({ length: 300 }, (_, i) => `s${i % 5}.t${i}`);
+  for (const task of tasks) {
+    const want = byScore(task);
+    assert.deepEqual(hrwRank(task, [...nodes].reverse()), want, task);
+    assert.equal(hrwWinner(task, nodes), want[0], task);
+    assert.equal(hrwBefore(task, want[3], want[4]), true, task);
+    assert.equal(hrwBefore(task, want[4], want[3]), false, task);
+  }
+  for (let i = 1; i < tasks.length; i++) {
+    const [a, b] = [tasks[i - 1], tasks[i]];
+    const sa = hrwScore(a, "node-0"), sb = hrwScore(b, "node-0");
+    assert.equal(
+      hrwScoreOrder(a, b, "node-0"),
+      sa === sb ? 0 : sa > sb ? -1 : 1,
+    );
+  }
+  assert.equal(hrwScoreOrder("s1.t1", "s1.t1", "node-0"), 0);
 });

@@ -5,7 +5,10 @@
  * update) against ~1.1 µs here (measured). Only the first 8 bytes are returned.
  */
 
-const K = new Uint32Array([
+// Int32Array, not Uint32Array: every value read stays a small integer (a
+// Uint32Array read above 2^31 is a heap double), so V8 keeps the rounds in
+// int32 arithmetic. The bits are the same.
+const K = new Int32Array([
   0x428a2f98,
   0x71374491,
   0xb5c0fbcf,
@@ -72,8 +75,8 @@ const K = new Uint32Array([
   0xc67178f2,
 ]);
 
-const W = new Uint32Array(64);
-const H = new Uint32Array(8);
+const W = new Int32Array(64);
+const H = new Int32Array(8);
 
 function block(m: Uint8Array, off: number): void {
   for (let i = 0; i < 16; i++) {
@@ -114,7 +117,7 @@ function block(m: Uint8Array, off: number): void {
   H[7] += h;
 }
 
-const IV = new Uint32Array([
+const IV = new Int32Array([
   0x6a09e667,
   0xbb67ae85,
   0x3c6ef372,
@@ -127,12 +130,23 @@ const IV = new Uint32Array([
 const encoder = new TextEncoder();
 let buf = new Uint8Array(256);
 
-/** The first 8 bytes of SHA-256(UTF-8 of `text`), big-endian, as an unsigned 64-bit integer. */
-export function sha256Prefix64(text: string): bigint {
+/** Hashes the UTF-8 of `text` into H (its first two words are all HRW uses). */
+function digest(text: string): void {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; padding at most 72 more.
   const need = text.length * 3 + 72;
   if (buf.length < need) buf = new Uint8Array(need * 2);
-  const n = encoder.encodeInto(text, buf).written;
+  // Task and node ids are ASCII: copy their code units without the
+  // TextEncoder op (a third of the hash's cost for a short id); anything
+  // else goes through the encoder from its first non-ASCII unit on.
+  let n = 0;
+  for (; n < text.length; n++) {
+    const c = text.charCodeAt(n);
+    if (c >= 0x80) break;
+    buf[n] = c;
+  }
+  if (n < text.length) {
+    n += encoder.encodeInto(text.slice(n), buf.subarray(n)).written;
+  }
   // Padding: 0x80, zeros, then the bit length in the last 8 bytes.
   const end = ((n + 9 + 63) >>> 6) << 6;
   buf.fill(0, n, end);
@@ -145,5 +159,20 @@ export function sha256Prefix64(text: string): bigint {
   buf[end - 1] = bits & 0xff;
   H.set(IV);
   for (let off = 0; off < end; off += 64) block(buf, off);
-  return (BigInt(H[0]) << 32n) | BigInt(H[1]);
+}
+
+/** The first 8 bytes of SHA-256(UTF-8 of `text`), big-endian, as an unsigned 64-bit integer. */
+export function sha256Prefix64(text: string): bigint {
+  digest(text);
+  return (BigInt(H[0] >>> 0) << 32n) | BigInt(H[1] >>> 0);
+}
+
+/**
+ * The first 53 bits of SHA-256(UTF-8 of `text`) as a safe integer: ordered
+ * like {@linkcode sha256Prefix64} wherever the two differ in it (the top 53
+ * of 64 bits), and a number compares without allocating a BigInt.
+ */
+export function sha256Prefix53(text: string): number {
+  digest(text);
+  return (H[0] >>> 0) * 2 ** 21 + (H[1] >>> 11);
 }

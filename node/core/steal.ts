@@ -6,7 +6,7 @@
  */
 import type { Envelope } from "../schema.ts";
 import type { Effect } from "./effects.ts";
-import { hrwBefore, hrwScore } from "./hrw.ts";
+import { hrwBefore, hrwScoreOrder } from "./hrw.ts";
 import type { NodeCaps } from "./filter.ts";
 import { capableFor, type DecideContext, isFull } from "./decide_context.ts";
 import { claimTxn } from "./txns.ts";
@@ -137,10 +137,7 @@ export function claimSteals(view: NodeView, ctx: DecideContext): Effect[] {
     const oa = sa <= aged, ob = sb <= aged;
     if (oa !== ob) return oa ? -1 : 1;
     if (oa) return sa - sb;
-    return compareScore(
-      hrwScore(a.value.task_id, self),
-      hrwScore(b.value.task_id, self),
-    );
+    return hrwScoreOrder(a.value.task_id, b.value.task_id, self);
   });
   const out: Effect[] = [];
   for (const t of steals) {
@@ -150,9 +147,4 @@ export function claimSteals(view: NodeView, ctx: DecideContext): Effect[] {
   }
   steals.length = 0;
   return out;
-}
-
-/** Score descending: the order of HRW ranks. */
-function compareScore(a: bigint, b: bigint): number {
-  return a === b ? 0 : a > b ? -1 : 1;
 }
