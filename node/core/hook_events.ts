@@ -148,7 +148,9 @@ function endEvents(
  * Events a watch batch shows this node it must emit: `node.left` for a node
  * record that vanished (if we are its monitor), `task.dispatched` for each
  * task of a newly committed spec (if we are the task's monitor). A re-list
- * never emits: it cannot tell new from old.
+ * never emits: it cannot tell new from old. The per-task ones only when
+ * something takes them (`CoreConfig.watched_task_events`): finding a task's
+ * monitor ranks it over every member, for every task of the cluster.
  */
 export function watchedEvents(
   view: NodeView,
@@ -157,16 +159,22 @@ export function watchedEvents(
 ): EmitEffect[] {
   if (view.lease_id === null) return [];
   const self = view.config.node_id;
+  const tasks = view.config.watched_task_events ?? true;
   const out: EmitEffect[] = [];
   let members: string[] | null = null;
   for (const c of changes) {
-    const p = keys.parse(c.key);
-    if (p?.collection === "nodes" && c.kv === null && p.id !== self) {
+    if (c.kv === null) {
+      const p = keys.parse(c.key);
+      if (p?.collection !== "nodes" || p.id === self) continue;
       members ??= [...view.nodes.keys()];
       if (hrwWinner(p.id, members) === self) {
         out.push(emit("node.left", { node_id: p.id }));
       }
-    } else if (p?.collection === "dispatch-queue" && c.kv !== null) {
+      continue;
+    }
+    if (!tasks) continue;
+    const p = keys.parse(c.key);
+    if (p?.collection === "dispatch-queue") {
       // `tasks cancel` of a waiting task: the CLI made the transition, so the
       // task's monitor reports it (every node's own CANCELLED commits carry
       // cancel_requested or a dependency reason and are reported on commit).
@@ -189,8 +197,7 @@ export function watchedEvents(
         }
       }
     } else if (
-      p?.collection === "specs" && c.kv !== null &&
-      c.kv.create_revision === c.kv.mod_revision
+      p?.collection === "specs" && c.kv.create_revision === c.kv.mod_revision
     ) {
       members ??= [...view.nodes.keys()];
       for (const id of view.specs.get(p.id)?.value.task_ids ?? []) {

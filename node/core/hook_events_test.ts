@@ -260,6 +260,47 @@ Deno.test("task.dispatched: once per task, by its monitor, when the spec commits
   assert.ok([...counts.values()].every((n) => n === 1), String([...counts]));
 });
 
+Deno.test("without a taker of watched task events (no hooks plugin, no debug log) none is computed; node.left still is, and the decisions are the same", () => {
+  const ids = Array.from({ length: 20 }, (_, i) => `s3.t${i}`);
+  const spec = put(keys.spec("s3"), {
+    spec_id: "s3",
+    yaml: "",
+    sha256: "x",
+    dispatched_by: "t",
+    dispatched_at: 0,
+    task_ids: ids,
+  });
+  const tasks = ids.map((id) => put(keys.task(id), testEnvelope(id)));
+  const gone: KeyChange = {
+    key: keys.node("node-b"),
+    revision: ++rev,
+    kv: null,
+  };
+  const run = (watched: boolean) => {
+    const v = view();
+    (v as { config: MutableView["config"] }).config = {
+      ...v.config,
+      watched_task_events: watched,
+    };
+    const dispatched = step(v, {
+      type: "changes",
+      at: 1,
+      changes: [...tasks, spec],
+    });
+    const left = step(v, { type: "changes", at: 2, changes: [gone] });
+    return { dispatched, left };
+  };
+  const on = run(true), off = run(false);
+  assert.ok(emits(on.dispatched).some((e) => e.event === "task.dispatched"));
+  assert.deepEqual(emits(off.dispatched), []);
+  assert.deepEqual(
+    off.dispatched,
+    on.dispatched.filter((e) => e.kind !== "emit"),
+  );
+  assert.deepEqual(emits(off.left).map((e) => e.event), ["node.left"]);
+  assert.deepEqual(off.left, on.left);
+});
+
 Deno.test("back-pressure: a stall stops claims and commits, reports saturated once, resumes with results in finish order", () => {
   const v = view();
   const stall: NodeEvent = {

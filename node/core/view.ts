@@ -66,6 +66,13 @@ export interface CoreConfig {
    * @default 1000
    */
   readonly sweep_every_ms?: number;
+  /**
+   * Whether the events a node emits for tasks it only watched (its monitor's
+   * `task.dispatched`, `task.cancelled` of a waiting task) are taken by
+   * anything: a hooks plugin, or the debug log. Without, they are not
+   * computed (hook_events.ts's `watchedEvents`). @default true
+   */
+  readonly watched_task_events?: boolean;
   /** Set on a node that runs a provisioner plugin (provision.ts). @default null */
   readonly provision?: ProvisionConfig | null;
 }

@@ -94,7 +94,11 @@ export class BoiNode {
     const stopping = () => this.#stopping;
     const push = (ev: NodeEvent) => this.push(ev);
     this.keys = new Keys(c.key_prefix);
-    this.view = emptyView(coreConfig(c, deps.provisioning != null));
+    this.view = emptyView({
+      ...coreConfig(c, deps.provisioning != null),
+      // Watched task events reach only the hooks plugin and the debug log.
+      watched_task_events: deps.hooks != null || c.log_level === "debug",
+    });
     this.#provision = deps.provisioning
       ? new ProvisionRunner({
         client: deps.client,
