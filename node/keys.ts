@@ -69,12 +69,14 @@ export class Keys {
   /** Splits a key into its collection and the rest, or null if foreign. */
   parse(key: string): { collection: Collection; id: string } | null {
     if (!key.startsWith(this.prefix)) return null;
-    const rest = key.slice(this.prefix.length);
-    const slash = rest.indexOf("/");
+    const start = this.prefix.length;
+    const slash = key.indexOf("/", start);
     if (slash < 0) return null;
-    const collection = rest.slice(0, slash);
-    if (!(COLLECTIONS as readonly string[]).includes(collection)) return null;
-    return { collection: collection as Collection, id: rest.slice(slash + 1) };
+    // The canonical (interned) name: every node parses every watched key,
+    // and its consumers compare and index by it.
+    const collection = BY_NAME.get(key.slice(start, slash));
+    if (collection === undefined) return null;
+    return { collection, id: key.slice(slash + 1) };
   }
 }
 
@@ -92,3 +94,4 @@ export const COLLECTIONS = [
   "hooks-hwm",
 ] as const;
 export type Collection = typeof COLLECTIONS[number];
+const BY_NAME = new Map<string, Collection>(COLLECTIONS.map((c) => [c, c]));

@@ -81,7 +81,10 @@ function build(def: Def): FastCheck {
     case "union": {
       noChecks(def);
       const options = (def.options as unknown[]).map((o) => build(defOf(o)));
-      return (v) => options.some((o) => o(v));
+      return (v) => {
+        for (const o of options) if (o(v)) return true;
+        return false;
+      };
     }
     case "array": {
       const el = build(defOf(def.element));
@@ -129,16 +132,27 @@ function objectCheck(def: Def): FastCheck {
   const loose = catchall !== null &&
     (catchall.type === "unknown" || catchall.type === "any");
   if (catchall !== null && !loose) throw new Unsupported("catchall");
+  const names = fields.map(([k]) => k);
+  const checks = fields.map(([, check]) => check);
+  const optional = fields.map(([, , o]) => o);
+  // A plain read finds a key's value; only for a name Object.prototype also
+  // has ("constructor") could it find an inherited one instead.
+  const inherited = names.map((k) => k in Object.prototype);
+  const n = names.length;
   return (v) => {
     if (!isPlainObject(v)) return false;
     let present = 0;
-    for (const [k, check, optional] of fields) {
-      if (!Object.hasOwn(v, k)) {
-        if (optional) continue;
+    for (let i = 0; i < n; i++) {
+      const k = names[i];
+      // JSON has no undefined: an undefined value is an absent key (an own
+      // undefined one fails below, by the key count, and zod decides).
+      const x = inherited[i] && !Object.hasOwn(v, k) ? undefined : v[k];
+      if (x === undefined) {
+        if (optional[i]) continue;
         return false;
       }
       present++;
-      if (!check(v[k])) return false;
+      if (!checks[i](x)) return false;
     }
     if (loose) return true;
     let keys = 0;
@@ -158,7 +172,15 @@ function withChecks(
 ): FastCheck {
   const checks = (def.checks ?? []).map((c) => one(c._zod.def));
   if (checks.length === 0) return base;
-  return (v) => base(v) && checks.every((c) => c(v));
+  if (checks.length === 1) {
+    const [only] = checks;
+    return (v) => base(v) && only(v);
+  }
+  return (v) => {
+    if (!base(v)) return false;
+    for (const c of checks) if (!c(v)) return false;
+    return true;
+  };
 }
 
 function stringCheck(c: CheckDef): FastCheck {
