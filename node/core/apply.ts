@@ -24,17 +24,33 @@ export function applyEvent(
 ): string[] {
   const warnings: string[] = [];
   switch (ev.type) {
-    case "changes":
+    case "changes": {
+      // One parse per change: the task ids and claims are gathered as the
+      // changes are applied (every node applies every change of the cluster).
+      const taskIds: string[] = [];
+      let claims: [id: string, key: string][] | null = null;
       for (const c of ev.changes) {
-        applyChange(view, keys, c, warnings);
+        const p = applyChange(view, keys, c, warnings);
         if (c.revision > view.watch_revision) view.watch_revision = c.revision;
+        if (p?.collection === "dispatch-queue") taskIds.push(p.id);
+        else if (p?.collection === "claims" && c.kv !== null) {
+          (claims ??= []).push([p.id, c.key]);
+        }
       }
-      warnOrphanClaims(view, keys, ev.changes, warnings);
-      for (const [k, rev] of view.tombstones) {
-        if (rev <= view.watch_revision) view.tombstones.delete(k);
+      // After the whole batch: a claim and its envelope may come in one.
+      for (const [id, key] of claims ?? []) {
+        if (!view.tasks.has(id)) {
+          warnings.push(`${key}: claim for a task that does not exist`);
+        }
       }
-      notePending(view, ev.at, taskIdsOf(keys, ev.changes.map((c) => c.key)));
+      if (view.tombstones.size > 0) {
+        for (const [k, rev] of view.tombstones) {
+          if (rev <= view.watch_revision) view.tombstones.delete(k);
+        }
+      }
+      notePending(view, ev.at, taskIds);
       break;
+    }
     case "relist":
       view.nodes.clear();
       view.caps.clear();
@@ -308,16 +324,6 @@ function noteExpiry(view: MutableView, at: number, lease: string): void {
   const c = view.config;
   const horizon = at - c.claim_failure_window_ms - c.claim_failure_cooldown_ms;
   view.claim_expiries = [...view.claim_expiries.filter((t) => t > horizon), at];
-}
-
-/** Task ids among `keys` that name envelopes. */
-function taskIdsOf(keys: Keys, changed: string[]): string[] {
-  const ids: string[] = [];
-  for (const k of changed) {
-    const p = keys.parse(k);
-    if (p?.collection === "dispatch-queue") ids.push(p.id);
-  }
-  return ids;
 }
 
 /** Starts the spill-over clock of tasks (all, or those given) that just became PENDING. */

@@ -18,14 +18,21 @@ export function hrwScore(taskId: string, nodeId: string): bigint {
   return sha256Prefix64(`${taskId}\x1f${nodeId}`);
 }
 
+// The last task looked up: a decision asks for one task's scores several
+// times in a row (steal.ts's ownerOf compares each capable node with the best).
+let lastTask: string | null = null;
+let lastScores: Map<string, number> = new Map();
+
 /** The memoized scores of a task's nodes. */
 function scoresOf(taskId: string): Map<string, number> {
+  if (taskId === lastTask) return lastScores;
   let scores = memo.get(taskId);
   if (scores === undefined) {
     if (memo.size >= MEMO_MAX_TASKS) memo.clear();
     memo.set(taskId, scores = new Map());
   }
-  return scores;
+  lastTask = taskId;
+  return lastScores = scores;
 }
 
 /** The top 53 bits of {@linkcode hrwScore}, memoized in `scores` (the task's). */
@@ -56,6 +63,7 @@ function exactBefore(taskId: string, a: string, b: string): boolean {
  */
 export function hrwForget(taskId: string): void {
   memo.delete(taskId);
+  if (taskId === lastTask) lastTask = null;
 }
 
 /** Node ids ordered best first: score descending, ties by node_id ascending. */

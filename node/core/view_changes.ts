@@ -97,14 +97,27 @@ const FAST = Object.fromEntries(
   Object.entries(SCHEMAS).map(([k, s]) => [k, fastCheck(s)]),
 );
 
+/** A change's key, parsed. */
+export type ParsedKey = NonNullable<ReturnType<Keys["parse"]>>;
+
+/** Folds one change into the view; returns its parsed key (null: not ours), for the caller's indexes. */
 export function applyChange(
   view: MutableView,
   keys: Keys,
   c: KeyChange,
   warnings: string[],
-): void {
+): ParsedKey | null {
   const p = keys.parse(c.key);
-  if (!p) return;
+  if (p !== null) applyParsed(view, p, c, warnings);
+  return p;
+}
+
+function applyParsed(
+  view: MutableView,
+  p: ParsedKey,
+  c: KeyChange,
+  warnings: string[],
+): void {
   if (applyProvisionChange(view, p.collection, p.id, c, warnings)) return;
   if (p.collection === "cluster") {
     if (p.id.startsWith("drain/")) {
