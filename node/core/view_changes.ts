@@ -150,8 +150,12 @@ function applyParsed(
     return;
   }
   if (existing && existing.mod_revision >= c.kv.mod_revision) return;
-  const tomb = view.tombstones.get(c.key);
-  if (tomb !== undefined && tomb >= c.kv.mod_revision) return;
+  // Tombstones are rare (our own deletes and read-backs, until the watch
+  // passes them): no lookup, which hashes the whole key, while there are none.
+  if (view.tombstones.size > 0) {
+    const tomb = view.tombstones.get(c.key);
+    if (tomb !== undefined && tomb >= c.kv.mod_revision) return;
+  }
   const max = RECORD_MAX_BYTES[p.collection];
   if (c.kv.value.length > max) {
     warnings.push(
