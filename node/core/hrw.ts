@@ -103,6 +103,32 @@ export function hrwWinner(
 }
 
 /**
+ * The winner among the nodes that take work (not draining): steal.ts's
+ * owner of a PENDING task, asked for every PENDING task a node sees. The
+ * task's scores are looked up once, the best kept.
+ */
+export function hrwOwner(
+  taskId: string,
+  nodes: readonly { readonly node_id: string; readonly draining: boolean }[],
+): string | undefined {
+  const scores = scoresOf(taskId);
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const n of nodes) {
+    if (n.draining) continue;
+    const s = score53(scores, taskId, n.node_id);
+    if (
+      best === undefined || s > bestScore ||
+      (s === bestScore && exactBefore(taskId, n.node_id, best))
+    ) {
+      best = n.node_id;
+      bestScore = s;
+    }
+  }
+  return best;
+}
+
+/**
  * Orders two tasks by one node's score for each, highest first (0 when the
  * scores are equal): how a node ranks the tasks it may steal (steal.ts).
  */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   hrwBefore,
+  hrwOwner,
   hrwRank,
   hrwScore,
   hrwScoreOrder,
@@ -63,7 +64,7 @@ Deno.test("hrwBefore and hrwWinner agree with hrwRank", () => {
   assert.equal(hrwWinner("x", []), undefined);
 });
 
-Deno.test("hrwRank, hrwWinner, hrwBefore and hrwScoreOrder follow the full 64-bit scores (not only the memoized top 53 bits)", () => {
+Deno.test("hrwRank, hrwWinner, hrwOwner, hrwBefore and hrwScoreOrder follow the full 64-bit scores (not only the memoized top 53 bits)", () => {
   const nodes = Array.from({ length: 9 }, (_, i) => `node-${i}`);
   const byScore = (task: string) =>
     [...nodes].sort((a, b) => {
@@ -75,6 +76,15 @@ Deno.test("hrwRank, hrwWinner, hrwBefore and hrwScoreOrder follow the full 64-bi
     const want = byScore(task);
     assert.deepEqual(hrwRank(task, [...nodes].reverse()), want, task);
     assert.equal(hrwWinner(task, nodes), want[0], task);
+    const draining = new Set([want[0], nodes[task.length % 9]]);
+    assert.equal(
+      hrwOwner(
+        task,
+        nodes.map((id) => ({ node_id: id, draining: draining.has(id) })),
+      ),
+      want.find((id) => !draining.has(id)),
+      task,
+    );
     assert.equal(hrwBefore(task, want[3], want[4]), true, task);
     assert.equal(hrwBefore(task, want[4], want[3]), false, task);
   }

@@ -6,7 +6,7 @@
  */
 import type { Envelope } from "../schema.ts";
 import type { Effect } from "./effects.ts";
-import { hrwBefore, hrwScoreOrder } from "./hrw.ts";
+import { hrwOwner, hrwScoreOrder } from "./hrw.ts";
 import type { NodeCaps } from "./filter.ts";
 import { capableFor, type DecideContext, isFull } from "./decide_context.ts";
 import { claimTxn } from "./txns.ts";
@@ -17,14 +17,7 @@ export function ownerOf(
   taskId: string,
   capable: NodeCaps[],
 ): string | undefined {
-  let best: string | undefined;
-  for (const n of capable) {
-    if (n.draining) continue;
-    if (best === undefined || hrwBefore(taskId, n.node_id, best)) {
-      best = n.node_id;
-    }
-  }
-  return best;
+  return hrwOwner(taskId, capable);
 }
 
 /**
