@@ -81,21 +81,26 @@ class Writer {
     this.buf[this.pos++] = Number(v);
   }
 
-  /** A string field as UTF-8. */
+  /**
+   * A string field as UTF-8, encoded straight into the buffer behind room for
+   * its length (guessed from the UTF-16 length: exact for ASCII, so the bytes
+   * move only when a non-ASCII string's length needs a longer varint).
+   */
   string(field: number, s: string): void {
     this.tag(field, 2);
-    // ASCII (keys, most values) is its own length; otherwise measure first.
-    let len = s.length;
-    for (let i = 0; i < s.length; i++) {
-      if (s.charCodeAt(i) > 0x7f) {
-        len = utf8.encode(s).length;
-        break;
-      }
+    this.#room(10 + s.length * 3);
+    const guess = varintSize(s.length);
+    const at = this.pos;
+    const { written } = utf8.encodeInto(
+      s,
+      this.buf.subarray(at + guess),
+    );
+    const size = varintSize(written);
+    if (size !== guess) {
+      this.buf.copyWithin(at + size, at + guess, at + guess + written);
     }
-    this.varint(len);
-    this.#room(len);
-    const { written } = utf8.encodeInto(s, this.buf.subarray(this.pos));
-    this.pos += written;
+    this.varint(written);
+    this.pos = at + size + written;
   }
 
   /** Starts a length-delimited field whose length is patched by {@linkcode end}. */
@@ -123,6 +128,16 @@ class Writer {
 }
 
 const utf8 = new TextEncoder();
+
+/** Bytes of `v`'s varint (v < 2^35 here: lengths). */
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
 
 function writeTxn(w: Writer, t: TxnSpec): void {
   for (const c of t.compare) {

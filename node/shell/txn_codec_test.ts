@@ -19,6 +19,8 @@ Deno.test("txn codec: a real etcd applies what it encodes: a leased put (63-bit 
     { key: "/t/seen", target: "create", equals: Number(seen.create_revision) },
   ], [
     { op: "put", key: "/t/new", value, lease: id },
+    // 50 UTF-16 units, 150 bytes: the length's varint outgrows its guess.
+    { op: "put", key: "/t/cjk", value: "日".repeat(50) },
     { op: "delete", key: "/t/gone" },
   ]);
   assert.ok(r.ok);
@@ -27,6 +29,7 @@ Deno.test("txn codec: a real etcd applies what it encodes: a leased put (63-bit 
   assert.equal(got.value.toString(), value);
   assert.equal(String(got.lease), id);
   assert.equal(await client.get("/t/gone").string(), null);
+  assert.equal(await client.get("/t/cjk").string(), "日".repeat(50));
   await lease.revoke();
 });
 
