@@ -8,7 +8,12 @@
 import type { EmitEffect, TxnEffect } from "../core/effects.ts";
 import { committedEvents } from "../core/hook_events.ts";
 import type { HookTier } from "../plugins/contracts.ts";
-import { EVENT_PAYLOADS, isEventKind } from "./event_schemas.ts";
+import {
+  EVENT_PAYLOAD_CHECKS,
+  EVENT_PAYLOADS,
+  isEventKind,
+} from "./event_schemas.ts";
+import { fastSafeParse } from "../schema_fast.ts";
 import { AuditDelivery, BestEffortDelivery } from "./delivery.ts";
 import { compileSubscriptions, type Subscriptions } from "./subscriptions.ts";
 import { WalFiles } from "./wal.ts";
@@ -307,7 +312,11 @@ export class NodeHooks {
     if (!isEventKind(e.event)) {
       this.#o.log.log("error", "hooks: unknown event kind", { event: e.event });
     } else {
-      const r = EVENT_PAYLOADS[e.event].safeParse(e.payload);
+      const r = fastSafeParse(
+        EVENT_PAYLOADS[e.event],
+        EVENT_PAYLOAD_CHECKS[e.event],
+        e.payload,
+      );
       if (!r.success) {
         this.#o.log.log("error", "hooks: payload does not match its schema", {
           event: e.event,
