@@ -46,7 +46,8 @@ export class Metrics {
     return f;
   }
   #series(f: Family, labels: Labels) {
-    const key = JSON.stringify(labels);
+    // Most calls have no labels, several per task: skip the stringify.
+    const key = hasKeys(labels) ? JSON.stringify(labels) : "{}";
     let s = f.series.get(key);
     if (!s) {
       s = { labels, value: 0 };
@@ -133,4 +134,9 @@ function fmt(labels: Labels): string {
     }"`
   );
   return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
