@@ -12,6 +12,7 @@
 import { Buffer } from "node:buffer";
 import type { Etcd3 } from "etcd3";
 import { decodeTxnReply, type TxnReply } from "./txn_codec.ts";
+import { etcdPool } from "./etcd_pool.ts";
 
 /** The grpc-js client of the KV service (any grpc-js Client can make a raw unary call). */
 interface GrpcClient {
@@ -26,31 +27,9 @@ interface GrpcClient {
   ): unknown;
 }
 
-/** The etcd3@1.1.2 connection pool (`Namespace.pool`), the parts its own `exec` uses. */
-interface Pool {
-  withConnection<T>(
-    service: "KV",
-    fn: (c: { client: GrpcClient; metadata: unknown }) => Promise<T>,
-  ): Promise<T>;
-  globalPolicy: { execute<T>(fn: () => Promise<T>): Promise<T> };
-}
-
 const METHOD = "/etcdserverpb.KV/Txn";
 const serialize = (m: Uint8Array) =>
   Buffer.from(m.buffer, m.byteOffset, m.length);
-
-function poolOf(client: Etcd3): Pool {
-  const pool = (client as unknown as { pool: Pool }).pool;
-  if (
-    typeof pool?.withConnection !== "function" ||
-    typeof pool.globalPolicy?.execute !== "function"
-  ) {
-    throw new Error(
-      "txn: the etcd3 client has no connection pool (etcd3's internals changed: pin etcd3@1.1.2)",
-    );
-  }
-  return pool;
-}
 
 /** Sends one encoded TxnRequest; resolves with the decoded TxnResponse. */
 export function kvTxn(
@@ -58,14 +37,14 @@ export function kvTxn(
   request: Uint8Array,
   timeoutMs: number,
 ): Promise<TxnReply> {
-  const pool = poolOf(client);
+  const pool = etcdPool(client);
   const deadline = new Date(Date.now() + timeoutMs);
   return pool.globalPolicy.execute(() =>
     pool.withConnection(
       "KV",
       ({ client, metadata }) =>
         new Promise<TxnReply>((resolve, reject) => {
-          client.makeUnaryRequest(
+          (client as GrpcClient).makeUnaryRequest(
             METHOD,
             serialize,
             decodeTxnReply,

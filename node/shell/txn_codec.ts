@@ -12,7 +12,7 @@
  */
 import type { Compare, Op } from "../core/effects.ts";
 import type { KeyChange } from "../core/events.ts";
-import { keyValue, Reader } from "./watch_codec.ts";
+import { headerRevision, keyValue, Reader, Writer } from "./proto_wire.ts";
 
 /** One transaction: its compares (all "equal"), the ops if they hold, the keys read if not. */
 export interface TxnSpec {
@@ -32,112 +32,6 @@ export interface TxnReply {
 // Compare.CompareTarget and the oneof field that carries its value.
 const TARGET = { version: 0, create: 1, mod: 2 } as const;
 const TARGET_FIELD = { version: 4, create: 5, mod: 6 } as const;
-
-/** A growable protobuf writer: varints, and length-delimited fields written in place. */
-class Writer {
-  buf = new Uint8Array(256);
-  pos = 0;
-
-  #room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-  }
-
-  /** A non-negative integer below 2^53 as a varint. */
-  varint(v: number): void {
-    this.#room(10);
-    const b = this.buf;
-    while (v >= 0x80) {
-      b[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    b[this.pos++] = v;
-  }
-
-  tag(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
-  }
-
-  /** An int64 given as its decimal string (lease ids use all 63 bits). */
-  decimal(field: number, text: string): void {
-    const n = Number(text);
-    if (Number.isSafeInteger(n) && n >= 0) {
-      if (n === 0) return;
-      this.tag(field, 0);
-      this.varint(n);
-      return;
-    }
-    let v = BigInt.asUintN(64, BigInt(text));
-    this.tag(field, 0);
-    this.#room(10);
-    while (v >= 0x80n) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    this.buf[this.pos++] = Number(v);
-  }
-
-  /**
-   * A string field as UTF-8, encoded straight into the buffer behind room for
-   * its length (guessed from the UTF-16 length: exact for ASCII, so the bytes
-   * move only when a non-ASCII string's length needs a longer varint).
-   */
-  string(field: number, s: string): void {
-    this.tag(field, 2);
-    this.#room(10 + s.length * 3);
-    const guess = varintSize(s.length);
-    const at = this.pos;
-    const { written } = utf8.encodeInto(
-      s,
-      this.buf.subarray(at + guess),
-    );
-    const size = varintSize(written);
-    if (size !== guess) {
-      this.buf.copyWithin(at + size, at + guess, at + guess + written);
-    }
-    this.varint(written);
-    this.pos = at + size + written;
-  }
-
-  /** Starts a length-delimited field whose length is patched by {@linkcode end}. */
-  begin(field: number): number {
-    this.tag(field, 2);
-    this.#room(5);
-    const at = this.pos;
-    this.pos += 5; // a fixed 5-byte varint: messages here stay far below 2^35
-    return at;
-  }
-
-  end(at: number): void {
-    let len = this.pos - at - 5;
-    const b = this.buf;
-    for (let i = 0; i < 4; i++) {
-      b[at + i] = (len & 0x7f) | 0x80;
-      len >>>= 7;
-    }
-    b[at + 4] = len;
-  }
-
-  finish(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-const utf8 = new TextEncoder();
-
-/** Bytes of `v`'s varint (v < 2^35 here: lengths). */
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
-}
 
 function writeTxn(w: Writer, t: TxnSpec): void {
   for (const c of t.compare) {
@@ -217,30 +111,14 @@ function txnReply(r: Reader): TxnReply {
   return out;
 }
 
-function sub(r: Reader): Reader {
-  const [s, e] = r.bytes();
-  return new Reader(r.buf, s, e);
-}
-
-function headerRevision(outer: Reader): number {
-  const r = sub(outer);
-  let revision = 0;
-  while (r.pos < r.end) {
-    const tag = r.uint32();
-    if (tag === (3 << 3)) revision = r.number();
-    else r.skip(tag & 7);
-  }
-  return revision;
-}
-
 /** ResponseOp: a range's KeyValues (field 1), a nested txn's reply (4); put and delete answers are not read. */
 function responseOp(outer: Reader): KeyChange[] | TxnReply | null {
-  const r = sub(outer);
+  const r = outer.sub();
   let out: KeyChange[] | TxnReply | null = null;
   while (r.pos < r.end) {
     const tag = r.uint32();
-    if (tag === ((1 << 3) | 2)) out = rangeKvs(sub(r));
-    else if (tag === ((4 << 3) | 2)) out = txnReply(sub(r));
+    if (tag === ((1 << 3) | 2)) out = rangeKvs(r.sub());
+    else if (tag === ((4 << 3) | 2)) out = txnReply(r.sub());
     else r.skip(tag & 7);
   }
   return out;
@@ -250,7 +128,7 @@ function rangeKvs(r: Reader): KeyChange[] {
   const kvs: KeyChange[] = [];
   while (r.pos < r.end) {
     const tag = r.uint32();
-    if (tag === ((2 << 3) | 2)) kvs.push(keyValue(sub(r), false));
+    if (tag === ((2 << 3) | 2)) kvs.push(keyValue(r.sub(), false));
     else r.skip(tag & 7);
   }
   return kvs;

@@ -20,6 +20,7 @@
 import { Buffer } from "node:buffer";
 import type { Etcd3 } from "etcd3";
 import type { KeyChange } from "../core/events.ts";
+import { type EtcdPool, etcdPool } from "./etcd_pool.ts";
 import {
   decodeWatchResponse,
   encodeWatchCreate,
@@ -51,18 +52,6 @@ interface GrpcClient {
   ): Duplex;
 }
 
-/**
- * The etcd3 client's connection pool (etcd3@1.1.2, `Namespace.pool`): what
- * the library's own Watch client uses to open its stream.
- */
-interface Pool {
-  withConnection<T>(
-    service: "Watch",
-    fn: (c: { resource: unknown; client: GrpcClient; metadata: unknown }) => T,
-  ): Promise<T>;
-  markFailed(resource: unknown, error: Error): void;
-}
-
 const METHOD = "/etcdserverpb.Watch/Watch";
 
 /** etcd cancelled the watch (its start revision compacted, or another reason): re-list. */
@@ -92,12 +81,7 @@ export function openPrefixWatch(
   onError: (err: Error) => void,
   opts: PrefixWatchOptions = {},
 ): Promise<PrefixWatch> {
-  const pool = (client as unknown as { pool: Pool }).pool;
-  if (typeof pool?.withConnection !== "function") {
-    throw new Error(
-      "watch: the etcd3 client has no connection pool (etcd3's internals changed: pin etcd3@1.1.2)",
-    );
-  }
+  const pool = etcdPool(client);
   const w = new StreamWatch(pool, key, rangeEnd, fromRevision, {
     onChanges,
     onError,
@@ -113,7 +97,7 @@ class StreamWatch implements PrefixWatch {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    readonly pool: Pool,
+    readonly pool: EtcdPool,
     readonly key: Uint8Array,
     readonly rangeEnd: Uint8Array,
     /** Where the next stream starts: one past the last revision delivered. */
@@ -138,7 +122,7 @@ class StreamWatch implements PrefixWatch {
         else resolve();
       };
       this.pool.withConnection("Watch", ({ resource, client, metadata }) => {
-        const s = client.makeBidiStreamRequest(
+        const s = (client as GrpcClient).makeBidiStreamRequest(
           METHOD,
           serialize,
           decodeWatchResponse,
