@@ -403,6 +403,7 @@ export class BoiNode {
     if (this.#stopping) return;
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
+    this.#workers.ahead.dropAll();
     const workers = [...this.view.workers.values()];
     await Promise.all(
       workers.map((w) =>

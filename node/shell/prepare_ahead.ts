@@ -55,6 +55,14 @@ export class PrepareAhead {
     return a?.result;
   }
 
+  /**
+   * The node stops: it decides nothing more, so no claim still in flight
+   * gets its `prepare`; every workspace prepared ahead and not taken goes.
+   */
+  dropAll(): void {
+    for (const id of [...this.#ahead.keys()]) this.drop(id);
+  }
+
   /** The claim's outcome was decided without a `prepare`: the workspace goes. */
   drop(taskId: string): void {
     const a = this.#ahead.get(taskId);

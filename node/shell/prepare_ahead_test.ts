@@ -88,3 +88,16 @@ Deno.test("a claim answered without a prepare of it is the one to drop", () => {
   );
   assert.equal(unpreparedClaim({ type: "tick", at: 0 }, []), null);
 });
+
+Deno.test("stopping drops every Prepare started ahead and not taken", async () => {
+  const f = fake();
+  f.ahead.start("s", "s.a");
+  f.ahead.start("s", "s.b");
+  f.ahead.take("s.b");
+  f.ahead.dropAll();
+  assert.equal(f.ahead.size, 0);
+  f.answers.get("s.a")!.resolve({ workdir: "/w/s.a", env: {} });
+  f.answers.get("s.b")!.resolve({ workdir: "/w/s.b", env: {} });
+  await tick();
+  assert.deepEqual(f.cleaned, ["s/s.a:/w/s.a"]);
+});
