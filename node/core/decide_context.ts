@@ -91,7 +91,7 @@ class BatchContext implements DecideContext {
  * with the lease) and a caps record. A record written by hand without a
  * lease would otherwise "monitor" tasks forever and never act.
  */
-function liveMembers(view: NodeView): string[] {
+export function liveMembers(view: NodeView): string[] {
   const ids: string[] = [];
   for (const [id, n] of view.nodes) {
     if (n.lease !== "0" && view.caps.has(id)) ids.push(id);

@@ -16,6 +16,7 @@ import type { EventKind, EventPayload } from "../hooks/event_schemas.ts";
 import type { EmitEffect, TxnEffect } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
 import { hrwWinner } from "./hrw.ts";
+import { liveMembers } from "./decide_context.ts";
 import type { NodeView } from "./view.ts";
 
 /** A typed emit effect: the payload checked against the kind's schema type. */
@@ -151,6 +152,9 @@ function endEvents(
  * never emits: it cannot tell new from old. The per-task ones only when
  * something takes them (`CoreConfig.watched_task_events`): finding a task's
  * monitor ranks it over every member, for every task of the cluster.
+ * Monitors are ranked over the members decide.ts's `isMonitor` uses (a
+ * lease-bound node record with caps): a record without them would win some
+ * tasks on every node and their events would have no emitter.
  */
 export function watchedEvents(
   view: NodeView,
@@ -166,7 +170,7 @@ export function watchedEvents(
     if (c.kv === null) {
       const p = keys.parse(c.key);
       if (p?.collection !== "nodes" || p.id === self) continue;
-      members ??= [...view.nodes.keys()];
+      members ??= liveMembers(view);
       if (hrwWinner(p.id, members) === self) {
         out.push(emit("node.left", { node_id: p.id }));
       }
@@ -185,7 +189,7 @@ export function watchedEvents(
         env.state === "CANCELLED" && !env.cancel_requested &&
         env.last_error === "cancelled by user"
       ) {
-        members ??= [...view.nodes.keys()];
+        members ??= liveMembers(view);
         if (hrwWinner(p.id, members) === self) {
           out.push(emit("task.cancelled", {
             task_id: env.task_id,
@@ -199,7 +203,7 @@ export function watchedEvents(
     } else if (
       p?.collection === "specs" && c.kv.create_revision === c.kv.mod_revision
     ) {
-      members ??= [...view.nodes.keys()];
+      members ??= liveMembers(view);
       for (const id of view.specs.get(p.id)?.value.task_ids ?? []) {
         const t = view.tasks.get(id)?.value;
         if (!t || hrwWinner(id, members) !== self) continue;

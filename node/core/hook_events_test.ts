@@ -260,6 +260,57 @@ Deno.test("task.dispatched: once per task, by its monitor, when the spec commits
   assert.ok([...counts.values()].every((n) => n === 1), String([...counts]));
 });
 
+Deno.test("task.dispatched and node.left: a node record without a lease or caps is no monitor, so no event loses its emitter", () => {
+  const ids = Array.from({ length: 30 }, (_, i) => `s4.t${i}`);
+  // Written by hand: no lease, no caps. Ranked as a member it would win about
+  // a third of the tasks on every node, and nobody would emit for those.
+  const stray = put(keys.node("node-x"), {
+    node_id: "node-x",
+    addr: "x:1",
+    version: "0",
+    started_at: 0,
+    pid: 1,
+  });
+  const spec = put(keys.spec("s4"), {
+    spec_id: "s4",
+    yaml: "",
+    sha256: "x",
+    dispatched_by: "t",
+    dispatched_at: 0,
+    task_ids: ids,
+  });
+  const tasks = ids.map((id) => put(keys.task(id), testEnvelope(id)));
+  const counts = new Map<string, number>();
+  let left = 0;
+  for (const self of ["node-a", "node-b"]) {
+    const v = view();
+    (v as { config: MutableView["config"] }).config = {
+      ...v.config,
+      node_id: self,
+    };
+    step(v, { type: "changes", at: 1, changes: [stray] });
+    for (
+      const e of emits(
+        step(v, { type: "changes", at: 1, changes: [...tasks, spec] }),
+      )
+    ) {
+      if (e.event !== "task.dispatched") continue;
+      const id = String(e.payload.task_id);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    // node-c left: its monitor among the live members (a, b) reports it.
+    const gone = { key: keys.node("node-c"), revision: ++rev, kv: null };
+    left += emits(step(v, { type: "changes", at: 2, changes: [gone] }))
+      .filter((e) => e.event === "node.left").length;
+  }
+  assert.deepEqual(
+    ids.filter((id) => counts.get(id) !== 1),
+    [],
+    `tasks without exactly one task.dispatched: ${[...counts]}`,
+  );
+  assert.equal(left, 1);
+});
+
 Deno.test("without a taker of watched task events (no hooks plugin, no debug log) none is computed; node.left still is, and the decisions are the same", () => {
   const ids = Array.from({ length: 20 }, (_, i) => `s3.t${i}`);
   const spec = put(keys.spec("s3"), {
