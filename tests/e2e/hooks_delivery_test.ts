@@ -15,6 +15,8 @@ import {
   startProxy,
   waitFor,
 } from "../harness/mod.ts";
+import { Keys } from "../../node/keys.ts";
+import { hrwWinner } from "../../node/core/hrw.ts";
 import { dispatch, startCluster, waitTerminal } from "./cluster.ts";
 import {
   dedup,
@@ -208,7 +210,7 @@ Deno.test("partition one node from etcd past its lease and heal: its sink gets p
   }, { timeoutMs: 20_000, intervalMs: 100 });
 });
 
-Deno.test("two nodes: each transition reported once, by the node that made it; dispatched once per task", async () => {
+Deno.test("two nodes: each transition reported once, by the node that made it; dispatched once per task, also with a lease-less node record beside them", async () => {
   const dir = await makeTempDir("boi-sinks-");
   const sinks = { "node-a": `${dir}/a.jsonl`, "node-b": `${dir}/b.jsonl` };
   const node = async (id: keyof typeof sinks) => ({
@@ -225,9 +227,27 @@ Deno.test("two nodes: each transition reported once, by the node that made it; d
     await node("node-a"),
     await node("node-b"),
   ]);
+  // `etcdctl put /boi/nodes/ghost …`: no lease, no caps, so no member and no
+  // monitor; ranked as one, it would take the task.dispatched of the tasks
+  // it wins from both nodes.
+  await c.etcd.client().put(new Keys("/boi/").node("ghost")).value(
+    JSON.stringify({
+      node_id: "ghost",
+      addr: "127.0.0.1:1",
+      version: "0",
+      started_at: 0,
+      pid: 1,
+    }),
+  );
   const { spec_id, task_ids } = await dispatch(
     c,
     quickSpec("two", 30, "'sleep 0.02'"),
+  );
+  assert.ok(
+    task_ids.some((id) =>
+      hrwWinner(id, ["node-a", "node-b", "ghost"]) === "ghost"
+    ),
+    "the spec must have tasks the ghost would monitor",
   );
   const envs = await waitTerminal(c, spec_id, 60_000);
   for (const id of ["node-a", "node-b"] as const) {
