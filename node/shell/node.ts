@@ -24,9 +24,9 @@ import { PendingFlush } from "./pending_flush.ts";
 import type { PluginHost, PluginRecord } from "./plugin_host.ts";
 import type { Pool, Workspace } from "../exec/contracts.ts";
 import { TxnBatcher } from "./txn_batch.ts";
-import { runTxnEffect, type TxnRunnerDeps } from "./txn_runner.ts";
 import { WorkerRunner } from "./worker_runner.ts";
-import { aheadSpec, unpreparedClaim } from "./prepare_ahead.ts";
+import { unpreparedClaim } from "./prepare_ahead.ts";
+import { type EffectTargets, executeEffect } from "./effect_executor.ts";
 import { etcdCasPort } from "./cas_port.ts";
 import { EtcdHealth, partitionEvent } from "./etcd_health.ts";
 import { FlushReplayer } from "./flush_replayer.ts";
@@ -77,7 +77,7 @@ export class BoiNode {
   #timers: ReturnType<typeof setInterval>[] = [];
   #stopping = false;
   readonly #flush: PendingFlush;
-  readonly #txnDeps: TxnRunnerDeps;
+  readonly #targets: EffectTargets;
   readonly #workers: WorkerRunner;
   readonly #etcd: EtcdHealth;
   readonly #replayer: FlushReplayer;
@@ -209,15 +209,23 @@ export class BoiNode {
         push,
       })
       : null;
-    this.#txnDeps = {
-      txns: new TxnBatcher(deps.client),
-      hooks: this.hooks,
-      health: this.#etcd,
-      replayer: this.#replayer,
+    this.#targets = {
+      view: this.view,
       log: deps.log,
-      metrics: this.metrics,
-      push,
-      worker: (id) => this.view.workers.get(id),
+      etcd: this.#etcd,
+      txns: {
+        txns: new TxnBatcher(deps.client),
+        hooks: this.hooks,
+        health: this.#etcd,
+        replayer: this.#replayer,
+        log: deps.log,
+        metrics: this.metrics,
+        push,
+        worker: (id) => this.view.workers.get(id),
+      },
+      workers: this.#workers,
+      hooks: this.hooks,
+      provision: this.#provision,
     };
   }
 
@@ -355,47 +363,7 @@ export class BoiNode {
   }
 
   #execute(e: Effect): void {
-    switch (e.kind) {
-      case "txn": {
-        // Its workspace is prepared while the claim flies (prepare_ahead.ts).
-        const spec = aheadSpec(this.view, e, this.#etcd.up);
-        if (spec !== undefined) this.#workers.ahead.start(spec, e.task_id);
-        runTxnEffect(this.#txnDeps, e);
-        return;
-      }
-      case "prepare":
-        this.#workers.prepare(e);
-        return;
-      case "spawn":
-        this.#workers.spawn(e);
-        return;
-      case "abort":
-        this.#workers.abort(
-          e,
-          this.view.tasks.get(e.task_id)?.value.spec_id ??
-            e.task_id.slice(0, e.task_id.indexOf(".")),
-        );
-        return;
-      case "kill":
-        this.#workers.kill(e);
-        return;
-      case "drop_worker":
-        return;
-      case "log":
-        this.log.log(e.level, e.msg, e.fields);
-        return;
-      case "emit":
-        // Per-task events at debug: several per task would cost a busy node CPU at info.
-        this.log.log(e.event.startsWith("task.") ? "debug" : "info", "event", {
-          event: e.event,
-          ...e.payload,
-        });
-        this.hooks?.emit(e);
-        return;
-      case "provision":
-        this.#provision?.run(e);
-        return;
-    }
+    executeEffect(this.#targets, e);
   }
 
   /** Graceful stop: no new claims, kill workers, release the lease so others take over now. */
