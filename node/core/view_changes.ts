@@ -158,10 +158,15 @@ function applyParsed(
   }
   const max = RECORD_MAX_BYTES[p.collection];
   if (c.kv.value.length > max) {
-    warnings.push(
+    return skip(
+      view,
+      p,
+      c.key,
+      c.kv,
+      existing,
       `${c.key}: record skipped: ${c.kv.value.length} bytes, the limit is ${max}`,
+      warnings,
     );
-    return;
   }
   if (p.collection === "nodes" && c.kv.lease === "0") {
     warnings.push(
@@ -176,13 +181,30 @@ function applyParsed(
     safeJson(c.kv.value),
   );
   if (!parsed.success) {
-    warnings.push(
+    return skip(
+      view,
+      p,
+      c.key,
+      c.kv,
+      existing,
       `${c.key}: invalid record skipped: ${
         parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)
           .slice(0, 3).join("; ")
       }`,
+      warnings,
     );
-    return;
+  }
+  const wrongId = idMismatch(p, parsed.data);
+  if (wrongId !== null) {
+    return skip(
+      view,
+      p,
+      c.key,
+      c.kv,
+      existing,
+      `${c.key}: invalid record skipped: ${wrongId}`,
+      warnings,
+    );
   }
   map.set(p.id, {
     value: parsed.data,
@@ -192,6 +214,86 @@ function applyParsed(
   });
   if (p.collection === "dispatch-queue") {
     indexTask(view, p.id, parsed.data as Envelope, existing !== undefined);
+  }
+}
+
+/**
+ * Why a valid record cannot be the one its key names (hand-written, or
+ * copied under another key), or null. Every write the node makes about a
+ * record is built from its fields: an envelope of `s1.t1` under the key of
+ * `s1.x` made the node claim `s1.t1`'s key, against `s1.x`'s revision, and
+ * fail, forever.
+ */
+function idMismatch(p: ParsedKey, data: unknown): string | null {
+  const expect = (field: string, want: string, why: string, got: string) =>
+    got === want
+      ? null
+      : `${field} must be ${JSON.stringify(want)}, ${why}: got ${
+        JSON.stringify(got)
+      }`;
+  switch (p.collection) {
+    case "dispatch-queue": {
+      const e = data as Envelope;
+      return expect("task_id", p.id, "the id in its key", e.task_id) ??
+        expect(
+          "spec_id",
+          e.task_id.slice(0, e.task_id.indexOf(".")),
+          "the spec of its task id",
+          e.spec_id,
+        );
+    }
+    case "nodes":
+      return expect(
+        "node_id",
+        p.id,
+        "the id in its key",
+        (data as NodeRecord).node_id,
+      );
+    case "specs":
+      return expect(
+        "spec_id",
+        p.id,
+        "the id in its key",
+        (data as SpecRecord).spec_id,
+      );
+    default:
+      return null;
+  }
+}
+
+/**
+ * A record the view cannot use replaced the version it holds: the old one
+ * goes (a decision from it could only fail its compare, and the failed
+ * compare's read-back, skipped again, would send the same write again, in a
+ * loop). A claim stays a claim whatever its value — its key exists, so
+ * `version(claims/t) == 0` can never hold — as one no live node holds, which
+ * the task's monitor removes (`strayClaimTxn`). Older versions arriving
+ * later (a read-back ahead of the watch) are kept out by a tombstone.
+ */
+function skip(
+  view: MutableView,
+  p: ParsedKey,
+  key: string,
+  kv: NonNullable<KeyChange["kv"]>,
+  existing: Versioned<unknown> | undefined,
+  warning: string,
+  warnings: string[],
+): void {
+  warnings.push(warning);
+  if (p.collection === "claims") {
+    view.claims.set(p.id, {
+      value: { node_id: "", lease_id: kv.lease, claimed_at: 0, attempt: 1 },
+      mod_revision: kv.mod_revision,
+      create_revision: kv.create_revision,
+      lease: kv.lease,
+    });
+    return;
+  }
+  if (existing === undefined) return;
+  mapFor(view, p.collection)?.delete(p.id);
+  view.tombstones.set(key, kv.mod_revision);
+  if (p.collection === "dispatch-queue") {
+    unindexTask(view, p.id, existing.value as Envelope);
   }
 }
 
