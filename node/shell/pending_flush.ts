@@ -8,8 +8,11 @@ import type { Logger } from "./log.ts";
 
 export { FlushEntry };
 
-/** @default 100 MiB (SPEC §6) */
-export const FLUSH_CAP_BYTES = 100 * 1024 * 1024;
+/**
+ * SPEC §6 "Cap 100 MB": 10^8 bytes, so the file stays within the cap whether
+ * MB is read as 10^6 or 2^20 bytes. @default 100_000_000
+ */
+export const FLUSH_CAP_BYTES = 100_000_000;
 
 const encoder = new TextEncoder();
 
@@ -56,7 +59,7 @@ export class PendingFlush {
           line: i + 1,
         });}
     }
-    this.#bytes = text.length;
+    this.#bytes = encoder.encode(text).length;
     return [...this.#entries];
   }
 
@@ -70,10 +73,11 @@ export class PendingFlush {
   /** Appends and fsyncs; resolves only once the entry is durable. */
   append(entry: FlushEntry): Promise<void> {
     return this.#serial(async () => {
-      const line = JSON.stringify(entry) + "\n";
+      // The cap is in bytes of the file: UTF-8, not the string's length.
+      const line = encoder.encode(JSON.stringify(entry) + "\n");
       const f = await Deno.open(this.path, { append: true, create: true });
       try {
-        await writeAll(f, encoder.encode(line));
+        await writeAll(f, line);
         await f.sync();
       } finally {
         f.close();
@@ -97,7 +101,7 @@ export class PendingFlush {
   async #evict(): Promise<void> {
     while (this.#bytes > this.capBytes && this.#entries.length > 0) {
       const gone = this.#entries.shift()!;
-      this.#bytes -= JSON.stringify(gone).length + 1;
+      this.#bytes -= encoder.encode(JSON.stringify(gone) + "\n").length;
       this.log.error(
         "CRITICAL pending flush over its cap: oldest result evicted, never written",
         {
@@ -113,7 +117,9 @@ export class PendingFlush {
 
   /** Atomic replace: write a temporary file, fsync, rename over the old one. */
   async #rewrite(): Promise<void> {
-    const text = this.#entries.map((e) => JSON.stringify(e) + "\n").join("");
+    const data = encoder.encode(
+      this.#entries.map((e) => JSON.stringify(e) + "\n").join(""),
+    );
     const tmp = `${this.path}.tmp`;
     const f = await Deno.open(tmp, {
       write: true,
@@ -121,13 +127,13 @@ export class PendingFlush {
       truncate: true,
     });
     try {
-      await writeAll(f, encoder.encode(text));
+      await writeAll(f, data);
       await f.sync();
     } finally {
       f.close();
     }
     await Deno.rename(tmp, this.path);
-    this.#bytes = text.length;
+    this.#bytes = data.length;
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import {
+  FLUSH_CAP_BYTES,
+  type FlushEntry,
+  PendingFlush,
+} from "./pending_flush.ts";
+import { Logger } from "./log.ts";
+
+function entry(i: number, error: string): FlushEntry {
+  return {
+    task_id: `s1.t${i}`,
+    fence: 100 + i,
+    attempt: 1,
+    code: 1,
+    signal: null,
+    error,
+    lost: false,
+    started_at: 1,
+    finished_at: 2,
+    parked_at: 3,
+  };
+}
+
+Deno.test("SPEC §6: the pending-flush cap is 100 MB, which is also within 100 MiB", () => {
+  assert.equal(FLUSH_CAP_BYTES, 100_000_000);
+});
+
+Deno.test("SPEC §6: the pending-flush file never grows past its cap in bytes, whatever the results' text (UTF-8, not UTF-16 units); the oldest go first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-flush-" });
+  try {
+    const path = `${dir}/node-a.jsonl`;
+    const cap = 2000;
+    const evicted: string[] = [];
+    const f = new PendingFlush(
+      path,
+      new Logger({}, "error"),
+      cap,
+      (e) => evicted.push(e.task_id),
+    );
+    await f.load();
+    // 150 characters of two bytes each: a line is ~400 bytes but ~250 units.
+    const text = "ü".repeat(150);
+    const seen: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      await f.append(entry(i, text));
+      const size = (await Deno.stat(path)).size;
+      seen.push(`${i}:${size}`);
+      assert.ok(size <= cap, `file ${size} bytes over the cap ${cap}: ${seen}`);
+      assert.equal(f.bytes, size, `bytes kept ${f.bytes}, file ${size}`);
+    }
+    assert.ok(evicted.length > 0, "something was evicted");
+    assert.equal(evicted[0], "s1.t0");
+    const kept = f.entries.map((e) => e.task_id);
+    assert.equal(kept.at(-1), "s1.t11");
+    assert.deepEqual((await f.load()).map((e) => e.task_id), kept);
+    assert.equal(f.bytes, (await Deno.stat(path)).size);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
