@@ -26,6 +26,8 @@ import {
   isUnreachable,
   unreachableReason,
 } from "../node/etcd_errors.ts";
+import { Envelope, NodeRecord, SpecRecord } from "../node/schema.ts";
+import { recordIdError } from "../node/record_ids.ts";
 
 /** Per-call deadline: with the 1.5 s dial timeout, failures surface within ~2.5 s. */
 export const CALL_TIMEOUT_MS = 1800;
@@ -113,7 +115,14 @@ export function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
-/** Decodes one key-value with `schema`; reports and returns null when invalid. */
+/** The collection of each record that names its own id (node/record_ids.ts). */
+const COLLECTION_OF = new Map<z.ZodType, string>([
+  [Envelope, "dispatch-queue"],
+  [NodeRecord, "nodes"],
+  [SpecRecord, "specs"],
+]);
+
+/** Decodes one key-value with `schema`; reports and returns null when invalid (or filed under another id). */
 export function decodeKv<T>(
   kv: IKeyValue,
   schema: z.ZodType<T>,
@@ -128,6 +137,18 @@ export function decodeKv<T>(
     return null;
   }
   const parsed = schema.safeParse(json);
+  const collection = COLLECTION_OF.get(schema);
+  const wrongId = parsed.success && collection !== undefined
+    ? recordIdError(
+      collection,
+      key.slice(key.lastIndexOf("/") + 1),
+      parsed.data,
+    )
+    : null;
+  if (wrongId !== null) {
+    warn(`warning: skipping ${key}: invalid record: ${wrongId}`);
+    return null;
+  }
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { IKeyValue } from "etcd3";
-import { Envelope } from "../node/schema.ts";
+import { Envelope, NodeRecord } from "../node/schema.ts";
 import {
   cleanReason,
   decodeKv,
@@ -75,4 +75,35 @@ Deno.test("probeTimeout: what is left of 1.8 s since process start, within 0.5โ€
   assert.equal(probeTimeout(1100), 700);
   assert.equal(probeTimeout(1500), 500);
   assert.equal(probeTimeout(5000), 500);
+});
+
+Deno.test("decodeKv skips a record filed under another id's key, as the nodes do (SPEC ยง2): tasks get/list/cancel never show or write a different task", () => {
+  const kv = (key: string, value: unknown): IKeyValue => ({
+    key: Buffer.from(key),
+    value: Buffer.from(JSON.stringify(value)),
+    create_revision: "3",
+    mod_revision: "5",
+    version: "1",
+    lease: "0",
+  });
+  const warnings: string[] = [];
+  const warn = (l: string) => warnings.push(l);
+  const misfiled = kv("/boi/dispatch-queue/s-aaaaaa.x", envelope());
+  assert.equal(decodeKv(misfiled, Envelope, warn), null);
+  const node = {
+    node_id: "node-b",
+    addr: "x:1",
+    version: "0",
+    started_at: 0,
+    pid: 1,
+  };
+  assert.equal(decodeKv(kv("/boi/nodes/node-a", node), NodeRecord, warn), null);
+  assert.equal(
+    decodeKv(kv("/boi/nodes/node-b", node), NodeRecord, warn)?.value.node_id,
+    "node-b",
+  );
+  assert.deepEqual(warnings, [
+    'warning: skipping /boi/dispatch-queue/s-aaaaaa.x: invalid record: task_id must be "s-aaaaaa.x", the id in its key: got "s-aaaaaa.t"',
+    'warning: skipping /boi/nodes/node-a: invalid record: node_id must be "node-a", the id in its key: got "node-b"',
+  ]);
 });

@@ -22,6 +22,7 @@ import type { Op } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
 import type { MutableView, Versioned } from "./view.ts";
 import { applyProvisionChange } from "./provision_apply.ts";
+import { recordIdError } from "../record_ids.ts";
 
 export function applyOwnOp(
   view: MutableView,
@@ -194,7 +195,7 @@ function applyParsed(
       warnings,
     );
   }
-  const wrongId = idMismatch(p, parsed.data);
+  const wrongId = recordIdError(p.collection, p.id, parsed.data);
   if (wrongId !== null) {
     return skip(
       view,
@@ -214,50 +215,6 @@ function applyParsed(
   });
   if (p.collection === "dispatch-queue") {
     indexTask(view, p.id, parsed.data as Envelope, existing !== undefined);
-  }
-}
-
-/**
- * Why a valid record cannot be the one its key names (hand-written, or
- * copied under another key), or null. Every write the node makes about a
- * record is built from its fields: an envelope of `s1.t1` under the key of
- * `s1.x` made the node claim `s1.t1`'s key, against `s1.x`'s revision, and
- * fail, forever.
- */
-function idMismatch(p: ParsedKey, data: unknown): string | null {
-  const expect = (field: string, want: string, why: string, got: string) =>
-    got === want
-      ? null
-      : `${field} must be ${JSON.stringify(want)}, ${why}: got ${
-        JSON.stringify(got)
-      }`;
-  switch (p.collection) {
-    case "dispatch-queue": {
-      const e = data as Envelope;
-      return expect("task_id", p.id, "the id in its key", e.task_id) ??
-        expect(
-          "spec_id",
-          e.task_id.slice(0, e.task_id.indexOf(".")),
-          "the spec of its task id",
-          e.spec_id,
-        );
-    }
-    case "nodes":
-      return expect(
-        "node_id",
-        p.id,
-        "the id in its key",
-        (data as NodeRecord).node_id,
-      );
-    case "specs":
-      return expect(
-        "spec_id",
-        p.id,
-        "the id in its key",
-        (data as SpecRecord).spec_id,
-      );
-    default:
-      return null;
   }
 }
 
