@@ -182,6 +182,15 @@ export function envField(
         }`,
       );
     }
+    if (key === "__proto__") {
+      // zod (the nodes' reader) drops the key: the task would run without it.
+      fail(
+        p,
+        `cannot be stored: a JSON reader treats the name as the object's prototype: got ${
+          quote(key)
+        }`,
+      );
+    }
     out[key] = noNul(stringValue(raw, p, fail), p, fail);
   }
   return out;

@@ -300,6 +300,18 @@ Deno.test("bad env is refused", () => {
   );
 });
 
+Deno.test("an env variable named __proto__ is refused: JSON readers drop it, so the task would run without it (SPEC §6: nothing stored is lost)", () => {
+  refused(
+    "name: n\ntasks: [{id: a, run: b, env: {__proto__: x}}]",
+    "tasks[0].env.__proto__ cannot be stored",
+    'got "__proto__"',
+  );
+  refused(
+    "name: n\nenv: {__proto__: x}\ntasks: [{id: a, run: b}]",
+    "spec.yaml: env.__proto__ cannot be stored",
+  );
+});
+
 Deno.test("dependency errors: dangling, self, duplicate, cycles", () => {
   refused(
     "name: n\ntasks: [{id: a, run: b, depends_on: [zz]}]",
