@@ -40,7 +40,7 @@ export function liveNodeCaps(view: NodeView, at: number): NodeCaps[] {
       if (view.lease_id === null) continue;
       out.push({
         node_id: id,
-        caps: { ...view.config.static_caps },
+        caps: ownCaps(view, id),
         health: selfHealth(view, at),
         draining: view.draining.has(id),
         workers_busy: localBusy(view),
@@ -64,6 +64,20 @@ export function liveNodeCaps(view: NodeView, at: number): NodeCaps[] {
     });
   }
   return out;
+}
+
+/**
+ * This node's capabilities as the others match them: its configured static
+ * caps, plus `cluster_admin` as its published caps record says (only the
+ * admin path sets it, in the shell: config never holds it). Without it an
+ * admin node was capable of a `requires: {cluster_admin: "true"}` task in
+ * every view but its own, and nobody claimed it.
+ */
+function ownCaps(view: NodeView, id: string): Record<string, string> {
+  const admin = view.caps.get(id)?.value.static.cluster_admin;
+  return admin === undefined
+    ? { ...view.config.static_caps }
+    : { ...view.config.static_caps, cluster_admin: admin };
 }
 
 /**
