@@ -211,11 +211,29 @@ export function loadConfig(
       "BOI_ETCD_CA, BOI_ETCD_CERT and BOI_ETCD_KEY must be given together",
     );
   }
-  const static_caps: Record<string, string> = {
-    ...parseCapsList(c.caps, "BOI_CAPS"),
-    os: detectOs(),
-    arch: detectArch(),
-  };
+  const declared = parseCapsList(c.caps, where("caps"));
+  // SPEC §2: os and arch are detected. A value given here that differs
+  // would be dropped without a word; say so instead.
+  const detected = { os: detectOs(), arch: detectArch() };
+  for (const [k, v] of Object.entries(detected)) {
+    if (declared[k] !== undefined && declared[k] !== v) {
+      throw new Error(
+        `${where("caps")}: ${k} is detected automatically (${v} here): got ${
+          shown(declared[k])
+        }`,
+      );
+    }
+  }
+  if (
+    c.region && declared.region !== undefined && declared.region !== c.region
+  ) {
+    throw new Error(
+      `${where("caps")}: region is also set by ${where("region")} (${
+        shown(c.region)
+      }): got ${shown(declared.region)}`,
+    );
+  }
+  const static_caps: Record<string, string> = { ...declared, ...detected };
   if (c.region) static_caps.region = c.region;
   return {
     node_id,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "./config.ts";
+import { detectArch, detectOs, loadConfig } from "./config.ts";
 
 Deno.test("config: defaults of SPEC §13", () => {
   const c = loadConfig({}, null, "Build-Host.example.com");
@@ -147,4 +147,55 @@ Deno.test("config: provisioning settings (SPEC §10), defaults and one-line erro
     () => loadConfig({ BOI_PROVISION_REQ_TTL_S: "1" }, null, "h"),
     /^Error: BOI_PROVISION_REQ_TTL_S must be at least 2: got "1"$/,
   );
+});
+
+Deno.test("config: SPEC §2 os and arch are detected: BOI_CAPS naming other values is refused, not silently overridden; region given twice must agree", async (t) => {
+  const os = detectOs(), arch = detectArch();
+  const otherOs = os === "linux" ? "darwin" : "linux";
+  const otherArch = arch === "x86_64" ? "arm64" : "x86_64";
+  await t.step("a different os or arch", () => {
+    for (
+      const [caps, re] of [
+        [
+          `os=${otherOs}`,
+          new RegExp(`^BOI_CAPS: os is detected .*${os}.*: got "${otherOs}"$`),
+        ],
+        [
+          `arch=${otherArch}`,
+          new RegExp(
+            `^BOI_CAPS: arch is detected .*${arch}.*: got "${otherArch}"$`,
+          ),
+        ],
+      ] as const
+    ) {
+      assert.throws(
+        () => loadConfig({ BOI_CAPS: caps }, null, "h"),
+        (e: Error) => {
+          assert.match(e.message, re);
+          return true;
+        },
+      );
+    }
+  });
+  await t.step("the detected values are accepted", () => {
+    const c = loadConfig({ BOI_CAPS: `os=${os},arch=${arch}` }, null, "h");
+    assert.equal(c.static_caps.os, os);
+    assert.equal(c.static_caps.arch, arch);
+  });
+  await t.step("region in BOI_CAPS and BOI_REGION", () => {
+    assert.throws(
+      () => loadConfig({ BOI_CAPS: "region=a", BOI_REGION: "b" }, null, "h"),
+      { message: 'BOI_CAPS: region is also set by BOI_REGION ("b"): got "a"' },
+    );
+    const same = loadConfig(
+      { BOI_CAPS: "region=a", BOI_REGION: "a" },
+      null,
+      "h",
+    );
+    assert.equal(same.static_caps.region, "a");
+    assert.equal(
+      loadConfig({ BOI_CAPS: "region=a" }, null, "h").static_caps.region,
+      "a",
+    );
+  });
 });
