@@ -170,3 +170,63 @@ Deno.test("a claim overwritten by an invalid record stays a claim (its key exist
     equals: bad.revision,
   });
 });
+
+Deno.test("a BLOCKED task whose dependency is missing from a committed spec (deleted or garbled by hand) says so once on its envelope, and runs once the dependency is back and DONE", () => {
+  const v = cluster("node-a", ONE);
+  // The spec record lists both tasks, as a dispatch writes it.
+  feed(
+    v,
+    0,
+    put(keys.spec("s1"), {
+      spec_id: "s1",
+      yaml: "",
+      sha256: "x",
+      dispatched_by: "t",
+      dispatched_at: 0,
+      task_ids: ["s1.gone", "s1.t1"],
+    }),
+  );
+  const blocked = envelope("t1", {
+    state: "BLOCKED",
+    depends_on: ["s1.gone"],
+  });
+  const first = txns(feed(v, 1000, put(keys.task("s1.t1"), blocked)));
+  assert.deepEqual(first.map((t) => t.reason), ["note"]);
+  assert.deepEqual(first[0].compare, [
+    {
+      key: keys.task("s1.t1"),
+      target: "mod",
+      equals: v.tasks.get("s1.t1")!.mod_revision,
+    },
+    { key: keys.claim("s1.t1"), target: "version", equals: 0 },
+  ]);
+  const noted = JSON.parse(
+    first[0].success[0].op === "put" ? first[0].success[0].value : "",
+  );
+  assert.equal(noted.state, "BLOCKED");
+  assert.equal(noted.state_version, 1);
+  assert.equal(noted.last_error, "dependency s1.gone missing");
+  step(v, {
+    type: "txn_done",
+    at: 1001,
+    effect: first[0],
+    ok: true,
+    revision: nextRev(),
+    error: null,
+  });
+  // Once: the sweep does not write it again.
+  assert.deepEqual(txns(step(v, { type: "tick", at: 5000 })), []);
+  const back = txns(
+    feed(
+      v,
+      6000,
+      put(keys.task("s1.gone"), envelope("gone", { state: "DONE" })),
+    ),
+  );
+  assert.deepEqual(back.map((t) => t.reason), ["unblock"]);
+  const next = JSON.parse(
+    back[0].success[0].op === "put" ? back[0].success[0].value : "",
+  );
+  assert.equal(next.state, "PENDING");
+  assert.equal(next.last_error, null);
+});

@@ -66,6 +66,9 @@ export function isMonitor(
   return hrwWinner(taskId, ctx.memberIds) === view.config.node_id;
 }
 
+const MISSING = " missing";
+const missingNote = (dep: string) => `dependency ${dep}${MISSING}`;
+
 function decideBlocked(
   view: NodeView,
   t: Versioned<Envelope>,
@@ -76,9 +79,18 @@ function decideBlocked(
   // A claim on a BLOCKED task (stray, being removed): every write below needs it gone.
   if (view.claims.has(env.task_id)) return [];
   let allDone = true;
+  let missing: string | null = null;
   for (const dep of env.depends_on) {
     const d = view.tasks.get(dep)?.value;
-    if (!d) return []; // not visible yet; the dispatcher wrote it with us
+    if (!d) {
+      // Missing only if its spec record lists it (a dispatch writes every
+      // task before that record); otherwise it may simply not be visible yet.
+      if (view.specs.get(env.spec_id)?.value.task_ids.includes(dep)) {
+        missing ??= dep;
+        continue;
+      }
+      return [];
+    }
     if (d.state === "FAILED" || d.state === "CANCELLED") {
       const next: Envelope = {
         ...env,
@@ -91,12 +103,26 @@ function decideBlocked(
     }
     if (d.state !== "DONE") allDone = false;
   }
+  if (missing !== null) {
+    // A dependency its committed spec lists but the view lacks was deleted,
+    // or overwritten with an invalid record, by hand. Say so on the task,
+    // once, rather than wait in silence; it runs when the dependency is back
+    // and DONE.
+    const note = missingNote(missing);
+    if (env.last_error === note) return [];
+    return [unclaimedTxn(ctx.keys, "note", t, {
+      ...env,
+      state_version: env.state_version + 1,
+      last_error: note,
+    })];
+  }
   if (!allDone) return [];
   if (env.cancel_requested) return [];
   const next: Envelope = {
     ...env,
     state: "PENDING",
     state_version: env.state_version + 1,
+    last_error: env.last_error?.endsWith(MISSING) ? null : env.last_error,
   };
   return [unclaimedTxn(ctx.keys, "unblock", t, next)];
 }

@@ -23,6 +23,8 @@ export type TxnReason =
   | "unblock"
   | "cancel_dependent"
   | "unschedulable"
+  /** A BLOCKED task's `last_error` says what it waits for in vain (a missing dependency). */
+  | "note"
   | "stray_claim";
 
 export interface TxnEffect {

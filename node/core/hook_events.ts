@@ -75,7 +75,7 @@ export function committedEvents(
     case "cancel_dependent":
       break;
     default:
-      return []; // unblock, unschedulable: no SPEC §8 kind
+      return []; // unblock, unschedulable, note: no SPEC §8 kind
   }
   return endEvents(e, next, node);
 }

@@ -86,7 +86,7 @@ export function fencedTxn(
 /** A write by any node that must not race a live claim: the claim key must be absent. */
 export function unclaimedTxn(
   keys: Keys,
-  reason: "requeue" | "unblock" | "cancel_dependent" | "unschedulable",
+  reason: "requeue" | "unblock" | "cancel_dependent" | "unschedulable" | "note",
   t: Versioned<Envelope>,
   next: Envelope,
 ): TxnEffect {

@@ -85,3 +85,41 @@ Deno.test("an envelope overwritten by garbage while PENDING leaves the node's vi
   const [fixed] = await waitSpecTerminal(etcd, "garbled", 4 * TTL_S * 1000);
   assert.equal(fixed.state, "DONE", JSON.stringify(fixed));
 });
+
+Deno.test("a dependency deleted by hand: the BLOCKED task says `dependency <id> missing` on its envelope instead of waiting in silence, and runs once the dependency is back DONE", async () => {
+  await using etcd = await startEtcd();
+  await using _a = await startNode(etcd, {
+    nodeId: "node-a",
+    leaseTtlS: TTL_S,
+  });
+  const client = etcd.client();
+  await client.put(keys.dispatchPaused()).value(
+    JSON.stringify({ paused_at: Date.now(), by: "test" }),
+  );
+  await dispatchYaml(
+    etcd,
+    "name: orphan\nid: orphan\ntasks:\n  - id: first\n    run: 'true'\n  - id: then\n    run: 'true'\n    depends_on: [first]\n",
+  );
+  const first = (await readEnvelope(etcd, "orphan.first"))!;
+  await client.delete().key(keys.task("orphan.first"));
+  const noted = await waitFor(
+    "orphan.then says what it waits for",
+    async () => {
+      const e = (await readEnvelope(etcd, "orphan.then"))?.value;
+      return e?.last_error === "dependency orphan.first missing"
+        ? e
+        : notYet(e && `${e.state}:${e.last_error}`);
+    },
+    { timeoutMs: 4 * TTL_S * 1000 },
+  );
+  assert.equal(noted.state, "BLOCKED");
+  await client.put(keys.task("orphan.first")).value(
+    JSON.stringify({ ...first.value, state: "DONE", finished_at: Date.now() }),
+  );
+  await client.delete().key(keys.dispatchPaused());
+  const all = await waitSpecTerminal(etcd, "orphan", 4 * TTL_S * 1000);
+  assert.deepEqual(
+    all.map((e) => `${e.task_id}:${e.state}:${e.last_error}`).sort(),
+    ["orphan.first:DONE:null", "orphan.then:DONE:null"],
+  );
+});
