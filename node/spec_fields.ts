@@ -89,6 +89,12 @@ export function checkFields(
 }
 
 export function idField(v: unknown, path: string, fail: Fail): string {
+  if (typeof v === "number") {
+    fail(
+      path,
+      `must match ${ID_PATTERN.source}: got the number ${v} (YAML reads unquoted digits as a number: quote the id)`,
+    );
+  }
   if (typeof v !== "string" || !ID_PATTERN.test(v)) {
     fail(path, `must match ${ID_PATTERN.source}: got ${describe(v)}`);
   }

@@ -162,7 +162,11 @@ Deno.test("unknown fields are refused with their path", () => {
 Deno.test("name, id and task ids must match the grammar", () => {
   refused("tasks: [{id: a, run: b}]", "spec.yaml: name is required");
   refused("name: Hello\ntasks: [{id: a, run: b}]", "name must match");
-  refused("name: 12\ntasks: [{id: a, run: b}]", "name must match", "got 12");
+  refused(
+    "name: 12\ntasks: [{id: a, run: b}]",
+    "name must match",
+    "got the number 12",
+  );
   refused(
     `name: ${"n".repeat(57)}\ntasks: [{id: a, run: b}]`,
     "name must be at most 56 characters",
@@ -179,6 +183,18 @@ Deno.test("name, id and task ids must match the grammar", () => {
     "…",
   );
   refused("name: n\ntasks: [{id: '../x', run: b}]", "tasks[0].id must match");
+});
+
+Deno.test("an unquoted numeric id is named as the number YAML read, with the fix: quote it (007 reads as 7)", () => {
+  refused(
+    "name: n\ntasks: [{id: 007, run: b}]",
+    "tasks[0].id must match",
+    "got the number 7 (YAML reads unquoted digits as a number: quote the id)",
+  );
+  assert.equal(
+    parse("name: n\ntasks: [{id: '007', run: b}]").envelopes[0].task_id,
+    "n-abc234.007",
+  );
 });
 
 Deno.test("duplicate task ids are refused", () => {
