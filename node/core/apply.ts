@@ -2,6 +2,7 @@
  * The view reducer: folds events (and the local side of effects) into the
  * view. Pure apart from updating the view it is given; no I/O, no clock.
  */
+import { noteRouteAdvice, noteRouteAsked } from "./routing.ts";
 import type { Keys } from "../keys.ts";
 import type { Effect } from "./effects.ts";
 import { applyChange, applyOwnOp } from "./view_changes.ts";
@@ -70,6 +71,9 @@ export function applyEvent(
       warnOrphanClaims(view, keys, ev.kvs, warnings);
       for (const id of view.pending_since.keys()) {
         if (!view.tasks.has(id)) view.pending_since.delete(id);
+      }
+      for (const id of view.routes.keys()) {
+        if (!view.tasks.has(id)) view.routes.delete(id);
       }
       for (const id of view.attempted.keys()) {
         if (!view.tasks.has(id)) view.attempted.delete(id);
@@ -178,6 +182,9 @@ export function applyEvent(
     }
     case "provision":
       applyProvisionEvent(view.provision, ev);
+      break;
+    case "route_advice":
+      noteRouteAdvice(view, ev);
       break;
     case "tick": {
       const every = view.config.sweep_every_ms ?? SWEEP_EVERY_MS;
@@ -304,6 +311,9 @@ export function applyEffects(
       case "provision":
         applyProvisionEffect(view.provision, e, at);
         break;
+      case "route":
+        noteRouteAsked(view, e);
+        break;
       case "log":
         break;
     }
@@ -336,6 +346,7 @@ function notePending(
     const t = view.tasks.get(id);
     if (!t || t.value.state !== "PENDING") {
       view.pending_since.delete(id);
+      view.routes.delete(id);
       continue;
     }
     const seen = view.pending_since.get(id);

@@ -6,10 +6,10 @@
  */
 import type { Envelope } from "../schema.ts";
 import type { Effect } from "./effects.ts";
-import { hrwBefore, hrwWinner } from "./hrw.ts";
-import { isCandidate } from "./filter.ts";
+import { hrwWinner } from "./hrw.ts";
 import { capableFor, type DecideContext, isFull } from "./decide_context.ts";
-import { hasOwnBacklog, ownerOf } from "./steal.ts";
+import { hasOwnBacklog } from "./steal.ts";
+import { routed, routedOwner, routedRank } from "./routing.ts";
 import { claimTxn, fencedTxn, strayClaimTxn, unclaimedTxn } from "./txns.ts";
 import type { NodeView, Versioned } from "./view.ts";
 import { unschedulableNote } from "./provision_note.ts";
@@ -163,9 +163,14 @@ function decidePending(
   const me = capable.find((n) => n.node_id === self);
   if (!me || me.draining) return [];
   if (isFull(ctx)) return [];
+  // The router's advice first (SPEC §5.2; none without a router plugin): it
+  // may only narrow the candidates, and our claim waits for its answer.
+  const r = routed(view, env, capable);
+  if (r.step === "ask") return [r.effect];
+  if (r.step === "wait") return [];
   // The best of the capable nodes that take work, full or not: then also the
   // first of the candidates (they are some of those, and we are one).
-  if (ownerOf(env.task_id, capable) === self) {
+  if (routedOwner(env.task_id, r) === self) {
     ctx.claimed++;
     return [claimTxn(ctx.keys, t, self, view.lease_id, ctx.at)];
   }
@@ -180,13 +185,7 @@ function decidePending(
   if (
     view.watch_revision < view.steal_after_revision || hasOwnBacklog(view, ctx)
   ) return [];
-  let rank = 0;
-  for (const n of capable) {
-    if (
-      n.node_id !== self && isCandidate(n, env.requires) &&
-      hrwBefore(env.task_id, n.node_id, self)
-    ) rank++;
-  }
+  const rank = routedRank(env, r, self);
   if (rank > 0) {
     const seen = view.pending_since.get(env.task_id);
     const wait = view.config.spill_after_ms +

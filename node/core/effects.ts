@@ -105,6 +105,16 @@ export interface EmitEffect {
   payload: Record<string, unknown>;
 }
 
+/** Ask this node's router about a PENDING attempt (SPEC §5.2); the answer comes back as `route_advice`. */
+export interface RouteEffect {
+  kind: "route";
+  task_id: string;
+  /** The PENDING envelope's `state_version`: the attempt the advice is for. */
+  sv: number;
+  requires: Record<string, string>;
+  candidates: { node_id: string; caps: Record<string, string> }[];
+}
+
 export type Effect =
   | TxnEffect
   | PrepareEffect
@@ -114,4 +124,5 @@ export type Effect =
   | DropWorkerEffect
   | LogEffect
   | EmitEffect
-  | ProvisionEffect;
+  | ProvisionEffect
+  | RouteEffect;

@@ -19,6 +19,17 @@ export interface KeyChange {
   } | null;
 }
 
+/** The router's answer to a `route` effect; `error` set when the call failed (then no advice). */
+export interface RouteAdviceEvent {
+  type: "route_advice";
+  at: number;
+  task_id: string;
+  sv: number;
+  requires: Record<string, string> | null;
+  preferred: string[];
+  error: string | null;
+}
+
 export type NodeEvent =
   /** A provisioning step's outcome (provision_types.ts). */
   | ProvisionEvent
@@ -64,6 +75,7 @@ export type NodeEvent =
   }
   /** The node's plugins became all ready, or one stopped being ready. */
   | { type: "plugins_health"; at: number; healthy: boolean }
+  | RouteAdviceEvent
   /** The workspace of a claimed task is ready; whether to start it is decided now. */
   | {
     type: "worker_prepared";

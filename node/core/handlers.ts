@@ -317,6 +317,8 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
       return decideTasks(view, keys, [ev.task_id], ev.at);
     case "provision":
       return onProvisionEvent(view, keys, ev);
+    case "route_advice":
+      return decideTasks(view, keys, [ev.task_id], ev.at);
   }
 }
 

@@ -19,7 +19,7 @@ export function hrwScore(taskId: string, nodeId: string): bigint {
 }
 
 // The last task looked up: a decision asks for one task's scores several
-// times in a row (steal.ts's ownerOf compares each capable node with the best).
+// times in a row (routing.ts's routedOwner compares each capable node with the best).
 let lastTask: string | null = null;
 let lastScores: Map<string, number> = new Map();
 

@@ -6,19 +6,11 @@
  */
 import type { Envelope } from "../schema.ts";
 import type { Effect } from "./effects.ts";
-import { hrwOwner, hrwScoreOrder } from "./hrw.ts";
-import type { NodeCaps } from "./filter.ts";
+import { hrwScoreOrder } from "./hrw.ts";
+import { routed, routedOwner } from "./routing.ts";
 import { capableFor, type DecideContext, isFull } from "./decide_context.ts";
 import { claimTxn } from "./txns.ts";
 import type { NodeView, Versioned } from "./view.ts";
-
-/** The HRW winner among the capable nodes that take work, full or not. */
-export function ownerOf(
-  taskId: string,
-  capable: NodeCaps[],
-): string | undefined {
-  return hrwOwner(taskId, capable);
-}
 
 /**
  * Per view: this node's own PENDING tasks in queue order as the last scan
@@ -96,7 +88,8 @@ function isOwnPending(
     !t || !view.specs.has(t.spec_id) ||
     (t.not_before !== null && ctx.at < t.not_before)
   ) return false;
-  return ownerOf(id, capableFor(ctx, t.requires)) === view.config.node_id;
+  const r = routed(view, t, capableFor(ctx, t.requires));
+  return r.step === "decide" && routedOwner(id, r) === view.config.node_id;
 }
 
 /** At most this many other nodes' tasks are claimed per batch. */

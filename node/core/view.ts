@@ -12,6 +12,7 @@ import type {
   SpecRecord,
 } from "../schema.ts";
 import type { TxnReason } from "./effects.ts";
+import type { RouteAdvice } from "./routing.ts";
 import {
   emptyProvisionView,
   type MutableProvisionView,
@@ -73,6 +74,11 @@ export interface CoreConfig {
    * computed (hook_events.ts's `watchedEvents`). @default true
    */
   readonly watched_task_events?: boolean;
+  /**
+   * Set on a node that runs a router plugin: PENDING tasks it could claim
+   * are routed first (routing.ts, SPEC §5.2). @default false
+   */
+  readonly router?: boolean;
   /** Set on a node that runs a provisioner plugin (provision.ts). @default null */
   readonly provision?: ProvisionConfig | null;
 }
@@ -147,6 +153,8 @@ export interface NodeView {
   readonly open: ReadonlySet<string>;
   readonly claims: ReadonlyMap<string, Versioned<Claim>>;
   readonly workers: ReadonlyMap<string, Worker>;
+  /** This node's router's advice per PENDING task (routing.ts); pruned with `pending_since`. */
+  readonly routes: ReadonlyMap<string, RouteAdvice>;
   /** First local sighting of (task, state_version) as PENDING: spill-over clock. */
   readonly pending_since: ReadonlyMap<string, { sv: number; at: number }>;
   /** Tasks with an etcd transaction in flight: one write per task at a time. */
@@ -204,6 +212,7 @@ export interface MutableView extends NodeView {
   claims: Map<string, Versioned<Claim>>;
   workers: Map<string, Worker>;
   pending_since: Map<string, { sv: number; at: number }>;
+  routes: Map<string, RouteAdvice>;
   inflight: Map<string, TxnReason>;
   dispatch_paused: boolean;
   unschedulable_reported: Set<string>;
@@ -241,6 +250,7 @@ export function emptyView(config: CoreConfig): MutableView {
     claims: new Map(),
     workers: new Map(),
     pending_since: new Map(),
+    routes: new Map(),
     inflight: new Map(),
     dispatch_paused: false,
     unschedulable_reported: new Set(),

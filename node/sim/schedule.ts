@@ -60,6 +60,7 @@ export function runSchedule(
     dup_watch: kr.chance(0.5) ? 0.05 : 0,
     watch_delay_max: kr.pick([1, 5, 30, 200]),
     audit_hooks: kr.chance(0.5),
+    routers: kr.chance(0.5),
   };
   const w = new World(seed, p, knobs);
   w.tracing = trace;

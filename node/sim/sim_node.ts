@@ -23,6 +23,7 @@ import { PoolModel } from "./pool_model.ts";
 import { SimEtcdSide } from "./sim_etcd_side.ts";
 import { HooksModel } from "./hooks_model.ts";
 import { SimMembership } from "./sim_membership.ts";
+import { RouterModel } from "./router_model.ts";
 import type { Checker } from "./invariants.ts";
 import type { World } from "./world.ts";
 
@@ -40,6 +41,7 @@ export class SimNode {
   readonly etcdSide: SimEtcdSide;
   readonly hooks: HooksModel;
   readonly membership: SimMembership;
+  readonly router: RouterModel;
 
   constructor(
     readonly w: World,
@@ -59,7 +61,9 @@ export class SimNode {
       claim_failure_window_ms: 300_000,
       claim_failure_limit: 3,
       claim_failure_cooldown_ms: 300_000,
+      router: w.knobs.routers,
     });
+    this.router = new RouterModel(this);
     this.pool = new PoolModel(w.sched, w.rng);
     this.etcdSide = new SimEtcdSide(this);
     let disk = w.hooksDisks.get(id);
@@ -205,6 +209,8 @@ export class SimNode {
           this.check.onKillArrived(this, e.task_id, e.fence);
           this.pool.kill(e.task_id, e.fence, e.grace_ms);
         });
+      case "route":
+        return this.router.route(e);
       default:
         return;
     }
@@ -333,5 +339,7 @@ function describe(e: Effect): string {
       return `log ${e.msg}`;
     case "provision":
       return `provision ${e.action}(${e.req_id})`;
+    case "route":
+      return `route(${e.task_id}#${e.sv})`;
   }
 }

@@ -43,6 +43,8 @@ export interface FaultKnobs {
   watch_delay_max: number;
   /** Nodes run an audit hooks plugin (half the schedules: both setups get checked). */
   audit_hooks: boolean;
+  /** Nodes run a router plugin, a faulty one (router_model.ts). */
+  routers: boolean;
 }
 
 /** A broken invariant: the schedule stops, and the seed and trace are printed. */
