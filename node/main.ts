@@ -153,6 +153,7 @@ async function main(): Promise<number> {
     addr,
     plugins: host,
     hooks: host.hooks(),
+    router: host.router(),
     provisioning: provisionDeps(host, identity),
   });
   obs.attach(node);

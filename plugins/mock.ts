@@ -20,7 +20,8 @@
  * - `BOI_MOCK_PROVISION_NEVER_JOINS=1` — Allocate says yes and starts nothing.
  *
  * Other settings: `BOI_MOCK_RECORD=<file>` appends `{ts, rpc, corr_id}` per
- * call; `BOI_MOCK_PROVISION_ARGV=<JSON array>` is the command Allocate starts
+ * call; `BOI_MOCK_ROUTE_PREFER=node-b,node-c` is the router's preference for
+ * every task (none by default); `BOI_MOCK_PROVISION_ARGV=<JSON array>` is the command Allocate starts
  * (with `BOI_JOIN_TOKEN`, `BOI_BOOTSTRAP_URL`, `BOI_CAPS` from the hint);
  * `BOI_POOL_MODE=noop` as for pool_local.
  *
@@ -56,6 +57,8 @@ export interface MockFaults {
   provision_never_joins: boolean;
   provision_argv: string[] | null;
   record: string | null;
+  /** The router's `preferred_node_ids` for every task. */
+  route_prefer: string[];
 }
 
 const KIND_RPCS: Record<PluginKind, string[]> = {
@@ -113,6 +116,8 @@ export function mockFaults(
     provision_never_joins: flag("BOI_MOCK_PROVISION_NEVER_JOINS"),
     provision_argv,
     record: env("BOI_MOCK_RECORD") || null,
+    route_prefer: (env("BOI_MOCK_ROUTE_PREFER") ?? "").split(",")
+      .filter((id) => id !== ""),
   };
 }
 
@@ -251,7 +256,10 @@ export async function serveMock(
       options = {
         kind,
         ...base,
-        route: (req) => ({ requires: req.requires, preferred_node_ids: [] }),
+        route: (req) => ({
+          requires: req.requires,
+          preferred_node_ids: faults.route_prefer,
+        }),
       };
       break;
     case "provisioner": {

@@ -9,7 +9,7 @@ import type { Effect } from "./effects.ts";
 import { hrwWinner } from "./hrw.ts";
 import { capableFor, type DecideContext, isFull } from "./decide_context.ts";
 import { hasOwnBacklog } from "./steal.ts";
-import { routed, routedOwner, routedRank } from "./routing.ts";
+import { routed, routedOwner, routedRank, spillSince } from "./routing.ts";
 import { claimTxn, fencedTxn, strayClaimTxn, unclaimedTxn } from "./txns.ts";
 import type { NodeView, Versioned } from "./view.ts";
 import { unschedulableNote } from "./provision_note.ts";
@@ -190,7 +190,7 @@ function decidePending(
     const seen = view.pending_since.get(env.task_id);
     const wait = view.config.spill_after_ms +
       (rank - 1) * view.config.spill_step_ms;
-    if (!seen || ctx.at - seen.at < wait) return [];
+    if (!seen || ctx.at - spillSince(view, env, seen.at) < wait) return [];
   }
   ctx.steals.push(t);
   return [];

@@ -28,6 +28,8 @@ export interface RouteAdvice {
   readonly requires: Requires | null;
   /** Most preferred first; empty: no preference. */
   readonly preferred: readonly string[];
+  /** When the answer came (0 while asked). */
+  readonly at: number;
 }
 
 /** Where a PENDING task stands with the router: ask it, wait for it, or decide among `capable`. */
@@ -133,7 +135,26 @@ export function noteRouteAsked(view: MutableView, e: RouteEffect): void {
     answered: false,
     requires: null,
     preferred: NONE,
+    at: 0,
   });
+}
+
+/**
+ * When a task's spill-over delay starts (SPEC §5.5): the node's first
+ * sighting of it PENDING, or, with a router, the router's answer. The owner
+ * waited for its own router too; timed from the sighting, a router slower
+ * than `spill_after_ms` (one that times out after 2 s) would let every other
+ * node take the task the moment its own answer came, racing the owner.
+ */
+export function spillSince(
+  view: NodeView,
+  env: Envelope,
+  seenAt: number,
+): number {
+  const a = view.routes.get(env.task_id);
+  return a !== undefined && a.sv === env.state_version
+    ? Math.max(seenAt, a.at)
+    : seenAt;
 }
 
 /** Stores the router's answer for the attempt it was asked about (a late one for an older attempt is dropped). */
@@ -145,5 +166,6 @@ export function noteRouteAdvice(view: MutableView, ev: RouteAdviceEvent): void {
     answered: true,
     requires: ev.error === null ? ev.requires : null,
     preferred: ev.error === null ? ev.preferred : NONE,
+    at: ev.at,
   });
 }

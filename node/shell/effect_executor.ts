@@ -4,7 +4,13 @@
  * decides again, except prepare ahead, which starts no command
  * (prepare_ahead.ts).
  */
-import type { Effect, MutableView } from "../core/mod.ts";
+import type {
+  Effect,
+  MutableView,
+  NodeEvent,
+  RouteEffect,
+} from "../core/mod.ts";
+import type { Router } from "../plugins/contracts.ts";
 import type { NodeHooks } from "../hooks/mod.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
@@ -22,6 +28,9 @@ export interface EffectTargets {
   workers: WorkerRunner;
   hooks: NodeHooks | null;
   provision: ProvisionRunner | null;
+  router: Router | null;
+  /** Where an effect's outcome comes back as an event. */
+  push: (ev: NodeEvent) => void;
 }
 
 /** Starts the I/O of one effect; results come back as events the shell pushes. */
@@ -66,5 +75,50 @@ export function executeEffect(t: EffectTargets, e: Effect): void {
     case "provision":
       t.provision?.run(e);
       return;
+    case "route":
+      route(t, e);
+      return;
   }
+}
+
+const ROUTE_WARN_EVERY_MS = 10_000;
+let lastRouteWarn = -Infinity;
+
+/** Asks the router; any failure is an answer too (no advice: HRW decides). */
+function route(t: EffectTargets, e: RouteEffect): void {
+  const answer = (
+    requires: Record<string, string> | null,
+    preferred: string[],
+    error: string | null,
+  ) =>
+    t.push({
+      type: "route_advice",
+      at: Date.now(),
+      task_id: e.task_id,
+      sv: e.sv,
+      requires,
+      preferred,
+      error,
+    });
+  if (t.router === null) return answer(null, [], "no router plugin");
+  t.router.route({
+    task_id: e.task_id,
+    requires: e.requires,
+    candidates: e.candidates,
+  }).then(
+    (r) => answer(r.requires, r.preferred_node_ids, null),
+    (err: Error) => {
+      // At most one line per ROUTE_WARN_EVERY_MS: a router that is down
+      // fails every task's call, and its supervisor reports it already.
+      const now = Date.now();
+      if (now - lastRouteWarn >= ROUTE_WARN_EVERY_MS) {
+        lastRouteWarn = now;
+        t.log.warn("route failed: HRW decides", {
+          task_id: e.task_id,
+          error: err.message,
+        });
+      }
+      answer(null, [], err.message);
+    },
+  );
 }

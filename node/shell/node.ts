@@ -47,7 +47,7 @@ import { Metrics } from "./metrics.ts";
 import { coreConfig, type NodeConfig } from "./config.ts";
 import { emit } from "../core/hook_events.ts";
 import { type HooksSettings, NodeHooks } from "../hooks/mod.ts";
-import type { Hooks } from "../plugins/contracts.ts";
+import type { Hooks, Router } from "../plugins/contracts.ts";
 
 export { VERSION } from "../version.ts";
 
@@ -63,6 +63,8 @@ export interface NodeDeps {
   plugins: PluginHost | null;
   /** The hooks plugin (SPEC §8), if one is configured. */
   hooks?: { settings: HooksSettings; sink: Hooks } | null;
+  /** The router plugin (SPEC §5.2), if one is configured. */
+  router?: Router | null;
   /** Set when the node runs a provisioner plugin (provisioning.ts). */
   provisioning?: ProvisionDeps | null;
 }
@@ -98,6 +100,7 @@ export class BoiNode {
       ...coreConfig(c, deps.provisioning != null),
       // Watched task events reach only the hooks plugin and the debug log.
       watched_task_events: deps.hooks != null || c.log_level === "debug",
+      router: deps.router != null,
     });
     this.#provision = deps.provisioning
       ? new ProvisionRunner({
@@ -226,6 +229,8 @@ export class BoiNode {
       workers: this.#workers,
       hooks: this.hooks,
       provision: this.#provision,
+      router: deps.router ?? null,
+      push,
     };
   }
 

@@ -6,7 +6,8 @@
 import type { Pool, Workspace } from "../exec/contracts.ts";
 import { GrpcHooks } from "../exec/grpc_hooks.ts";
 import type { HooksSettings } from "../hooks/mod.ts";
-import type { Hooks, Provisioner } from "../plugins/contracts.ts";
+import type { Hooks, Provisioner, Router } from "../plugins/contracts.ts";
+import { GrpcRouter } from "../exec/grpc_router.ts";
 import { GrpcWorkspace } from "../exec/grpc_workspace.ts";
 import { GrpcProvisioner } from "../exec/grpc_provisioner.ts";
 import type { PluginConfig } from "../plugins/config.ts";
@@ -154,6 +155,22 @@ export class PluginHost {
     return new GrpcWorkspace({
       connection: () => s.connection({ wait_ms: CALL_WAIT_MS }),
     });
+  }
+
+  /**
+   * The router client (SPEC §5.2), or null when no router plugin is
+   * configured. A short wait for a restarting router: its advice is
+   * optional, and a failed call leaves HRW's choice (core/routing.ts).
+   */
+  router(): Router | null {
+    for (const s of this.supervisors.values()) {
+      if (s.kind === "router") {
+        return new GrpcRouter({
+          connection: () => s.connection({ wait_ms: 1000 }),
+        });
+      }
+    }
+    return null;
   }
 
   /** The provisioner client, or null when no provisioner plugin is configured. */
