@@ -11,7 +11,9 @@ import { capabilityError, parseCapsList } from "../caps.ts";
 import { ID_PATTERN } from "../schema.ts";
 
 const int = (min: number) =>
-  z.coerce.number().int("must be a whole number").min(
+  z.coerce.number({ error: "must be a whole number" }).int(
+    "must be a whole number",
+  ).min(
     min,
     `must be at least ${min}`,
   );
@@ -60,7 +62,9 @@ const ConfigSchema = z.object({
     'must start and end with "/"',
   ).default(DEFAULT_PREFIX),
   /** @default "info" */
-  log_level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  log_level: z.enum(["debug", "info", "warn", "error"], {
+    error: "must be one of debug, info, warn, error",
+  }).default("info"),
   /** Wait before a non-winner claims (SPEC §5.5). @default 1000 */
   spill_after_ms: int(0).default(1000),
   /** Extra wait per rank beyond the first (SPEC §5.5). @default 100 */
@@ -154,7 +158,11 @@ export function loadConfig(
     }
     if (doc !== null && doc !== undefined) {
       if (typeof doc !== "object" || Array.isArray(doc)) {
-        throw new Error(`${file.path}: must be a mapping of settings`);
+        throw new Error(
+          `${file.path}: must be a mapping of settings like "lease_ttl_s: 10": got ${
+            shown(doc)
+          }`,
+        );
       }
       Object.assign(raw, doc);
     }
@@ -185,6 +193,13 @@ export function loadConfig(
       issue.path[0] ?? ("keys" in issue ? issue.keys[0] : "?"),
     );
     const seen = issue.path.length ? raw[field] : undefined;
+    if (issue.code === "unrecognized_keys") {
+      throw new Error(
+        `${
+          where(field)
+        }: not a setting (fields are the BOI_* variable names without BOI_, lower-cased, e.g. lease_ttl_s)`,
+      );
+    }
     throw new Error(
       `${where(field)} ${issue.message}${
         seen !== undefined ? `: got ${shown(seen)}` : ""
@@ -203,8 +218,8 @@ export function loadConfig(
     }
   }
   const node_id = c.node_id ?? sanitizeHostname(hostname);
-  const m = hostPort(c.http_addr, "BOI_HTTP_ADDR", "127.0.0.1:7001");
-  const j = hostPort(c.join_addr, "BOI_JOIN_ADDR", "127.0.0.1:7400");
+  const m = hostPort(c.http_addr, where("http_addr"), "127.0.0.1:7001");
+  const j = hostPort(c.join_addr, where("join_addr"), "127.0.0.1:7400");
   const tlsFiles = [c.etcd_ca, c.etcd_cert, c.etcd_key];
   if (tlsFiles.some((f) => f) && !tlsFiles.every((f) => f)) {
     throw new Error(
@@ -237,7 +252,9 @@ export function loadConfig(
   if (c.region) static_caps.region = c.region;
   return {
     node_id,
-    etcd_endpoints: c.etcd_endpoints ? parseEndpoints(c.etcd_endpoints) : null,
+    etcd_endpoints: c.etcd_endpoints
+      ? named(where("etcd_endpoints"), () => parseEndpoints(c.etcd_endpoints!))
+      : null,
     http_host: m[1],
     http_port: Number(m[2]),
     data_dir: c.data_dir ?? `.boi/${node_id}`,
@@ -283,6 +300,15 @@ function parsePeers(text: string, where: string): string[] {
     }
   }
   return list;
+}
+
+/** Runs `f`, prefixing its error with the setting it read (`BOI_X` or `boi.yaml: x`). */
+function named<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
 }
 
 /** A value as quoted in an error: JSON, cut to 64 characters so the line stays readable. */
