@@ -269,7 +269,7 @@ export const TIER_GUARANTEES = {
     "and at shutdown; it never decreases), and WAL segments are deleted once that stored HWM covers " +
     "them. After a plugin crash or a node restart delivery resumes after the HWM, so the plugin may see " +
     "an event twice: dedup on `dedup_key` (sha256 of node, seq, kind, ts). With 100 events un-acked " +
-    "(`hooks_backpressure_window`: the hooks entry's `backpressure_window`, default 100) the node stops claiming and committing task transitions (running " +
+    "(`hooks_backpressure_window`: the hooks entry's `hooks_backpressure_window`, or `backpressure_window` for short, default 100, at least 10) the node stops claiming and committing task transitions (running " +
     "workers go on; their results wait and are committed in the order they finished) and emits " +
     "`hook.queue.saturated` once; it resumes when the un-acked count is back at 90 (90 % of the window). A WAL found missing " +
     "or truncated at start is reported as `hook.gap.detected` with the lost seq range.",

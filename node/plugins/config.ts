@@ -32,12 +32,39 @@ import { compileSubscriptions } from "../hooks/subscriptions.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
+/** A positive number of seconds, said so when it is not. */
+const seconds = () =>
+  z.number({ error: "must be a positive number of seconds" }).positive(
+    "must be a positive number of seconds",
+  );
+
+/** A count of events with a floor, said so when it is not. */
+const events = (min: number) => {
+  const rule = `must be a whole number of events, at least ${min}`;
+  return z.number({ error: rule }).int(rule).min(min, rule);
+};
+
+/** Settings only the hooks plugin reads (SPEC §8): refused on another kind. */
+const HOOKS_ONLY = [
+  "tier",
+  "subscribe",
+  "wal_segment_events",
+  "backpressure_window",
+  "hooks_backpressure_window",
+] as const;
+
 const Entry = z.object({
   /** @default the kind */
   name: z.string().regex(NAME, "must match ^[a-z0-9][a-z0-9_-]{0,62}$")
     .optional(),
   /** `{socket}`, `{data_dir}`, `{node_id}`, `{name}`, `{kind}` are filled in. */
-  argv: z.array(z.string().min(1, "must not be empty")).min(
+  argv: z.array(
+    z.string({ error: "must be a string (quote it)" }).min(
+      1,
+      "must not be empty",
+    ),
+    { error: "must be a list like [deno, run, plugins/x.ts]" },
+  ).min(
     1,
     "must name a command",
   ).optional(),
@@ -48,21 +75,46 @@ const Entry = z.object({
       `must be at most ${MAX_SOCKET_PATH} bytes (a Unix socket path)`,
     )
     .optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  cwd: z.string().optional(),
+  env: z.record(
+    z.string(),
+    z.string({ error: "must be a string (quote it)" }),
+    { error: "must be a map of NAME: value" },
+  ).optional(),
+  cwd: z.string({ error: "must be a directory path" }).optional(),
   /** @default 10 */
-  ready_timeout_s: z.number().positive().default(10),
+  ready_timeout_s: seconds().default(10),
   /** @default 10 */
-  health_interval_s: z.number().positive().default(10),
+  health_interval_s: seconds().default(10),
   /** Hooks only (SPEC §8). @default "best_effort" */
-  tier: z.enum(["best_effort", "audit"]).optional(),
+  tier: z.enum(["best_effort", "audit"], {
+    error: "must be one of best_effort, audit",
+  }).optional(),
   /** Hooks only: event kinds or globs (`task.*`) to receive. @default every kind */
-  subscribe: z.array(z.string()).min(1).optional(),
+  subscribe: z.array(
+    z.string({ error: 'must be an event kind or a glob like "task.*"' }),
+    { error: 'must be a list of event kinds or globs like ["task.*"]' },
+  ).min(
+    1,
+    "must list at least one event kind or glob (leave it out for every kind)",
+  ).optional(),
   /** Hooks only: events per audit WAL segment before it is sealed. @default 10000 */
-  wal_segment_events: z.number().int().positive().optional(),
+  wal_segment_events: events(1).optional(),
   /** Hooks only: SPEC §8 `hooks_backpressure_window`, unacked audit events that stall claims. @default 100 */
-  backpressure_window: z.number().int().min(10).optional(),
+  backpressure_window: events(10).optional(),
+  /** The same setting under the SPEC §8 name. */
+  hooks_backpressure_window: events(10).optional(),
 }).strict().superRefine((e, ctx) => {
+  if (
+    e.backpressure_window !== undefined &&
+    e.hooks_backpressure_window !== undefined
+  ) {
+    ctx.addIssue({
+      code: "custom",
+      path: [],
+      message:
+        "give hooks_backpressure_window or backpressure_window, not both",
+    });
+  }
   if ((e.argv === undefined) === (e.socket === undefined)) {
     ctx.addIssue({
       code: "custom",
@@ -236,6 +288,14 @@ export function parsePluginsConfig(
       if (d) out.push(d);
       continue;
     }
+    if (kind !== "hooks") {
+      const f = HOOKS_ONLY.find((k) => e[k] !== undefined);
+      if (f !== undefined) {
+        throw new Error(
+          `${where}: ${kind}.${f}: applies to the hooks plugin only`,
+        );
+      }
+    }
     out.push({
       spec: {
         name: e.name ?? kind,
@@ -250,7 +310,8 @@ export function parsePluginsConfig(
       tier: e.tier ?? "best_effort",
       subscribe: e.subscribe ?? null,
       wal_segment_events: e.wal_segment_events,
-      backpressure_window: e.backpressure_window,
+      backpressure_window: e.backpressure_window ??
+        e.hooks_backpressure_window,
     });
     if (e.subscribe) {
       compileSubscriptions(
