@@ -26,6 +26,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .description("dispatch tasks to a boi cluster and watch them run")
     .version(VERSION, "-V, --version", "print the version of boi")
     .exitOverride()
+    // Options after a command word are that command's: `plugin test <cmd...>`
+    // passes `deno run -q ...` through to the plugin instead of boi parsing it.
+    .enablePositionalOptions()
     // Errors are one line (a suggestion would add a second).
     .showSuggestionAfterError(false)
     .configureOutput({

@@ -1,5 +1,5 @@
 /**
- * `plugin list`, `plugin restart <name>`, `plugin test --kind K <cmd...>`
+ * `plugin list`, `plugin restart <name>`, `plugin test [--kind K] <cmd...>`
  * (SPEC §7) and `plugin queue <plugin>` (SPEC §8, cli/plugin_queue.ts).
  *
  * - `list` reads the records nodes publish under `/boi/plugins/{node}/{name}`.
@@ -8,8 +8,9 @@
  * - `test` runs the conformance checks (plugins/conformance.ts) against any
  *   plugin command. It starts that command, so it needs the run permission,
  *   which the narrow `cli` set does not grant: run it as
- *   `deno task plugin-test --kind pool -- <cmd...>` (permission set
- *   `plugin-test`).
+ *   `deno task plugin-test -- <cmd...>` (permission set `plugin-test`).
+ *   Without `--kind` the kind is found by starting the command once
+ *   (plugins/conformance_detect.ts).
  */
 import { securedFetch } from "./node_http.ts";
 import {
@@ -198,7 +199,7 @@ export async function runPluginRestart(
 /** Runs `plugin test`; exit 0 when every check passed, 1 otherwise. */
 export async function runPluginTest(
   io: Io,
-  kind: PluginKind,
+  given: PluginKind | undefined,
   argv: string[],
   opts: CommonOptions & { readyTimeout?: number },
 ): Promise<number> {
@@ -206,8 +207,25 @@ export async function runPluginTest(
   if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
     throw new CliError(
       "plugin test starts the plugin and needs the run permission, which the cli permission set does not grant: " +
-        "use `deno task plugin-test --kind <kind> -- <cmd...>` (permission set plugin-test)",
+        "use `deno task plugin-test -- <cmd...>` (permission set plugin-test)",
     );
+  }
+  let kind = given;
+  if (kind === undefined) {
+    const { detectPluginKind } = await import(
+      "../plugins/conformance_detect.ts"
+    );
+    const found = await detectPluginKind(argv, {
+      ready_timeout_ms: opts.readyTimeout,
+    });
+    if (found.kind === null) {
+      throw new CliError(
+        `plugin test: cannot tell the plugin's kind: ${found.reason}: pass --kind <${
+          PLUGIN_KINDS.join("|")
+        }>`,
+      );
+    }
+    kind = found.kind;
   }
   const { runConformance } = await import("../plugins/conformance.ts");
   const result = await runConformance(argv, kind, {
@@ -287,8 +305,12 @@ export function registerPlugin(
         "run the conformance checks against a plugin command (needs the run permission: deno task plugin-test)",
       )
       .addOption(
-        new Option("--kind <kind>", `plugin kind: ${PLUGIN_KINDS.join(", ")}`)
-          .makeOptionMandatory()
+        new Option(
+          "--kind <kind>",
+          `plugin kind: ${
+            PLUGIN_KINDS.join(", ")
+          } (default: the service its Handshake answers on)`,
+        )
           .argParser((v) => {
             if (!isPluginKind(v)) {
               throw new InvalidArgumentError(
@@ -318,7 +340,14 @@ export function registerPlugin(
       .argument("<cmd...>", "the plugin command and its arguments")
       .passThroughOptions()
       .action(async (cmd, opts) =>
-        done(await runPluginTest(io, opts.kind as PluginKind, cmd, opts))
+        done(
+          await runPluginTest(
+            io,
+            opts.kind as PluginKind | undefined,
+            cmd,
+            opts,
+          ),
+        )
       );
   }
 }

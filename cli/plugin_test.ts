@@ -20,7 +20,6 @@ async function run(args: string[]) {
 Deno.test("plugin: usage errors exit 2 with one line", async () => {
   for (
     const [args, fragment] of [
-      [["plugin", "test", "deno", "run", "x.ts"], "--kind"],
       [["plugin", "test", "--kind", "nope", "x"], "--kind must be one of"],
       [["plugin", "test", "--kind", "pool"], "missing required argument"],
       [["plugin", "restart", "Bad!"], "plugin name must match"],

@@ -57,6 +57,16 @@ const SECRET_ENV = new Set([
   "BOI_KEY_PREFIX",
 ]);
 
+/** What a plugin under test inherits: the supervisor's defaults and the caller's `BOI_*`, minus node secrets. */
+export function conformanceInheritEnv(): string[] {
+  return [
+    ...DEFAULT_INHERIT_ENV,
+    ...Object.keys(Deno.env.toObject()).filter((k) =>
+      k.startsWith("BOI_") && !SECRET_ENV.has(k)
+    ),
+  ];
+}
+
 /**
  * Runs the conformance checks against the plugin started by `argv` as `kind`.
  * Never throws for a misbehaving plugin: every problem is a failed check.
@@ -80,12 +90,7 @@ export async function runConformance(
     health_interval_ms: 3_600_000,
     crash_budget: 0,
     shutdown_grace_ms: options.shutdown_grace_ms ?? 5000,
-    inherit_env: [
-      ...DEFAULT_INHERIT_ENV,
-      ...Object.keys(Deno.env.toObject()).filter((k) =>
-        k.startsWith("BOI_") && !SECRET_ENV.has(k)
-      ),
-    ],
+    inherit_env: conformanceInheritEnv(),
     log: options.log ?? { log() {} },
   });
   try {

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { detectPluginKind } from "./conformance_detect.ts";
+import { pluginArgv } from "./test_util.ts";
+import type { Io } from "../cli/context.ts";
+import { main } from "../cli/main.ts";
+
+Deno.test("plugin kind detection: a reference plugin is known by the service that answers Handshake", async () => {
+  assert.deepEqual(
+    await detectPluginKind(pluginArgv("router_passthrough.ts")),
+    { kind: "router" },
+  );
+  assert.deepEqual(
+    await detectPluginKind(pluginArgv("hooks_jsonl.ts")),
+    { kind: "hooks" },
+  );
+});
+
+Deno.test("plugin kind detection: a command that never serves says why", async () => {
+  const r = await detectPluginKind(["sh", "-c", "exit 3"]);
+  assert.equal(r.kind, null);
+  assert.match(
+    (r as { reason: string }).reason,
+    /exited before BOI_READY .*BOI_PLUGIN_KIND empty/,
+  );
+});
+
+async function cli(args: string[]) {
+  let out = "";
+  let err = "";
+  const io: Io = {
+    out: (t) => out += t,
+    err: (t) => err += t,
+    isTty: false,
+    columns: () => 0,
+    env: () => undefined,
+    now: () => 0,
+  };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+Deno.test("boi plugin test <cmd...> (SPEC §7, §11) runs without --kind", async () => {
+  const r = await cli([
+    "plugin",
+    "test",
+    ...pluginArgv("router_passthrough.ts"),
+  ]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^✓ lifecycle: handshake: /m);
+  assert.match(r.out, /^ok: \d+ checks passed$/m);
+});
+
+Deno.test("boi plugin test <cmd...>: a kind that cannot be told is one line asking for --kind, exit 1", async () => {
+  const r = await cli(["plugin", "test", "sh", "-c", "exit 3"]);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.equal(r.err.trim().split("\n").length, 1, r.err);
+  assert.match(
+    r.err,
+    /^plugin test: cannot tell the plugin's kind: .*: pass --kind <workspace\|pool\|router\|provisioner\|hooks>/,
+  );
+});
