@@ -79,7 +79,9 @@ export function mockFaults(
     if (v === undefined || v === "") return null;
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) {
-      throw new Error(`${k} must be a non-negative integer: got ${v}`);
+      throw new Error(
+        `${k} must be a non-negative integer: got ${JSON.stringify(v)}`,
+      );
     }
     return n;
   };
@@ -90,18 +92,36 @@ export function mockFaults(
     : hangRaw === "1" || hangRaw === "true"
     ? new Set(["Health", ...KIND_RPCS[kind]])
     : new Set(hangRaw.split(",").map((s) => s.trim()));
+  const rpcs = ["Handshake", "Health", ...KIND_RPCS[kind]];
+  for (const r of hang) {
+    if (!rpcs.includes(r)) {
+      throw new Error(
+        `BOI_MOCK_HANG must be 1 or a list of ${rpcs.join(", ")}: got ${
+          JSON.stringify(r)
+        }`,
+      );
+    }
+  }
   const argvRaw = env("BOI_MOCK_PROVISION_ARGV");
   let provision_argv: string[] | null = null;
   if (argvRaw) {
-    provision_argv = JSON.parse(argvRaw);
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(argvRaw);
+    } catch {
+      // reported below with the rule
+    }
     if (
-      !Array.isArray(provision_argv) || provision_argv.length === 0 ||
-      provision_argv.some((a) => typeof a !== "string")
+      !Array.isArray(parsed) || parsed.length === 0 ||
+      parsed.some((a) => typeof a !== "string")
     ) {
       throw new Error(
-        "BOI_MOCK_PROVISION_ARGV must be a JSON array of strings",
+        `BOI_MOCK_PROVISION_ARGV must be a JSON array of strings like ["deno","task","node"]: got ${
+          JSON.stringify(argvRaw)
+        }`,
       );
     }
+    provision_argv = parsed;
   }
   return {
     crash_after: int("BOI_MOCK_CRASH_AFTER"),
@@ -296,7 +316,14 @@ if (import.meta.main) {
   }
   const dial = Deno.env.get("BOI_MOCK_DIAL");
   if (dial) await tryDial(dial);
-  await serveMock(kind, mockFaults(kind, (k) => Deno.env.get(k)));
+  let faults: MockFaults;
+  try {
+    faults = mockFaults(kind, (k) => Deno.env.get(k));
+  } catch (e) {
+    console.error(`mock: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  await serveMock(kind, faults);
 }
 
 /**
