@@ -241,22 +241,59 @@ export async function jsonlHooks(
   };
 }
 
+/** The sinks `BOI_HOOKS_*` ask for, checked; throws one line naming the variable and the value. */
+export function hooksSinksFromEnv(
+  env: (k: string) => string | undefined,
+  data_dir: string,
+): Pick<JsonlHooksOptions, "file" | "webhook_url" | "webhook_timeout_ms"> {
+  const webhook_url = env("BOI_HOOKS_WEBHOOK_URL") || null;
+  if (webhook_url !== null && !/^https?:$/.test(urlProtocol(webhook_url))) {
+    throw new Error(
+      `BOI_HOOKS_WEBHOOK_URL must be an http:// or https:// URL: got ${
+        JSON.stringify(webhook_url)
+      }`,
+    );
+  }
+  const rawTimeout = env("BOI_HOOKS_WEBHOOK_TIMEOUT_MS") || "5000";
+  const webhook_timeout_ms = Number(rawTimeout);
+  if (!Number.isInteger(webhook_timeout_ms) || webhook_timeout_ms <= 0) {
+    throw new Error(
+      `BOI_HOOKS_WEBHOOK_TIMEOUT_MS must be a positive whole number of milliseconds: got ${
+        JSON.stringify(rawTimeout)
+      }`,
+    );
+  }
+  const file = env("BOI_HOOKS_FILE") ||
+    (webhook_url === null ? `${data_dir}/events.jsonl` : null);
+  return { file, webhook_url, webhook_timeout_ms };
+}
+
+/** The scheme of `u` (`"http:"`), or "" when it is not a URL. */
+function urlProtocol(u: string): string {
+  try {
+    return new URL(u).protocol;
+  } catch {
+    return "";
+  }
+}
+
 if (import.meta.main) {
-  const webhook_url = Deno.env.get("BOI_HOOKS_WEBHOOK_URL") || null;
-  const file = Deno.env.get("BOI_HOOKS_FILE") ||
-    (webhook_url === null ? `${pluginEnv().data_dir}/events.jsonl` : null);
-  pluginLogger("hooks_jsonl").info("sinks", { file, webhook_url });
+  let sinks: ReturnType<typeof hooksSinksFromEnv>;
+  try {
+    sinks = hooksSinksFromEnv((k) => Deno.env.get(k), pluginEnv().data_dir);
+  } catch (e) {
+    console.error(`hooks_jsonl: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  pluginLogger("hooks_jsonl").info("sinks", {
+    file: sinks.file,
+    webhook_url: sinks.webhook_url,
+  });
   await servePlugin({
     kind: "hooks",
     name: "hooks_jsonl",
     version: "1.0.0",
     capabilities: ["dedup"],
-    ...await jsonlHooks({
-      file,
-      webhook_url,
-      webhook_timeout_ms: Number(
-        Deno.env.get("BOI_HOOKS_WEBHOOK_TIMEOUT_MS") || 5000,
-      ),
-    }),
+    ...await jsonlHooks(sinks),
   });
 }

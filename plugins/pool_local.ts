@@ -126,7 +126,9 @@ function noopPool(): PoolPlugin {
 export function poolModeFromEnv(): PoolMode {
   const mode = Deno.env.get("BOI_POOL_MODE") || "local";
   if (mode !== "local" && mode !== "noop") {
-    throw new Error(`BOI_POOL_MODE must be local or noop: got ${mode}`);
+    throw new Error(
+      `BOI_POOL_MODE must be local or noop: got ${JSON.stringify(mode)}`,
+    );
   }
   return mode;
 }
