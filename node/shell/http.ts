@@ -105,7 +105,12 @@ export function handleHttp(
 
   switch (path) {
     case "/healthz": {
-      if (!n) return json(503, { status: "starting" });
+      if (!n) {
+        return json(503, {
+          status: "starting",
+          reason: "starting: not registered in etcd yet",
+        });
+      }
       const h = n.health();
       return json(h.ok ? 200 : 503, {
         status: h.ok ? "ok" : "unhealthy",
