@@ -49,7 +49,13 @@ const ConfigSchema = z.object({
   /** One-time join token (SPEC §10); ignored once the node has a stored certificate. */
   join_token: z.string().optional(),
   /** `https://<admin host>:<join port>` to join through. */
-  bootstrap_url: z.string().url().optional(),
+  bootstrap_url: z.string().refine((u) => {
+    try {
+      return new URL(u).protocol === "https:";
+    } catch {
+      return false;
+    }
+  }, "must be https://<host>:<port>").optional(),
   /** Where an admin node's join listener binds. @default "127.0.0.1:7400" */
   join_addr: z.string().default("127.0.0.1:7400"),
   /** CA, certificate and key files for etcd over TLS; default: the stored node identity. */

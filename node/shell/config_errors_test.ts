@@ -76,3 +76,19 @@ Deno.test("config errors: an unknown boi.yaml field and a non-mapping file", () 
     'boi.yaml: must be a mapping of settings like "lease_ttl_s: 10": got ["a"]',
   );
 });
+
+Deno.test("config errors: BOI_BOOTSTRAP_URL must be https://<host>:<port> (SPEC §10), checked at start", () => {
+  for (const v of ["ftp://x", "http://127.0.0.1:7400", "localhost:7400"]) {
+    assert.equal(
+      message({ BOI_BOOTSTRAP_URL: v }),
+      `BOI_BOOTSTRAP_URL must be https://<host>:<port>: got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  assert.equal(
+    loadConfig({ BOI_BOOTSTRAP_URL: "https://10.0.0.5:7400" }, null, "h")
+      .bootstrap_url,
+    "https://10.0.0.5:7400",
+  );
+});
