@@ -3,8 +3,13 @@
  * node to mint; it refuses unless a direct etcd read says it is
  * `cluster_admin`. Only the token goes to stdout.
  */
-import { type Command, Option } from "@commander-js/extra-typings";
+import {
+  type Command,
+  InvalidArgumentError,
+  Option,
+} from "@commander-js/extra-typings";
 import { parseCapsList } from "../node/caps.ts";
+import { MAX_TOKEN_TTL_S } from "../node/identity/records.ts";
 import {
   CliError,
   type CommonOptions,
@@ -16,6 +21,19 @@ import {
 } from "./context.ts";
 import { nodeAddr, nodeOption } from "./local_node.ts";
 import { postNode } from "./node_http.ts";
+
+/** `--ttl`: a duration of whole seconds the node will mint (2 s to a day), checked before any node is asked. */
+function parseTtl(v: string): number {
+  const ms = parseDurationOption(v);
+  if (ms % 1000 !== 0 || ms < 2000 || ms > MAX_TOKEN_TTL_S * 1000) {
+    throw new InvalidArgumentError(
+      `must be whole seconds from 2s to ${MAX_TOKEN_TTL_S}s (24h): got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+  return ms;
+}
 
 /** Runs `token mint`. */
 export async function runMint(
@@ -30,12 +48,6 @@ export async function runMint(
     throw new CliError((e as Error).message, EXIT.usage);
   }
   const ttlMs = opts.ttl ?? 300_000;
-  if (ttlMs % 1000 !== 0) {
-    throw new CliError(
-      `--ttl must be whole seconds: got ${ttlMs} ms`,
-      EXIT.usage,
-    );
-  }
   const doc = await postNode(ctx, nodeAddr(io, opts.node), "/internal/tokens", {
     caps,
     ttl_s: ttlMs / 1000,
@@ -60,7 +72,7 @@ export function registerToken(
     )
     .addOption(
       new Option("--ttl <duration>", "token lifetime (default 300s)").argParser(
-        parseDurationOption,
+        parseTtl,
       ),
     )
     .addOption(nodeOption())

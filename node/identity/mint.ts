@@ -9,12 +9,9 @@ import { isAdmin } from "./admin.ts";
 import type { IdentityDeps } from "./deps.ts";
 import { IdentityError } from "./errors.ts";
 import { readKey } from "./kv.ts";
-import { CaRecord, type JoinTokenRecord } from "./records.ts";
+import { CaRecord, type JoinTokenRecord, MAX_TOKEN_TTL_S } from "./records.ts";
 import { signToken } from "./token.ts";
 import { sha256Hex } from "./x509.ts";
-
-/** Longest token lifetime accepted. @default 1 day */
-export const MAX_TOKEN_TTL_S = 86_400;
 
 /** Mints one token; refusals throw {@linkcode IdentityError}. */
 export async function mintToken(

@@ -4,6 +4,9 @@
  */
 import { z } from "zod";
 
+/** Longest join-token lifetime a node mints (and the CLI asks for): a day. */
+export const MAX_TOKEN_TTL_S = 86_400;
+
 /** `/boi/cluster/ca`: written once by `cluster init` (compare `version == 0`). */
 export const CaRecord = z.object({
   cert_pem: z.string().startsWith("-----BEGIN CERTIFICATE-----"),
