@@ -299,7 +299,9 @@ export function registerPlugin(
       .action(async (name, opts) => done(await runPluginQueue(io, name, opts)));
   }
   {
-    const [, , json] = commonOptions();
+    // --etcd is taken like every command's (SPEC §11) and left unused: a
+    // plugin never sees etcd, and the checks need none.
+    const [etcd, , json] = commonOptions();
     plugin.command("test")
       .description(
         "run the conformance checks against a plugin command (needs the run permission: deno task plugin-test)",
@@ -336,7 +338,7 @@ export function registerPlugin(
             return n;
           }),
       )
-      .addOption(json)
+      .addOption(etcd).addOption(json)
       .argument("<cmd...>", "the plugin command and its arguments")
       .passThroughOptions()
       .action(async (cmd, opts) =>

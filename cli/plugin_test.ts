@@ -59,3 +59,21 @@ Deno.test("plugin test: the plugin's own flags pass through after the command", 
   );
   assert.match(r.out, /^FAILED: 1 of 1 checks failed$/m);
 });
+
+Deno.test("plugin test takes --etcd like every command (SPEC §11): not a usage error", async () => {
+  const r = await run([
+    "plugin",
+    "test",
+    "--etcd",
+    "http://127.0.0.1:1",
+    "--kind",
+    "router",
+    "--ready-timeout",
+    "2000",
+    "sh",
+    "-c",
+    "exit 3",
+  ]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.out, /^FAILED: 1 of 1 checks failed$/m);
+});
