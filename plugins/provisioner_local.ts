@@ -220,26 +220,35 @@ function jsonSetting<T>(
   } catch {
     v = undefined;
   }
-  if (!check(v)) throw new Error(`${name} must be ${what}: got ${raw}`);
+  if (!check(v)) {
+    throw new Error(`${name} must be ${what}: got ${JSON.stringify(raw)}`);
+  }
   return v;
 }
 
 if (import.meta.main) {
   const log = pluginLogger("provisioner_local");
-  const argv = jsonSetting(
-    "BOI_PROVISION_NODE_ARGV",
-    (v): v is string[] =>
-      Array.isArray(v) && v.length > 0 &&
-      v.every((a) => typeof a === "string" && a !== ""),
-    "a JSON array of strings",
-  );
-  const node_env = jsonSetting(
-    "BOI_PROVISION_NODE_ENV",
-    (v): v is Record<string, string> =>
-      typeof v === "object" && v !== null && !Array.isArray(v) &&
-      Object.values(v).every((x) => typeof x === "string"),
-    "a JSON object of strings",
-  );
+  let argv: string[] | undefined;
+  let node_env: Record<string, string> | undefined;
+  try {
+    argv = jsonSetting(
+      "BOI_PROVISION_NODE_ARGV",
+      (v): v is string[] =>
+        Array.isArray(v) && v.length > 0 &&
+        v.every((a) => typeof a === "string" && a !== ""),
+      "a JSON array of strings",
+    );
+    node_env = jsonSetting(
+      "BOI_PROVISION_NODE_ENV",
+      (v): v is Record<string, string> =>
+        typeof v === "object" && v !== null && !Array.isArray(v) &&
+        Object.values(v).every((x) => typeof x === "string"),
+      "a JSON object of strings",
+    );
+  } catch (e) {
+    console.error(`provisioner_local: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   const prov = localProvisioner({
     argv,
     node_env,
