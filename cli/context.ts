@@ -154,13 +154,15 @@ export class Ctx {
     try {
       this.endpoints = parseEndpoints(endpointText);
     } catch (err) {
-      throw new CliError(`--etcd: ${(err as Error).message}`, EXIT.usage);
+      const from = opts.etcd !== undefined ? "--etcd" : "BOI_ETCD_ENDPOINTS";
+      throw new CliError(`${from}: ${(err as Error).message}`, EXIT.usage);
     }
     const prefix = opts.prefix ?? io.env("BOI_KEY_PREFIX") ?? DEFAULT_PREFIX;
     try {
       this.keys = new Keys(prefix);
     } catch (err) {
-      throw new CliError(`--prefix: ${(err as Error).message}`, EXIT.usage);
+      const from = opts.prefix !== undefined ? "--prefix" : "BOI_KEY_PREFIX";
+      throw new CliError(`${from}: ${(err as Error).message}`, EXIT.usage);
     }
     this.json = opts.json === true;
   }
