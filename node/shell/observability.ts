@@ -40,7 +40,10 @@ export interface ObservabilityOptions {
   fetch?: typeof fetch;
 }
 
-/** Metrics of SPEC §12 that belong to parts not wired into the node yet, at 0 until their owners set them. */
+/**
+ * SPEC §12 series whose owners (supervisor, pending flush, hooks) set them:
+ * declared up front, so a scrape lists them at 0 before their first event.
+ */
 export function declareCatalogMetrics(m: Metrics): void {
   m.declare(
     "boi_plugin_restarts_total",
