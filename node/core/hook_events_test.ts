@@ -161,8 +161,28 @@ Deno.test("each committed transition maps to its one event, payload valid", () =
   );
 });
 
-/** A registered node-a that sees node-a and node-b. */
-function view(): MutableView {
+/** A spec record committing `n` PENDING tasks `<specId>.t<i>`, and the changes that write them. */
+function committedSpec(
+  specId: string,
+  n: number,
+): { ids: string[]; changes: KeyChange[] } {
+  const ids = Array.from({ length: n }, (_, i) => `${specId}.t${i}`);
+  const spec = put(keys.spec(specId), {
+    spec_id: specId,
+    yaml: "",
+    sha256: "x",
+    dispatched_by: "t",
+    dispatched_at: 0,
+    task_ids: ids,
+  });
+  return {
+    ids,
+    changes: [...ids.map((id) => put(keys.task(id), testEnvelope(id))), spec],
+  };
+}
+
+/** A registered node (node-a unless `over` says) that sees node-a and node-b. */
+function view(over: Partial<MutableView["config"]> = {}): MutableView {
   const v = emptyView({
     node_id: "node-a",
     workers_max: 4,
@@ -174,6 +194,7 @@ function view(): MutableView {
     claim_failure_window_ms: 300_000,
     claim_failure_limit: 3,
     claim_failure_cooldown_ms: 300_000,
+    ...over,
   });
   step(v, { type: "lease_granted", at: 0, lease_id: "7", valid_until: 1e12 });
   const changes = ["node-a", "node-b"].flatMap((n) => [
@@ -223,25 +244,12 @@ Deno.test("node.joined comes from the node itself, node.left from the monitor of
 });
 
 Deno.test("task.dispatched: once per task, by its monitor, when the spec commits (never on a re-list)", () => {
-  const ids = Array.from({ length: 20 }, (_, i) => `s2.t${i}`);
-  const spec = put(keys.spec("s2"), {
-    spec_id: "s2",
-    yaml: "",
-    sha256: "x",
-    dispatched_by: "t",
-    dispatched_at: 0,
-    task_ids: ids,
-  });
-  const tasks = ids.map((id) => put(keys.task(id), testEnvelope(id)));
+  const { ids, changes } = committedSpec("s2", 20);
   const counts = new Map<string, number>();
   for (const self of ["node-a", "node-b"]) {
-    const v = view();
-    (v as { config: MutableView["config"] }).config = {
-      ...v.config,
-      node_id: self,
-    };
+    const v = view({ node_id: self });
     const out = emits(
-      step(v, { type: "changes", at: 1, changes: [...tasks, spec] }),
+      step(v, { type: "changes", at: 1, changes: changes }),
     )
       .filter((e) => e.event === "task.dispatched");
     for (const e of out) {
@@ -252,7 +260,7 @@ Deno.test("task.dispatched: once per task, by its monitor, when the spec commits
       type: "relist",
       at: 2,
       revision: rev,
-      kvs: [...tasks, spec],
+      kvs: changes,
     }));
     assert.equal(again.filter((e) => e.event === "task.dispatched").length, 0);
   }
@@ -261,7 +269,7 @@ Deno.test("task.dispatched: once per task, by its monitor, when the spec commits
 });
 
 Deno.test("task.dispatched and node.left: a node record without a lease or caps is no monitor, so no event loses its emitter", () => {
-  const ids = Array.from({ length: 30 }, (_, i) => `s4.t${i}`);
+  const { ids, changes } = committedSpec("s4", 30);
   // Written by hand: no lease, no caps. Ranked as a member it would win about
   // a third of the tasks on every node, and nobody would emit for those.
   const stray = put(keys.node("node-x"), {
@@ -271,27 +279,14 @@ Deno.test("task.dispatched and node.left: a node record without a lease or caps 
     started_at: 0,
     pid: 1,
   });
-  const spec = put(keys.spec("s4"), {
-    spec_id: "s4",
-    yaml: "",
-    sha256: "x",
-    dispatched_by: "t",
-    dispatched_at: 0,
-    task_ids: ids,
-  });
-  const tasks = ids.map((id) => put(keys.task(id), testEnvelope(id)));
   const counts = new Map<string, number>();
   let left = 0;
   for (const self of ["node-a", "node-b"]) {
-    const v = view();
-    (v as { config: MutableView["config"] }).config = {
-      ...v.config,
-      node_id: self,
-    };
+    const v = view({ node_id: self });
     step(v, { type: "changes", at: 1, changes: [stray] });
     for (
       const e of emits(
-        step(v, { type: "changes", at: 1, changes: [...tasks, spec] }),
+        step(v, { type: "changes", at: 1, changes: changes }),
       )
     ) {
       if (e.event !== "task.dispatched") continue;
@@ -312,31 +307,18 @@ Deno.test("task.dispatched and node.left: a node record without a lease or caps 
 });
 
 Deno.test("without a taker of watched task events (no hooks plugin, no debug log) none is computed; node.left still is, and the decisions are the same", () => {
-  const ids = Array.from({ length: 20 }, (_, i) => `s3.t${i}`);
-  const spec = put(keys.spec("s3"), {
-    spec_id: "s3",
-    yaml: "",
-    sha256: "x",
-    dispatched_by: "t",
-    dispatched_at: 0,
-    task_ids: ids,
-  });
-  const tasks = ids.map((id) => put(keys.task(id), testEnvelope(id)));
+  const { changes } = committedSpec("s3", 20);
   const gone: KeyChange = {
     key: keys.node("node-b"),
     revision: ++rev,
     kv: null,
   };
   const run = (watched: boolean) => {
-    const v = view();
-    (v as { config: MutableView["config"] }).config = {
-      ...v.config,
-      watched_task_events: watched,
-    };
+    const v = view({ watched_task_events: watched });
     const dispatched = step(v, {
       type: "changes",
       at: 1,
-      changes: [...tasks, spec],
+      changes: changes,
     });
     const left = step(v, { type: "changes", at: 2, changes: [gone] });
     return { dispatched, left };
@@ -399,11 +381,7 @@ Deno.test("back-pressure: a stall stops claims and commits, reports saturated on
 Deno.test("a waiting task cancelled by the CLI: its monitor emits task.cancelled once", () => {
   const counts: number[] = [];
   for (const self of ["node-a", "node-b"]) {
-    const v = view();
-    (v as { config: MutableView["config"] }).config = {
-      ...v.config,
-      node_id: self,
-    };
+    const v = view({ node_id: self });
     const spec = put(keys.spec("s3"), {
       spec_id: "s3",
       yaml: "",
