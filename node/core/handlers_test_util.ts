@@ -6,7 +6,7 @@ import { applyEffects, applyEvent } from "./apply.ts";
 import type { Effect, TxnEffect } from "./effects.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import { handle } from "./handlers.ts";
-import { emptyView, type MutableView } from "./view.ts";
+import { type CoreConfig, emptyView, type MutableView } from "./view.ts";
 
 export const keys = new Keys("/boi/");
 let rev = 100;
@@ -43,12 +43,13 @@ export function del(key: string): KeyChange {
   return { key, revision: rev, kv: null };
 }
 
-/** A view of `self` in a cluster of `nodes`, all registered with default caps. */
+/** A view of `self` in a cluster of `nodes`, all registered with default caps (plus `caps`), `config` over the defaults. */
 export function cluster(
   self: string,
   nodes: string[],
   caps: Record<string, Record<string, string>> = {},
   workersMax = 4,
+  config: Partial<CoreConfig> = {},
 ): MutableView {
   const v = emptyView({
     node_id: self,
@@ -61,6 +62,7 @@ export function cluster(
     claim_failure_window_ms: 300_000,
     claim_failure_limit: 3,
     claim_failure_cooldown_ms: 300_000,
+    ...config,
   });
   applyEvent(v, keys, {
     type: "lease_granted",

@@ -1,97 +1,21 @@
 import assert from "node:assert/strict";
-import { Keys } from "../keys.ts";
-import type { Envelope } from "../schema.ts";
 import { testEnvelope } from "../test_envelope.ts";
-import { applyEffects, applyEvent } from "./apply.ts";
 import type { Effect, RouteEffect } from "./effects.ts";
-import type { KeyChange, NodeEvent } from "./events.ts";
-import { handle } from "./handlers.ts";
 import { hrwWinner } from "./hrw.ts";
-import { emptyView, type MutableView } from "./view.ts";
+import type { MutableView } from "./view.ts";
+import type { Envelope } from "../schema.ts";
+import { cluster, feed, keys, put, step, txns } from "./handlers_test_util.ts";
 
-const keys = new Keys("/boi/");
-let rev = 100;
 const NODES = ["node-a", "node-b"];
-const CAPS: Record<string, Record<string, string>> = {
-  "node-a": { os: "linux", arch: "x86_64" },
-  "node-b": { os: "linux", arch: "x86_64", region: "eu" },
-};
+const EXTRA = { "node-b": { region: "eu" } };
 
-function put(key: string, value: unknown, lease = "0"): KeyChange {
-  rev++;
-  return {
-    key,
-    revision: rev,
-    kv: {
-      value: JSON.stringify(value),
-      mod_revision: rev,
-      create_revision: rev,
-      lease,
-    },
-  };
-}
-
-/** A registered `self` (with a router plugin or not) that sees node-a and node-b, and spec s1. */
+/** `self`'s view of node-a and node-b (node-b in region eu), with a router plugin or not. */
 function view(self: string, router = true): MutableView {
-  const v = emptyView({
-    node_id: self,
-    workers_max: 4,
-    static_caps: CAPS[self],
-    spill_after_ms: 1000,
-    spill_step_ms: 100,
-    retry_backoff_ms: 1000,
-    cancel_grace_ms: 1000,
-    claim_failure_window_ms: 300_000,
-    claim_failure_limit: 3,
-    claim_failure_cooldown_ms: 300_000,
-    router,
-  });
-  const lease = (n: string) => n === "node-a" ? "7" : "9";
-  step(v, {
-    type: "lease_granted",
-    at: 0,
-    lease_id: lease(self),
-    valid_until: 1e12,
-  });
-  const kvs = NODES.flatMap((n) => [
-    put(keys.node(n), {
-      node_id: n,
-      addr: "x:1",
-      version: "0",
-      started_at: 0,
-      pid: 1,
-    }, lease(n)),
-    put(keys.caps(n), {
-      static: CAPS[n],
-      dynamic: { workers_busy: 0, workers_max: 4, health: "ok" },
-    }, lease(n)),
-  ]);
-  kvs.push(put(keys.spec("s1"), {
-    spec_id: "s1",
-    yaml: "",
-    sha256: "x",
-    dispatched_by: "t",
-    dispatched_at: 0,
-    task_ids: [],
-  }));
-  step(v, { type: "relist", at: 0, revision: rev, kvs });
-  return v;
+  return cluster(self, NODES, EXTRA, 4, { router });
 }
 
-function step(v: MutableView, ev: NodeEvent): Effect[] {
-  applyEvent(v, keys, ev);
-  const effects = handle(v, keys, ev);
-  applyEffects(v, effects, ev.at);
-  return effects;
-}
-
-function queue(v: MutableView, env: Envelope, at = 1): Effect[] {
-  return step(v, {
-    type: "changes",
-    at,
-    changes: [put(keys.task(env.task_id), env)],
-  });
-}
+const queue = (v: MutableView, env: Envelope, at = 1) =>
+  feed(v, at, put(keys.task(env.task_id), env));
 
 function advise(
   v: MutableView,
@@ -111,13 +35,13 @@ function advise(
 }
 
 const claims = (effects: Effect[]) =>
-  effects.filter((e) => e.kind === "txn" && e.reason === "claim").length;
+  txns(effects).filter((e) => e.reason === "claim").length;
 const routes = (effects: Effect[]) =>
   effects.filter((e): e is RouteEffect => e.kind === "route");
 
 /** A task id HRW gives to `owner` among node-a and node-b. */
-function taskOwnedBy(owner: string, from = 0): string {
-  for (let i = from;; i++) {
+function taskOwnedBy(owner: string): string {
+  for (let i = 0;; i++) {
     if (hrwWinner(`s1.t${i}`, NODES) === owner) return `s1.t${i}`;
   }
 }
@@ -133,7 +57,13 @@ Deno.test("routing: a PENDING task is routed once per attempt, and not claimed b
     task_id: id,
     sv: 0,
     requires: {},
-    candidates: NODES.map((n) => ({ node_id: n, caps: CAPS[n] })),
+    candidates: [
+      { node_id: "node-a", caps: { os: "linux", arch: "x86_64" } },
+      {
+        node_id: "node-b",
+        caps: { os: "linux", arch: "x86_64", region: "eu" },
+      },
+    ],
   });
   // Waiting: the tick neither asks again nor claims.
   const tick = step(v, { type: "tick", at: 1500 });
@@ -187,13 +117,11 @@ Deno.test("routing: advice never bypasses the filter nor strands a task; a faile
     },
   ];
   for (const c of cases) {
-    const id = taskOwnedBy("node-a");
     const v = view("node-a");
-    const [r] = routes(queue(v, testEnvelope(id)));
+    const [r] = routes(queue(v, testEnvelope(taskOwnedBy("node-a"))));
     assert.equal(claims(advise(v, r, c.advice, c.error ?? null)), 1, c.name);
   }
-  // Relaxed requires and a preferred node outside them: the filter still
-  // holds. node-a is not capable of os: mac, so it neither routes nor claims.
+  // node-a is not capable of os: mac, so it neither routes nor claims.
   const v = view("node-a");
   const mac = testEnvelope(taskOwnedBy("node-a"), { requires: { os: "mac" } });
   const out = queue(v, mac);
@@ -217,8 +145,7 @@ Deno.test("routing: a re-queued task is asked about again; a late answer for the
 });
 
 Deno.test("routing: without a router plugin nothing is routed and HRW claims at once", () => {
-  const id = taskOwnedBy("node-a");
-  const out = queue(view("node-a", false), testEnvelope(id));
+  const out = queue(view("node-a", false), testEnvelope(taskOwnedBy("node-a")));
   assert.equal(routes(out).length, 0);
   assert.equal(claims(out), 1);
 });
