@@ -1,22 +1,5 @@
 import assert from "node:assert/strict";
-import type { Io } from "./context.ts";
-import { main } from "./main.ts";
-
-/** Runs the CLI in-process with captured output and a fixed environment. */
-async function run(args: string[], env: Record<string, string> = {}) {
-  let out = "";
-  let err = "";
-  const io: Io = {
-    out: (t) => out += t,
-    err: (t) => err += t,
-    isTty: false,
-    columns: () => 0,
-    env: (name) => env[name],
-    now: () => 0,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+import { runCli } from "./test_util.ts";
 
 Deno.test("usage errors exit 2 with one line on stderr", async () => {
   for (
@@ -40,7 +23,7 @@ Deno.test("usage errors exit 2 with one line on stderr", async () => {
       [["status", "Bad.Id"], "spec id must match"],
     ] as const
   ) {
-    const r = await run([...args]);
+    const r = await runCli([...args]);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
     assert.equal(r.out, "");
     assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
@@ -49,17 +32,17 @@ Deno.test("usage errors exit 2 with one line on stderr", async () => {
 });
 
 Deno.test("bad environment settings are usage errors too", async () => {
-  const r = await run(["status"], { BOI_KEY_PREFIX: "nope" });
+  const r = await runCli(["status"], { BOI_KEY_PREFIX: "nope" });
   assert.equal(r.code, 2);
   assert.match(r.err, /key prefix must start and end/);
 });
 
 Deno.test("help exits 0; a bare group shows help and exits 2", async () => {
-  const help = await run(["--help"]);
+  const help = await runCli(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.out, /dispatch/);
   assert.match(help.out, /status/);
-  const group = await run(["tasks"]);
+  const group = await runCli(["tasks"]);
   assert.equal(group.code, 2);
   assert.match(group.err, /list/);
 });
@@ -69,10 +52,15 @@ Deno.test("spec errors exit 1 before etcd is touched", async () => {
   try {
     await Deno.writeTextFile(`${dir}/s.yaml`, "name: x\ntasks: [{id: a}]\n");
     // An endpoint nobody listens on: reaching etcd would be exit 3.
-    const r = await run(["dispatch", `${dir}/s.yaml`, "--etcd", "127.0.0.1:1"]);
+    const r = await runCli([
+      "dispatch",
+      `${dir}/s.yaml`,
+      "--etcd",
+      "127.0.0.1:1",
+    ]);
     assert.equal(r.code, 1);
     assert.equal(r.err, `${dir}/s.yaml: tasks[0] (id a) needs run or prompt\n`);
-    const missing = await run(["dispatch", `${dir}/none.yaml`]);
+    const missing = await runCli(["dispatch", `${dir}/none.yaml`]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /none\.yaml: cannot read: /);
   } finally {

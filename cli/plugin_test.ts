@@ -1,21 +1,5 @@
 import assert from "node:assert/strict";
-import type { Io } from "./context.ts";
-import { main } from "./main.ts";
-
-async function run(args: string[]) {
-  let out = "";
-  let err = "";
-  const io: Io = {
-    out: (t) => out += t,
-    err: (t) => err += t,
-    isTty: false,
-    columns: () => 0,
-    env: () => undefined,
-    now: () => 0,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+import { runCli } from "./test_util.ts";
 
 Deno.test("plugin: usage errors exit 2 with one line", async () => {
   for (
@@ -30,7 +14,7 @@ Deno.test("plugin: usage errors exit 2 with one line", async () => {
       ],
     ] as const
   ) {
-    const r = await run([...args]);
+    const r = await runCli([...args]);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
     assert.ok(r.err.includes(fragment), `${args.join(" ")}: ${r.err}`);
     assert.equal(r.err.trim().split("\n").length, 1, r.err);
@@ -40,7 +24,7 @@ Deno.test("plugin: usage errors exit 2 with one line", async () => {
 Deno.test("plugin test: the plugin's own flags pass through after the command", async () => {
   // A command that is not a plugin: it fails the first check with a reason,
   // and `-q`/`--json`-like flags after it belong to it, not to boi.
-  const r = await run([
+  const r = await runCli([
     "plugin",
     "test",
     "--kind",
@@ -61,7 +45,7 @@ Deno.test("plugin test: the plugin's own flags pass through after the command", 
 });
 
 Deno.test("plugin test takes --etcd like every command (SPEC §11): not a usage error", async () => {
-  const r = await run([
+  const r = await runCli([
     "plugin",
     "test",
     "--etcd",

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
+import { runCli } from "../cli/test_util.ts";
 import { detectPluginKind } from "./conformance_detect.ts";
 import { pluginArgv } from "./test_util.ts";
-import type { Io } from "../cli/context.ts";
-import { main } from "../cli/main.ts";
 
 Deno.test("plugin kind detection: a reference plugin is known by the service that answers Handshake", async () => {
   assert.deepEqual(
@@ -24,23 +23,8 @@ Deno.test("plugin kind detection: a command that never serves says why", async (
   );
 });
 
-async function cli(args: string[]) {
-  let out = "";
-  let err = "";
-  const io: Io = {
-    out: (t) => out += t,
-    err: (t) => err += t,
-    isTty: false,
-    columns: () => 0,
-    env: () => undefined,
-    now: () => 0,
-  };
-  const code = await main(args, io);
-  return { code, out, err };
-}
-
 Deno.test("boi plugin test <cmd...> (SPEC §7, §11) runs without --kind", async () => {
-  const r = await cli([
+  const r = await runCli([
     "plugin",
     "test",
     ...pluginArgv("router_passthrough.ts"),
@@ -51,7 +35,7 @@ Deno.test("boi plugin test <cmd...> (SPEC §7, §11) runs without --kind", async
 });
 
 Deno.test("boi plugin test <cmd...>: a kind that cannot be told is one line asking for --kind, exit 1", async () => {
-  const r = await cli(["plugin", "test", "sh", "-c", "exit 3"]);
+  const r = await runCli(["plugin", "test", "sh", "-c", "exit 3"]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.equal(r.err.trim().split("\n").length, 1, r.err);
   assert.match(
