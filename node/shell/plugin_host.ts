@@ -139,9 +139,16 @@ export class PluginHost {
     await Promise.all([...this.supervisors.values()].map((s) => s.start()));
   }
 
-  #byKind(kind: string): PluginSupervisor {
+  /** The supervisor of the plugin of `kind` (at most one per node, SPEC §7). */
+  #find(kind: string): PluginSupervisor | undefined {
     for (const s of this.supervisors.values()) if (s.kind === kind) return s;
-    throw new Error(`no ${kind} plugin configured`);
+    return undefined;
+  }
+
+  #byKind(kind: string): PluginSupervisor {
+    const s = this.#find(kind);
+    if (s === undefined) throw new Error(`no ${kind} plugin configured`);
+    return s;
   }
 
   /** The pool client core uses (one per host: a restart must see its streams). */
@@ -163,28 +170,20 @@ export class PluginHost {
    * optional, and a failed call leaves HRW's choice (core/routing.ts).
    */
   router(): Router | null {
-    for (const s of this.supervisors.values()) {
-      if (s.kind === "router") {
-        return new GrpcRouter({
-          connection: () => s.connection({ wait_ms: 1000 }),
-        });
-      }
-    }
-    return null;
+    const s = this.#find("router");
+    return s === undefined ? null : new GrpcRouter({
+      connection: () => s.connection({ wait_ms: 1000 }),
+    });
   }
 
   /** The provisioner client, or null when no provisioner plugin is configured. */
   provisioner(): Provisioner | null {
-    for (const s of this.supervisors.values()) {
-      if (s.kind === "provisioner") {
-        // A short wait: a crashed provisioner fails the Allocate (a counted
-        // failure), it does not hold the request open.
-        return new GrpcProvisioner({
-          connection: () => s.connection({ wait_ms: 2000 }),
-        });
-      }
-    }
-    return null;
+    const s = this.#find("provisioner");
+    // A short wait: a crashed provisioner fails the Allocate (a counted
+    // failure), it does not hold the request open.
+    return s === undefined ? null : new GrpcProvisioner({
+      connection: () => s.connection({ wait_ms: 2000 }),
+    });
   }
 
   /**
