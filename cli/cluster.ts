@@ -28,7 +28,7 @@ import {
   type ProvisionStatus,
   readProvisionStatus,
 } from "./cluster_provision.ts";
-import { CaRecord } from "../node/identity/records.ts";
+import { CaRecord, ClusterVersion } from "../node/identity/records.ts";
 import {
   decodeKv,
   deleteOp,
@@ -168,6 +168,8 @@ export interface ClusterStatus {
   pending_flush: { node_id: string; entries: number }[];
   /** Present while there are provisioning requests or cooldowns (cluster_provision.ts). */
   provisioning?: ProvisionStatus;
+  /** `/boi/cluster/version` once `cluster init` wrote it (null: unreadable). */
+  version?: ClusterVersion | null;
   /** Present once `cluster init` ran: the CA and who is cluster_admin. */
   identity?: {
     ca_fingerprint: string | null;
@@ -256,6 +258,13 @@ export function clusterStatusLines(s: ClusterStatus, now: number): string[] {
     );
   }
   if (s.provisioning) lines.push(...provisionLines(s.provisioning, now));
+  if (s.version !== undefined) {
+    lines.push(
+      s.version === null
+        ? "data format: (unreadable record)"
+        : `data format: ${s.version.format} (written by boi ${s.version.boi} on ${s.version.written_by})`,
+    );
+  }
   if (s.identity) {
     lines.push(
       `identity: CA ${s.identity.ca_fingerprint ?? "(unreadable record)"} (${
@@ -300,6 +309,10 @@ export async function runClusterStatus(
     const provisioning = await readProvisionStatus(store, ctx.keys, io.now());
     if (provisioning.requests.length + provisioning.cooldowns.length > 0) {
       status.provisioning = provisioning;
+    }
+    const version = await getRaw(store, ctx.keys.clusterVersion());
+    if (version !== null) {
+      status.version = decodeKv(version, ClusterVersion, warn)?.value ?? null;
     }
     const ca = await getRaw(store, ctx.keys.ca());
     if (ca !== null) {

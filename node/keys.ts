@@ -45,6 +45,10 @@ export class Keys {
   ca(): string {
     return `${this.prefix}cluster/ca`;
   }
+  /** The cluster's data format record (SPEC §2 `cluster/version`). */
+  clusterVersion(): string {
+    return `${this.prefix}cluster/version`;
+  }
   /** A node granted `cluster_admin` (survives the node's restarts; its caps follow it). */
   admin(nodeId: string): string {
     return `${this.prefix}cluster/admins/${nodeId}`;

@@ -11,7 +11,13 @@ import type { Keys } from "../keys.ts";
 import { CapsRecord } from "../schema.ts";
 import { IdentityError } from "./errors.ts";
 import { listKeys, readKey } from "./kv.ts";
-import { AdminGrant, CaRecord } from "./records.ts";
+import {
+  AdminGrant,
+  CaRecord,
+  ClusterVersion,
+  DATA_FORMAT,
+} from "./records.ts";
+import { VERSION } from "../version.ts";
 
 /** Transaction retries when the node republishes its caps meanwhile. */
 const CAS_TRIES = 10;
@@ -45,6 +51,33 @@ export async function requireAdmin(
 export async function listAdmins(client: Etcd3, keys: Keys): Promise<string[]> {
   const dir = keys.admin("");
   return (await listKeys(client, dir)).map((k) => k.slice(dir.length)).sort();
+}
+
+/**
+ * A compare that holds only while some admin other than `target` keeps its
+ * grant: two revokes racing for the last two admins both saw the other one,
+ * and without it both would commit and leave the cluster with none. The
+ * actor's own grant comes first, so its authority is checked at commit too.
+ */
+async function anotherAdmin(
+  client: Etcd3,
+  keys: Keys,
+  actor: string,
+  target: string,
+): Promise<Compare> {
+  const ids = await listAdmins(client, keys);
+  ids.sort((a, b) => Number(b === actor) - Number(a === actor));
+  for (const id of ids) {
+    if (id === target) continue;
+    const other = await readKey(client, keys.admin(id), AdminGrant);
+    if (other !== null) {
+      return { key: keys.admin(id), target: "mod", equals: other.mod };
+    }
+  }
+  throw new IdentityError(
+    "InvalidArgument",
+    `refusing to revoke ${target}: it is the last cluster_admin (grant another node first)`,
+  );
 }
 
 /**
@@ -112,20 +145,10 @@ export async function setAdmin(
     if ((current !== null) === admin && (caps === null || capsSay === admin)) {
       return { changed: false };
     }
-    if (!admin) {
-      const others = (await listAdmins(client, keys)).filter((id) =>
-        id !== target
-      );
-      if (others.length === 0) {
-        throw new IdentityError(
-          "InvalidArgument",
-          `refusing to revoke ${target}: it is the last cluster_admin (grant another node first)`,
-        );
-      }
-    }
     const guard: Compare[] = current === null
       ? [{ key: keys.admin(target), target: "version", equals: 0 }]
       : [{ key: keys.admin(target), target: "mod", equals: current.mod }];
+    if (!admin) guard.push(await anotherAdmin(client, keys, actor, target));
     const ok = await adminTxn(
       client,
       keys,
@@ -143,7 +166,8 @@ export async function setAdmin(
 
 /**
  * `cluster init`'s transaction: the CA record (compare `version == 0`), the
- * grant and the caps flag of `nodeId`, all or nothing. False when a CA record
+ * cluster's data format record, the grant and the caps flag of `nodeId`, all
+ * or nothing. False when a CA record
  * exists (the caller reports it); retried while only the caps moved.
  */
 export async function commitInit(
@@ -154,12 +178,39 @@ export async function commitInit(
   now = Date.now(),
 ): Promise<boolean> {
   for (let i = 0; i < CAS_TRIES; i++) {
+    // The data format record goes with the CA; one already there (written
+    // by hand, or left by an init whose CA was deleted) is kept as it is.
+    const version = await readKey(
+      client,
+      keys.clusterVersion(),
+      ClusterVersion,
+    );
+    const record: ClusterVersion = {
+      format: DATA_FORMAT,
+      boi: VERSION,
+      written_by: nodeId,
+      written_at: now,
+    };
     const ok = await adminTxn(client, keys, nodeId, {
       granted_at: now,
       granted_by: nodeId,
     }, {
-      compare: [{ key: keys.ca(), target: "version", equals: 0 }],
-      success: [{ op: "put", key: keys.ca(), value: caRecordJson }],
+      compare: [
+        { key: keys.ca(), target: "version", equals: 0 },
+        version === null
+          ? { key: keys.clusterVersion(), target: "version", equals: 0 }
+          : { key: keys.clusterVersion(), target: "mod", equals: version.mod },
+      ],
+      success: [
+        { op: "put", key: keys.ca(), value: caRecordJson },
+        ...(version === null
+          ? [{
+            op: "put" as const,
+            key: keys.clusterVersion(),
+            value: JSON.stringify(record),
+          }]
+          : []),
+      ],
     });
     if (ok) return true;
     if ((await readKey(client, keys.ca(), CaRecord)) !== null) return false;

@@ -19,6 +19,24 @@ export const CaRecord = z.object({
 });
 export type CaRecord = z.infer<typeof CaRecord>;
 
+/**
+ * The layout of boi's etcd records (SPEC §2–§4) that this code reads and
+ * writes. A later boi that changes a record in a way this one would misread
+ * raises it, and nodes of this one then refuse to start on that cluster.
+ */
+export const DATA_FORMAT = 1;
+
+/** `/boi/cluster/version`: written once by `cluster init`, in the CA's transaction. */
+export const ClusterVersion = z.object({
+  /** The data format the cluster's records follow ({@linkcode DATA_FORMAT}). */
+  format: z.number().int().positive(),
+  /** The boi version that wrote it. */
+  boi: z.string(),
+  written_by: z.string(),
+  written_at: z.number().int(),
+});
+export type ClusterVersion = z.infer<typeof ClusterVersion>;
+
 /** `/boi/join-tokens/{sha256(token_id)}`, under a lease as long as the token lives. */
 export const JoinTokenRecord = z.object({
   cap_hint: z.record(z.string(), z.string()),

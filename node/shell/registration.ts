@@ -4,7 +4,8 @@
  * (a previous incarnation's record is waited out for TTL + 3 s, then
  * refused). When etcd says the lease is gone the core hears `lease_lost`
  * (it stops claiming and kills the workers of lost claims) and the node
- * registers again with a new lease.
+ * registers again with a new lease. Each registration first checks the
+ * cluster's data format (cluster_format.ts).
  */
 import type { Etcd3 } from "etcd3";
 import { isUnreachable } from "../etcd_errors.ts";
@@ -12,6 +13,7 @@ import type { Keys } from "../keys.ts";
 import type { CapsRecord, NodeRecord } from "../schema.ts";
 import type { NodeEvent } from "../core/mod.ts";
 import { VERSION } from "../version.ts";
+import { checkDataFormat } from "./cluster_format.ts";
 import { runTxn } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import { LeaseKeeper } from "./lease.ts";
@@ -49,6 +51,7 @@ export class Registration {
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.deps.stopping()) return;
       try {
+        await checkDataFormat(client, keys, log);
         // deno-lint-ignore prefer-const
         let lease: LeaseKeeper;
         const grantedAt = Date.now();
