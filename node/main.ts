@@ -155,6 +155,7 @@ async function main(): Promise<number> {
     hooks: host.hooks(),
     router: host.router(),
     provisioning: provisionDeps(host, identity),
+    onFatal: (e) => fatal(e),
   });
   obs.attach(node);
   log.info("starting", {
@@ -168,6 +169,11 @@ async function main(): Promise<number> {
   const shutdown = (sig: string) => {
     log.info("shutting down", { signal: sig });
     node!.stop().then(() => host.stopAll()).finally(() => done.resolve(0));
+  };
+  // Refused on re-registration (node/shell/cluster_format.ts): stop as at start.
+  const fatal = (e: Error) => {
+    log.error("registration refused: stopping", { error: e.message });
+    node!.stop().then(() => host.stopAll()).finally(() => done.resolve(1));
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));

@@ -56,18 +56,14 @@ export async function listAdmins(client: Etcd3, keys: Keys): Promise<string[]> {
 /**
  * A compare that holds only while some admin other than `target` keeps its
  * grant: two revokes racing for the last two admins both saw the other one,
- * and without it both would commit and leave the cluster with none. The
- * actor's own grant comes first, so its authority is checked at commit too.
+ * and without it both would commit and leave the cluster with none.
  */
 async function anotherAdmin(
   client: Etcd3,
   keys: Keys,
-  actor: string,
   target: string,
 ): Promise<Compare> {
-  const ids = await listAdmins(client, keys);
-  ids.sort((a, b) => Number(b === actor) - Number(a === actor));
-  for (const id of ids) {
+  for (const id of await listAdmins(client, keys)) {
     if (id === target) continue;
     const other = await readKey(client, keys.admin(id), AdminGrant);
     if (other !== null) {
@@ -132,13 +128,14 @@ export async function setAdmin(
   admin: boolean,
   now = Date.now(),
 ): Promise<{ changed: boolean }> {
-  await requireAdmin(
-    client,
-    keys,
-    actor,
-    admin ? "grant cluster_admin" : "revoke cluster_admin",
-  );
   for (let i = 0; i < CAS_TRIES; i++) {
+    // On every try: a failed compare may mean the actor was revoked meanwhile.
+    await requireAdmin(
+      client,
+      keys,
+      actor,
+      admin ? "grant cluster_admin" : "revoke cluster_admin",
+    );
     const current = await readKey(client, keys.admin(target), AdminGrant);
     const caps = await readKey(client, keys.caps(target), CapsRecord);
     const capsSay = caps?.value?.static.cluster_admin === "true";
@@ -148,7 +145,17 @@ export async function setAdmin(
     const guard: Compare[] = current === null
       ? [{ key: keys.admin(target), target: "version", equals: 0 }]
       : [{ key: keys.admin(target), target: "mod", equals: current.mod }];
-    if (!admin) guard.push(await anotherAdmin(client, keys, actor, target));
+    // The actor's own grant, unchanged at commit: its authority, and (for a
+    // revoke of another node) an admin that stays.
+    const own = actor === target
+      ? null
+      : await readKey(client, keys.admin(actor), AdminGrant);
+    if (own !== null) {
+      guard.push({ key: keys.admin(actor), target: "mod", equals: own.mod });
+    }
+    if (!admin && own === null) {
+      guard.push(await anotherAdmin(client, keys, target));
+    }
     const ok = await adminTxn(
       client,
       keys,
@@ -160,7 +167,7 @@ export async function setAdmin(
   }
   throw new IdentityError(
     "InvalidArgument",
-    `the caps of ${target} kept changing; nothing was written: try again`,
+    `the admin grants or the caps of ${target} kept changing; nothing was written: try again`,
   );
 }
 
@@ -178,13 +185,15 @@ export async function commitInit(
   now = Date.now(),
 ): Promise<boolean> {
   for (let i = 0; i < CAS_TRIES; i++) {
-    // The data format record goes with the CA; one already there (written
-    // by hand, or left by an init whose CA was deleted) is kept as it is.
+    // The data format record goes with the CA; a readable one already there
+    // (left by an init whose CA was deleted) is kept, an unreadable one
+    // rewritten, both under their mod compare.
     const version = await readKey(
       client,
       keys.clusterVersion(),
       ClusterVersion,
     );
+    const write = version === null || version.value === null;
     const record: ClusterVersion = {
       format: DATA_FORMAT,
       boi: VERSION,
@@ -203,7 +212,7 @@ export async function commitInit(
       ],
       success: [
         { op: "put", key: keys.ca(), value: caRecordJson },
-        ...(version === null
+        ...(write
           ? [{
             op: "put" as const,
             key: keys.clusterVersion(),

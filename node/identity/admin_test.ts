@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { startEtcd } from "../../tests/harness/mod.ts";
 import { Keys } from "../keys.ts";
 import { listAdmins, setAdmin } from "./admin.ts";
@@ -56,5 +57,50 @@ Deno.test("admin revoke: two admins revoking each other at once leave exactly on
       (await client.get(keys.caps(survivor)).string())!,
     );
     assert.equal(caps0.static.cluster_admin, "true", "the survivor's caps");
+  }
+});
+
+Deno.test("admin revoke: an actor revoked while its own revoke is in flight does not commit it (its grant is compared at commit, and it is re-checked on every try)", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  for (let round = 0; round < 8; round++) {
+    for (const id of ["adm-a", "adm-b", "adm-c"]) {
+      await client.put(keys.admin(id)).value(
+        JSON.stringify({ granted_at: 1, granted_by: "adm-a" }),
+      );
+      await client.put(keys.caps(id)).value(caps(true));
+    }
+    const from = await etcd.revision() + 1;
+    // adm-a revokes adm-b while adm-c revokes adm-a.
+    await Promise.allSettled([
+      setAdmin(client, keys, "adm-a", "adm-b", false),
+      setAdmin(client, keys, "adm-c", "adm-a", false),
+    ]);
+    // The grants' deletions, in commit order, from etcd's history.
+    const deleted: { id: string; rev: number }[] = [];
+    const to = await etcd.revision();
+    for (let rev = from; rev <= to; rev++) {
+      for (const id of ["adm-a", "adm-b"]) {
+        const before = await client.kv.range({
+          key: Buffer.from(keys.admin(id)),
+          revision: String(rev - 1),
+        });
+        const after = await client.kv.range({
+          key: Buffer.from(keys.admin(id)),
+          revision: String(rev),
+        });
+        if (before.kvs.length === 1 && after.kvs.length === 0) {
+          deleted.push({ id, rev });
+        }
+      }
+    }
+    const aGone = deleted.find((d) => d.id === "adm-a");
+    const bGone = deleted.find((d) => d.id === "adm-b");
+    assert.ok(aGone, `round ${round}: adm-c's revoke of adm-a committed`);
+    assert.ok(
+      bGone === undefined || bGone.rev < aGone.rev,
+      `round ${round}: adm-a revoked adm-b at revision ${bGone?.rev}, after it lost its own grant at ${aGone.rev}`,
+    );
+    assert.ok((await listAdmins(client, keys)).includes("adm-c"));
   }
 });

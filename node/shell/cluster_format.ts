@@ -4,11 +4,11 @@
  * one this boi reads, instead of misreading them. No record (a cluster that
  * never ran `cluster init`) means format 1.
  */
+import { Buffer } from "node:buffer";
 import type { Etcd3 } from "etcd3";
 import type { Keys } from "../keys.ts";
 import { ClusterVersion, DATA_FORMAT } from "../identity/records.ts";
 import { VERSION } from "../version.ts";
-import type { Logger } from "./log.ts";
 
 /** The node may not run here: the cluster's data format is newer. */
 export class DataFormatError extends Error {}
@@ -42,14 +42,23 @@ export function dataFormatVerdict(
   };
 }
 
-/** Reads the record and throws {@linkcode DataFormatError} when this node may not run here. */
+/**
+ * Reads the record (with a deadline: a blackholed etcd must not hang a
+ * re-registration) and throws {@linkcode DataFormatError} when this node may
+ * not run here. Returns the warning for an unreadable record, for the caller
+ * to log once.
+ */
 export async function checkDataFormat(
   client: Etcd3,
   keys: Keys,
-  log: Logger,
-): Promise<void> {
+  timeoutMs = 5000,
+): Promise<string | null> {
   const key = keys.clusterVersion();
-  const verdict = dataFormatVerdict(key, await client.get(key).string());
+  const res = await client.kv.range({ key: Buffer.from(key) }, {
+    deadline: new Date(Date.now() + timeoutMs),
+  });
+  const raw = res.kvs[0]?.value.toString() ?? null;
+  const verdict = dataFormatVerdict(key, raw);
   if (!verdict.ok) throw new DataFormatError(verdict.error);
-  if (verdict.warning) log.warn(verdict.warning);
+  return verdict.warning ?? null;
 }

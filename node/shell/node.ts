@@ -67,6 +67,8 @@ export interface NodeDeps {
   router?: Router | null;
   /** Set when the node runs a provisioner plugin (provisioning.ts). */
   provisioning?: ProvisionDeps | null;
+  /** The node must stop after it started (it may not register again here); main exits 1. */
+  onFatal?: (err: Error) => void;
 }
 
 export class BoiNode {
@@ -172,6 +174,7 @@ export class BoiNode {
         queueMicrotask(() => this.#publishPlugins());
       },
       stopping,
+      fatal: (e) => deps.onFatal?.(e),
     });
     this.#watch = new WatchLoop({
       client: deps.client,

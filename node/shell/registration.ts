@@ -13,7 +13,7 @@ import type { Keys } from "../keys.ts";
 import type { CapsRecord, NodeRecord } from "../schema.ts";
 import type { NodeEvent } from "../core/mod.ts";
 import { VERSION } from "../version.ts";
-import { checkDataFormat } from "./cluster_format.ts";
+import { checkDataFormat, DataFormatError } from "./cluster_format.ts";
 import { runTxn } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import { LeaseKeeper } from "./lease.ts";
@@ -35,11 +35,15 @@ export interface RegistrationDeps {
   /** Registered at `revision` with `caps` (JSON): publishers start from there. */
   onRegistered: (revision: number, caps: string) => void;
   stopping: () => boolean;
+  /** The node must stop: it may not register on this cluster (exit 1). */
+  fatal: (err: Error) => void;
 }
 
 export class Registration {
   #lease: LeaseKeeper | null = null;
   #registering = false;
+  /** The unreadable-record warning last logged: once, not on every attempt. */
+  #formatWarned: string | null = null;
 
   constructor(readonly deps: RegistrationDeps) {}
 
@@ -51,7 +55,11 @@ export class Registration {
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.deps.stopping()) return;
       try {
-        await checkDataFormat(client, keys, log);
+        const warning = await checkDataFormat(client, keys);
+        if (warning !== null && warning !== this.#formatWarned) {
+          this.#formatWarned = warning;
+          log.warn(warning);
+        }
         // deno-lint-ignore prefer-const
         let lease: LeaseKeeper;
         const grantedAt = Date.now();
@@ -116,7 +124,8 @@ export class Registration {
         });
         return;
       } catch (err) {
-        if (!isUnreachable(err)) throw err;
+        // Before isUnreachable: that one reads the message, which quotes the record.
+        if (err instanceof DataFormatError || !isUnreachable(err)) throw err;
         health.mark(false, err);
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -138,8 +147,11 @@ export class Registration {
     this.deps.push({ type: "lease_lost", at: Date.now() });
     if (this.#registering) return;
     this.#registering = true;
-    this.register().catch((e) =>
-      this.deps.log.error("re-registration failed", { error: String(e) })
-    ).finally(() => this.#registering = false);
+    this.register().catch((e) => {
+      // A cluster this node may not read: stop, as at start, rather than
+      // stay up unregistered with its plugins and HTTP running.
+      if (e instanceof DataFormatError) return this.deps.fatal(e);
+      this.deps.log.error("re-registration failed", { error: String(e) });
+    }).finally(() => this.#registering = false);
   }
 }

@@ -1,22 +1,29 @@
 /**
  * SPEC §2 `/boi/cluster/version`: `cluster init` writes the cluster's data
  * format with the CA, `cluster status` shows it, and a node refuses to
- * register on a cluster whose format is newer than the one it reads.
+ * register on a cluster whose format is newer than the one it reads: at
+ * start, and when it registers again after losing its lease.
  */
 import assert from "node:assert/strict";
 import { cli, startEtcd, startNode, waitFor } from "../harness/mod.ts";
 import { DATA_FORMAT } from "../../node/identity/records.ts";
 
-Deno.test("cluster init writes /boi/cluster/version; a node of an older format refuses to register there and writes nothing", async () => {
+const KEY = "/boi/cluster/version";
+
+Deno.test("cluster init writes /boi/cluster/version over an unreadable one; a node of an older format refuses to register, at start and after a lost lease", async () => {
   await using etcd = await startEtcd();
-  await using a = await startNode(etcd, { nodeId: "node-a" });
   const client = etcd.client();
-  assert.equal(await client.get("/boi/cluster/version").string(), null);
+  // Unreadable: logged once and skipped (SPEC §2), the node registers.
+  await client.put(KEY).value("{not json");
+  await using a = await startNode(etcd, { nodeId: "node-a", leaseTtlS: 2 });
+  const warned = a.logs().filter((l) =>
+    String(l.msg).startsWith(`${KEY}: invalid record, skipped`)
+  );
+  assert.equal(warned.length, 1, a.logTail(20));
+
   const init = await cli(etcd, ["cluster", "init", "--node", a.httpAddr]);
   assert.equal(init.code, 0, init.explain());
-  const rec = JSON.parse(
-    (await client.get("/boi/cluster/version").string()) ?? "null",
-  );
+  const rec = JSON.parse((await client.get(KEY).string()) ?? "null");
   assert.equal(rec?.format, DATA_FORMAT);
   assert.equal(rec?.written_by, "node-a");
   const st = await cli(etcd, ["cluster", "status"]);
@@ -30,34 +37,48 @@ Deno.test("cluster init writes /boi/cluster/version; a node of an older format r
   );
 
   // A later boi raised the format: this one must not misread its records.
-  await client.put("/boi/cluster/version").value(JSON.stringify({
+  // "14" and "connect" are in the message on purpose: it must not read as
+  // an unreachable etcd (which would be retried forever).
+  const newer = DATA_FORMAT + 13;
+  await client.put(KEY).value(JSON.stringify({
     ...rec,
-    format: DATA_FORMAT + 1,
-    boi: "9.0.0",
+    format: newer,
+    boi: "9.0.0-connector",
   }));
-  const b = await startNode(etcd, { nodeId: "node-b", waitRegistered: false });
+  const refusal = new RegExp(
+    `^${KEY}: the cluster's records are in data format ${newer} \\(written by boi 9\\.0\\.0-connector\\); boi \\S+ reads format ${DATA_FORMAT} only`,
+  );
+  const b = await startNode(etcd, {
+    nodeId: "node-b",
+    leaseTtlS: 2,
+    waitRegistered: false,
+  });
   try {
-    const status = await waitFor("node-b to exit", () => b.exitStatus ?? null, {
+    const status = await waitFor("node-b to exit", () => b.exitStatus, {
       timeoutMs: 20_000,
     });
-    assert.notEqual(status.code, 0, b.logTail(20));
+    assert.equal(status.code, 1, b.logTail(20));
     const line = b.logs().find((l) => l.msg === "start failed");
     assert.ok(line, b.logTail(20));
-    assert.match(
-      String(line.error),
-      new RegExp(
-        `^/boi/cluster/version: the cluster's records are in data format ${
-          DATA_FORMAT + 1
-        } \\(written by boi 9\\.0\\.0\\)`,
-      ),
-    );
+    assert.match(String(line.error), refusal);
     assert.equal(await client.get("/boi/nodes/node-b").string(), null);
     assert.equal(await client.get("/boi/caps/node-b").string(), null);
   } finally {
     await b.close();
   }
-  // The running node keeps running (it checked at its registration).
-  const nodes = await cli(etcd, ["nodes", "--json"]);
-  assert.equal(nodes.code, 0, nodes.explain());
-  assert.match(nodes.stdout, /node-a/);
+
+  // node-a checked at its registration and runs on; once its lease is gone
+  // it registers again, is refused, and stops instead of staying up
+  // unregistered.
+  const lease = (await client.get("/boi/nodes/node-a").exec()).kvs[0]?.lease;
+  assert.ok(lease, "node-a is registered");
+  await client.leaseClient.leaseRevoke({ ID: lease });
+  const status = await waitFor("node-a to stop", () => a.exitStatus, {
+    timeoutMs: 20_000,
+  });
+  assert.equal(status.code, 1, a.logTail(20));
+  const line = a.logs().find((l) => l.msg === "registration refused: stopping");
+  assert.ok(line, a.logTail(20));
+  assert.match(String(line.error), refusal);
+  assert.equal(await client.get("/boi/nodes/node-a").string(), null);
 });
