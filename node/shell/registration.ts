@@ -19,6 +19,13 @@ import type { EtcdHealth } from "./etcd_health.ts";
 import { LeaseKeeper } from "./lease.ts";
 import type { Logger } from "./log.ts";
 
+/** etcd answered, and the answer is that this node may not register. */
+export class RegistrationRefused extends Error {}
+
+function refused(err: unknown): err is Error {
+  return err instanceof RegistrationRefused || err instanceof DataFormatError;
+}
+
 export interface RegistrationDeps {
   client: Etcd3;
   keys: Keys;
@@ -102,7 +109,7 @@ export class Registration {
           await lease.revoke().catch(() => {});
           // A previous incarnation's record lives until its lease expires.
           if (Date.now() > waitUntil) {
-            throw new Error(
+            throw new RegistrationRefused(
               `node id ${node_id} is already registered by a live node: pick another BOI_NODE_ID`,
             );
           }
@@ -124,8 +131,9 @@ export class Registration {
         });
         return;
       } catch (err) {
-        // Before isUnreachable: that one reads the message, which quotes the record.
-        if (err instanceof DataFormatError || !isUnreachable(err)) throw err;
+        // Before isUnreachable: that one reads the message, which quotes the
+        // record or the node id ("connect-1" must not read as etcd down).
+        if (refused(err) || !isUnreachable(err)) throw err;
         health.mark(false, err);
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -148,9 +156,10 @@ export class Registration {
     if (this.#registering) return;
     this.#registering = true;
     this.register().catch((e) => {
-      // A cluster this node may not read: stop, as at start, rather than
-      // stay up unregistered with its plugins and HTTP running.
-      if (e instanceof DataFormatError) return this.deps.fatal(e);
+      // Refused (a cluster this node may not read, or its id taken by a live
+      // process meanwhile): stop, as at start, rather than stay up
+      // unregistered with its plugins and HTTP running.
+      if (refused(e)) return this.deps.fatal(e);
       this.deps.log.error("re-registration failed", { error: String(e) });
     }).finally(() => this.#registering = false);
   }
