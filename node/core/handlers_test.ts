@@ -394,9 +394,16 @@ Deno.test("a worker that ends before its RUNNING write is due goes CLAIMED→DON
     error: null,
   });
   const emits = done.flatMap((e) =>
-    e.kind === "emit" ? [[e.event, e.payload.started_at]] : []
+    e.kind === "emit"
+      ? [[e.event, e.payload.started_at, e.payload.node_id]]
+      : []
   );
-  assert.deepEqual(emits, [["task.started", 2], ["task.completed", 2]]);
+  // Both name the node that ran it (the DONE envelope clears the claimant).
+  assert.deepEqual(emits, [["task.started", 2, "node-a"], [
+    "task.completed",
+    2,
+    "node-a",
+  ]]);
 });
 
 Deno.test("onWorkerExit: non-zero exit with retries left goes back to PENDING with backoff", () => {

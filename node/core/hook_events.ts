@@ -85,7 +85,8 @@ function started(next: Envelope): EmitEffect {
   return emit("task.started", {
     task_id: next.task_id,
     spec_id: next.spec_id,
-    node_id: next.claimant_node_id ?? "",
+    // A CLAIMED→DONE write clears the claimant: the node that ran it.
+    node_id: next.ran_on ?? next.claimant_node_id ?? "",
     attempt: next.attempts,
     fence: next.fence ?? 0,
     started_at: next.started_at,
