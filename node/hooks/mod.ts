@@ -54,8 +54,16 @@ export class NodeHooks {
   #hwm: HwmStore | null = null;
   #hwmTimer: ReturnType<typeof setInterval> | null = null;
   #stopped = false;
-  /** Committed transactions whose events the core is about to emit: task id → intent id. */
-  #committed = new Map<string, number>();
+  /**
+   * Committed transactions whose events the core is about to emit: task id
+   * → the intent and how many of its events are still to be written. The
+   * last one resolves the intent: a crash between the appends of a
+   * CLAIMED→DONE write's task.started and task.completed must leave the
+   * intent open, or the restart would not know task.completed is missing.
+   */
+  #committed = new Map<string, { intent: number; left: number }>();
+  /** Prepared intents (token) → the number of subscribed events their commit emits. */
+  #expected = new Map<number, number>();
 
   constructor(o: NodeHooksOptions) {
     this.#o = o;
@@ -227,16 +235,22 @@ export class NodeHooks {
     if (stale !== undefined) {
       // Its events never came (should not happen): let etcd tell.
       this.#committed.delete(e.task_id);
-      const i = this.#audit.state.intents.get(stale);
+      const i = this.#audit.state.intents.get(stale.intent);
       if (i) void this.#resolve(i);
     }
-    return this.#audit.prepare({
+    const id = this.#audit.prepare({
       task_id: e.task_id,
       reason: e.reason,
+      from_state: e.from_state,
       key,
       value: put.value,
       after_rev: mod.equals,
     }).id;
+    this.#expected.set(
+      id,
+      kinds.filter((k) => this.subscriptions.matches(k)).length,
+    );
+    return id;
   }
 
   /** Resolves once the intents prepared so far are on disk. */
@@ -253,10 +267,13 @@ export class NodeHooks {
     const i = token === null
       ? undefined
       : this.#audit?.state.intents.get(token);
+    const left = token === null ? undefined : this.#expected.get(token);
+    if (token !== null) this.#expected.delete(token);
     // After stop the intent stays open in the WAL: the next start resolves it.
     if (!i || this.#stopped) return;
-    if (outcome === "committed") this.#committed.set(i.task_id, i.id);
-    else if (outcome === "failed") this.#audit!.void(i.id);
+    if (outcome === "committed") {
+      this.#committed.set(i.task_id, { intent: i.id, left: left ?? 1 });
+    } else if (outcome === "failed") this.#audit!.void(i.id);
     else void this.#resolve(i);
   }
 
@@ -276,11 +293,16 @@ export class NodeHooks {
           kind: "txn",
           reason: i.reason as TxnEffect["reason"],
           task_id: i.task_id,
+          from_state: i.from_state as TxnEffect["from_state"],
           compare: [],
           success: [{ op: "put", key: i.key, value: i.value }],
         };
+        // Only what is not in the WAL yet: a crash may have come between
+        // the appends of one commit's events (wal_state.recover finds them).
         const events = committedEvents(this.#o.keys, effect, r.committed_at)
-          .filter((ev) => this.subscriptions.matches(ev.event));
+          .filter((ev) =>
+            this.subscriptions.matches(ev.event) && !i.written?.has(ev.event)
+          );
         this.#o.log.log("warn", "hooks: events recovered from an intent", {
           plugin: this.#o.settings.name,
           task_id: i.task_id,
@@ -328,10 +350,14 @@ export class NodeHooks {
     const json = JSON.stringify(e.payload);
     const ts = Date.now();
     const tid = e.payload.task_id;
-    const intent = TRANSITION_KINDS.has(e.event) && typeof tid === "string"
+    const pending = TRANSITION_KINDS.has(e.event) && typeof tid === "string"
       ? this.#committed.get(tid)
       : undefined;
-    if (intent !== undefined) this.#committed.delete(tid as string);
+    let intent: number | undefined;
+    if (pending !== undefined && --pending.left <= 0) {
+      intent = pending.intent;
+      this.#committed.delete(tid as string);
+    }
     if (this.#audit) this.#audit.emit(e.event, ts, json, intent);
     else this.#best?.emit(e.event, ts, json);
   }

@@ -37,6 +37,17 @@ export interface Intent {
   after_rev: number;
   /** next_seq when it was written: the segment holding it is not retired while it is open. */
   at_seq: number;
+  /**
+   * The envelope's state before the transaction (a finish from CLAIMED
+   * also emits task.started); absent in intents written before it was kept.
+   */
+  from_state?: string;
+  /**
+   * In memory only, set when the WAL is read at start: the kinds of this
+   * task's events written after the intent (its commit's events that got
+   * into the WAL before a crash).
+   */
+  written?: Set<string>;
 }
 
 /** A WAL file: the active one or a sealed segment with its seq range in the name. */
@@ -268,6 +279,18 @@ export interface FoundSegment {
   resolved?: number[];
 }
 
+/** Kinds of `i`'s task's events in the WAL from the intent's `at_seq` on. */
+function writtenAfter(bySeq: Map<number, WalEntry>, i: Intent): Set<string> {
+  const kinds = new Set<string>();
+  for (const [seq, e] of bySeq) {
+    if (seq < i.at_seq) continue;
+    try {
+      if (JSON.parse(e.payload_json).task_id === i.task_id) kinds.add(e.kind);
+    } catch { /* an unreadable payload names no task */ }
+  }
+  return kinds;
+}
+
 /**
  * Rebuilds the state from the HWM (0: none stored) and the WAL files found
  * (sealed ones and the active one; `active` null if it is missing), and
@@ -311,8 +334,11 @@ export function recover(
   for (const seg of all) {
     for (const i of seg.intents ?? []) {
       state.next_intent = Math.max(state.next_intent, i.id + 1);
-      if (!resolved.has(i.id)) state.intents.set(i.id, i);
+      if (!resolved.has(i.id)) state.intents.set(i.id, { ...i });
     }
+  }
+  for (const i of state.intents.values()) {
+    i.written = writtenAfter(bySeq, i);
   }
   state.next_seq = known + 1;
   state.durable = known;

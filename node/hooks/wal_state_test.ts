@@ -188,3 +188,43 @@ Deno.test("auditViolation: holds through assign, durable, ack, HWM; names a brok
   assert.match(auditViolation({ ...s, hwm: s.acked + 1 })!, /HWM/);
   assert.match(auditViolation({ ...s, unacked: s.unacked.slice(1) })!, /gap/);
 });
+
+Deno.test("recover: an open intent knows which of its task's events reached the WAL after it (a crash between one commit's appends)", () => {
+  const ev = (seq: number, kind: string, task_id: string): WalEntry => ({
+    seq,
+    kind,
+    ts: seq,
+    payload_json: JSON.stringify({ task_id }),
+    dedup_key: dedupKey("n", seq, kind, seq),
+  });
+  const intent = {
+    id: 4,
+    task_id: "s.t1",
+    reason: "finish",
+    from_state: "CLAIMED",
+    key: "/boi/dispatch-queue/s.t1",
+    value: "{}",
+    after_rev: 9,
+    at_seq: 3,
+  };
+  const active: FoundSegment = {
+    info: { first: 1, last: null },
+    entries: [
+      ev(1, "task.claimed", "s.t1"), // before the intent: not its commit's
+      ev(2, "task.claimed", "s.t2"),
+      ev(3, "task.started", "s.t1"),
+      ev(4, "task.started", "s.t2"),
+    ],
+    corrupt: 0,
+    intents: [intent],
+    resolved: [],
+  };
+  const r = recover(0, [], active);
+  const open = r.state.intents.get(4);
+  assert.ok(open);
+  assert.deepEqual([...open.written!], ["task.started"]);
+  assert.equal(open.from_state, "CLAIMED");
+  // Resolved in the WAL: not open, whatever was written.
+  const done = recover(0, [], { ...active, resolved: [4] });
+  assert.equal(done.state.intents.size, 0);
+});

@@ -58,7 +58,10 @@ export class Registration {
   async register(): Promise<void> {
     const { client, keys, node_id, log, health } = this.deps;
     const ttl = this.deps.lease_ttl_s;
-    const waitUntil = Date.now() + (ttl + 3) * 1000;
+    // From etcd's first "taken", not from the start: an etcd restart extends
+    // every lease by a TTL, so after a long outage the previous record can
+    // still be there for a TTL, and waiting less would refuse our own id.
+    let waitUntil: number | null = null;
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.deps.stopping()) return;
       try {
@@ -108,6 +111,7 @@ export class Registration {
         if (!res.ok) {
           await lease.revoke().catch(() => {});
           // A previous incarnation's record lives until its lease expires.
+          waitUntil ??= Date.now() + (ttl + 3) * 1000;
           if (Date.now() > waitUntil) {
             throw new RegistrationRefused(
               `node id ${node_id} is already registered by a live node: pick another BOI_NODE_ID`,

@@ -6,7 +6,13 @@
  * unreachable etcd (retried forever, the node marked unhealthy).
  */
 import assert from "node:assert/strict";
-import { startEtcd, startNode, waitFor } from "../harness/mod.ts";
+import {
+  makeTempDir,
+  notYet,
+  startEtcd,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
 
 const TTL_S = 2;
 
@@ -43,4 +49,56 @@ Deno.test("a second process with a live node's id exits 1 after TTL + 3 s, namin
   const after = (await client.get("/boi/nodes/connect-1").exec()).kvs[0];
   assert.equal(after?.mod_revision, before.mod_revision, "the live record");
   assert.equal(JSON.parse(after.value.toString()).pid, live.pid);
+});
+
+Deno.test("a node restarted while etcd is down waits out its previous registration once etcd answers (an etcd restart extends the old lease), and registers", async () => {
+  const ttl = 4;
+  await using etcd = await startEtcd();
+  const dataDir = await makeTempDir("boi-reboot-");
+  try {
+    const first = await startNode(etcd, {
+      nodeId: "reboot-1",
+      leaseTtlS: ttl,
+      dataDir,
+    });
+    const oldLease = (await etcd.client().get("/boi/nodes/reboot-1").exec())
+      .kvs[0].lease;
+    // The machine goes down: the node dies with etcd, before its lease ends.
+    first.kill("SIGKILL");
+    await first.exited;
+    await etcd.stop();
+    await using again = await startNode(etcd, {
+      nodeId: "reboot-1",
+      leaseTtlS: ttl,
+      dataDir,
+      waitRegistered: false,
+    });
+    // etcd stays down longer than the TTL + 3 s wait, then comes back with
+    // the old lease renewed for a TTL (a restarted etcd extends every lease).
+    await new Promise((r) => setTimeout(r, (ttl + 3) * 1000 + 2000));
+    assert.equal(again.exitStatus, null, again.logTail(20));
+    await etcd.restart();
+    const rec = await waitFor(
+      "reboot-1 registered with a new lease",
+      async () => {
+        if (again.exitStatus !== null) {
+          throw new Error(`exited: ${again.logTail(20)}`);
+        }
+        const kv =
+          (await etcd.client().get("/boi/nodes/reboot-1").exec()).kvs[0];
+        return kv && kv.lease !== oldLease ? kv : notYet(kv?.lease ?? null);
+      },
+      { timeoutMs: (ttl + 3) * 1000 + 10_000 },
+    );
+    assert.equal(JSON.parse(rec.value.toString()).pid, again.pid);
+    assert.ok(
+      again.logs().some((l) =>
+        l.msg ===
+          "waiting for a previous registration of this node id to expire"
+      ),
+      "it found the old record there and waited for it",
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
 });
