@@ -260,7 +260,10 @@ export const TIER_GUARANTEES = {
     "`<data_dir>/hooks-wal/<plugin>.jsonl` and fsynced before it is sent (the events of one turn of the " +
     "node's event loop share one fsync). For an event caused by one of the node's own etcd transitions, " +
     "an intent is fsynced before the transaction is even sent: if the node dies after etcd committed but before the event was written, the restart " +
-    "finds the intent, asks etcd whether that transaction committed, and emits the event then. Events are " +
+    "finds the intent, asks etcd whether that transaction committed, and emits the event then. A commit " +
+    "with two events (a CLAIMED→DONE write: `task.started`, then `task.completed`, appended one after the " +
+    "other) resolves its intent with the last of them, so a crash between the two appends leaves the " +
+    "intent open, and the restart emits only the events of that commit not already in the WAL. Events are " +
     "sent in seq order, up to 64 calls open at once (as many as the plugin answers within half a " +
     "second; a batch of calls leaves at most every 100 ms), and retired only when the plugin acks their " +
     "seq and every seq before it; after a failed call nothing new is sent until the open calls are " +
