@@ -12,7 +12,14 @@ import { finishEnvelope } from "./finish.ts";
 import type { CoreConfig } from "./view.ts";
 
 export type ReplayStep =
-  | { kind: "commit"; compare: Compare[]; success: Op[]; next: Envelope }
+  | {
+    kind: "commit";
+    compare: Compare[];
+    success: Op[];
+    next: Envelope;
+    /** The envelope's state it replaces (a finish from CLAIMED also emits task.started). */
+    from: Envelope["state"];
+  }
   | { kind: "already" }
   | {
     kind: "superseded";
@@ -62,6 +69,7 @@ export function decideReplay(
   return {
     kind: "commit",
     next,
+    from: env.state,
     compare: [
       { key: claimKey, target: "create", equals: entry.fence },
       { key: taskKey, target: "mod", equals: task.kv.mod_revision },

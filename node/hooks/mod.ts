@@ -22,6 +22,7 @@ import {
   type Intent,
   recover,
   unackedCount,
+  writtenKey,
 } from "./wal_state.ts";
 import { intentOutcome } from "./intents.ts";
 import { HwmStore } from "./hwm.ts";
@@ -56,14 +57,19 @@ export class NodeHooks {
   #stopped = false;
   /**
    * Committed transactions whose events the core is about to emit: task id
-   * → the intent and how many of its events are still to be written. The
-   * last one resolves the intent: a crash between the appends of a
+   * → the intent, the kinds still to be written (in order) and those written.
+   * The last one resolves the intent: a crash between the appends of a
    * CLAIMED→DONE write's task.started and task.completed must leave the
    * intent open, or the restart would not know task.completed is missing.
+   * Only the next expected kind counts: a monitor's task.cancelled of the
+   * same task in between is not one of this commit's events.
    */
-  #committed = new Map<string, { intent: number; left: number }>();
-  /** Prepared intents (token) → the number of subscribed events their commit emits. */
-  #expected = new Map<number, number>();
+  #committed = new Map<
+    string,
+    { intent: number; left: string[]; written: Set<string> }
+  >();
+  /** Prepared intents (token) → the subscribed kinds their commit emits, in order. */
+  #expected = new Map<number, string[]>();
 
   constructor(o: NodeHooksOptions) {
     this.#o = o;
@@ -132,8 +138,11 @@ export class NodeHooks {
         found.sealed,
         found.active,
       );
+      // What recover() no longer tracks: covered by the HWM and holding no
+      // open intent (those resolve below, and a crash meanwhile needs them).
+      const kept = new Set(state.sealed.map((i) => i.first));
       for (const seg of found.sealed) {
-        if (seg.info.last! <= hwm) wal.remove(seg.info);
+        if (!kept.has(seg.info.first)) wal.remove(seg.info);
       }
       wal.open(state.active_first);
       if (state.unacked.length > 0) {
@@ -231,13 +240,7 @@ export class NodeHooks {
     const put = e.success.find((op) => op.op === "put" && op.key === key);
     const mod = e.compare.find((c) => c.key === key && c.target === "mod");
     if (put?.op !== "put" || !mod) return null;
-    const stale = this.#committed.get(e.task_id);
-    if (stale !== undefined) {
-      // Its events never came (should not happen): let etcd tell.
-      this.#committed.delete(e.task_id);
-      const i = this.#audit.state.intents.get(stale.intent);
-      if (i) void this.#resolve(i);
-    }
+    this.#abandon(e.task_id);
     const id = this.#audit.prepare({
       task_id: e.task_id,
       reason: e.reason,
@@ -246,11 +249,20 @@ export class NodeHooks {
       value: put.value,
       after_rev: mod.equals,
     }).id;
-    this.#expected.set(
-      id,
-      kinds.filter((k) => this.subscriptions.matches(k)).length,
-    );
+    this.#expected.set(id, kinds.filter((k) => this.subscriptions.matches(k)));
     return id;
+  }
+
+  /**
+   * A committed transaction of `taskId` whose events have not all come
+   * (should not happen): let etcd tell, and emit only what is missing.
+   */
+  #abandon(taskId: string): void {
+    const stale = this.#committed.get(taskId);
+    if (stale === undefined) return;
+    this.#committed.delete(taskId);
+    const i = this.#audit?.state.intents.get(stale.intent);
+    if (i) void this.#resolve(i, stale.written);
   }
 
   /** Resolves once the intents prepared so far are on disk. */
@@ -272,13 +284,22 @@ export class NodeHooks {
     // After stop the intent stays open in the WAL: the next start resolves it.
     if (!i || this.#stopped) return;
     if (outcome === "committed") {
-      this.#committed.set(i.task_id, { intent: i.id, left: left ?? 1 });
+      this.#abandon(i.task_id); // a second commit of the task (the flush replayer)
+      this.#committed.set(i.task_id, {
+        intent: i.id,
+        left: [...(left ?? [])],
+        written: new Set(),
+      });
     } else if (outcome === "failed") this.#audit!.void(i.id);
     else void this.#resolve(i);
   }
 
-  /** Finds out from etcd whether an intent's transaction committed; emits its events if so. */
-  async #resolve(i: Intent): Promise<void> {
+  /**
+   * Finds out from etcd whether an intent's transaction committed; emits its
+   * events if so, less the kinds this process already wrote (`emitted`) and
+   * those the WAL held at start (`written`, wal_state.recover).
+   */
+  async #resolve(i: Intent, emitted?: ReadonlySet<string>): Promise<void> {
     const audit = this.#audit!;
     for (let delay = 200;; delay = Math.min(delay * 2, 5000)) {
       if (!audit.state.intents.has(i.id) || this.#stopped) return; // resolved meanwhile, or stopping
@@ -301,7 +322,9 @@ export class NodeHooks {
         // the appends of one commit's events (wal_state.recover finds them).
         const events = committedEvents(this.#o.keys, effect, r.committed_at)
           .filter((ev) =>
-            this.subscriptions.matches(ev.event) && !i.written?.has(ev.event)
+            this.subscriptions.matches(ev.event) &&
+            !emitted?.has(ev.event) &&
+            !i.written?.has(writtenKey(ev.event, ev.payload))
           );
         this.#o.log.log("warn", "hooks: events recovered from an intent", {
           plugin: this.#o.settings.name,
@@ -354,9 +377,13 @@ export class NodeHooks {
       ? this.#committed.get(tid)
       : undefined;
     let intent: number | undefined;
-    if (pending !== undefined && --pending.left <= 0) {
-      intent = pending.intent;
-      this.#committed.delete(tid as string);
+    if (pending !== undefined && pending.left[0] === e.event) {
+      pending.left.shift();
+      pending.written.add(e.event);
+      if (pending.left.length === 0) {
+        intent = pending.intent;
+        this.#committed.delete(tid as string);
+      }
     }
     if (this.#audit) this.#audit.emit(e.event, ts, json, intent);
     else this.#best?.emit(e.event, ts, json);

@@ -114,7 +114,8 @@ export class WalFiles {
    * before the transaction leaves (one fsync for every intent of a turn).
    */
   appendIntent(i: Intent): void {
-    this.#write([{ intent: i }], false);
+    // `written` is what a restart found, never part of the record.
+    this.#write([{ intent: { ...i, written: undefined } }], false);
   }
 
   /** Makes everything appended so far durable. */

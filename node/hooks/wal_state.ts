@@ -43,9 +43,10 @@ export interface Intent {
    */
   from_state?: string;
   /**
-   * In memory only, set when the WAL is read at start: the kinds of this
-   * task's events written after the intent (its commit's events that got
-   * into the WAL before a crash).
+   * In memory only, set when the WAL is read at start: this task's events
+   * written after the intent ({@linkcode writtenKey}: kind, attempt and
+   * fence, so a later attempt's events do not count), i.e. its commit's
+   * events that got into the WAL before a crash.
    */
   written?: Set<string>;
 }
@@ -279,16 +280,33 @@ export interface FoundSegment {
   resolved?: number[];
 }
 
-/** Kinds of `i`'s task's events in the WAL from the intent's `at_seq` on. */
-function writtenAfter(bySeq: Map<number, WalEntry>, i: Intent): Set<string> {
-  const kinds = new Set<string>();
-  for (const [seq, e] of bySeq) {
-    if (seq < i.at_seq) continue;
-    try {
-      if (JSON.parse(e.payload_json).task_id === i.task_id) kinds.add(e.kind);
-    } catch { /* an unreadable payload names no task */ }
+/** What identifies one commit's event of a task: kind, attempt and fence. */
+export function writtenKey(
+  kind: string,
+  payload: { attempt?: unknown; fence?: unknown },
+): string {
+  return `${kind}|${payload.attempt ?? ""}|${payload.fence ?? ""}`;
+}
+
+/** Fills each open intent's `written` from the WAL's entries at or after its `at_seq` (one pass). */
+function fillWritten(s: AuditState, bySeq: Map<number, WalEntry>): void {
+  const byTask = new Map<string, Intent[]>();
+  for (const i of s.intents.values()) {
+    i.written = new Set();
+    byTask.set(i.task_id, [...(byTask.get(i.task_id) ?? []), i]);
   }
-  return kinds;
+  if (byTask.size === 0) return;
+  for (const [seq, e] of bySeq) {
+    let p;
+    try {
+      p = JSON.parse(e.payload_json);
+    } catch {
+      continue; // an unreadable payload names no task
+    }
+    for (const i of byTask.get(p?.task_id) ?? []) {
+      if (seq >= i.at_seq) i.written!.add(writtenKey(e.kind, p));
+    }
+  }
 }
 
 /**
@@ -337,14 +355,19 @@ export function recover(
       if (!resolved.has(i.id)) state.intents.set(i.id, { ...i });
     }
   }
-  for (const i of state.intents.values()) {
-    i.written = writtenAfter(bySeq, i);
-  }
+  fillWritten(state, bySeq);
   state.next_seq = known + 1;
   state.durable = known;
   state.unacked = [...bySeq.values()].filter((e) => e.seq > hwm)
     .sort((a, b) => a.seq - b.seq);
-  state.sealed = sealed.map((s) => s.info).filter((i) => i.last! > hwm)
+  // Covered by the HWM, but holding an open intent's line or its events:
+  // kept (and tracked, so retirable() deletes it once the intent closes).
+  let oldestIntent = Infinity;
+  for (const i of state.intents.values()) {
+    oldestIntent = Math.min(oldestIntent, i.at_seq);
+  }
+  state.sealed = sealed.map((s) => s.info)
+    .filter((i) => i.last! > hwm || i.last! >= oldestIntent)
     .sort((a, b) => a.first - b.first);
   state.active_first = active ? active.info.first : known + 1;
   state.active_count = active ? active.entries.length : 0;

@@ -190,11 +190,16 @@ Deno.test("auditViolation: holds through assign, durable, ack, HWM; names a brok
 });
 
 Deno.test("recover: an open intent knows which of its task's events reached the WAL after it (a crash between one commit's appends)", () => {
-  const ev = (seq: number, kind: string, task_id: string): WalEntry => ({
+  const ev = (
+    seq: number,
+    kind: string,
+    task_id: string,
+    attempt = 1,
+  ): WalEntry => ({
     seq,
     kind,
     ts: seq,
-    payload_json: JSON.stringify({ task_id }),
+    payload_json: JSON.stringify({ task_id, attempt, fence: 7 + attempt }),
     dedup_key: dedupKey("n", seq, kind, seq),
   });
   const intent = {
@@ -214,6 +219,7 @@ Deno.test("recover: an open intent knows which of its task's events reached the 
       ev(2, "task.claimed", "s.t2"),
       ev(3, "task.started", "s.t1"),
       ev(4, "task.started", "s.t2"),
+      ev(5, "task.claimed", "s.t1", 2), // a later attempt: its own key
     ],
     corrupt: 0,
     intents: [intent],
@@ -222,9 +228,44 @@ Deno.test("recover: an open intent knows which of its task's events reached the 
   const r = recover(0, [], active);
   const open = r.state.intents.get(4);
   assert.ok(open);
-  assert.deepEqual([...open.written!], ["task.started"]);
+  assert.deepEqual([...open.written!].sort(), [
+    "task.claimed|2|9",
+    "task.started|1|8",
+  ]);
   assert.equal(open.from_state, "CLAIMED");
   // Resolved in the WAL: not open, whatever was written.
   const done = recover(0, [], { ...active, resolved: [4] });
   assert.equal(done.state.intents.size, 0);
+});
+
+Deno.test("recover: a sealed segment the HWM covers is kept while it holds an open intent, and retired once it closes", () => {
+  const intent = {
+    id: 1,
+    task_id: "s.t1",
+    reason: "finish",
+    key: "/boi/dispatch-queue/s.t1",
+    value: "{}",
+    after_rev: 3,
+    at_seq: 5,
+  };
+  const old: FoundSegment = {
+    ...seg(1, 10, range(1, 10)),
+    intents: [intent],
+    resolved: [],
+  };
+  const r = recover(12, [old, seg(11, 12, [11, 12])], seg(13, null, []));
+  // Both: the later one may hold the intent's events.
+  assert.deepEqual(r.state.sealed, [{ first: 1, last: 10 }, {
+    first: 11,
+    last: 12,
+  }]);
+  assert.deepEqual(retirable(r.state), [], "the intent is still open");
+  r.state.intents.delete(1);
+  assert.deepEqual(retirable(r.state), [{ first: 1, last: 10 }, {
+    first: 11,
+    last: 12,
+  }]);
+  // Without an open intent, covered segments are not tracked (start deletes them).
+  const clean = recover(12, [seg(1, 10, range(1, 10))], seg(13, null, []));
+  assert.deepEqual(clean.state.sealed, []);
 });

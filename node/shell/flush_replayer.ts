@@ -155,6 +155,7 @@ export class FlushReplayer {
         kind: "txn",
         reason: "finish",
         task_id: entry.task_id,
+        from_state: step.from,
         compare: step.compare,
         success: step.success,
       };

@@ -22,7 +22,7 @@ type WalLine = {
   seq?: number;
   kind?: string;
   payload?: { task_id?: string };
-  intent?: { id: number; task_id: string; reason: string };
+  intent?: { id: number; task_id: string; reason: string; from_state?: string };
   resolved?: number;
 };
 
@@ -63,6 +63,12 @@ Deno.test("audit: a CLAIMED→DONE commit's intent is resolved by its last event
       l.intent?.task_id === id && l.intent.reason === "finish"
     )?.intent;
     assert.ok(intent, `${id}: a finish intent in the WAL`);
+    // `true` ends long before its RUNNING write is due: one CLAIMED→DONE write.
+    assert.equal(
+      intent.from_state,
+      "CLAIMED",
+      `${id}: ${JSON.stringify(intent)}`,
+    );
     const resolved = lines.findIndex((l) => l.resolved === intent.id);
     assert.ok(at("task.started") >= 0 && at("task.completed") >= 0, id);
     assert.ok(
