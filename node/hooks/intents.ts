@@ -11,7 +11,10 @@ import type { Etcd3 } from "etcd3";
 import type { PrefixWatch } from "../shell/watch_stream.ts";
 import { deadline } from "../etcd_errors.ts";
 import { watchPrefix } from "../shell/etcd_io.ts";
-import type { TxnEffect } from "../core/effects.ts";
+import type { EmitEffect, TxnEffect } from "../core/effects.ts";
+import { committedEvents } from "../core/hook_events.ts";
+import type { Keys } from "../keys.ts";
+import { writtenKey } from "./wal_intents.ts";
 import type { NodeHooks } from "./mod.ts";
 import type { Intent } from "./wal_state.ts";
 
@@ -62,6 +65,32 @@ export async function intentOutcome(
     clearTimeout(t);
     await w?.cancel().catch(() => {});
   }
+}
+
+/**
+ * The events of an intent's committed transaction that are not written
+ * yet: a crash may have come between the appends of one commit's events.
+ * Less the kinds this process already wrote (`emitted`) and those the WAL
+ * held at start (`written`, wal_intents.ts).
+ */
+export function missingEvents(
+  keys: Keys,
+  i: Intent,
+  committedAt: number,
+  emitted?: ReadonlySet<string>,
+): EmitEffect[] {
+  const effect: TxnEffect = {
+    kind: "txn",
+    reason: i.reason as TxnEffect["reason"],
+    task_id: i.task_id,
+    from_state: i.from_state as TxnEffect["from_state"],
+    compare: [],
+    success: [{ op: "put", key: i.key, value: i.value }],
+  };
+  return committedEvents(keys, effect, committedAt).filter((ev) =>
+    !emitted?.has(ev.event) &&
+    !i.written?.has(writtenKey(ev.event, ev.payload))
+  );
 }
 
 /**

@@ -22,9 +22,9 @@ import {
   type Intent,
   recover,
   unackedCount,
-  writtenKey,
 } from "./wal_state.ts";
-import { intentOutcome } from "./intents.ts";
+import { intentOutcome, missingEvents } from "./intents.ts";
+import { CommitEvents, type PendingCommit } from "./commit_events.ts";
 import { HwmStore } from "./hwm.ts";
 import type { NodeHooksOptions, QueueStats } from "./options.ts";
 
@@ -55,21 +55,8 @@ export class NodeHooks {
   #hwm: HwmStore | null = null;
   #hwmTimer: ReturnType<typeof setInterval> | null = null;
   #stopped = false;
-  /**
-   * Committed transactions whose events the core is about to emit: task id
-   * → the intent, the kinds still to be written (in order) and those written.
-   * The last one resolves the intent: a crash between the appends of a
-   * CLAIMED→DONE write's task.started and task.completed must leave the
-   * intent open, or the restart would not know task.completed is missing.
-   * Only the next expected kind counts: a monitor's task.cancelled of the
-   * same task in between is not one of this commit's events.
-   */
-  #committed = new Map<
-    string,
-    { intent: number; left: string[]; written: Set<string> }
-  >();
-  /** Prepared intents (token) → the subscribed kinds their commit emits, in order. */
-  #expected = new Map<number, string[]>();
+  /** Committed transactions whose events the core is about to emit. */
+  #commits = new CommitEvents();
 
   constructor(o: NodeHooksOptions) {
     this.#o = o;
@@ -240,7 +227,7 @@ export class NodeHooks {
     const put = e.success.find((op) => op.op === "put" && op.key === key);
     const mod = e.compare.find((c) => c.key === key && c.target === "mod");
     if (put?.op !== "put" || !mod) return null;
-    this.#abandon(e.task_id);
+    this.#abandon(this.#commits.take(e.task_id));
     const id = this.#audit.prepare({
       task_id: e.task_id,
       reason: e.reason,
@@ -249,19 +236,19 @@ export class NodeHooks {
       value: put.value,
       after_rev: mod.equals,
     }).id;
-    this.#expected.set(id, kinds.filter((k) => this.subscriptions.matches(k)));
+    this.#commits.expect(
+      id,
+      kinds.filter((k) => this.subscriptions.matches(k)),
+    );
     return id;
   }
 
   /**
-   * A committed transaction of `taskId` whose events have not all come
-   * (should not happen): let etcd tell, and emit only what is missing.
+   * A committed transaction whose events have not all come (should not
+   * happen): let etcd tell, and emit only what is missing.
    */
-  #abandon(taskId: string): void {
-    const stale = this.#committed.get(taskId);
-    if (stale === undefined) return;
-    this.#committed.delete(taskId);
-    const i = this.#audit?.state.intents.get(stale.intent);
+  #abandon(stale: PendingCommit | undefined): void {
+    const i = stale && this.#audit?.state.intents.get(stale.intent);
     if (i) void this.#resolve(i, stale.written);
   }
 
@@ -279,25 +266,25 @@ export class NodeHooks {
     const i = token === null
       ? undefined
       : this.#audit?.state.intents.get(token);
-    const left = token === null ? undefined : this.#expected.get(token);
-    if (token !== null) this.#expected.delete(token);
     // After stop the intent stays open in the WAL: the next start resolves it.
-    if (!i || this.#stopped) return;
+    if (!i || this.#stopped) {
+      if (token !== null) this.#commits.drop(token);
+      return;
+    }
     if (outcome === "committed") {
-      this.#abandon(i.task_id); // a second commit of the task (the flush replayer)
-      this.#committed.set(i.task_id, {
-        intent: i.id,
-        left: [...(left ?? [])],
-        written: new Set(),
-      });
-    } else if (outcome === "failed") this.#audit!.void(i.id);
+      // A second commit of the task (the flush replayer) ends the first's wait.
+      this.#abandon(this.#commits.committed(i.id, i.task_id));
+      return;
+    }
+    this.#commits.drop(i.id);
+    if (outcome === "failed") this.#audit!.void(i.id);
     else void this.#resolve(i);
   }
 
   /**
    * Finds out from etcd whether an intent's transaction committed; emits its
    * events if so, less the kinds this process already wrote (`emitted`) and
-   * those the WAL held at start (`written`, wal_state.recover).
+   * those the WAL held at start (`written`, wal_intents.ts).
    */
   async #resolve(i: Intent, emitted?: ReadonlySet<string>): Promise<void> {
     const audit = this.#audit!;
@@ -310,22 +297,8 @@ export class NodeHooks {
           audit.void(i.id);
           return;
         }
-        const effect: TxnEffect = {
-          kind: "txn",
-          reason: i.reason as TxnEffect["reason"],
-          task_id: i.task_id,
-          from_state: i.from_state as TxnEffect["from_state"],
-          compare: [],
-          success: [{ op: "put", key: i.key, value: i.value }],
-        };
-        // Only what is not in the WAL yet: a crash may have come between
-        // the appends of one commit's events (wal_state.recover finds them).
-        const events = committedEvents(this.#o.keys, effect, r.committed_at)
-          .filter((ev) =>
-            this.subscriptions.matches(ev.event) &&
-            !emitted?.has(ev.event) &&
-            !i.written?.has(writtenKey(ev.event, ev.payload))
-          );
+        const events = missingEvents(this.#o.keys, i, r.committed_at, emitted)
+          .filter((ev) => this.subscriptions.matches(ev.event));
         this.#o.log.log("warn", "hooks: events recovered from an intent", {
           plugin: this.#o.settings.name,
           task_id: i.task_id,
@@ -373,18 +346,9 @@ export class NodeHooks {
     const json = JSON.stringify(e.payload);
     const ts = Date.now();
     const tid = e.payload.task_id;
-    const pending = TRANSITION_KINDS.has(e.event) && typeof tid === "string"
-      ? this.#committed.get(tid)
+    const intent = TRANSITION_KINDS.has(e.event) && typeof tid === "string"
+      ? this.#commits.written(tid, e.event)
       : undefined;
-    let intent: number | undefined;
-    if (pending !== undefined && pending.left[0] === e.event) {
-      pending.left.shift();
-      pending.written.add(e.event);
-      if (pending.left.length === 0) {
-        intent = pending.intent;
-        this.#committed.delete(tid as string);
-      }
-    }
     if (this.#audit) this.#audit.emit(e.event, ts, json, intent);
     else this.#best?.emit(e.event, ts, json);
   }

@@ -7,6 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { fillWritten } from "./wal_intents.ts";
 
 /** One audit event as the WAL holds it (one JSON line). */
 export interface WalEntry {
@@ -44,7 +45,7 @@ export interface Intent {
   from_state?: string;
   /**
    * In memory only, set when the WAL is read at start: this task's events
-   * written after the intent ({@linkcode writtenKey}: kind, attempt and
+   * written after the intent (wal_intents.ts `writtenKey`: kind, attempt and
    * fence, so a later attempt's events do not count), i.e. its commit's
    * events that got into the WAL before a crash.
    */
@@ -278,35 +279,6 @@ export interface FoundSegment {
   /** Intents written in it, and ids resolved in it. */
   intents?: Intent[];
   resolved?: number[];
-}
-
-/** What identifies one commit's event of a task: kind, attempt and fence. */
-export function writtenKey(
-  kind: string,
-  payload: { attempt?: unknown; fence?: unknown },
-): string {
-  return `${kind}|${payload.attempt ?? ""}|${payload.fence ?? ""}`;
-}
-
-/** Fills each open intent's `written` from the WAL's entries at or after its `at_seq` (one pass). */
-function fillWritten(s: AuditState, bySeq: Map<number, WalEntry>): void {
-  const byTask = new Map<string, Intent[]>();
-  for (const i of s.intents.values()) {
-    i.written = new Set();
-    byTask.set(i.task_id, [...(byTask.get(i.task_id) ?? []), i]);
-  }
-  if (byTask.size === 0) return;
-  for (const [seq, e] of bySeq) {
-    let p;
-    try {
-      p = JSON.parse(e.payload_json);
-    } catch {
-      continue; // an unreadable payload names no task
-    }
-    for (const i of byTask.get(p?.task_id) ?? []) {
-      if (seq >= i.at_seq) i.written!.add(writtenKey(e.kind, p));
-    }
-  }
 }
 
 /**
