@@ -166,14 +166,16 @@ async function main(): Promise<number> {
   });
 
   const done = Promise.withResolvers<number>();
+  const stop = (code: number) =>
+    node!.stop().then(() => host.stopAll()).finally(() => done.resolve(code));
   const shutdown = (sig: string) => {
     log.info("shutting down", { signal: sig });
-    node!.stop().then(() => host.stopAll()).finally(() => done.resolve(0));
+    stop(0);
   };
-  // Refused on re-registration (node/shell/cluster_format.ts): stop as at start.
+  // Refused on re-registration (registration.ts): stop, exit 1 as at start.
   const fatal = (e: Error) => {
     log.error("registration refused: stopping", { error: e.message });
-    node!.stop().then(() => host.stopAll()).finally(() => done.resolve(1));
+    stop(1);
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));

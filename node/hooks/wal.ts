@@ -114,8 +114,7 @@ export class WalFiles {
    * before the transaction leaves (one fsync for every intent of a turn).
    */
   appendIntent(i: Intent): void {
-    // `written` is what a restart found, never part of the record.
-    this.#write([{ intent: { ...i, written: undefined } }], false);
+    this.#write([{ intent: i }], false);
   }
 
   /** Makes everything appended so far durable. */

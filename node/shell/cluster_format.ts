@@ -4,28 +4,23 @@
  * one this boi reads, instead of misreading them. No record (a cluster that
  * never ran `cluster init`) means format 1.
  */
-import { Buffer } from "node:buffer";
 import type { Etcd3 } from "etcd3";
 import type { Keys } from "../keys.ts";
 import { ClusterVersion, DATA_FORMAT } from "../identity/records.ts";
+import { readKey } from "../identity/kv.ts";
 import { VERSION } from "../version.ts";
 
 /** The node may not run here: the cluster's data format is newer. */
 export class DataFormatError extends Error {}
 
-/** Pure: what the record `raw` at `key` means for this node. */
+/** Pure: what the record read at `key` (null: absent; `value` null: invalid) means for this node. */
 export function dataFormatVerdict(
   key: string,
-  raw: string | null,
+  read: { value: ClusterVersion | null } | null,
 ): { ok: true; warning?: string } | { ok: false; error: string } {
-  if (raw === null) return { ok: true };
-  let parsed;
-  try {
-    parsed = ClusterVersion.safeParse(JSON.parse(raw));
-  } catch {
-    parsed = null;
-  }
-  if (!parsed?.success) {
+  if (read === null) return { ok: true };
+  const v = read.value;
+  if (v === null) {
     // SPEC §2: an unreadable record is logged and skipped.
     return {
       ok: true,
@@ -33,7 +28,6 @@ export function dataFormatVerdict(
         `${key}: invalid record, skipped (expected {format, boi, written_by, written_at})`,
     };
   }
-  const v = parsed.data;
   if (v.format <= DATA_FORMAT) return { ok: true };
   return {
     ok: false,
@@ -43,22 +37,20 @@ export function dataFormatVerdict(
 }
 
 /**
- * Reads the record (with a deadline: a blackholed etcd must not hang a
- * re-registration) and throws {@linkcode DataFormatError} when this node may
- * not run here. Returns the warning for an unreadable record, for the caller
- * to log once.
+ * Reads the record (readKey's 5 s deadline: a blackholed etcd must not hang
+ * a re-registration) and throws {@linkcode DataFormatError} when this node
+ * may not run here. Returns the warning for an unreadable record, for the
+ * caller to log once.
  */
 export async function checkDataFormat(
   client: Etcd3,
   keys: Keys,
-  timeoutMs = 5000,
 ): Promise<string | null> {
   const key = keys.clusterVersion();
-  const res = await client.kv.range({ key: Buffer.from(key) }, {
-    deadline: new Date(Date.now() + timeoutMs),
-  });
-  const raw = res.kvs[0]?.value.toString() ?? null;
-  const verdict = dataFormatVerdict(key, raw);
+  const verdict = dataFormatVerdict(
+    key,
+    await readKey(client, key, ClusterVersion),
+  );
   if (!verdict.ok) throw new DataFormatError(verdict.error);
   return verdict.warning ?? null;
 }

@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
-import { DATA_FORMAT } from "../identity/records.ts";
+import { ClusterVersion, DATA_FORMAT } from "../identity/records.ts";
 import { dataFormatVerdict } from "./cluster_format.ts";
 
 const KEY = "/boi/cluster/version";
-const rec = (format: number) =>
-  JSON.stringify({
-    format,
-    boi: "9.0.0",
-    written_by: "node-a",
-    written_at: 1,
-  });
+const rec = (format: number) => ({
+  value: { format, boi: "9.0.0", written_by: "node-a", written_at: 1 },
+});
 
 Deno.test("data format: no record and this format run; a newer one is refused, naming the key, both formats and what to do", () => {
   assert.deepEqual(dataFormatVerdict(KEY, null), { ok: true });
@@ -27,13 +23,14 @@ Deno.test("data format: no record and this format run; a newer one is refused, n
 });
 
 Deno.test("data format: an unreadable record is skipped with a warning (SPEC §2), never a crash", () => {
-  for (const raw of ["", "{", "null", '{"format":"2"}', '{"format":0}']) {
-    const v = dataFormatVerdict(KEY, raw);
-    assert.equal(v.ok, true, raw);
-    assert.match(
-      v.ok ? v.warning ?? "" : "",
-      /^\/boi\/cluster\/version: invalid record, skipped/,
-      raw,
-    );
+  // What the schema refuses (readKey then hands over value null).
+  for (const raw of [null, { format: "2" }, { format: 0 }, { format: 1 }]) {
+    assert.equal(ClusterVersion.safeParse(raw).success, false, String(raw));
   }
+  const v = dataFormatVerdict(KEY, { value: null });
+  assert.equal(v.ok, true);
+  assert.match(
+    v.ok ? v.warning ?? "" : "",
+    /^\/boi\/cluster\/version: invalid record, skipped/,
+  );
 });
