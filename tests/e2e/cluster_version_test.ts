@@ -5,10 +5,31 @@
  * start, and when it registers again after losing its lease.
  */
 import assert from "node:assert/strict";
-import { cli, startEtcd, startNode, waitFor } from "../harness/mod.ts";
+import {
+  cli,
+  type NodeProc,
+  startEtcd,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
 import { DATA_FORMAT } from "../../node/identity/records.ts";
 
 const KEY = "/boi/cluster/version";
+
+/** `node` exits 1 after logging `msg` with an error matching `error`. */
+async function exitsRefused(node: NodeProc, msg: string, error: RegExp) {
+  const status = await waitFor(
+    `${node.nodeId} to exit`,
+    () => node.exitStatus,
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  assert.equal(status.code, 1, node.logTail(20));
+  const line = node.logs().find((l) => l.msg === msg);
+  assert.ok(line, node.logTail(20));
+  assert.match(String(line.error), error);
+}
 
 Deno.test("cluster init writes /boi/cluster/version over an unreadable one; a node of an older format refuses to register, at start and after a lost lease", async () => {
   await using etcd = await startEtcd();
@@ -54,13 +75,7 @@ Deno.test("cluster init writes /boi/cluster/version over an unreadable one; a no
     waitRegistered: false,
   });
   try {
-    const status = await waitFor("node-b to exit", () => b.exitStatus, {
-      timeoutMs: 20_000,
-    });
-    assert.equal(status.code, 1, b.logTail(20));
-    const line = b.logs().find((l) => l.msg === "start failed");
-    assert.ok(line, b.logTail(20));
-    assert.match(String(line.error), refusal);
+    await exitsRefused(b, "start failed", refusal);
     assert.equal(await client.get("/boi/nodes/node-b").string(), null);
     assert.equal(await client.get("/boi/caps/node-b").string(), null);
   } finally {
@@ -73,12 +88,6 @@ Deno.test("cluster init writes /boi/cluster/version over an unreadable one; a no
   const lease = (await client.get("/boi/nodes/node-a").exec()).kvs[0]?.lease;
   assert.ok(lease, "node-a is registered");
   await client.leaseClient.leaseRevoke({ ID: lease });
-  const status = await waitFor("node-a to stop", () => a.exitStatus, {
-    timeoutMs: 20_000,
-  });
-  assert.equal(status.code, 1, a.logTail(20));
-  const line = a.logs().find((l) => l.msg === "registration refused: stopping");
-  assert.ok(line, a.logTail(20));
-  assert.match(String(line.error), refusal);
+  await exitsRefused(a, "registration refused: stopping", refusal);
   assert.equal(await client.get("/boi/nodes/node-a").string(), null);
 });
