@@ -265,12 +265,12 @@ export class Store {
         `not an etcd server (HTTP ${http[1]})`,
       );
     }
-    // grpc never handed the call to a connection: etcd saw nothing.
-    if (NOT_SENT.test(reason)) {
-      return new EtcdNotReachedError(this.endpoints, cleanReason(reason));
-    }
     if (isUnreachable(err)) {
-      return new EtcdUnreachableError(this.endpoints, cleanReason(reason));
+      const why = cleanReason(reason);
+      // grpc never handed the call to a connection: etcd saw nothing.
+      return NOT_SENT.test(reason)
+        ? new EtcdNotReachedError(this.endpoints, why)
+        : new EtcdUnreachableError(this.endpoints, why);
     }
     return new CliError(`etcd error: ${reason}`);
   }

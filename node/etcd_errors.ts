@@ -44,12 +44,66 @@ export function parseEndpoints(text: string): string[] {
   });
 }
 
-/** True for errors that mean "could not talk to etcd" rather than "etcd said no". */
+/**
+ * Raised by the node's own waits on an etcd reply (a keepalive that gets no
+ * answer): the same "no answer" as a grpc deadline, for `isUnreachable`.
+ */
+export class EtcdNoAnswerError extends Error {
+  constructor(what: string, ms: number) {
+    super(`etcd: no answer to ${what} within ${Math.round(ms)} ms`);
+    this.name = "EtcdNoAnswerError";
+  }
+}
+
+/**
+ * etcd3@1.1.2's classes for grpc status 14 UNAVAILABLE and 4
+ * DEADLINE_EXCEEDED (etcd's own "request timed out", "no leader" and "leader
+ * changed" are status 14). Matched by name, not imported: loading etcd3 costs
+ * ~150 ms that CLI paths without etcd skip; etcd_errors_test.ts checks these
+ * names against what a real etcd gives.
+ */
+const NO_ANSWER_CLASSES = new Set([
+  "GRPCUnavailableError",
+  "GRPCDeadlineExceededError",
+]);
+/** The same as a raw grpc-js status code, or as a socket's error code. */
+const NO_ANSWER_CODES = new Set<unknown>([
+  14,
+  4,
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+/** grpc-js's words for a call that got no answer, read on etcd3's own classes only. */
+const NO_ANSWER_TEXT =
+  /Unavailable|DeadlineExceeded|deadline|ECONNREFUSED|No connection|connect|UNAVAILABLE|timed out/i;
+
+/**
+ * True for errors that mean "no answer from etcd" rather than "etcd said no".
+ * Decided by the error's class or status code, never by the text of an error
+ * of ours: those can quote a user's string (a node id "connect-1").
+ */
 export function isUnreachable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  const text = `${err.name} ${err.message}`;
-  return /Unavailable|DeadlineExceeded|deadline|ECONNREFUSED|No connection|BrokenCircuit|circuit|connect|UNAVAILABLE|14 |timed out/i
-    .test(text);
+  if (
+    err instanceof EtcdUnreachableError || err instanceof EtcdNoAnswerError ||
+    err instanceof Deno.errors.ConnectionRefused ||
+    err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.TimedOut
+  ) return true;
+  const cls = err.constructor.name;
+  if (NO_ANSWER_CLASSES.has(cls)) return true;
+  // cockatiel's open breaker: the host failed three calls in a row.
+  if ((err as { isBrokenCircuitError?: unknown }).isBrokenCircuitError) {
+    return true;
+  }
+  const code = (err as { code?: unknown }).code;
+  if (code !== undefined) return NO_ANSWER_CODES.has(code);
+  // A status etcd3 casts to its generic class (GRPCGenericError and kin).
+  return cls.startsWith("GRPC") && NO_ANSWER_TEXT.test(err.message);
 }
 
 /** Short human reason for an unreachable error (first line, no stack). */

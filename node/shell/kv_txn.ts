@@ -3,7 +3,8 @@
  * etcd3 client's connection pool as the library's own calls are: the same
  * channel and TLS credentials, the auth token metadata, each host's circuit
  * breaker and the client's global retry policy (etcd_client.ts), so outages
- * look the same to the node (`isUnreachable` reads grpc-js's status text).
+ * look the same to the node (the pool casts grpc-js's errors to etcd3's
+ * classes, which `isUnreachable` reads).
  * What it leaves out is the library's per-call object building: the request
  * as generic objects with Buffers, protobufjs, and the answer decoded into
  * objects the node read three fields of.

@@ -6,7 +6,7 @@
  * away on a local timer.
  */
 import type { Etcd3 } from "etcd3";
-import { deadline } from "../etcd_errors.ts";
+import { deadline, EtcdNoAnswerError } from "../etcd_errors.ts";
 
 export interface LeaseEvents {
   /** etcd confirmed the lease is gone (expired or revoked). */
@@ -90,7 +90,7 @@ export class LeaseKeeper {
     try {
       return await new Promise<number>((resolve, reject) => {
         const t = setTimeout(
-          () => reject(new Error("keepalive timed out")),
+          () => reject(new EtcdNoAnswerError("a keepalive", timeoutMs)),
           timeoutMs,
         );
         stream.on("data", (r) => {

@@ -135,9 +135,7 @@ export class Registration {
         });
         return;
       } catch (err) {
-        // Before isUnreachable: that one reads the message, which quotes the
-        // record or the node id ("connect-1" must not read as etcd down).
-        if (refused(err) || !isUnreachable(err)) throw err;
+        if (!isUnreachable(err)) throw err;
         health.mark(false, err);
         await new Promise((r) => setTimeout(r, delay));
       }
