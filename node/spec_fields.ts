@@ -208,8 +208,14 @@ export function intField(
   path: string,
   fail: Fail,
 ): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
     fail(path, `must be an integer >= ${min}: got ${describe(v)}`);
+  }
+  if (!Number.isSafeInteger(v)) {
+    fail(
+      path,
+      `must be at most ${Number.MAX_SAFE_INTEGER}: got ${describe(v)}`,
+    );
   }
   return v as number;
 }

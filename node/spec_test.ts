@@ -265,6 +265,10 @@ Deno.test("bad retries and max_attempts are refused", () => {
     'got "2"',
   );
   refused(
+    "name: n\ntasks: [{id: a, run: b, retries: 1e20}]",
+    "tasks[0].retries must be at most 9007199254740991: got 100000000000000000000",
+  );
+  refused(
     "name: n\ntasks: [{id: a, run: b, max_attempts: 0}]",
     "tasks[0].max_attempts must be an integer >= 1",
   );
