@@ -72,7 +72,16 @@ async function main(): Promise<number> {
   // node/launch.ts's join step: joined, so the launcher can name etcd in the lock.
   if (Deno.env.get("BOI_LAUNCH_PHASE") === "join") return 0;
   const endpoints = sec.endpoints ?? [await ensureLocalEtcd(log)];
-  await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
+  try {
+    await Deno.mkdir(`${config.data_dir}/logs`, { recursive: true });
+  } catch (e) {
+    console.error(
+      `boi node: BOI_DATA_DIR: cannot make ${
+        JSON.stringify(`${config.data_dir}/logs`)
+      } for task logs: ${(e as Error).message.replace(/: mkdir '.*'$/, "")}`,
+    );
+    return 2;
+  }
 
   let node: BoiNode | null = null;
   const obs = new Observability({ fetch: nodeFetch(sec.https) }); // tail forwarding: https with the node certificate when secure

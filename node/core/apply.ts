@@ -162,6 +162,13 @@ export function applyEvent(
       }
       break;
     }
+    case "kill_failed": {
+      const w = view.workers.get(ev.task_id);
+      if (w && w.fence === ev.fence && w.phase !== "exited") {
+        view.workers.set(ev.task_id, { ...w, killing: false });
+      }
+      break;
+    }
     case "worker_exit": {
       const w = view.workers.get(ev.task_id);
       if (w && w.fence === ev.fence) {

@@ -92,6 +92,16 @@ export type NodeEvent =
     fence: number;
     pid: number;
   }
+  /**
+   * The Pool did not take a Kill (a failed or unanswered call): the worker
+   * may run on, so whether to kill it is decided again.
+   */
+  | {
+    type: "kill_failed";
+    at: number;
+    task_id: string;
+    fence: number;
+  }
   | {
     type: "worker_exit";
     at: number;

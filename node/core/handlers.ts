@@ -309,6 +309,7 @@ export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
       return decideTasks(view, keys, preparedTasks(view), ev.at);
     case "worker_prepared":
     case "worker_started":
+    case "kill_failed":
       return decideTasks(view, keys, [ev.task_id], ev.at);
     case "worker_exit":
       return onWorkerExit(view, keys, ev.task_id, ev.at);

@@ -438,6 +438,14 @@ Deno.test("a late result whose claim was taken over is refused, never written", 
     [],
     "killed once",
   );
+  // A Kill the pool did not take is decided again: the worker may run on.
+  const again = step(v, { type: "kill_failed", at: 6, task_id: T1, fence });
+  assert.deepEqual(again.filter((e) => e.kind === "kill").length, 1);
+  assert.deepEqual(
+    onTick(v, keys, 6).filter((e) => e.kind === "kill"),
+    [],
+    "killed once more, not on every tick",
+  );
   feed(
     v,
     7,

@@ -45,6 +45,16 @@ type Result = {
   lost: boolean;
 };
 
+/** After a failed Kill, how long until the core hears it and decides again. */
+const KILL_RETRY_PAUSE_MS = 500;
+/**
+ * A Spawn stream that broke without an exit: how long the Kill of its worker
+ * is retried before the attempt is given up as lost anyway. By then a pool
+ * that answers nothing has been found unhealthy (3 Health checks 10 s apart)
+ * and restarted, and the new incarnation reaps the old one's workers.
+ */
+const BROKEN_STREAM_KILL_FOR_MS = 60_000;
+
 async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) {
     off += await f.write(data.subarray(off));
@@ -116,7 +126,24 @@ export class WorkerRunner {
     // kernel 0.2-2 ms of CPU (measured), more than the rest of a silent
     // task's node-side work; tail serves a silent task's missing log as empty.
     const path = `${dir}/${env.task_id}.log`;
-    const log = () => file ??= this.#openLog(dir, path);
+    let logFailed = false;
+    // The log is best effort: a full disk or a removed directory must not end
+    // the loop, or a command still running would be reported lost, its
+    // workspace removed under it, and the task run again.
+    const tee = async (data: Uint8Array) => {
+      try {
+        await writeAll(file ??= this.#openLog(dir, path), data);
+      } catch (err) {
+        if (logFailed) return;
+        logFailed = true;
+        this.deps.log.warn("task output not logged", {
+          task_id: env.task_id,
+          path,
+          error: firstLine(err),
+        });
+      }
+    };
+    let exited = false;
     try {
       const req: SpawnRequest = {
         task_id: env.task_id,
@@ -158,11 +185,12 @@ export class WorkerRunner {
           // throws here: the command runs, and the first output retries it.
           this.#logDirQuiet(dir);
         } else if ("stdout" in ev) {
-          await writeAll(log(), ev.stdout);
+          await tee(ev.stdout);
         } else if ("stderr" in ev) {
-          await writeAll(log(), ev.stderr);
+          await tee(ev.stderr);
         } else {
           result = { ...ev.exit, lost: false };
+          exited = true;
         }
       }
     } catch (err) {
@@ -171,12 +199,20 @@ export class WorkerRunner {
     } finally {
       file?.close();
     }
+    // A stream that ended without an exit (a broken transport, a refused
+    // call) says nothing about the command: the pool may run it on. Its
+    // attempt ends only once the pool has taken a Kill.
+    if (!exited) await this.#killBroken(env.task_id, e.fence);
     this.#logDirQuiet(dir); // tail tells a silent task by it, started or not
     this.#exited(env.task_id, e.fence, result);
     this.#cleanup(env.spec_id, env.task_id, e.workdir);
   }
 
-  /** Stops a worker the core must not let go on (claim lost, cancel requested). */
+  /**
+   * Stops a worker the core must not let go on (claim lost, cancel
+   * requested). A Kill the pool did not take goes back to the core, which
+   * decides it again: it must not be forgotten while the worker may run.
+   */
   kill(e: KillEffect): void {
     this.deps.log.info("killing worker", {
       task_id: e.task_id,
@@ -187,12 +223,45 @@ export class WorkerRunner {
       task_id: e.task_id,
       claim_token: String(e.fence),
       grace_ms: e.grace_ms,
-    }).catch((err) =>
+    }).catch(async (err) => {
       this.deps.log.error("kill failed", {
         task_id: e.task_id,
-        error: String(err),
-      })
-    );
+        fence: e.fence,
+        error: firstLine(err),
+      });
+      await new Promise((r) => setTimeout(r, KILL_RETRY_PAUSE_MS));
+      this.deps.push({
+        type: "kill_failed",
+        at: Date.now(),
+        task_id: e.task_id,
+        fence: e.fence,
+      });
+    });
+  }
+
+  /** Kills the worker of a broken Spawn stream, retried until the pool takes it or the deadline. */
+  async #killBroken(taskId: string, fence: number): Promise<void> {
+    const until = Date.now() + BROKEN_STREAM_KILL_FOR_MS;
+    for (let pause = 250;; pause = Math.min(pause * 2, 5000)) {
+      try {
+        await this.deps.pool.kill({
+          task_id: taskId,
+          claim_token: String(fence),
+          grace_ms: 0,
+        });
+        return;
+      } catch (err) {
+        if (Date.now() + pause > until) {
+          this.deps.log.error("kill of a broken stream's worker not taken", {
+            task_id: taskId,
+            fence,
+            error: firstLine(err),
+          });
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, pause));
+    }
   }
 
   /** A prepared task that may not run: its workspace goes, the core hears it ended unstarted. */

@@ -61,6 +61,7 @@ export function runSchedule(
     watch_delay_max: kr.pick([1, 5, 30, 200]),
     audit_hooks: kr.chance(0.5),
     routers: kr.chance(0.5),
+    lost_kill: kr.chance(0.5) ? 0.3 : 0,
   };
   const w = new World(seed, p, knobs);
   w.tracing = trace;

@@ -207,7 +207,15 @@ export class SimNode {
         this.check.onKillSent(this, e.task_id, e.fence);
         return this.later(this.w.lat(), () => {
           this.check.onKillArrived(this, e.task_id, e.fence);
-          this.pool.kill(e.task_id, e.fence, e.grace_ms);
+          const lost = this.w.knobs.lost_kill > 0 &&
+            this.w.rng.chance(this.w.knobs.lost_kill);
+          if (!lost) return this.pool.kill(e.task_id, e.fence, e.grace_ms);
+          this.push({
+            type: "kill_failed",
+            at: this.now,
+            task_id: e.task_id,
+            fence: e.fence,
+          });
         });
       case "route":
         return this.router.route(e);

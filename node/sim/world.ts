@@ -45,6 +45,8 @@ export interface FaultKnobs {
   audit_hooks: boolean;
   /** Nodes run a router plugin, a faulty one (router_model.ts). */
   routers: boolean;
+  /** A Kill call fails (the pool never gets it): the node hears `kill_failed`. */
+  lost_kill: number;
 }
 
 /** A broken invariant: the schedule stops, and the seed and trace are printed. */

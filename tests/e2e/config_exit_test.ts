@@ -90,3 +90,16 @@ Deno.test("config exit: BOI_HTTP_ADDR already in use", async () => {
     ),
   );
 });
+
+Deno.test("config exit: a BOI_DATA_DIR where the task logs cannot go", async () => {
+  const dir = await makeTempDir("boi-cfg-logs-");
+  try {
+    await Deno.writeTextFile(`${dir}/logs`, "a file, not a directory");
+    await assertRefused(
+      { BOI_DATA_DIR: dir },
+      /^boi node: BOI_DATA_DIR: cannot make ".*\/logs" for task logs: File exists/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
