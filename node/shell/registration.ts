@@ -64,6 +64,10 @@ export class Registration {
     let waitUntil: number | null = null;
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.deps.stopping()) return;
+      // This attempt's lease until the node holds it. A write that got no
+      // answer may have committed under it: kept alive, its record would
+      // make every later attempt "taken" until the id is refused.
+      let granted: LeaseKeeper | null = null;
       try {
         const warning = await checkDataFormat(client, keys);
         if (warning !== null && warning !== this.#formatWarned) {
@@ -88,6 +92,7 @@ export class Registration {
             if (isUnreachable(err)) health.mark(false, err);
           },
         });
+        granted = lease;
         const id = lease.id;
         const rec: NodeRecord = {
           node_id,
@@ -135,6 +140,9 @@ export class Registration {
         });
         return;
       } catch (err) {
+        if (granted !== null && granted !== this.#lease) {
+          await granted.revoke().catch(() => {}); // or it expires in a TTL
+        }
         if (!isUnreachable(err)) throw err;
         health.mark(false, err);
         await new Promise((r) => setTimeout(r, delay));
