@@ -9,10 +9,10 @@ export function etcdCasPort(
   onError: (err: unknown) => void,
 ): CasPort {
   return {
-    put(key, value, lease, expect, done: (r: CasResult) => void) {
+    put(key, value, lease, expect, done: (r: CasResult) => void, guard = []) {
       runTxn(
         client,
-        [{ key, target: "mod", equals: expect }],
+        [{ key, target: "mod", equals: expect }, ...guard],
         [
           { op: "put", key, value, lease },
         ],

@@ -6,6 +6,7 @@
  * cannot leave the remembered revision stale and freeze the record.
  * Callback-style on purpose: the simulator drives the same class on virtual time.
  */
+import type { Compare } from "../core/effects.ts";
 
 /** The answer to one compare-and-put. */
 export type CasResult =
@@ -17,12 +18,14 @@ export type CasResult =
 
 /** The one I/O a publisher needs. */
 export interface CasPort {
+  /** `guard`: further compares of the same transaction (what the value was derived from). */
   put(
     key: string,
     value: string,
     lease: string,
     expectModRevision: number,
     done: (r: CasResult) => void,
+    guard?: readonly Compare[],
   ): void;
 }
 

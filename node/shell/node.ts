@@ -169,6 +169,7 @@ export class BoiNode {
         await this.#adminCaps.refresh(); // a grant or revoke made while away
         return this.#caps();
       },
+      capsGuard: () => this.#adminCaps.guard(),
       onRegistered: (revision, caps) => {
         this.#records.registered(revision, caps);
         queueMicrotask(() => this.#publishPlugins());

@@ -11,7 +11,7 @@ import type { Etcd3 } from "etcd3";
 import { isUnreachable } from "../etcd_errors.ts";
 import type { Keys } from "../keys.ts";
 import type { CapsRecord, NodeRecord } from "../schema.ts";
-import type { NodeEvent } from "../core/mod.ts";
+import type { Compare, NodeEvent } from "../core/mod.ts";
 import { VERSION } from "../version.ts";
 import { checkDataFormat, DataFormatError } from "./cluster_format.ts";
 import { runTxn } from "./etcd_io.ts";
@@ -39,6 +39,8 @@ export interface RegistrationDeps {
   push: (ev: NodeEvent) => void;
   /** The caps record to register with (async: the admin grant is read first, identity/). */
   caps: () => CapsRecord | Promise<CapsRecord>;
+  /** Compares of what `caps` was derived from (the admin grant as read). @default none */
+  capsGuard?: () => Compare[];
   /** Registered at `revision` with `caps` (JSON): publishers start from there. */
   onRegistered: (revision: number, caps: string) => void;
   stopping: () => boolean;
@@ -102,19 +104,29 @@ export class Registration {
           pid: Deno.pid,
         };
         const caps = JSON.stringify(await this.deps.caps());
-        const res = await runTxn(client, [
-          { key: keys.node(node_id), target: "version", equals: 0 },
-        ], [
-          {
-            op: "put",
-            key: keys.node(node_id),
-            value: JSON.stringify(rec),
-            lease: id,
-          },
-          { op: "put", key: keys.caps(node_id), value: caps, lease: id },
-        ]);
+        const res = await runTxn(
+          client,
+          [
+            { key: keys.node(node_id), target: "version", equals: 0 },
+            ...this.deps.capsGuard?.() ?? [],
+          ],
+          [
+            {
+              op: "put",
+              key: keys.node(node_id),
+              value: JSON.stringify(rec),
+              lease: id,
+            },
+            { op: "put", key: keys.caps(node_id), value: caps, lease: id },
+          ],
+          5000,
+          [keys.node(node_id)],
+        );
         if (!res.ok) {
           await lease.revoke().catch(() => {});
+          // The id is free: what the caps came from moved (a grant or revoke
+          // meanwhile). The next attempt reads it again.
+          if (!res.reads?.[0]?.kv) continue;
           // A previous incarnation's record lives until its lease expires.
           waitUntil ??= Date.now() + (ttl + 3) * 1000;
           if (Date.now() > waitUntil) {
