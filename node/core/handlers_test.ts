@@ -41,6 +41,7 @@ Deno.test("onTaskQueued: only the HRW winner claims at once, with claim and enve
       assert.deepEqual(e.compare, [
         { key: keys.task(T1), target: "mod", equals: lastRev() },
         { key: keys.claim(T1), target: "version", equals: 0 },
+        { key: keys.dispatchPaused(), target: "version", equals: 0 },
       ]);
       assert.deepEqual(e.success.map((o) => [o.op, o.key]), [[
         "put",
@@ -881,6 +882,49 @@ Deno.test("finding 3: a compare that failed only because our transaction had alr
   // Retried on another endpoint: the claim is ours; the attempt goes on.
   assert.deepEqual(effects.map((e) => e.kind), ["prepare"]);
   assert.equal(v.claims.get(T1)?.create_revision, at);
+});
+
+Deno.test("a claim sent before the node saw the dispatch pause fails its compare there, and the read-back stops claiming", () => {
+  const v = cluster("node-a", ["node-a"]);
+  const [claim] = txns(feed(v, 0, put(keys.task(T1), envelope("t1"))));
+  const at = nextRev();
+  const task = v.tasks.get(T1)!;
+  // etcd's answer: the pause is set; the task and its claim are as they were.
+  const reads: KeyChange[] = [
+    {
+      key: keys.task(T1),
+      revision: at,
+      kv: {
+        value: JSON.stringify(task.value),
+        mod_revision: task.mod_revision,
+        create_revision: task.mod_revision,
+        lease: "0",
+      },
+    },
+    { key: keys.claim(T1), revision: at, kv: null },
+    {
+      key: keys.dispatchPaused(),
+      revision: at,
+      kv: {
+        value: JSON.stringify({ paused_at: 1, by: "cli" }),
+        mod_revision: at,
+        create_revision: at,
+        lease: "0",
+      },
+    },
+  ];
+  const effects = step(v, {
+    type: "txn_done",
+    at: 1,
+    effect: claim,
+    ok: false,
+    revision: at,
+    error: null,
+    reads,
+  });
+  assert.equal(v.dispatch_paused, true);
+  assert.deepEqual(txns(effects), [], "claimed again while paused");
+  assert.deepEqual(txns(onTick(v, keys, 500)), []);
 });
 
 Deno.test("finding 4: a parked result evicted from the pending flush is not held forever: the attempt is given back under the fence", () => {

@@ -10,7 +10,12 @@ import { isUnschedulableNote } from "./provision_note.ts";
 
 const json = (v: unknown) => JSON.stringify(v);
 
-/** PENDING→CLAIMED: claim (on our lease) and envelope in one transaction. */
+/**
+ * PENDING→CLAIMED: claim (on our lease) and envelope in one transaction.
+ * Besides SPEC §4's compares, the dispatch pause must be absent at commit
+ * (§5.8: while it is set no node claims; a view that has not seen it yet
+ * would otherwise claim after it). A failed compare reads it back.
+ */
 export function claimTxn(
   keys: Keys,
   t: Versioned<Envelope>,
@@ -44,6 +49,7 @@ export function claimTxn(
     compare: [
       { key: keys.task(env.task_id), target: "mod", equals: t.mod_revision },
       { key: keys.claim(env.task_id), target: "version", equals: 0 },
+      { key: keys.dispatchPaused(), target: "version", equals: 0 },
     ],
     success: [
       {
