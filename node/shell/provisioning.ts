@@ -109,7 +109,7 @@ export class ProvisionRunner {
       runTxn(client, [], [{ op: "delete", key: tokenKey }]).catch(() => {});
     const reqKey = keys.provisionReq(e.req_id);
     const record = { ...e.record, token_id_sha256: minted.token_id_sha256 };
-    let lease: string;
+    let lease: string | null = null;
     let revision: number;
     try {
       // The request's own lease: a dead admin's request goes away with it.
@@ -133,6 +133,12 @@ export class ProvisionRunner {
       }
       revision = res.revision;
     } catch (err) {
+      // No answer: the request may have committed. Unrevoked, it would hold
+      // "one open request per requires" for its whole TTL with nobody
+      // fulfilling it; revoked, it goes with its lease.
+      if (lease !== null) {
+        await client.leaseClient.leaseRevoke({ ID: lease }).catch(() => {});
+      }
       await revokeToken();
       return this.#refuse(
         e.req_id,

@@ -5,6 +5,9 @@ import { Keys } from "../keys.ts";
 import type { NodeEvent } from "../core/events.ts";
 import type { ProvisionOpenEffect } from "../core/provision_types.ts";
 import type { AllocateRequest } from "../plugins/contracts.ts";
+import { connectEtcd } from "../etcd_client.ts";
+import { EtcdNoAnswerError } from "../etcd_errors.ts";
+import { etcdPool } from "./etcd_pool.ts";
 import { Logger } from "./log.ts";
 import { type ProvisionDeps, ProvisionRunner } from "./provisioning.ts";
 
@@ -42,6 +45,8 @@ function openEffect(reqId: string): ProvisionOpenEffect {
 function runner(
   etcd: Awaited<ReturnType<typeof startEtcd>>,
   url: string | null,
+  client = etcd.client(),
+  afterMint = () => {},
 ) {
   const events: NodeEvent[] = [];
   const allocs: AllocateRequest[] = [];
@@ -57,12 +62,13 @@ function runner(
     mint: async () => {
       const hash = `tok${++minted}`;
       await etcd.client().put(keys.joinToken(hash)).value("{}");
+      afterMint();
       return { token: `jwt-${hash}`, token_id_sha256: hash };
     },
     bootstrapUrl: () => url,
   };
   const r = new ProvisionRunner({
-    client: etcd.client(),
+    client,
     keys,
     log: new Logger({}, "error"),
     deps,
@@ -154,4 +160,52 @@ Deno.test("open refused: a failed compare writes nothing and revokes the minted 
     [],
     "nothing minted",
   );
+});
+
+Deno.test("open with no answer: a request that committed anyway goes with its lease, and its token is revoked", async () => {
+  await using etcd = await startEtcd();
+  const client = connectEtcd([etcd.endpoint]);
+  // The open's transaction commits, then its answer is lost.
+  const pool = etcdPool(client);
+  const withConnection = pool.withConnection.bind(pool);
+  let armed = false;
+  pool.withConnection = async <T>(
+    service: "KV" | "Watch",
+    fn: Parameters<typeof withConnection<T>>[1],
+  ): Promise<Awaited<T>> => {
+    const r = await withConnection(service, fn);
+    if (service === "KV" && armed) {
+      armed = false;
+      throw new EtcdNoAnswerError("the open", 5000);
+    }
+    return r;
+  };
+  try {
+    const { r, events, allocs } = runner(
+      etcd,
+      "https://127.0.0.1:7400",
+      client,
+      () => armed = true,
+    );
+    r.run(openEffect("h1-1"));
+    await until("the refusal", () => events.length > 0 ? true : undefined);
+    assert.deepEqual(steps(events), ["open_refused"]);
+    assert.equal(allocs.length, 0, "no Allocate");
+    // The failure record went in the same transaction; the request did too,
+    // and its lease revoked takes it away: no open request is left to hold
+    // "one per requires" for its whole TTL.
+    assert.ok(await etcd.client().get(keys.provisionFailures("h1")).string());
+    assert.equal(
+      await etcd.client().get(keys.provisionReq("h1-1")).string(),
+      null,
+      "the request stayed",
+    );
+    assert.deepEqual(
+      await etcd.client().getAll().prefix(keys.dir("join-tokens")).keys(),
+      [],
+      "the token minted for it is revoked",
+    );
+  } finally {
+    client.close();
+  }
 });
