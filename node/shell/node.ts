@@ -391,6 +391,10 @@ export class BoiNode {
         }).catch(() => {})
       ),
     );
+    // The lease goes only once they are gone (the pool sends SIGKILL after
+    // the grace): released earlier, another node could start the same task
+    // while one that ignores SIGTERM still runs here.
+    await this.#workers.settled(3000);
     await this.#watch.stop();
     await this.hooks?.stop().catch(() => {}); // the final HWM, while the lease still holds
     await this.#registration.revoke();

@@ -115,8 +115,27 @@ export class WorkerRunner {
     }
   }
 
+  /** Spawns still following their worker (their commands may run). */
+  #live = new Set<Promise<void>>();
+
   /** Starts the command the core just allowed, and tees its output to the task's log. */
-  async spawn(e: SpawnEffect): Promise<void> {
+  spawn(e: SpawnEffect): Promise<void> {
+    const p = this.#spawn(e);
+    this.#live.add(p);
+    return p.finally(() => this.#live.delete(p));
+  }
+
+  /** Resolves once every spawned worker has exited, or after `ms`. */
+  async settled(ms: number): Promise<void> {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#live),
+      new Promise((r) => t = setTimeout(r, ms)),
+    ]);
+    clearTimeout(t);
+  }
+
+  async #spawn(e: SpawnEffect): Promise<void> {
     const env = e.envelope;
     const { data_dir, node_id } = this.deps;
     const dir = `${data_dir}/logs/${env.spec_id}`;

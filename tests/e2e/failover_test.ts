@@ -132,3 +132,51 @@ Deno.test("SIGSTOP the claimant past its lease, then SIGCONT: one claim at every
     "the frozen node's worker exited 0 yet was not committed",
   );
 });
+
+Deno.test("SIGTERM the claimant of a task that ignores SIGTERM: its lease goes only after the task is gone, so the re-run never overlaps it", async () => {
+  await using c = await startCluster(["node-a", "node-b"], {
+    leaseTtlS: TTL_S,
+  });
+  const marks = await Deno.makeTempFile({ prefix: "boi-overlap-" });
+  try {
+    // Attempt 1 ignores SIGTERM (the shell's ignore is inherited by sleep)
+    // and ticks until the pool's SIGKILL after the 2 s grace; attempt 2
+    // ticks a few times and ends.
+    const { spec_id, task_ids: [id] } = await dispatch(
+      c,
+      `name: stubborn
+tasks:
+  - id: t
+    run: 'trap "" TERM; n=0; while [ "$BOI_ATTEMPT" = 1 ] || [ $n -lt 5 ]; do echo "$BOI_ATTEMPT $(date +%s%N)" >> ${marks}; n=$((n+1)); sleep 0.05; done'
+`,
+    );
+    const first = await waitFor(`${id} RUNNING`, async () => {
+      const e = await readEnvelope(c.etcd, id);
+      return e?.value.state === "RUNNING" ? e.value : undefined;
+    });
+    await c.node(first.claimant_node_id!).stop(10_000);
+    const [t] = await waitTerminal(c, spec_id);
+    assert.equal(t.state, "DONE", `${t.last_error}`);
+    assert.equal(t.attempts, 2);
+    const ticks = (await Deno.readTextFile(marks)).trim().split("\n").map(
+      (l) => l.split(" ").map(Number),
+    );
+    const lastOf1 = Math.max(
+      ...ticks.filter(([a]) => a === 1).map(([, t]) => t),
+    );
+    const firstOf2 = Math.min(
+      ...ticks.filter(([a]) => a === 2).map(([, t]) => t),
+    );
+    console.log(
+      `attempt 1's last tick ${
+        (firstOf2 - lastOf1) / 1e6
+      } ms before attempt 2's first`,
+    );
+    assert.ok(
+      lastOf1 < firstOf2,
+      `attempt 1 still ran ${(lastOf1 - firstOf2) / 1e6} ms into attempt 2`,
+    );
+  } finally {
+    await Deno.remove(marks).catch(() => {});
+  }
+});
