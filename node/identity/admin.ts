@@ -47,6 +47,21 @@ export async function requireAdmin(
   }
 }
 
+/**
+ * The compare that keeps `nodeId`'s authority until commit: its grant record
+ * as read now (the admin path deletes or writes it in the transaction that
+ * changes the caps flag), so a write made on an admin's behalf (a token
+ * minted, a join admitted) fails if it was revoked in between.
+ */
+export async function adminGuard(
+  client: Etcd3,
+  keys: Keys,
+  nodeId: string,
+): Promise<Compare> {
+  const g = await readKey(client, keys.admin(nodeId), AdminGrant);
+  return { key: keys.admin(nodeId), target: "mod", equals: g?.mod ?? 0 };
+}
+
 /** Node ids holding a grant record. */
 export async function listAdmins(client: Etcd3, keys: Keys): Promise<string[]> {
   const dir = keys.admin("");

@@ -6,7 +6,7 @@
 import { capabilityError } from "../caps.ts";
 import { runTxn } from "../shell/etcd_io.ts";
 import { ID_PATTERN, NodeRecord } from "../schema.ts";
-import { requireAdmin } from "./admin.ts";
+import { adminGuard, requireAdmin } from "./admin.ts";
 import { issueCert, loadCa } from "./ca.ts";
 import type { IdentityDeps } from "./deps.ts";
 import { IdentityError } from "./errors.ts";
@@ -84,6 +84,8 @@ export async function admit(
   } catch (e) {
     throw refuse(`bad csr: ${(e as Error).message.split("\n")[0]}`);
   }
+  // Read before the check: a revoke after it fails the consume below.
+  const authority = await adminGuard(d.client, d.keys, d.nodeId);
   try {
     await requireAdmin(d.client, d.keys, d.nodeId, "admit nodes");
   } catch (e) {
@@ -103,20 +105,39 @@ export async function admit(
     client: true,
   }, now);
   // The only write: consume the token. Compared on the mod revision just
-  // read, so of two joins racing on one token exactly one deletes it.
+  // read, so of two joins racing on one token exactly one deletes it; and on
+  // what was checked above: the id still unregistered, this node still admin.
   const key = d.keys.joinToken(await sha256Hex(claims.token_id));
   const stored = await readKey(d.client, key, JoinTokenRecord);
   if (stored === null) {
     throw refuse("the token was already used, or has expired");
   }
-  const res = await runTxn(d.client, [{
-    key,
-    target: "mod",
-    equals: stored.mod,
-  }], [
-    { op: "delete", key },
-  ]);
-  if (!res.ok) throw refuse("the token was already used, or has expired");
+  const nodeKey = d.keys.node(req.node_id);
+  const res = await runTxn(
+    d.client,
+    [
+      { key, target: "mod", equals: stored.mod },
+      { key: nodeKey, target: "version", equals: 0 },
+      authority,
+    ],
+    [
+      { op: "delete", key },
+    ],
+    5000,
+    [key, nodeKey, authority.key],
+  );
+  if (!res.ok) {
+    const [token, node, grant] = res.reads ?? [];
+    throw refuse(
+      token?.kv?.mod_revision !== stored.mod
+        ? "the token was already used, or has expired"
+        : node?.kv
+        ? `node id ${req.node_id} is registered by a live node`
+        : (grant?.kv?.mod_revision ?? 0) !== authority.equals
+        ? `PermissionDenied: node ${d.nodeId} stopped being cluster_admin while admitting ${req.node_id}`
+        : "the token was already used, or has expired",
+    );
+  }
   d.log.info("node admitted", {
     joined_node: req.node_id,
     caps: req.caps,

@@ -5,7 +5,7 @@
 import { capabilityError } from "../caps.ts";
 import { runTxn } from "../shell/etcd_io.ts";
 import { loadCa } from "./ca.ts";
-import { isAdmin } from "./admin.ts";
+import { adminGuard, isAdmin } from "./admin.ts";
 import type { IdentityDeps } from "./deps.ts";
 import { IdentityError } from "./errors.ts";
 import { readKey } from "./kv.ts";
@@ -38,7 +38,9 @@ export async function mintToken(
       throw new IdentityError("InvalidArgument", `caps: ${bad}`);
     }
   }
-  // The gate: a direct read now, never the node's own view of itself.
+  // The gate: a direct read now, never the node's own view of itself; the
+  // grant as read before it is compared when the token is written.
+  const authority = await adminGuard(d.client, d.keys, d.nodeId);
   if (!(await isAdmin(d.client, d.keys, d.nodeId))) {
     const reason = `node ${d.nodeId} is not cluster_admin`;
     const payload = { node_id: d.nodeId, reason };
@@ -72,11 +74,26 @@ export async function mintToken(
   };
   // The record dies with its lease: an unused token leaves nothing behind.
   const lease = await d.client.lease(ttlS, { autoKeepAlive: false }).grant();
-  const res = await runTxn(d.client, [
-    { key, target: "version", equals: 0 },
-  ], [{ op: "put", key, value: JSON.stringify(record), lease }]);
+  const res = await runTxn(
+    d.client,
+    [
+      { key, target: "version", equals: 0 },
+      authority,
+    ],
+    [{ op: "put", key, value: JSON.stringify(record), lease }],
+    5000,
+    [
+      authority.key,
+    ],
+  );
   if (!res.ok) {
     await d.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => {});
+    if ((res.reads?.[0]?.kv?.mod_revision ?? 0) !== authority.equals) {
+      throw new IdentityError(
+        "PermissionDenied",
+        `PermissionDenied: node ${d.nodeId} stopped being cluster_admin while minting`,
+      );
+    }
     throw new Error(`token id collision at ${key}: mint again`);
   }
   d.log.info("join token minted", {
