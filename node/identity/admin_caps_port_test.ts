@@ -5,10 +5,7 @@ import { Keys } from "../keys.ts";
 import type { CapsRecord } from "../schema.ts";
 import { etcdCasPort } from "../shell/cas_port.ts";
 import { type CasPort, CasPublisher } from "../shell/cas_publisher.ts";
-import { EtcdHealth } from "../shell/etcd_health.ts";
-import { Logger } from "../shell/log.ts";
-import { Metrics } from "../shell/metrics.ts";
-import { Registration } from "../shell/registration.ts";
+import { testRegistration } from "../shell/registration_test_util.ts";
 import { AdminCapsPort } from "./admin_caps_port.ts";
 
 const keys = new Keys("/boi/");
@@ -33,7 +30,6 @@ Deno.test("admin caps: a revoke committed between the registration's read of the
   await using etcd = await startEtcd();
   const client = connectEtcd([etcd.endpoint]);
   await client.put(keys.admin("reg-a")).value(GRANT);
-  const log = new Logger({}, "error");
   const port = new AdminCapsPort(
     etcdCasPort(client, () => {}),
     client,
@@ -41,16 +37,9 @@ Deno.test("admin caps: a revoke committed between the registration's read of the
     "reg-a",
   );
   let revoked = false;
-  const reg = new Registration({
+  const reg = testRegistration({
     client,
-    keys,
     node_id: "reg-a",
-    lease_ttl_s: 10,
-    addr: "127.0.0.1:1",
-    startedAt: Date.now(),
-    log,
-    health: new EtcdHealth(log, new Metrics(), 1000, () => {}),
-    push: () => {},
     caps: async () => {
       await port.refresh();
       if (!revoked) {
@@ -61,9 +50,6 @@ Deno.test("admin caps: a revoke committed between the registration's read of the
       return caps(port);
     },
     capsGuard: () => port.guard(),
-    onRegistered: () => {},
-    stopping: () => false,
-    fatal: (err) => assert.fail(`fatal: ${err.message}`),
   });
   try {
     await reg.register();
