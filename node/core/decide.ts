@@ -66,6 +66,9 @@ export function isMonitor(
   return hrwWinner(taskId, ctx.memberIds) === view.config.node_id;
 }
 
+/** How a task re-queued (or failed) by its monitor after its claimant's lease expired says so. */
+export const LEASE_EXPIRED = "lease expired on ";
+
 const MISSING = " missing";
 const missingNote = (dep: string) => `dependency ${dep}${MISSING}`;
 
@@ -277,14 +280,14 @@ function decideClaimed(
       ...base,
       state: "FAILED",
       last_error:
-        `lease expired on ${lost}; ${env.attempts} of ${env.max_attempts} attempts used`,
+        `${LEASE_EXPIRED}${lost}; ${env.attempts} of ${env.max_attempts} attempts used`,
       finished_at: ctx.at,
     };
   } else {
     next = {
       ...base,
       state: "PENDING",
-      last_error: `lease expired on ${lost}`,
+      last_error: `${LEASE_EXPIRED}${lost}`,
     };
   }
   return [unclaimedTxn(ctx.keys, "requeue", t, next)];

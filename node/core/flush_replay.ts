@@ -8,6 +8,7 @@ import { Envelope, type FlushEntry } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import type { Compare, Op } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
+import { LEASE_EXPIRED } from "./decide.ts";
 import { finishEnvelope } from "./finish.ts";
 import type { CoreConfig } from "./view.ts";
 
@@ -39,10 +40,14 @@ export function decideReplay(
   const env = task?.kv ? parseEnvelope(task.kv.value) : null;
   const claimFence = claim?.kv ? claim.kv.create_revision : null;
   if (!env || !task?.kv || claimFence !== entry.fence) {
-    // The finish committed and only its answer was lost: the envelope carries our fence.
+    // The finish committed and only its answer was lost: the envelope carries
+    // our fence. Not when the monitor put it back after our lease expired:
+    // that keeps the fence (set by RUNNING) and `ran_on` (of an earlier
+    // attempt here), and our result was thrown away.
     if (
       env && claimFence === null && env.fence === entry.fence &&
-      env.ran_on === config.node_id
+      env.ran_on === config.node_id &&
+      !env.last_error?.startsWith(LEASE_EXPIRED)
     ) return { kind: "already" };
     return {
       kind: "superseded",

@@ -17,6 +17,7 @@ import type { EmitEffect, TxnEffect } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
 import { hrwWinner } from "./hrw.ts";
 import { liveMembers } from "./decide_context.ts";
+import { LEASE_EXPIRED } from "./decide.ts";
 import type { NodeView } from "./view.ts";
 
 /** A typed emit effect: the payload checked against the kind's schema type. */
@@ -37,8 +38,8 @@ function writtenEnvelope(keys: Keys, e: TxnEffect): Envelope | null {
 
 /** decide.ts writes `lease expired on <node>` (then maybe `; ...`) into a re-queued task. */
 function lostNode(lastError: string | null): string {
-  const m = /^lease expired on ([^;]+)/.exec(lastError ?? "");
-  return m ? m[1] : "unknown node";
+  if (!lastError?.startsWith(LEASE_EXPIRED)) return "unknown node";
+  return lastError.slice(LEASE_EXPIRED.length).split(";")[0];
 }
 
 /**

@@ -92,12 +92,25 @@ export class FlushReplayer {
     try {
       for (const entry of [...flush.entries]) {
         await this.#replayOne(entry);
-        await flush.remove(entry.task_id, entry.fence);
+        // Its fate in etcd is settled: the core hears it even if the file
+        // cannot be rewritten now (a full disk), or the task would wait for
+        // a resolution that never comes. A line left behind is found settled
+        // at the next start.
         this.deps.push({
           type: "flush_resolved",
           at: Date.now(),
           task_id: entry.task_id,
         });
+        await flush.remove(entry.task_id, entry.fence).catch((err) =>
+          this.deps.log.error(
+            "pending flush: a settled entry stays in the file",
+            {
+              task_id: entry.task_id,
+              fence: entry.fence,
+              error: String(err),
+            },
+          )
+        );
       }
     } catch (err) {
       if (isUnreachable(err)) this.deps.health.mark(false, err);

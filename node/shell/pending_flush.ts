@@ -84,7 +84,15 @@ export class PendingFlush {
       }
       this.#entries.push(entry);
       this.#bytes += line.length;
-      if (this.#bytes > this.capBytes) await this.#evict();
+      // Durable from here: a failed rewrite (a full disk) must not say
+      // otherwise, or the caller would park the same result again.
+      if (this.#bytes > this.capBytes) {
+        await this.#evict().catch((err) =>
+          this.log.error("pending flush: eviction could not rewrite the file", {
+            error: String(err),
+          })
+        );
+      }
     });
   }
 

@@ -58,3 +58,21 @@ Deno.test("SPEC §6: the pending-flush file never grows past its cap in bytes, w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pending flush: an entry appended and fsynced is durable even when the eviction's rewrite fails (a full disk): append resolves", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-flush-" });
+  try {
+    const path = `${dir}/node-a.jsonl`;
+    const f = new PendingFlush(path, new Logger({}, "error"), 600, () => {});
+    await f.load();
+    await f.append(entry(0, "first"));
+    // The rewrite's temporary file cannot be made: every rewrite fails.
+    await Deno.mkdir(`${path}.tmp`);
+    await f.append(entry(1, "x".repeat(500)));
+    const lines = (await Deno.readTextFile(path)).trim().split("\n");
+    assert.equal(lines.length, 2, "the new line is in the file");
+    assert.equal(JSON.parse(lines[1]).task_id, "s1.t1");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
