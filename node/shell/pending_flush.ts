@@ -44,6 +44,7 @@ export class PendingFlush {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
     this.#entries = [];
+    let bad = 0;
     for (const [i, line] of text.split("\n").entries()) {
       if (line.trim() === "") continue;
       let raw: unknown;
@@ -53,13 +54,27 @@ export class PendingFlush {
         raw = undefined;
       }
       const r = FlushEntry.safeParse(raw);
-      if (r.success) this.#entries.push(r.data);
-      else {this.log.error("pending flush: bad line skipped", {
-          path: this.path,
-          line: i + 1,
-        });}
+      if (r.success) {
+        this.#entries.push(r.data);
+        continue;
+      }
+      bad++;
+      this.log.error("pending flush: bad line skipped", {
+        path: this.path,
+        line: i + 1,
+      });
     }
     this.#bytes = encoder.encode(text).length;
+    // A torn last line (a crash or a full disk mid-write) would fuse with
+    // the next append and take that entry with it: write the good ones back.
+    if (bad > 0 || (text !== "" && !text.endsWith("\n"))) {
+      await this.#serial(() => this.#rewrite()).catch((err) =>
+        this.log.error("pending flush: cannot write the good lines back", {
+          path: this.path,
+          error: String(err),
+        })
+      );
+    }
     return [...this.#entries];
   }
 

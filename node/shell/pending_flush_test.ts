@@ -76,3 +76,24 @@ Deno.test("pending flush: an entry appended and fsynced is durable even when the
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pending flush: a torn last line (a crash mid-write) is dropped at load, so the next append is not fused to it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-flush-" });
+  try {
+    const path = `${dir}/node-a.jsonl`;
+    const whole = JSON.stringify(entry(0, "kept")) + "\n";
+    const torn = JSON.stringify(entry(1, "torn")).slice(0, 40);
+    await Deno.writeTextFile(path, whole + torn);
+    const f = new PendingFlush(path, new Logger({}, "error"), 1_000_000);
+    assert.deepEqual((await f.load()).map((e) => e.task_id), ["s1.t0"]);
+    await f.append(entry(2, "after"));
+    const again = new PendingFlush(path, new Logger({}, "error"), 1_000_000);
+    assert.deepEqual((await again.load()).map((e) => e.task_id), [
+      "s1.t0",
+      "s1.t2",
+    ]);
+    assert.equal(again.bytes, (await Deno.stat(path)).size);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
