@@ -5,7 +5,10 @@
  *
  * Invariant: the pid a worker reports (`started.pid`, what the pool plugin
  * records for reaping) is its session and process-group id, so
- * `kill(-pid, sig)` reaches the whole tree, grandchildren included.
+ * `kill(-pid, sig)` reaches the whole tree, grandchildren included — all but
+ * a process that leaves the group itself (setsid, setpgid): that one is not
+ * the task's any more, and the task ends 1-2 s after its leader even if it
+ * holds the output pipes (spawner.pl).
  *
  * How a worker gets there: through the pool's spawner (spawner.ts,
  * spawner.pl), one long-lived perl process that forks, calls setsid() and

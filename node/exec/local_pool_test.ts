@@ -235,3 +235,24 @@ Deno.test("local pool: a Kill that overtakes its Spawn is remembered and the Spa
     exit: { code: null, signal: "SIGKILL", error: null },
   }]);
 });
+
+Deno.test("LocalPool: a task ends when its leader does, even if a process that left its group keeps the output pipes open", async () => {
+  await using pool = new LocalPool();
+  const t0 = performance.now();
+  // setsid: the sleep leaves the task's group (and so its group kill) but
+  // keeps the task's stdout and stderr.
+  const evs = await run(pool, {
+    shell: "setsid sleep 30 & echo $!; sleep 0.3; exit 3",
+    timeout_ms: null,
+  });
+  const ms = performance.now() - t0;
+  const escaped = Number(stdout(evs).trim());
+  try {
+    assert.deepEqual(exitOf(evs), { code: 3, signal: null, error: null });
+    assert.ok(await processAlive(escaped), "the sleep did not get away");
+    // The spawner's drain: 1 to 2 s after the leader (whole seconds).
+    assert.ok(ms < 4000, `the exit came ${Math.round(ms)} ms after the start`);
+  } finally {
+    if (escaped > 1) Deno.kill(escaped, "SIGKILL");
+  }
+});

@@ -31,7 +31,11 @@
 # - A task's exit is seen through a pidfd (Linux >= 5.3), not SIGCHLD: no
 #   signal handler, so no race with select().
 # - When the leader exits, its group is SIGKILLed (a background grandchild
-#   must not outlive the task nor hold its pipes open), then the pipes drain.
+#   must not outlive the task nor hold its pipes open), then the pipes drain
+#   for DRAIN_S at most: a descendant that left the group (setsid, setpgid)
+#   can hold them open for ever, and the task would never end. Its later
+#   writes then fail (SIGPIPE): the reference pool does not follow a process
+#   out of the task's group (SPEC §7 promises the group).
 # - stdin EOF (the pool is gone) or a failed write to the pool: every live
 #   group is SIGKILLed and the spawner exits, so no task outlives its pool.
 # - The parent waits for each child's exec (or its failure) before reading
@@ -45,6 +49,7 @@ use strict;
 my ($SETSID, $CLOSE, $STATE) = @ARGV;
 $STATE //= '';
 my $EINTR = 4;    # the same on every Linux architecture
+my $DRAIN_S = 2;    # whole seconds (no Time::HiRes): 1 to 2 s after the leader
 my $PIDFD_OPEN = 434;    # the same on every Linux architecture
 # Only stdin EOF ends the spawner (it then kills every group first): a
 # SIGTERM or a terminal's SIGINT/SIGHUP meant for the pool must not leave
@@ -178,6 +183,7 @@ sub on_ready {
   if ($role eq 'pidfd') {
     waitpid($t->{pid}, 0);
     $t->{status} = $?;
+    $t->{drain_until} = time + $DRAIN_S;
     kill('KILL', -$t->{pid});
     delete $by_fd{$fd};
     syscall($CLOSE, $fd);
@@ -190,10 +196,28 @@ sub on_ready {
     delete $by_fd{$fd};
     close delete $t->{$role};
   }
-  if (defined $t->{status} && !$t->{out} && !$t->{err}) {
-    delete $task{$id};
-    $dirty = 1;
-    out_frame('X', $id, $t->{status});
+  finish($id) if defined $t->{status} && !$t->{out} && !$t->{err};
+}
+
+sub finish {
+  my ($id) = @_;
+  my $t = delete $task{$id};
+  for my $role ('out', 'err') {
+    next if !$t->{$role};
+    delete $by_fd{ fileno $t->{$role} };
+    close delete $t->{$role};
+  }
+  $dirty = 1;
+  out_frame('X', $id, $t->{status});
+}
+
+# Tasks whose leader is gone but whose pipes something outside the group
+# still holds: ended once their drain time is up.
+sub end_drained {
+  my $now = time;
+  for my $id (keys %task) {
+    my $t = $task{$id};
+    finish($id) if defined $t->{status} && $now >= $t->{drain_until};
   }
 }
 
@@ -222,7 +246,8 @@ for (;;) {
   vec($rin, 0, 1) = 1;
   vec($rin, $_, 1) = 1 for keys %by_fd;
   my $rout = $rin;
-  if (select($rout, undef, undef, undef) < 0) {
+  my $draining = grep { defined $_->{status} } values %task;
+  if (select($rout, undef, undef, $draining ? 1 : undef) < 0) {
     next if $! == $EINTR;
     die "spawner: select: $!\n";
   }
@@ -230,5 +255,6 @@ for (;;) {
     on_ready($fd) if $by_fd{$fd} && vec($rout, $fd, 1);
   }
   on_stdin() if vec($rout, 0, 1);
+  end_drained() if $draining;
   save() if $dirty;
 }

@@ -110,7 +110,7 @@ export class PluginProcess implements PluginEndpoint {
     if (!this.#hasEnded) {
       await this.child.stdin.close().catch(() => {});
       if (options.kill) {
-        killGroup(this.pid, "SIGKILL");
+        killOne(this.pid);
         forced = true;
       } else {
         if ((options.via ?? "sigterm") === "sigterm") {
@@ -129,7 +129,7 @@ export class PluginProcess implements PluginEndpoint {
             "plugin ignored shutdown: SIGKILL",
             this.#fields,
           );
-          killGroup(this.pid, "SIGKILL");
+          killOne(this.pid);
           forced = true;
         }
       }
@@ -137,8 +137,12 @@ export class PluginProcess implements PluginEndpoint {
       await this.child.stdin.close().catch(() => {});
     }
     const s = await this.#exited;
-    // Helpers it left in its group go with it.
-    killGroup(this.pid, "SIGKILL");
+    // Helpers it left in its group go with it, after a moment to end on
+    // their own: the pool's spawner, seeing its stdin close, kills the
+    // tasks' groups (each its own session, out of reach of this group's
+    // SIGKILL) and removes its state file. Killed at once, it left them
+    // running until a next incarnation reaped them, if one ever came.
+    await settleGroup(this.pid, GROUP_SETTLE_MS);
     await this.#drained;
     await removeStaleSocket(this.socket);
     return { forced, code: s.signal ? null : s.code, signal: s.signal };
@@ -228,6 +232,32 @@ export function timer(
 
 function describeExit(s: Deno.CommandStatus): string {
   return s.signal ? `signal ${s.signal}` : `code ${s.code}`;
+}
+
+/** How long helpers left in a plugin's group get to end on their own. */
+const GROUP_SETTLE_MS = 1000;
+
+/** SIGKILLs the plugin process alone (its helpers get to clean up: settleGroup). */
+function killOne(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch {
+    // ESRCH: already gone
+  }
+}
+
+/** Waits up to `ms` for the group to empty, then SIGKILLs what is left. */
+async function settleGroup(pgid: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      Deno.kill(-pgid, "SIGCONT"); // a probe: harmless, and wakes a frozen helper
+    } catch {
+      return; // ESRCH: nobody left in the group
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  killGroup(pgid, "SIGKILL");
 }
 
 function killGroup(pid: number, sig: Deno.Signal): void {

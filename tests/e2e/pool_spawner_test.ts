@@ -71,3 +71,36 @@ Deno.test("SIGKILL the pool's spawner under a retries: 0 task: attempt lost, its
   assert.equal(envs.length, 1);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a frozen pool at the node's stop: the plugin is SIGKILLed alone and its spawner still ends the task's group, so nothing outlives the node", async () => {
+  await using c = await startCluster(["node-a"]);
+  const a = c.node("node-a");
+  await waitPlugin(c.etcd, "node-a", "pool", (r) => r.state === "ready");
+  const pool = spawned(a, "pool")!;
+  await dispatch(
+    c,
+    "name: frozen\ntasks:\n  - id: t0\n    run: 'sleep 300 & sleep 300'\n",
+  );
+  const group = await waitFor(
+    "the task's group under the spawner",
+    async () => {
+      const table = (await processTable()).filter((r) => r.state !== "Z");
+      const spawner = table.find((r) => r.ppid === pool.pid);
+      const worker = spawner && table.find((r) => r.ppid === spawner.pid);
+      const members = worker ? table.filter((r) => r.pgrp === worker.pid) : [];
+      return worker && members.length >= 2
+        ? worker.pid
+        : notYet({ spawner, worker, members });
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+  // The plugin alone is frozen: it ignores the SIGTERM of the node's stop,
+  // and after the 5 s grace the node SIGKILLs it.
+  Deno.kill(pool.pid, "SIGSTOP");
+  await a.stop(20_000);
+  await waitFor(
+    `the task's group ${group} gone after the node stopped`,
+    async () => (await processGroupAlive(group)) ? notYet("alive") : true,
+    { timeoutMs: 5_000 },
+  );
+});
