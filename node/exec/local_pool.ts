@@ -158,9 +158,18 @@ export class LocalPool implements Pool {
     const key = `${req.task_id}\x1f${req.claim_token}`;
     let r = this.#running.get(key);
     if (!r && this.#killedEarly.delete(key)) {
-      return (async function* () {
-        yield { exit: { code: null, signal: "SIGKILL", error: null } };
-      })();
+      // Refused for good: a second Spawn of the key re-attaches to this end.
+      r = {
+        spawner: this.#spawner!, // never used: id 0 reached no spawner
+        id: 0,
+        pid: 0,
+        events: [{ exit: { code: null, signal: "SIGKILL", error: null } }],
+        done: true,
+        waiters: new Set(),
+        timers: new Set(),
+      };
+      this.#running.set(key, r);
+      this.#forget(key);
     }
     if (!r) r = this.#start(key, req);
     return this.#follow(r);

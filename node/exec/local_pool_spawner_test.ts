@@ -94,7 +94,15 @@ Deno.test("LocalPool: the spawner keeps the live groups in the state file, and r
   const file = `${dir}/groups.json`;
   const read = async () => {
     try {
-      return JSON.parse(await Deno.readTextFile(file)) as number[];
+      const state = JSON.parse(await Deno.readTextFile(file)) as {
+        boot: string;
+        g: [number, number][];
+      };
+      assert.equal(state.boot, await bootId());
+      return state.g.map(([pgid, start]) => {
+        assert.ok(start > 0, `no start time for ${pgid}`);
+        return pgid;
+      });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return null;
       throw e;
@@ -138,7 +146,23 @@ Deno.test("LocalPool: a starting spawner SIGKILLs the groups the state file name
       other.spawn(spawnRequest({ shell: "sleep 300 & sleep 300" })),
     );
     const pgid = await w.pid;
-    await Deno.writeTextFile(file, JSON.stringify([pgid, 999_999_999]));
+    // Another group whose leader started later than the file says: its id
+    // was reused, the group is someone else's now.
+    const reused = follow(
+      other.spawn(spawnRequest({ argv: ["sleep", "300"] })),
+    );
+    const stranger = await reused.pid;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        boot: await bootId(),
+        g: [
+          [pgid, await startTime(pgid)],
+          [999_999_999, 1],
+          [stranger, (await startTime(stranger)) - 1],
+        ],
+      }),
+    );
     const reaped: number[][] = [];
     await using pool = new LocalPool({
       state_file: file,
@@ -151,6 +175,7 @@ Deno.test("LocalPool: a starting spawner SIGKILLs the groups the state file name
       () => reaped.length > 0 ? true : notYet(reaped),
     );
     assert.deepEqual(reaped, [[pgid]], "only the group that was there");
+    assert.ok(await processGroupAlive(stranger), "a reused id was killed");
     await waitFor(
       `group ${pgid} gone`,
       async () => (await processGroupAlive(pgid)) ? notYet("alive") : true,
@@ -160,9 +185,50 @@ Deno.test("LocalPool: a starting spawner SIGKILLs the groups the state file name
     assert.equal(exitOf(await run(pool, { argv: ["true"] })).code, 0);
     await waitFor("the file rewritten", async () => {
       const t = (await Deno.readTextFile(file)).trim();
-      return t === "[]" ? true : notYet(t);
+      return t === `{"boot":"${await bootId()}","g":[]}` ? true : notYet(t);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("LocalPool: a state file from before the last boot is not reaped from", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-lp-" });
+  const file = `${dir}/groups.json`;
+  try {
+    await using other = new LocalPool();
+    // Closed with the scope: its spawner then SIGKILLs this group.
+    const w = follow(other.spawn(spawnRequest({ argv: ["sleep", "300"] })));
+    const pgid = await w.pid;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        boot: "another-boot",
+        g: [[pgid, await startTime(pgid)]],
+      }),
+    );
+    const reaped: number[][] = [];
+    await using pool = new LocalPool({
+      state_file: file,
+      onReaped: (p) => reaped.push(p),
+    });
+    assert.equal(exitOf(await run(pool, { argv: ["true"] })).code, 0);
+    assert.deepEqual(reaped, []);
+    assert.ok(
+      await processGroupAlive(pgid),
+      "a group of another boot's file was killed",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function bootId(): Promise<string> {
+  return (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim();
+}
+
+/** /proc/<pid>/stat field 22, the process's start time in clock ticks. */
+async function startTime(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+}

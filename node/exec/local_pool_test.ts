@@ -218,22 +218,24 @@ Deno.test("LocalPool: Spawn is idempotent per (task_id, claim_token): a second o
 Deno.test("local pool: a Kill that overtakes its Spawn is remembered and the Spawn is refused", async () => {
   await using pool = new LocalPool();
   await pool.kill({ task_id: "s.early", claim_token: "7", grace_ms: 0 });
-  const events = [];
-  for await (
-    const ev of pool.spawn({
-      task_id: "s.early",
-      claim_token: "7",
-      workdir: Deno.cwd(),
-      argv: null,
-      shell: "echo ran",
-      prompt: null,
-      env: {},
-      timeout_ms: null,
-    })
-  ) events.push(ev);
-  assert.deepEqual(events, [{
-    exit: { code: null, signal: "SIGKILL", error: null },
-  }]);
+  const req = {
+    task_id: "s.early",
+    claim_token: "7",
+    workdir: Deno.cwd(),
+    argv: null,
+    shell: "echo ran",
+    prompt: null,
+    env: {},
+    timeout_ms: null,
+  };
+  // A second Spawn of the same key re-attaches to the refusal: never runs.
+  for (const attempt of [1, 2]) {
+    const events = [];
+    for await (const ev of pool.spawn(req)) events.push(ev);
+    assert.deepEqual(events, [{
+      exit: { code: null, signal: "SIGKILL", error: null },
+    }], `Spawn ${attempt}`);
+  }
 });
 
 Deno.test("LocalPool: a task ends when its leader does, even if a process that left its group keeps the output pipes open", async () => {

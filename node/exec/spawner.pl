@@ -5,10 +5,15 @@
 #
 # Usage: perl spawner.pl SETSID_NR CLOSE_NR [STATE_FILE]
 #   SETSID_NR, CLOSE_NR: this machine's syscall numbers (the pool knows them);
-#   STATE_FILE: where the live groups are kept, a JSON array of pgids, so
-#   the next spawner can reap what this one left if it and its pool die at
-#   once (a SIGKILL of the pool's group). At start the spawner SIGKILLs the
-#   groups the file names (and reports them in a "W" frame), then keeps the
+#   STATE_FILE: where the live groups are kept, so the next spawner can reap
+#   what this one left if it and its pool die at once (a SIGKILL of the
+#   pool's group): {"boot":"<boot id>","g":[[pgid,start],...]}, start being
+#   the leader's start time (/proc/<pid>/stat field 22). At start the
+#   spawner SIGKILLs the groups the file names, unless the machine booted
+#   since or the id now leads another process (a pid reused: someone else's
+#   group), and reports them in a "W" frame (a file without a boot id, an
+#   older spawner's, names no start times: it is not reaped from); then it
+#   keeps the
 #   file open and rewrites it in place after every loop turn that changed
 #   the groups: one write(2) from offset 0, padded with spaces to the old
 #   length (still valid JSON if it is killed before the truncate), no new
@@ -60,11 +65,29 @@ $SIG{$_} = 'IGNORE' for @IGNORED;
 binmode STDIN;
 binmode STDOUT;
 
-my %task;     # id -> {pid, pidfd, out, err, status}
+my %task;     # id -> {pid, start, pidfd, out, err, status}
 my %by_fd;    # fd number -> [id, role]
 my $inbuf = '';
 my $dirty = 0;    # the live groups changed since the state file was written
 my ($state_fh, $state_len) = (undef, 0);
+
+sub first_line {
+  my ($path) = @_;
+  open(my $fh, '<', $path) or return undef;
+  my $line = <$fh>;
+  close $fh;
+  return $line;
+}
+
+my $BOOT = first_line('/proc/sys/kernel/random/boot_id') // '';
+chomp $BOOT;
+
+# A process's start time in clock ticks since boot; undef once it is gone.
+sub start_time {
+  my $stat = first_line("/proc/$_[0]/stat") // return undef;
+  $stat =~ s/^.*\) //s or return undef;    # the name may hold spaces
+  return (split / /, $stat)[19];
+}
 
 sub reap_recorded {
   return if $STATE eq '';
@@ -72,7 +95,19 @@ sub reap_recorded {
     local $/;
     my $text = <$in> // '';
     close $in;
-    my @gone = grep { $_ > 1 && kill('KILL', -$_) } $text =~ /(\d+)/g;
+    my ($boot) = $text =~ /"boot":"([^"]*)"/;
+    my @gone;
+    if (defined $boot && $boot eq $BOOT) {
+      while ($text =~ /\[(\d+),(\d+)\]/g) {
+        my ($g, $start) = ($1, $2);
+        next if $g <= 1;
+        # A live leader with another start time: the id was reused. A dead
+        # one: the group, if it exists, is what this file's spawner left.
+        my $now = start_time($g);
+        next if defined $now && $now ne $start;
+        push @gone, $g if kill('KILL', -$g);
+      }
+    }
     out_frame('W', 0, join(',', @gone)) if @gone;
   }
   open($state_fh, '+>', $STATE)
@@ -82,7 +117,8 @@ sub reap_recorded {
 sub save {
   $dirty = 0;
   return if !$state_fh;
-  my $text = '[' . join(',', map { $_->{pid} } values %task) . ']';
+  my $text = qq({"boot":"$BOOT","g":[)
+    . join(',', map {"[$_->{pid},$_->{start}]"} values %task) . ']}';
   my $len = length $text;
   $text .= ' ' x ($state_len - $len) if $state_len > $len;
   sysseek($state_fh, 0, 0);
@@ -161,11 +197,14 @@ sub start {
     waitpid($pid, 0);
     return out_frame('F', $id, "pidfd_open: $e (needs Linux 5.3 or later)");
   }
-  $task{$id} = { pid => $pid, pidfd => $pidfd, out => $out_r, err => $err_r };
+  $task{$id} = {
+    pid => $pid, start => start_time($pid) // 0,
+    pidfd => $pidfd, out => $out_r, err => $err_r,
+  };
   $by_fd{$pidfd} = [$id, 'pidfd'];
   $by_fd{ fileno $out_r } = [$id, 'out'];
   $by_fd{ fileno $err_r } = [$id, 'err'];
-  $dirty = 1;
+  save();    # recorded before anyone hears it started
   out_frame('P', $id, $pid);
 }
 
@@ -181,10 +220,11 @@ sub on_ready {
   my ($id, $role) = @{ $by_fd{$fd} };
   my $t = $task{$id};
   if ($role eq 'pidfd') {
+    # The group first, while the unreaped leader still holds its id.
+    kill('KILL', -$t->{pid});
     waitpid($t->{pid}, 0);
     $t->{status} = $?;
     $t->{drain_until} = time + $DRAIN_S;
-    kill('KILL', -$t->{pid});
     delete $by_fd{$fd};
     syscall($CLOSE, $fd);
   } else {
