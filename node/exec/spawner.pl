@@ -13,11 +13,11 @@
 #   since or the id now leads another process (a pid reused: someone else's
 #   group), and reports them in a "W" frame (a file without a boot id, an
 #   older spawner's, names no start times: it is not reaped from); then it
-#   keeps the
-#   file open and rewrites it in place after every loop turn that changed
-#   the groups: one write(2) from offset 0, padded with spaces to the old
-#   length (still valid JSON if it is killed before the truncate), no new
-#   inode per write (a tmp file and rename cost ~0.3 ms per task here).
+#   keeps the file open and rewrites it in place as each task starts (before
+#   its "P") and after every loop turn that changed the groups: one write(2)
+#   from offset 0, padded with spaces to the old length (still valid JSON if
+#   it is killed before the truncate), no new inode per write (a tmp file and
+#   rename cost ~0.3 ms per task here).
 #
 # Wire, all integers big-endian:
 #   pool -> spawner (stdin): u32 length, then that many bytes:
