@@ -50,7 +50,7 @@ export function connectEtcd(
   const opts: IOptions = {
     hosts: endpoints,
     dialTimeout: options.dialTimeoutMs ?? (failFast ? 1500 : 5000),
-    faultHandling: failFast ? { host: () => noop, global: noop } : {
+    faultHandling: failFast ? failFastPolicy(endpoints.length) : {
       // The library's default breaker holds a host "open" for 5 s after three
       // failures, which would add 5 s to every recovery after an etcd restart.
       host: () =>
@@ -81,4 +81,26 @@ export function connectEtcd(
     },
   };
   return new Etcd3(opts);
+}
+
+/**
+ * The CLI's: one try per member, each member given up on at its first
+ * failure to answer (for a minute: a CLI run is short), so a dead member of
+ * three costs a refused connection, not the command. One member: no retry,
+ * its own error.
+ */
+function failFastPolicy(members: number): IOptions["faultHandling"] {
+  if (members <= 1) return { host: () => noop, global: noop };
+  return {
+    host: () =>
+      circuitBreaker(handleWhen((e) => isUnreachable(e)), {
+        halfOpenAfter: 60_000,
+        breaker: new ConsecutiveBreaker(1),
+      }),
+    // Retries, not tries: each failure opens its member's breaker, so the
+    // last try reaches the last member and its own error is the one told.
+    global: retry(handleWhen((e) => isUnreachable(e)), {
+      maxAttempts: members - 1,
+    }),
+  };
 }
