@@ -6,6 +6,13 @@ import { MAX_TXN_OPS, planChunks, randomSuffix } from "./dispatch_write.ts";
 import { progressLines, summaryLines } from "./dispatch_wait.ts";
 import { readSpecFile } from "./spec_file.ts";
 import { envelope } from "./test_util.ts";
+import {
+  makeTempDir,
+  REPO_ROOT,
+  startEtcd,
+  waitFor,
+} from "../tests/harness/mod.ts";
+import { childEnv } from "../tests/harness/paths.ts";
 
 const keys = new Keys("/boi/");
 
@@ -198,4 +205,51 @@ Deno.test("planChunks: a dispatch that would store more than MAX_STORED_BYTES is
   );
   // The same tasks without it fit.
   assert.ok(planChunks(keys, specWith(5000)).length > 1);
+});
+
+Deno.test("dispatch --wait losing etcd after the commit: exit 1 (not 3: something was written), the spec id in the JSON document", async () => {
+  await using etcd = await startEtcd();
+  const dir = await makeTempDir("boi-wait-lost-");
+  try {
+    const file = `${dir}/s.yaml`;
+    await Deno.writeTextFile(
+      file,
+      "name: lost\nid: lost-1\ntasks:\n- {id: a, run: x}\n",
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-q",
+        "-P=cli",
+        "cli.ts",
+        "dispatch",
+        file,
+        "--wait",
+        "--json",
+      ],
+      cwd: REPO_ROOT,
+      env: childEnv({ BOI_ETCD_ENDPOINTS: etcd.endpoint, NO_COLOR: "1" }),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await waitFor(
+      "the spec committed",
+      async () =>
+        (await etcd.client().get("/boi/specs/lost-1").string()) !== null,
+    );
+    await etcd.stop();
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(
+      stderr,
+      /^lost-1 is dispatched; stopped waiting for it: etcd unreachable: /,
+    );
+    const doc = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(doc.spec_id, "lost-1");
+    assert.deepEqual(doc.task_ids, ["lost-1.a"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

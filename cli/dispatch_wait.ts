@@ -3,6 +3,7 @@
  * as a live table on a terminal or one line per change otherwise, then a
  * summary.
  */
+import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { type Envelope, TERMINAL_STATES } from "../node/schema.ts";
 import type { ParsedSpec } from "../node/spec.ts";
 import { CliError, type Ctx, EXIT } from "./context.ts";
@@ -104,6 +105,19 @@ export async function waitForSpec(
       await feed.changed(Math.min(left, live ? 1000 : 60_000));
       if (live) redraw();
     }
+  } catch (err) {
+    // Exit 3 says "nothing written, dispatch again": not true any more.
+    if (!(err instanceof EtcdUnreachableError)) throw err;
+    if (ctx.json) {
+      ctx.printJson({
+        spec_id: parsed.spec_id,
+        task_ids: ids,
+        tasks: ids.map((id) => latest.get(id)!),
+      });
+    }
+    throw new CliError(
+      `${parsed.spec_id} is dispatched; stopped waiting for it: ${err.message}`,
+    );
   } finally {
     feed.close();
   }

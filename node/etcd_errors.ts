@@ -77,9 +77,13 @@ const NO_ANSWER_CODES = new Set<unknown>([
   "EHOSTUNREACH",
   "ENETUNREACH",
 ]);
-/** grpc-js's words for a call that got no answer, read on etcd3's own classes only. */
+/**
+ * grpc-js's words for a call that got no answer, read on etcd3's own classes
+ * only: e.g. "13 INTERNAL: Received RST_STREAM with code 2 triggered by
+ * internal client error: write EPIPE" when etcd stops under a stream.
+ */
 const NO_ANSWER_TEXT =
-  /Unavailable|DeadlineExceeded|deadline|ECONNREFUSED|No connection|connect|UNAVAILABLE|timed out/i;
+  /Unavailable|DeadlineExceeded|deadline|ECONNREFUSED|ECONNRESET|EPIPE|RST_STREAM|No connection|connect|UNAVAILABLE|timed out/i;
 
 /**
  * True for errors that mean "no answer from etcd" rather than "etcd said no".

@@ -120,6 +120,10 @@ Deno.test("isUnreachable: our own errors count by their class, never by the word
       Object.assign(new Error("raw grpc-js"), { code: 14 }),
       Object.assign(new Error("raw grpc-js"), { code: 4 }),
       Object.assign(new Error("socket"), { code: "ECONNREFUSED" }),
+      // etcd3 gives it its generic class: the status is 13, the text tells.
+      new (class GRPCInternalError extends Error {})(
+        "13 INTERNAL: Received RST_STREAM with code 2 triggered by internal client error: write EPIPE",
+      ),
       new Deno.errors.ConnectionRefused("dial"),
     ]
   ) assert.ok(isUnreachable(e), String(e));
