@@ -8,6 +8,7 @@ import type { Effect } from "./effects.ts";
 import { applyChange, applyOwnOp } from "./view_changes.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { MutableView } from "./view.ts";
+import { applyReads, lateReads, newerThan } from "./view_order.ts";
 import {
   applyProvisionEffect,
   applyProvisionEvent,
@@ -30,7 +31,13 @@ export function applyEvent(
       // changes are applied (every node applies every change of the cluster).
       const taskIds: string[] = [];
       let claims: [id: string, key: string][] | null = null;
+      // One stream, in revision order, a revision never split over two
+      // responses: a change at or below what it already delivered is a
+      // repeat. Applied, an old put would bring back a key deleted since
+      // (a claim that then blocks the task here).
+      const seen = view.watch_revision;
       for (const c of ev.changes) {
+        if (c.revision <= seen) continue;
         const p = applyChange(view, keys, c, warnings);
         if (c.revision > view.watch_revision) view.watch_revision = c.revision;
         if (p?.collection === "dispatch-queue") taskIds.push(p.id);
@@ -52,7 +59,12 @@ export function applyEvent(
       notePending(view, ev.at, taskIds);
       break;
     }
-    case "relist":
+    case "relist": {
+      // Paging a large list takes a while, and the node goes on meanwhile:
+      // its own acknowledged writes after the list's revision (a claim, an
+      // envelope, a delete) are newer than the list and must outlive it, or
+      // a running worker would look unclaimed and be killed.
+      const newer = newerThan(view, keys, ev.revision);
       view.nodes.clear();
       view.caps.clear();
       view.specs.clear();
@@ -68,6 +80,7 @@ export function applyEvent(
       clearProvisionRecords(view.provision);
       view.watch_revision = ev.revision;
       for (const c of ev.kvs) applyChange(view, keys, c, warnings);
+      applyReads(view, keys, newer, warnings);
       warnOrphanClaims(view, keys, ev.kvs, warnings);
       for (const id of view.pending_since.keys()) {
         if (!view.tasks.has(id)) view.pending_since.delete(id);
@@ -80,6 +93,7 @@ export function applyEvent(
       }
       notePending(view, ev.at);
       break;
+    }
     case "result_flushed": {
       const w = view.workers.get(ev.task_id);
       if (w && w.fence === ev.fence) view.workers.delete(ev.task_id);
@@ -122,11 +136,11 @@ export function applyEvent(
           for (const op of ev.effect.success) {
             applyOwnOp(view, keys, op, ev.revision, warnings);
           }
-        } else applyReads(view, keys, ev.reads!, warnings);
+        } else lateReads(view, keys, ev.reads!, ev.revision, warnings);
         notePending(view, ev.at, [ev.effect.task_id]);
       } else if (ev.reads) {
         // Re-read, then re-decide: the failed compare's current records.
-        applyReads(view, keys, ev.reads, warnings);
+        lateReads(view, keys, ev.reads, ev.revision, warnings);
         notePending(view, ev.at, [ev.effect.task_id]);
         if (ev.effect.reason === "claim") {
           view.steal_after_revision = Math.max(
@@ -236,19 +250,6 @@ function warnOrphanClaims(
     if (p?.collection === "claims" && !view.tasks.has(p.id)) {
       warnings.push(`${c.key}: claim for a task that does not exist`);
     }
-  }
-}
-
-/** Applies records read back with a transaction; an absent key is a delete at the read's revision. */
-function applyReads(
-  view: MutableView,
-  keys: Keys,
-  reads: KeyChange[],
-  warnings: string[],
-): void {
-  for (const c of reads) {
-    applyChange(view, keys, c, warnings);
-    if (c.kv === null) view.tombstones.set(c.key, c.revision);
   }
 }
 

@@ -194,18 +194,18 @@ Deno.test("a requeue after cancel_requested ends CANCELLED", () => {
 Deno.test("BLOCKED: unblocked when all deps are DONE, CANCELLED when one FAILED", () => {
   const dep = (state: Envelope["state"]) =>
     put(keys.task("s1.d"), envelope("d", { state }));
+  const a = cluster("node-a", NODES);
+  const a2 = cluster("node-a", NODES);
   const blocked = put(
     keys.task(T1),
     envelope("t1", { state: "BLOCKED", depends_on: ["s1.d"] }),
   );
-  const a = cluster("node-a", NODES);
   assert.deepEqual(
     txns(feed(a, 0, blocked, dep("RUNNING"))).filter((e) => e.task_id === T1),
     [],
   );
   const un = txns(feed(a, 1, dep("DONE"))).filter((e) => e.task_id === T1);
   assert.equal(un[0]?.reason, "unblock");
-  const a2 = cluster("node-a", NODES);
   feed(
     a2,
     0,

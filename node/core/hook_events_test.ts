@@ -244,10 +244,11 @@ Deno.test("node.joined comes from the node itself, node.left from the monitor of
 });
 
 Deno.test("task.dispatched: once per task, by its monitor, when the spec commits (never on a re-list)", () => {
+  // Views first: the watch delivers only what is newer than their list.
+  const views = ["node-a", "node-b"].map((self) => view({ node_id: self }));
   const { ids, changes } = committedSpec("s2", 20);
   const counts = new Map<string, number>();
-  for (const self of ["node-a", "node-b"]) {
-    const v = view({ node_id: self });
+  for (const v of views) {
     const out = emits(
       step(v, { type: "changes", at: 1, changes: changes }),
     )
@@ -269,7 +270,7 @@ Deno.test("task.dispatched: once per task, by its monitor, when the spec commits
 });
 
 Deno.test("task.dispatched and node.left: a node record without a lease or caps is no monitor, so no event loses its emitter", () => {
-  const { ids, changes } = committedSpec("s4", 30);
+  const views = ["node-a", "node-b"].map((self) => view({ node_id: self }));
   // Written by hand: no lease, no caps. Ranked as a member it would win about
   // a third of the tasks on every node, and nobody would emit for those.
   const stray = put(keys.node("node-x"), {
@@ -279,10 +280,10 @@ Deno.test("task.dispatched and node.left: a node record without a lease or caps 
     started_at: 0,
     pid: 1,
   });
+  const { ids, changes } = committedSpec("s4", 30);
   const counts = new Map<string, number>();
   let left = 0;
-  for (const self of ["node-a", "node-b"]) {
-    const v = view({ node_id: self });
+  for (const v of views) {
     step(v, { type: "changes", at: 1, changes: [stray] });
     for (
       const e of emits(
@@ -307,6 +308,10 @@ Deno.test("task.dispatched and node.left: a node record without a lease or caps 
 });
 
 Deno.test("without a taker of watched task events (no hooks plugin, no debug log) none is computed; node.left still is, and the decisions are the same", () => {
+  const views = {
+    on: view({ watched_task_events: true }),
+    off: view({ watched_task_events: false }),
+  };
   const { changes } = committedSpec("s3", 20);
   const gone: KeyChange = {
     key: keys.node("node-b"),
@@ -314,7 +319,7 @@ Deno.test("without a taker of watched task events (no hooks plugin, no debug log
     kv: null,
   };
   const run = (watched: boolean) => {
-    const v = view({ watched_task_events: watched });
+    const v = views[watched ? "on" : "off"];
     const dispatched = step(v, {
       type: "changes",
       at: 1,

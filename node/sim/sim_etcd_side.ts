@@ -51,6 +51,9 @@ export class SimEtcdSide {
         ok = r.ok;
         if (!ok) reads = this.#reads(t.read_on_failure, r.reads);
       }
+      // A failed compare's header revision is when its reads were taken,
+      // not when the answer arrives (the watch may be past it by then).
+      const readAt = this.n.w.etcd.revision;
       this.n.later(this.n.w.lat(), () => {
         // The answer arrives: from here the node knows the compare failed.
         if (!ok) this.n.check.onTxnConflict(this.n, e);
@@ -59,7 +62,7 @@ export class SimEtcdSide {
           at: this.n.now,
           effect: e,
           ok,
-          revision: ok ? revision : this.n.w.etcd.revision,
+          revision: ok ? revision : readAt,
           error: null,
           reads,
         });
