@@ -14,7 +14,7 @@ export function capsRecord(
   pendingFlush: number,
 ): CapsRecord {
   const busy = localBusy(view);
-  const draining = view.draining.has(view.config.node_id);
+  const drainRequest = view.draining.get(view.config.node_id);
   return {
     static: { ...view.config.static_caps },
     dynamic: {
@@ -22,13 +22,16 @@ export function capsRecord(
       workers_max: view.config.workers_max,
       health: selfHealth(view, at),
       pending_flush: pendingFlush,
-      ...(draining
+      ...(drainRequest !== undefined
         ? {
           // Drained: no process, no result still being written or parked.
           drain_state:
             view.workers.size === 0 && busy === 0 && pendingFlush === 0
               ? "drained"
               : "draining",
+          // Which request this answers: a drain asked again right after an
+          // undrain changes the record, so the CLI sees it taken.
+          drain_request: drainRequest,
         }
         : {}),
     },

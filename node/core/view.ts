@@ -174,8 +174,8 @@ export interface NodeView {
   readonly claim_expiries: readonly number[];
   /** Leases already counted in `claim_expiries`. */
   readonly expired_leases: ReadonlySet<string>;
-  /** Nodes an operator asked to drain. */
-  readonly draining: ReadonlySet<string>;
+  /** Nodes an operator asked to drain → the request's mod revision. */
+  readonly draining: ReadonlyMap<string, number>;
   /** False while one of this node's plugins is not ready: the node is degraded. */
   readonly plugins_healthy: boolean;
   /** The health this node last announced (node.degraded / node.healed). */
@@ -220,7 +220,7 @@ export interface MutableView extends NodeView {
   attempted: Map<string, number>;
   claim_expiries: number[];
   expired_leases: Set<string>;
-  draining: Set<string>;
+  draining: Map<string, number>;
   plugins_healthy: boolean;
   reported_health: "ok" | "degraded";
   hooks_stalled: boolean;
@@ -258,7 +258,7 @@ export function emptyView(config: CoreConfig): MutableView {
     attempted: new Map(),
     claim_expiries: [],
     expired_leases: new Set(),
-    draining: new Set(),
+    draining: new Map(),
     plugins_healthy: true,
     reported_health: "ok",
     hooks_stalled: false,

@@ -124,7 +124,7 @@ function applyParsed(
     if (p.id.startsWith("drain/")) {
       const node = p.id.slice("drain/".length);
       if (c.kv === null) view.draining.delete(node);
-      else view.draining.add(node);
+      else view.draining.set(node, c.kv.mod_revision);
     }
     if (p.id === "dispatch_paused") {
       if (c.kv === null) view.dispatch_paused = false;
