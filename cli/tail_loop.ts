@@ -86,8 +86,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * The tail loop. Resolves the node, streams from the offset, and on a drop
  * (or, following, when the task moved or ended) resolves again and resumes.
  * A task that moves to another node (its claimant died, or a retry ran
- * elsewhere) has a new log there: the loop says so on stderr and follows
- * that log from 0.
+ * elsewhere) has a new log there: the loop reads what the old node still
+ * has to the end (if it answers), says so on stderr and follows the new
+ * log from where this run left it on that node (0 the first time: a node
+ * keeps one log per task, attempts appended).
  */
 export async function tailLoop(
   taskId: string,
@@ -112,6 +114,9 @@ export async function tailLoop(
   };
   const left = () =>
     opts.max_bytes === null ? null : opts.max_bytes - r.written;
+  /** The node followed last, and how far this run got in each node's log. */
+  let prev: TailTarget | null = null;
+  const reached = new Map<string, number>();
 
   for (;;) {
     if (deps.signal.aborted) {
@@ -140,12 +145,20 @@ export async function tailLoop(
       continue;
     }
     if (r.node_id !== null && t.node_id !== r.node_id) {
+      // The follow was cut when etcd said it moved; the old node may still
+      // have bytes of that attempt this run has not read (a slow reader).
+      if (prev?.addr && (left() ?? 1) > 0) {
+        await stream(taskId, prev, { ...opts, follow: false }, r, deps, 0)
+          .catch(() => {}); // gone or refusing: what it had is lost to us
+      }
+      reached.set(r.node_id, r.offset);
+      r.offset = reached.get(t.node_id) ?? 0;
       deps.warn(
-        `tail: task ${taskId} moved from node ${r.node_id} to ${t.node_id}: following its log there from offset 0`,
+        `tail: task ${taskId} moved from node ${r.node_id} to ${t.node_id}: following its log there from offset ${r.offset}`,
       );
-      r.offset = 0;
     }
     r.node_id = t.node_id;
+    prev = t;
     if (t.addr === null) {
       const msg =
         `log unavailable: node ${t.node_id} is not live (task state ${t.state})`;

@@ -339,3 +339,68 @@ Deno.test("tail --follow: a signal stops it with the offset of what was written"
   assert.equal(r.offset, 12);
   assert.equal(new TextDecoder().decode(out.bytes()), "first chunk\n");
 });
+
+Deno.test("tail --follow: a task that moves while a slow reader is behind still gets the rest of the old node's log before the new one", async () => {
+  await using a = fakeNode(() => null);
+  await using b = fakeNode(() => null);
+  const first = random(8_000); // several of the fake node's 997-byte chunks
+  a.append(first);
+  b.append(new TextEncoder().encode("attempt 2 on b\n"));
+  let t = target(a, "RUNNING", "a");
+  setTimeout(() => t = target(b, "RUNNING", "b"), 50); // a stays live
+  setTimeout(() => {
+    b.end();
+    t = target(b, "DONE", "b");
+  }, 1500);
+  const out = collector();
+  await tailLoop("s.t", { follow: true, since_bytes: 0, max_bytes: null }, {
+    ...quiet,
+    resolve: () => Promise.resolve(t),
+    fetch,
+    // A slow reader: the follow of a is cut long before it has read a's log.
+    write: async (bytes) => {
+      await new Promise((r) => setTimeout(r, 60));
+      await out.write(bytes);
+    },
+    signal: new AbortController().signal,
+  });
+  const got = out.bytes();
+  assert.equal(got.length, first.length + 15);
+  assert.deepEqual(got.subarray(0, first.length), first);
+  assert.equal(
+    new TextDecoder().decode(got.subarray(first.length)),
+    "attempt 2 on b\n",
+  );
+});
+
+Deno.test("tail --follow: a task back on a node it ran on before resumes that node's log where this run left it, not from 0", async () => {
+  await using a = fakeNode(() => null);
+  await using b = fakeNode(() => null);
+  const enc = new TextEncoder();
+  a.append(enc.encode("attempt 1 on a\n"));
+  b.append(enc.encode("attempt 2 on b\n"));
+  let t = target(a, "RUNNING", "a");
+  setTimeout(() => {
+    t = target(b, "RUNNING", "b");
+    setTimeout(() => {
+      a.append(enc.encode("attempt 3 on a\n")); // one log per task per node
+      t = target(a, "RUNNING", "a");
+      setTimeout(() => {
+        a.end();
+        t = target(a, "DONE", "a");
+      }, 400);
+    }, 400);
+  }, 100);
+  const out = collector();
+  await tailLoop("s.t", { follow: true, since_bytes: 0, max_bytes: null }, {
+    ...quiet,
+    resolve: () => Promise.resolve(t),
+    fetch,
+    write: out.write,
+    signal: new AbortController().signal,
+  });
+  assert.equal(
+    new TextDecoder().decode(out.bytes()),
+    "attempt 1 on a\nattempt 2 on b\nattempt 3 on a\n",
+  );
+});
