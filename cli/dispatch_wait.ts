@@ -75,6 +75,15 @@ export async function waitForSpec(
     (taskId) => wanted.has(taskId),
   );
 
+  /** With --json, the one document: the spec and its tasks as last seen. */
+  const printDoc = () => {
+    if (!ctx.json) return;
+    ctx.printJson({
+      spec_id: parsed.spec_id,
+      task_ids: ids,
+      tasks: ids.map((id) => latest.get(id)!),
+    });
+  };
   const finished = () =>
     ids.every((id) =>
       gone.has(id) || TERMINAL_STATES.has(latest.get(id)!.state)
@@ -91,13 +100,7 @@ export async function waitForSpec(
         const waiting = ids.filter((id) =>
           !gone.has(id) && !TERMINAL_STATES.has(latest.get(id)!.state)
         );
-        if (ctx.json) {
-          ctx.printJson({
-            spec_id: parsed.spec_id,
-            task_ids: ids,
-            tasks: ids.map((id) => latest.get(id)!),
-          });
-        }
+        printDoc();
         throw new CliError(
           `timed out after ${timeoutText} waiting for: ${waiting.join(", ")}`,
         );
@@ -108,13 +111,7 @@ export async function waitForSpec(
   } catch (err) {
     // Exit 3 says "nothing written, dispatch again": not true any more.
     if (!(err instanceof EtcdUnreachableError)) throw err;
-    if (ctx.json) {
-      ctx.printJson({
-        spec_id: parsed.spec_id,
-        task_ids: ids,
-        tasks: ids.map((id) => latest.get(id)!),
-      });
-    }
+    printDoc();
     throw new CliError(
       `${parsed.spec_id} is dispatched; stopped waiting for it: ${err.message}`,
     );
@@ -126,9 +123,8 @@ export async function waitForSpec(
   const allDone = ids.every((id) =>
     !gone.has(id) && latest.get(id)!.state === "DONE"
   );
-  if (ctx.json) {
-    ctx.printJson({ spec_id: parsed.spec_id, task_ids: ids, tasks });
-  } else {
+  if (ctx.json) printDoc();
+  else {
     for (
       const line of summaryLines(
         parsed.spec_id,

@@ -2,6 +2,8 @@
  * What keeps the view from going back in time when records reach it other
  * than through the watch: a failed transaction's reads, answered after the
  * watch moved past them, and a re-list older than the node's own writes.
+ * (The watch's own repeats are skipped where changes are applied, in
+ * apply.ts: a change at or below the revision already delivered.)
  * @module
  */
 import type { Keys } from "../keys.ts";

@@ -382,18 +382,7 @@ export class BoiNode {
     for (const t of this.#timers) clearInterval(t);
     this.#workers.ahead.dropAll();
     const workers = [...this.view.workers.values()];
-    for (const w of workers) {
-      this.deps.pool.kill({
-        task_id: w.task_id,
-        claim_token: String(w.fence),
-        grace_ms: 2000,
-      }).catch(() => {});
-    }
-    // The lease goes only once they are gone (the pool sends SIGKILL after
-    // the grace), or after 3 s (a pool that answers nothing): released
-    // earlier, another node could start the same task while one that
-    // ignores SIGTERM still runs here.
-    await this.#workers.settled(3000);
+    await this.#workers.stopAll(workers); // before the lease goes
     await this.#watch.stop();
     await this.hooks?.stop().catch(() => {}); // the final HWM, while the lease still holds
     await this.#registration.revoke();

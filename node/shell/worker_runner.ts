@@ -125,12 +125,24 @@ export class WorkerRunner {
     return p.finally(() => this.#live.delete(p));
   }
 
-  /** Resolves once every spawned worker has exited, or after `ms`. */
-  async settled(ms: number): Promise<void> {
+  /**
+   * The node's stop: kills every worker (SIGTERM, SIGKILL after 2 s) and
+   * resolves once they are gone, or after 3 s (a pool that answers nothing).
+   * The lease must outlive them: released earlier, another node could start
+   * the same task while one that ignores SIGTERM still runs here.
+   */
+  async stopAll(workers: { task_id: string; fence: number }[]): Promise<void> {
+    for (const w of workers) {
+      this.deps.pool.kill({
+        task_id: w.task_id,
+        claim_token: String(w.fence),
+        grace_ms: 2000,
+      }).catch(() => {});
+    }
     let t: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#live),
-      new Promise((r) => t = setTimeout(r, ms)),
+      new Promise((r) => t = setTimeout(r, 3000)),
     ]);
     clearTimeout(t);
   }
