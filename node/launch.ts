@@ -18,6 +18,7 @@ import { parsePluginsConfig } from "./plugins/config.ts";
 import { lockFlags, nodeLock } from "./permissions.ts";
 import { identityPaths } from "./identity/files.ts";
 import { nodeHeapFlags } from "./heap_flags.ts";
+import { loaderFreeEnv } from "./shell/child_env.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 /** Named, so `-P=node` is found whatever the working dir of the printed command. */
@@ -98,6 +99,8 @@ function resolveOnce(host: string): string[] {
   try {
     const out = new Deno.Command("getent", {
       args: ["ahosts", host],
+      clearEnv: true,
+      env: loaderFreeEnv().env,
       stdout: "piped",
       stderr: "null",
     }).outputSync();
@@ -183,9 +186,18 @@ export function lockedCommand(): LockedCommand {
 async function runLocked(c: LockedCommand): Promise<number> {
   // By name: the set `node-launcher` may run `deno` from PATH (a static set
   // cannot name Deno.execPath(), which is often behind a symlink).
+  const { env, dropped } = loaderFreeEnv();
+  if (dropped.length > 0) {
+    console.error(
+      `boi node: not passing ${
+        dropped.join(", ")
+      } to the node: a permission-locked process may not start plugins with loader variables in its env; a task that needs one sets it in its spec's env`,
+    );
+  }
   const child = new Deno.Command("deno", {
     args: c.argv.slice(1),
-    env: { ...c.env, BOI_LIFELINE: "stdin" },
+    clearEnv: true,
+    env: { ...env, ...c.env, BOI_LIFELINE: "stdin" },
     stdin: "piped",
     stdout: "inherit",
     stderr: "inherit",

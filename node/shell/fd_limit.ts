@@ -1,3 +1,5 @@
+import { loaderFreeEnv } from "./child_env.ts";
+
 /** How many connections the node's HTTP front door takes, from its open-file limit. */
 /**
  * The connection limit for an open-file limit: each relayed connection costs
@@ -16,6 +18,8 @@ export async function openFileLimit(): Promise<number> {
   try {
     const out = await new Deno.Command("prlimit", {
       args: ["--nofile", "--output=SOFT", "--noheadings"],
+      clearEnv: true,
+      env: loaderFreeEnv().env,
       stdin: "null",
       stdout: "piped",
       stderr: "null",

@@ -6,6 +6,7 @@
 import { connectEtcd } from "../etcd_client.ts";
 import { deadline, LOCAL_ENDPOINT } from "../etcd_errors.ts";
 import type { Logger } from "./log.ts";
+import { loaderFreeEnv } from "./child_env.ts";
 
 const DIR = ".boi/etcd";
 
@@ -44,6 +45,8 @@ export async function ensureLocalEtcd(log: Logger): Promise<string> {
       "--initial-advertise-peer-urls=http://127.0.0.1:2380",
       "--initial-cluster=boi-local=http://127.0.0.1:2380",
     ],
+    clearEnv: true,
+    env: loaderFreeEnv().env,
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -189,7 +189,13 @@ Deno.test("permission lock: a cluster under the shipped permissions works and is
     httpPort: p1,
     dataDir: d1,
     caps: { "x-test-lock": "a" },
-    env: { BOI_PEERS: env1.BOI_PEERS },
+    // A loader variable in the operator's shell (CUDA and conda hosts set
+    // one): Deno refuses it to a locked process's children, so the launcher
+    // drops it; before, the launcher died with an uncaught NotCapable.
+    env: {
+      BOI_PEERS: env1.BOI_PEERS,
+      LD_LIBRARY_PATH: "/nonexistent/boi-test-lib",
+    },
   });
   await using n2 = await startNode(etcd, {
     ...locked,
@@ -213,7 +219,20 @@ Deno.test("permission lock: a cluster under the shipped permissions works and is
       assert.deepEqual(cmdline.slice(1), flags.argv.slice(1));
       assert.ok(!cmdline.includes("-A") && !cmdline.includes("--allow-all"));
       assert.ok(cmdline.includes("-P=node"), cmdline.join(" "));
+      const environ = (await Deno.readTextFile(`/proc/${pid}/environ`))
+        .split("\0");
+      assert.ok(
+        !environ.some((kv) => kv.startsWith("LD_")),
+        `the locked node got a loader variable: ${
+          environ.filter((kv) => kv.startsWith("LD_"))
+        }`,
+      );
     }
+    assert.match(
+      n1.logTail(200),
+      /not passing LD_LIBRARY_PATH to the node/,
+      "the launcher says what it dropped",
+    );
 
     // Normal work passes: a spec dispatched through the CLI ends DONE.
     const specFile = `${outside}/spec.yaml`;
