@@ -73,7 +73,8 @@ export function gitWorkspaceHandlers(opts: GitWorkspaceOptions): GitWorkspace {
   };
   const remove = async (path: string) => {
     try {
-      await git(["-C", repo, "worktree", "remove", "--force", path]);
+      // Twice: a worktree left locked by a killed `worktree add` too.
+      await git(["-C", repo, "worktree", "remove", "-f", "-f", path]);
     } catch {
       // not a registered worktree (any more): remove the files, forget the entry
       await Deno.remove(path, { recursive: true }).catch(() => {});
@@ -81,14 +82,37 @@ export function gitWorkspaceHandlers(opts: GitWorkspaceOptions): GitWorkspace {
     }
   };
   return {
-    prepare: (req) =>
+    prepare: (req, ctx) =>
       serial(async () => {
+        // Prepares wait their turn here; one the core has given up on
+        // (its deadline) is not built, or its worktree would leak.
+        if (ctx.signal.aborted) {
+          throw new PluginError(
+            "UNAVAILABLE",
+            `prepare of ${req.task_id}: the caller gave up before its turn (${
+              String(ctx.signal.reason)
+            })`,
+          );
+        }
         const dir = `${root}/${pathSegment("spec_id", req.spec_id)}`;
         const workdir = `${dir}/${pathSegment("task_id", req.task_id)}`;
         // A previous attempt's leftovers must not leak into this one.
         if (await exists(workdir)) await remove(workdir);
         await Deno.mkdir(dir, { recursive: true });
-        await git(["-C", repo, "worktree", "add", "--detach", workdir, ref]);
+        // `-f -f`: the path may still be registered (a crash mid-remove, a
+        // wiped root) and even locked (a killed `worktree add`); without it
+        // every later attempt of this task on this node failed here.
+        await git([
+          "-C",
+          repo,
+          "worktree",
+          "add",
+          "-f",
+          "-f",
+          "--detach",
+          workdir,
+          ref,
+        ]);
         const commit = await git(["-C", workdir, "rev-parse", "HEAD"]);
         return { workdir, env: { BOI_GIT_COMMIT: commit } };
       }),

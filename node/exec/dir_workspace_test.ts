@@ -74,3 +74,36 @@ Deno.test("dir workspace: a spec's directory goes with its last task, not before
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("dir workspace: a Cleanup still deleting never takes the next attempt's workdir", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const ws = new DirWorkspace(`${root}/work`);
+    for (let round = 0; round < 5; round++) {
+      const { workdir } = await ws.prepare(req);
+      // A task that leaves a big tree: its delete takes many file system calls.
+      for (let d = 0; d < 40; d++) {
+        Deno.mkdirSync(`${workdir}/d${d}`);
+        for (let f = 0; f < 50; f++) {
+          Deno.writeTextFileSync(`${workdir}/d${d}/f${f}`, "x");
+        }
+      }
+      // The core gave up on the Cleanup (its deadline) and the task was
+      // claimed again: the re-claim's Prepare runs while the delete goes on.
+      const cleaning = ws.cleanup({ ...req, workdir });
+      const again = await ws.prepare(req);
+      await cleaning;
+      assert.equal(again.workdir, workdir);
+      assert.deepEqual(
+        [...Deno.readDirSync(again.workdir)],
+        [],
+        `round ${round}: the new attempt's workdir is there and empty`,
+      );
+      await ws.cleanup({ ...req, workdir });
+    }
+    // Nothing half deleted is left behind in the root.
+    assert.deepEqual([...Deno.readDirSync(`${root}/work`)], []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
