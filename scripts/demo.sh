@@ -9,9 +9,10 @@ set -euo pipefail
 BOI_SCRIPT=demo
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+boi_trap_errors
 cd "$BOI_ROOT"
 
-bash scripts/setup.sh
+bash scripts/setup.sh --run
 boi_path
 
 # Ports can be moved (e.g. to run a second demo beside a first one).
@@ -27,6 +28,19 @@ export NO_COLOR=1
 for v in $(compgen -e | grep '^BOI_' || true); do unset "$v"; done
 
 mkdir -p .boi/pids
+
+# A failure or Ctrl-C after something was started leaves it running (its logs
+# are what you look at next): say how to stop it.
+started=""
+out=""
+on_exit() {
+  local rc=$?
+  [ -z "$out" ] || rm -f "$out"
+  if [ "$rc" -ne 0 ] && [ -n "$started" ]; then
+    log "what this started is still running ($started): bash scripts/down.sh stops it"
+  fi
+}
+trap on_exit EXIT
 
 # True if the pid in file $1 is alive and its command line contains $2
 # (a pid file can outlive its process, and pids get reused).
@@ -58,6 +72,7 @@ else
     --initial-cluster="boi-local=http://127.0.0.1:$PEER_PORT" \
     </dev/null >>.boi/etcd/etcd.log 2>&1 &
   echo $! >.boi/pids/etcd.pid
+  started="etcd"
   deadline=$((SECONDS + 20))
   until etcd_answers; do
     if ! pid_alive .boi/pids/etcd.pid etcd; then
@@ -84,6 +99,7 @@ for n in "${NODES[@]}"; do
       BOI_DATA_DIR=".boi/$n" BOI_PEERS="$peers" \
       setsid deno run -q -P=node-launcher node/launch.ts </dev/null >>".boi/$n.log" 2>&1 &
     echo $! >".boi/pids/$n.pid"
+    started="${started:+$started, }$n"
   fi
   port=$((port + 1))
 done
@@ -99,12 +115,8 @@ while :; do
       die "$n exited; see .boi/$n.log"
     fi
   done
-  seen="$(cli nodes --json 2>/dev/null | deno eval -q '
-    const want = Deno.args;
-    const nodes = JSON.parse(await new Response(Deno.stdin.readable).text());
-    const ids = nodes.map((n) => n.node_id);
-    console.log(want.filter((w) => ids.includes(w)).join(" "));
-  ' "${NODES[@]}" 2>/dev/null || true)"
+  seen="$(cli nodes --json 2>/dev/null |
+    deno run -q scripts/demo_json.ts registered "${NODES[@]}" 2>/dev/null || true)"
   [ "$seen" = "${NODES[*]}" ] && break
   if [ "$SECONDS" -ge "$deadline" ]; then
     die "only [${seen}] of [${NODES[*]}] registered within ${READY_TIMEOUT_S} s; see .boi/<node>.log"
@@ -117,25 +129,20 @@ cli nodes
 # --- dispatch ----------------------------------------------------------------
 log "dispatching $SPEC and waiting for it"
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+trap - ERR # the dispatch's own exit code is reported below
 set +e
 cli dispatch "$SPEC" --wait --timeout 120s | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
+started="" # up and working: down.sh is in the summary below
 
 spec_id="$(head -n1 "$out")"
 echo
 if [[ "$spec_id" =~ ^[a-z0-9][a-z0-9_-]{0,62}$ ]]; then
   echo "Task logs (on the node that ran each task):"
-  cli tasks list --spec "$spec_id" --json 2>/dev/null | deno eval -q '
-    const tasks = JSON.parse(await new Response(Deno.stdin.readable).text());
-    const w = Math.max(...tasks.map((t) => t.task_id.length));
-    for (const t of tasks) {
-      const node = t.ran_on ?? t.claimant_node_id;
-      console.log(`  ${t.task_id.padEnd(w)}  ${t.state.padEnd(9)}  ` +
-        (node ? `.boi/${node}/logs/${t.spec_id}/${t.task_id}.log` : "(not run)"));
-    }
-  ' || echo "  .boi/<node>/logs/$spec_id/<task_id>.log"
+  cli tasks list --spec "$spec_id" --json 2>/dev/null |
+    deno run -q scripts/demo_json.ts logs ||
+    echo "  .boi/<node>/logs/$spec_id/<task_id>.log"
 else
   echo "Task logs: .boi/<node>/logs/<spec_id>/<task_id>.log"
 fi

@@ -9,6 +9,13 @@ die() {
   exit 1
 }
 
+# Under `set -e` a failing command ends the script with only its own output
+# (apt's or npm's): name it on one line in our form. A script calls this after
+# sourcing; sections that expect failures turn it off with `trap - ERR`.
+boi_trap_errors() {
+  trap 'boi_rc=$?; log "error: \`$BASH_COMMAND\` failed (exit $boi_rc)"' ERR
+}
+
 # Runs a command as root: directly when we are root, else through sudo.
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then

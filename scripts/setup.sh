@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Installs what boi needs on a Debian machine that has Node.js and npm: Deno
-# (from npm), etcd, etcdctl and protoc (from Debian), and the project's npm
-# dependencies (so tests and nodes never download mid-run). Idempotent: a
-# second run only checks.
+# (from npm), etcd, etcdctl and perl (from Debian), the project's npm
+# dependencies (so tests and nodes never download mid-run) and, for the test
+# suite, protoc and Chromium. Idempotent: a second run only checks.
+# Usage: bash scripts/setup.sh [--run]   (--run: what a cluster needs, not
+# the test-only protoc and Chromium; scripts/demo.sh uses it)
 set -euo pipefail
 BOI_SCRIPT=setup
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+boi_trap_errors
 cd "$BOI_ROOT"
 boi_path
+FOR_TESTS=1
+case "${1:-}" in
+  "") ;;
+  --run) FOR_TESTS="" ;;
+  *) die "unknown argument $1: expected --run or nothing" ;;
+esac
 
 # --- Deno -------------------------------------------------------------------
 DENO_SPEC="deno@^2.9.6" # permission sets (-P=node) need Deno 2.9
@@ -52,31 +61,33 @@ if ! command -v perl >/dev/null 2>&1; then
 fi
 command -v perl >/dev/null 2>&1 || die "perl is still missing after apt-get install perl-base"
 
-# --- protoc ----------------------------------------------------------------------
-# The plugin messages' TypeScript is generated from proto/boi/**.proto
-# (scripts/gen_proto.sh); proto/gen_test.ts regenerates it to check that the
-# checked-in copy is current, and is only skipped (loudly) without protoc.
-if ! command -v protoc >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 || die "protoc is missing and there is no apt-get: install protoc 3.21 (protobuf-compiler) yourself"
-  log "installing protobuf-compiler with apt-get (generates proto/gen/)"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -q >&2
-  as_root apt-get install -y -q --no-install-recommends protobuf-compiler >&2
-fi
-command -v protoc >/dev/null 2>&1 || die "protoc is still missing after apt-get install protobuf-compiler"
+if [ -n "$FOR_TESTS" ]; then
+  # --- protoc ----------------------------------------------------------------------
+  # The plugin messages' TypeScript is generated from proto/boi/**.proto
+  # (scripts/gen_proto.sh); proto/gen_test.ts regenerates it to check that the
+  # checked-in copy is current, and is only skipped (loudly) without protoc.
+  if ! command -v protoc >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || die "protoc is missing and there is no apt-get: install protoc 3.21 (protobuf-compiler) yourself"
+    log "installing protobuf-compiler with apt-get (generates proto/gen/)"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q >&2
+    as_root apt-get install -y -q --no-install-recommends protobuf-compiler >&2
+  fi
+  command -v protoc >/dev/null 2>&1 || die "protoc is still missing after apt-get install protobuf-compiler"
 
-# --- Chromium ----------------------------------------------------------------
-# The dashboard's end-to-end test drives Debian's headless Chromium through
-# playwright-core (an npm package without a browser of its own).
-CHROMIUM=/usr/bin/chromium
-if [ ! -x "$CHROMIUM" ]; then
-  command -v apt-get >/dev/null 2>&1 || die "$CHROMIUM is missing and there is no apt-get: install Debian's chromium (the dashboard test needs it)"
-  log "installing chromium and fonts with apt-get (headless browser for the dashboard test)"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -q >&2
-  as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core fonts-liberation >&2
+  # --- Chromium ----------------------------------------------------------------
+  # The dashboard's end-to-end test drives Debian's headless Chromium through
+  # playwright-core (an npm package without a browser of its own).
+  CHROMIUM=/usr/bin/chromium
+  if [ ! -x "$CHROMIUM" ]; then
+    command -v apt-get >/dev/null 2>&1 || die "$CHROMIUM is missing and there is no apt-get: install Debian's chromium (the dashboard test needs it)"
+    log "installing chromium and fonts with apt-get (headless browser for the dashboard test)"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q >&2
+    as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core fonts-liberation >&2
+  fi
+  [ -x "$CHROMIUM" ] || die "$CHROMIUM is still missing after apt-get install chromium"
 fi
-[ -x "$CHROMIUM" ] || die "$CHROMIUM is still missing after apt-get install chromium"
 
 # --- project dependencies ---------------------------------------------------
 log "caching dependencies (deno install)"
@@ -95,4 +106,4 @@ if [ "${#entries[@]}" -gt 0 ]; then
   deno install -q --entrypoint "${entries[@]}" >&2
 fi
 
-log "ok: deno $deno_version ($(command -v deno)), $(etcd --version | head -n1) ($(command -v etcd)), $("$CHROMIUM" --version 2>/dev/null | head -n1)"
+log "ok: deno $deno_version ($(command -v deno)), $(etcd --version | head -n1) ($(command -v etcd))${FOR_TESTS:+, $("$CHROMIUM" --version 2>/dev/null | head -n1)}"
