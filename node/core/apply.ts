@@ -153,6 +153,7 @@ export function applyEvent(
     case "worker_prepared": {
       const w = view.workers.get(ev.task_id);
       if (w && w.fence === ev.fence && w.phase === "preparing") {
+        view.prepare_failures = [];
         view.workers.set(ev.task_id, {
           ...w,
           phase: "prepared",
@@ -186,6 +187,15 @@ export function applyEvent(
     case "worker_exit": {
       const w = view.workers.get(ev.task_id);
       if (w && w.fence === ev.fence) {
+        // A Prepare that failed by itself (not one we aborted: a stop, a
+        // cancel, a lost claim) is the node's failure, not the task's.
+        if (w.phase === "preparing" && ev.lost && !w.killing) {
+          const limit = view.config.claim_failure_limit;
+          view.prepare_failures = [
+            ...view.prepare_failures.filter((f) => f.task_id !== ev.task_id),
+            { at: ev.at, task_id: ev.task_id },
+          ].slice(-limit);
+        }
         view.workers.set(ev.task_id, {
           ...w,
           phase: "exited",

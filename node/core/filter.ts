@@ -14,11 +14,13 @@ export interface NodeCaps {
 
 /**
  * Degraded while `claim_failure_limit` of this node's claims expired within
- * `claim_failure_window_ms`, until `claim_failure_cooldown_ms` after the last of them.
+ * `claim_failure_window_ms`, until `claim_failure_cooldown_ms` after the last of them;
+ * likewise after the workspace Prepares of `claim_failure_limit` tasks failed in a row.
  */
 export function selfHealth(view: NodeView, at: number): "ok" | "degraded" {
   if (!view.plugins_healthy) return "degraded";
   const c = view.config;
+  if (prepareFailing(view, at)) return "degraded";
   const xs = view.claim_expiries;
   for (let i = 0; i + c.claim_failure_limit - 1 < xs.length; i++) {
     const last = xs[i + c.claim_failure_limit - 1];
@@ -30,6 +32,14 @@ export function selfHealth(view: NodeView, at: number): "ok" | "degraded" {
     }
   }
   return "ok";
+}
+
+/** Prepares of `claim_failure_limit` tasks failed in a row, the last within the cooldown. */
+export function prepareFailing(view: NodeView, at: number): boolean {
+  const c = view.config;
+  const xs = view.prepare_failures;
+  return xs.length >= c.claim_failure_limit &&
+    at < xs[xs.length - 1].at + c.claim_failure_cooldown_ms;
 }
 
 /** Effective capabilities of every live node; this node's own from local knowledge. */

@@ -13,7 +13,7 @@ import {
 import type { Effect } from "./effects.ts";
 import { claimSteals, ownQueue } from "./steal.ts";
 import { txnCommitted } from "./apply.ts";
-import { localBusy, selfHealth } from "./filter.ts";
+import { localBusy, prepareFailing, selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
 import { decideProvisioning, onProvisionEvent } from "./provision.ts";
@@ -221,9 +221,11 @@ function healthChange(view: NodeView, at: number): Effect[] {
   const now = selfHealth(view, at);
   if (now === view.reported_health) return [];
   const event = now === "degraded" ? "node.degraded" : "node.healed";
-  const reason = view.plugins_healthy
-    ? "claim-failure cooldown"
-    : "a plugin is not ready";
+  const reason = !view.plugins_healthy
+    ? "a plugin is not ready"
+    : prepareFailing(view, at)
+    ? "workspace Prepare failing"
+    : "claim-failure cooldown";
   return [
     {
       kind: "log",
@@ -232,6 +234,7 @@ function healthChange(view: NodeView, at: number): Effect[] {
       fields: {
         reason: now === "degraded" ? reason : "recovered",
         expiries: view.claim_expiries,
+        prepare_failures: view.prepare_failures,
       },
     },
     now === "degraded"

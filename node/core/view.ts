@@ -107,6 +107,12 @@ export interface WorkerResult {
   readonly finished_at: number;
 }
 
+/** A workspace Prepare that failed by itself (see `prepare_failures`). */
+export interface PrepareFailure {
+  readonly at: number;
+  readonly task_id: string;
+}
+
 /** A worker process this node started for a claim it won. */
 export interface Worker {
   readonly task_id: string;
@@ -174,6 +180,15 @@ export interface NodeView {
   readonly claim_expiries: readonly number[];
   /** Leases already counted in `claim_expiries`. */
   readonly expired_leases: ReadonlySet<string>;
+  /**
+   * This node's last workspace Prepares that failed, with none succeeding
+   * since, one per task (at most `claim_failure_limit` kept): the cooldown
+   * counts them as it counts expired claims, or a node whose disk is full
+   * fails every task it claims at once and claims the next one. Distinct
+   * tasks, so one task whose Prepare always fails (its own fault) cannot
+   * degrade the node by itself.
+   */
+  readonly prepare_failures: readonly PrepareFailure[];
   /** Nodes an operator asked to drain → the request's mod revision. */
   readonly draining: ReadonlyMap<string, number>;
   /** False while one of this node's plugins is not ready: the node is degraded. */
@@ -219,6 +234,7 @@ export interface MutableView extends NodeView {
   flushed: Map<string, number>;
   attempted: Map<string, number>;
   claim_expiries: number[];
+  prepare_failures: PrepareFailure[];
   expired_leases: Set<string>;
   draining: Map<string, number>;
   plugins_healthy: boolean;
@@ -257,6 +273,7 @@ export function emptyView(config: CoreConfig): MutableView {
     flushed: new Map(),
     attempted: new Map(),
     claim_expiries: [],
+    prepare_failures: [],
     expired_leases: new Set(),
     draining: new Map(),
     plugins_healthy: true,

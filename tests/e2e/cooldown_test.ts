@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  makeTempDir,
   readCaps,
   readClaim,
   readEnvelope,
@@ -117,4 +118,38 @@ Deno.test("claims expire 3 times on one node: it reports health degraded, gets n
     }); degraded (caps) +${degradedAt} ms; 6 other tasks DONE on node-y +${doneAt} ms; healed (caps) +${healedAt} ms, ${healedAfter} ms after the third expiry; attempt 4 DONE there`,
   );
   await y.waitRegistered(); // y served the whole time
+});
+
+Deno.test("a node whose workspace fails every Prepare (a full disk) degrades after 3 in a row instead of failing every task it claims", async () => {
+  await using etcd = await startEtcd();
+  const dataDir = await makeTempDir("boi-cooldown-x-");
+  await using _dir = {
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    },
+  };
+  // The reference workspace's root is a file: every Prepare fails at once
+  // (ENOTDIR), as on a full disk (ENOSPC), while the plugin stays healthy.
+  await Deno.mkdir(`${dataDir}/plugins/workspace`, { recursive: true });
+  await Deno.writeTextFile(`${dataDir}/plugins/workspace/work`, "");
+  await using x = await startNode(etcd, {
+    nodeId: "node-x",
+    dataDir,
+    workersMax: 1,
+  });
+  await using _y = await startNode(etcd, { nodeId: "node-y" });
+
+  const spec = await dispatchYaml(etcd, specYaml("full", 12, "'echo hi'"));
+  const done = await waitSpecTerminal(etcd, spec.spec_id);
+  assert.deepEqual(
+    done.map((t) => `${t.state}@${t.ran_on}`),
+    Array(12).fill("DONE@node-y"),
+  );
+  // Each lost attempt on node-x shows as an extra attempt of its task.
+  const lost = done.reduce((n, t) => n + t.attempts - 1, 0);
+  assert.ok(lost >= 3 && lost <= 4, `${lost} attempts lost on node-x`);
+  const line = await x.waitForLog((l) => l.msg === "node.degraded");
+  assert.equal(line.reason, "workspace Prepare failing");
+  const caps = await readCaps(etcd, "node-x");
+  assert.equal(caps?.value.dynamic.health, "degraded");
 });
