@@ -113,6 +113,35 @@ Deno.test("no capable node: the monitor marks the task once and emits task.unsch
   });
   const again = onTick(a, keys, 5000);
   assert.deepEqual(again, []);
+  // Deleted (its spec removed): forgotten, not kept for ever.
+  feed(a, 6000, del(keys.task(T1)));
+  assert.equal(a.unschedulable_reported.size, 0);
+  // Back, claimed by hand and re-queued: unschedulable again, reported again.
+  const gpu = { requires: { "x-test-gpu": "yes" } };
+  // (The monitor's requeue of a claim-less CLAIMED task: its write lost here.)
+  for (
+    const e of txns(feed(
+      a,
+      7000,
+      put(keys.task(T1), envelope("t1", { ...gpu, state: "CLAIMED" })),
+    ))
+  ) {
+    applyEvent(a, keys, {
+      type: "txn_done",
+      at: 7001,
+      effect: e,
+      ok: false,
+      revision: 0,
+      error: null,
+    });
+  }
+  const back = feed(a, 8000, put(keys.task(T1), envelope("t1", gpu)));
+  assert.equal(
+    back.filter((e) => e.kind === "emit" && e.event === "task.unschedulable")
+      .length,
+    1,
+    "reported again after it left PENDING",
+  );
   const c = cluster("node-c", NODES);
   assert.deepEqual(
     feed(

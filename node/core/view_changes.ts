@@ -266,7 +266,12 @@ export function indexTask(
   }
   // Set order is the order tasks became PENDING; a re-queued task goes to the back.
   if (env.state === "PENDING") view.pending.add(taskId);
-  else view.pending.delete(taskId);
+  else {
+    view.pending.delete(taskId);
+    // Reported once per stay in PENDING: a task claimed, then re-queued and
+    // unschedulable again is reported again (and the set does not grow).
+    view.unschedulable_reported.delete(taskId);
+  }
   if (TERMINAL_STATES.has(env.state)) {
     view.open.delete(taskId);
     hrwForget(taskId);
@@ -286,6 +291,7 @@ export function unindexTask(
   view.pending.delete(taskId);
   view.open.delete(taskId);
   view.attempted.delete(taskId);
+  view.unschedulable_reported.delete(taskId);
   hrwForget(taskId);
 }
 
