@@ -2,9 +2,9 @@
 # Installs what boi needs on a Debian machine that has Node.js and npm: Deno
 # (from npm), etcd, etcdctl and perl (from Debian), the project's npm
 # dependencies (so tests and nodes never download mid-run) and, for the test
-# suite, protoc and Chromium. Idempotent: a second run only checks.
+# suite, protoc, strace and Chromium. Idempotent: a second run only checks.
 # Usage: bash scripts/setup.sh [--run]   (--run: what a cluster needs, not
-# the test-only protoc and Chromium; scripts/demo.sh uses it)
+# the test-only protoc, strace and Chromium; scripts/demo.sh uses it)
 set -euo pipefail
 BOI_SCRIPT=setup
 # shellcheck source=scripts/lib.sh
@@ -74,6 +74,18 @@ if [ -n "$FOR_TESTS" ]; then
     as_root apt-get install -y -q --no-install-recommends protobuf-compiler >&2
   fi
   command -v protoc >/dev/null 2>&1 || die "protoc is still missing after apt-get install protobuf-compiler"
+
+  # --- strace ------------------------------------------------------------------
+  # node/shell/pending_flush_test.ts checks the syscalls that make a parked
+  # result durable (an fsync of the directory after a create or rename).
+  if ! command -v strace >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || die "strace is missing and there is no apt-get: install strace (a durability test needs it)"
+    log "installing strace with apt-get (the pending-flush durability test)"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q >&2
+    as_root apt-get install -y -q --no-install-recommends strace >&2
+  fi
+  command -v strace >/dev/null 2>&1 || die "strace is still missing after apt-get install strace"
 
   # --- Chromium ----------------------------------------------------------------
   # The dashboard's end-to-end test drives Debian's headless Chromium through

@@ -22,9 +22,25 @@ async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * Makes a file's creation or rename in `dir` durable: the fsync of a file
+ * keeps its data, not its name (power loss could lose a result that was
+ * acknowledged as kept, or bring back the file it replaced).
+ */
+async function syncDir(dir: string): Promise<void> {
+  const d = await Deno.open(dir, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
 export class PendingFlush {
   #entries: FlushEntry[] = [];
   #bytes = 0;
+  /** The file's name is durable in its directory (it was there at load, or synced since). */
+  #named = false;
   #lock: Promise<void> = Promise.resolve();
 
   constructor(
@@ -40,6 +56,7 @@ export class PendingFlush {
     let text = "";
     try {
       text = await Deno.readTextFile(this.path);
+      this.#named = true;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
@@ -96,6 +113,10 @@ export class PendingFlush {
         await f.sync();
       } finally {
         f.close();
+      }
+      if (!this.#named) {
+        await syncDir(this.#dir);
+        this.#named = true;
       }
       this.#entries.push(entry);
       this.#bytes += line.length;
@@ -156,7 +177,14 @@ export class PendingFlush {
       f.close();
     }
     await Deno.rename(tmp, this.path);
+    await syncDir(this.#dir);
+    this.#named = true;
     this.#bytes = data.length;
+  }
+
+  get #dir(): string {
+    const at = this.path.lastIndexOf("/");
+    return at > 0 ? this.path.slice(0, at) : at === 0 ? "/" : ".";
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {

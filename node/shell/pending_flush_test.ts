@@ -97,3 +97,86 @@ Deno.test("pending flush: a torn last line (a crash mid-write) is dropped at loa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** `strace` from PATH, or null: the durability check below watches the syscalls. */
+function strace(): string | null {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      if (Deno.statSync(`${dir}/strace`).isFile) return `${dir}/strace`;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+Deno.test({
+  name:
+    "pending flush: the file's creation and each rewrite's rename are made durable with an fsync of its directory",
+  async fn() {
+    // No skip: scripts/setup.sh installs strace with the other test tools.
+    assert.ok(
+      strace() !== null,
+      "strace is missing: run scripts/setup.sh (apt-get install strace)",
+    );
+    const dir = await Deno.makeTempDir({ prefix: "boi-flush-" });
+    try {
+      const mod = new URL("./pending_flush.ts", import.meta.url).href;
+      const logMod = new URL("./log.ts", import.meta.url).href;
+      const code = `
+        import { PendingFlush } from ${JSON.stringify(mod)};
+        import { Logger } from ${JSON.stringify(logMod)};
+        const e = ${JSON.stringify(entry(0, "x"))};
+        const f = new PendingFlush(${
+        JSON.stringify(`${dir}/n.jsonl`)
+      }, new Logger({}, "error"));
+        await f.load();
+        await f.append(e);
+        console.log("appended");
+        await f.remove(e.task_id, e.fence);
+        console.log("removed");`;
+      const out = await new Deno.Command(strace()!, {
+        args: [
+          "-f",
+          "-qq",
+          "-e",
+          "trace=openat,fsync,close,write",
+          "-e",
+          "signal=none",
+          "-o",
+          `${dir}/trace`,
+          Deno.execPath(),
+          "eval",
+          "-q",
+          code,
+        ],
+        cwd: new URL("../..", import.meta.url).pathname,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.equal(
+        stdout,
+        "appended\nremoved\n",
+        new TextDecoder().decode(out.stderr),
+      );
+      const lines = (await Deno.readTextFile(`${dir}/trace`)).split("\n");
+      // An open of the directory itself, then an fsync before the next open
+      // (Deno syncs a dup of the fd it opened, so fd numbers do not match).
+      let dirOpen = false;
+      let dirSyncs = 0;
+      for (const l of lines) {
+        const open = l.match(/openat\(AT_FDCWD, "([^"]+)"/);
+        if (open) dirOpen = open[1] === dir;
+        if (dirOpen && /fsync\(\d+\)\s+= 0/.test(l)) {
+          dirSyncs++;
+          dirOpen = false;
+        }
+      }
+      assert.ok(
+        dirSyncs >= 2,
+        `${dirSyncs} fsyncs of ${dir} (want one for the creation, one for the rename)`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
