@@ -153,7 +153,7 @@ export function applyEvent(
     case "worker_prepared": {
       const w = view.workers.get(ev.task_id);
       if (w && w.fence === ev.fence && w.phase === "preparing") {
-        view.prepare_failures = [];
+        if (view.prepare_failures.length > 0) view.prepare_failures = [];
         view.workers.set(ev.task_id, {
           ...w,
           phase: "prepared",
