@@ -37,68 +37,44 @@ case "$deno_version" in
   *) die "Deno $deno_version found at $(command -v deno); boi needs >= 2.9 (npm install -g $DENO_SPEC)" ;;
 esac
 
-# --- etcd -------------------------------------------------------------------
-if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 || die "etcd is missing and there is no apt-get: install etcd 3.4+ (etcd and etcdctl) yourself"
-  log "installing etcd-server and etcd-client with apt-get"
+# Installs Debian packages with apt-get unless every command named is found.
+# Usage: apt_need "<cmd> [<cmd>...]" "<why>" <package>...
+apt_need() {
+  local cmds=$1 why=$2 c missing=""
+  shift 2
+  for c in $cmds; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
+  [ -n "$missing" ] || return 0
+  command -v apt-get >/dev/null 2>&1 || die "${missing# } missing and there is no apt-get: install $* yourself ($why)"
+  log "installing $* with apt-get ($why)"
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -q >&2
-  as_root apt-get install -y -q --no-install-recommends etcd-server etcd-client >&2
-  # The package's service cannot start without systemd, and we do not want it:
-  # tests and the demo start their own etcd.
-fi
-command -v etcd >/dev/null 2>&1 || die "etcd is still missing after apt-get install"
+  as_root apt-get install -y -q --no-install-recommends "$@" >&2
+  for c in $cmds; do
+    command -v "$c" >/dev/null 2>&1 || die "$c is still missing after apt-get install $*"
+  done
+}
 
-# --- perl ----------------------------------------------------------------------
+# etcd 3.4+. The package's service cannot start without systemd, and we do
+# not want it: tests and the demo start their own etcd.
+apt_need "etcd etcdctl" "the cluster's store" etcd-server etcd-client
+
 # The reference pool starts tasks through a perl spawner (node/exec/spawner.pl,
 # no modules). perl-base is Essential in Debian, so this only checks.
-if ! command -v perl >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 || die "perl is missing and there is no apt-get: install perl (the reference pool's spawner needs it)"
-  log "installing perl-base with apt-get (the reference pool's spawner)"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -q >&2
-  as_root apt-get install -y -q --no-install-recommends perl-base >&2
-fi
-command -v perl >/dev/null 2>&1 || die "perl is still missing after apt-get install perl-base"
+apt_need perl "the reference pool's spawner" perl-base
 
 if [ -n "$FOR_TESTS" ]; then
-  # --- protoc ----------------------------------------------------------------------
   # The plugin messages' TypeScript is generated from proto/boi/**.proto
   # (scripts/gen_proto.sh); proto/gen_test.ts regenerates it to check that the
   # checked-in copy is current, and is only skipped (loudly) without protoc.
-  if ! command -v protoc >/dev/null 2>&1; then
-    command -v apt-get >/dev/null 2>&1 || die "protoc is missing and there is no apt-get: install protoc 3.21 (protobuf-compiler) yourself"
-    log "installing protobuf-compiler with apt-get (generates proto/gen/)"
-    export DEBIAN_FRONTEND=noninteractive
-    as_root apt-get update -q >&2
-    as_root apt-get install -y -q --no-install-recommends protobuf-compiler >&2
-  fi
-  command -v protoc >/dev/null 2>&1 || die "protoc is still missing after apt-get install protobuf-compiler"
-
-  # --- strace ------------------------------------------------------------------
+  apt_need protoc "generates proto/gen/" protobuf-compiler
   # node/shell/pending_flush_test.ts checks the syscalls that make a parked
   # result durable (an fsync of the directory after a create or rename).
-  if ! command -v strace >/dev/null 2>&1; then
-    command -v apt-get >/dev/null 2>&1 || die "strace is missing and there is no apt-get: install strace (a durability test needs it)"
-    log "installing strace with apt-get (the pending-flush durability test)"
-    export DEBIAN_FRONTEND=noninteractive
-    as_root apt-get update -q >&2
-    as_root apt-get install -y -q --no-install-recommends strace >&2
-  fi
-  command -v strace >/dev/null 2>&1 || die "strace is still missing after apt-get install strace"
-
-  # --- Chromium ----------------------------------------------------------------
+  apt_need strace "the pending-flush durability test" strace
   # The dashboard's end-to-end test drives Debian's headless Chromium through
   # playwright-core (an npm package without a browser of its own).
   CHROMIUM=/usr/bin/chromium
-  if [ ! -x "$CHROMIUM" ]; then
-    command -v apt-get >/dev/null 2>&1 || die "$CHROMIUM is missing and there is no apt-get: install Debian's chromium (the dashboard test needs it)"
-    log "installing chromium and fonts with apt-get (headless browser for the dashboard test)"
-    export DEBIAN_FRONTEND=noninteractive
-    as_root apt-get update -q >&2
-    as_root apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core fonts-liberation >&2
-  fi
-  [ -x "$CHROMIUM" ] || die "$CHROMIUM is still missing after apt-get install chromium"
+  apt_need "$CHROMIUM" "headless browser for the dashboard test" \
+    chromium fonts-dejavu-core fonts-liberation
 fi
 
 # --- project dependencies ---------------------------------------------------

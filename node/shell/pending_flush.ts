@@ -3,6 +3,7 @@
  * etcd was unreachable, fsynced before they count as kept, replayed oldest
  * first once etcd answers. An entry only ever becomes a write under its fence.
  */
+import { dirname } from "node:path";
 import { FlushEntry } from "../schema.ts";
 import type { Logger } from "./log.ts";
 
@@ -183,8 +184,7 @@ export class PendingFlush {
   }
 
   get #dir(): string {
-    const at = this.path.lastIndexOf("/");
-    return at > 0 ? this.path.slice(0, at) : at === 0 ? "/" : ".";
+    return dirname(this.path);
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {
