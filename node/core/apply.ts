@@ -105,6 +105,13 @@ export function applyEvent(
       break;
     case "plugins_health":
       view.plugins_healthy = ev.healthy;
+      // A plugin that crashed fails the Prepares in flight, often before
+      // its crash is seen: those are the crash's (its own budget counts it),
+      // not a workspace that refuses work (spec_cache_test: a SIGKILLed
+      // workspace plugin left its only node degraded for 5 min).
+      if (!ev.healthy && view.prepare_failures.length > 0) {
+        view.prepare_failures = [];
+      }
       break;
     case "hooks_backpressure":
       view.hooks_stalled = ev.stalled;
@@ -189,7 +196,10 @@ export function applyEvent(
       if (w && w.fence === ev.fence) {
         // A Prepare that failed by itself (not one we aborted: a stop, a
         // cancel, a lost claim) is the node's failure, not the task's.
-        if (w.phase === "preparing" && ev.lost && !w.killing) {
+        if (
+          w.phase === "preparing" && ev.lost && !w.killing &&
+          view.plugins_healthy
+        ) {
           const limit = view.config.claim_failure_limit;
           view.prepare_failures = [
             ...view.prepare_failures.filter((f) => f.task_id !== ev.task_id),

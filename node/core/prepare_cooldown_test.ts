@@ -117,3 +117,16 @@ Deno.test("prepare cooldown: one task whose Prepare always fails (its own fault)
   prepareFails(v, 1700, "x2");
   assert.equal(selfHealth(v, 1701), "degraded", "three tasks in a row");
 });
+
+Deno.test("prepare cooldown: Prepares lost to a plugin crash do not count, before or after the crash is seen", () => {
+  const v = cluster("node-a", ["node-a"]);
+  // The workspace plugin is SIGKILLed: its Prepares in flight fail first.
+  prepareFails(v, 1000, "x1");
+  prepareFails(v, 1001, "x2");
+  prepareFails(v, 1002, "x3");
+  step(v, { type: "plugins_health", at: 1003, healthy: false });
+  prepareFails(v, 1004, "x4");
+  step(v, { type: "plugins_health", at: 2000, healthy: true });
+  assert.deepEqual(v.prepare_failures, []);
+  assert.equal(selfHealth(v, 2001), "ok", "the restarted plugin serves again");
+});

@@ -165,6 +165,9 @@ export async function setAdmin(
     const own = actor === target
       ? null
       : await readKey(client, keys.admin(actor), AdminGrant);
+    // Revoked between the check above and this read: the next try's check
+    // refuses. (Guarding "another admin" instead let a revoked actor commit.)
+    if (actor !== target && own === null) continue;
     if (own !== null) {
       guard.push({ key: keys.admin(actor), target: "mod", equals: own.mod });
     }
