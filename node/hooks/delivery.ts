@@ -23,6 +23,7 @@ import {
 } from "./in_flight.ts";
 import {
   ack,
+  ackable,
   assign,
   type AuditState,
   backpressure,
@@ -36,6 +37,7 @@ import {
   rotated,
   shouldRotate,
   unackedCount,
+  unassign,
   type WalEntry,
   type Window,
 } from "./wal_state.ts";
@@ -114,7 +116,14 @@ export class AuditDelivery {
   ): WalEntry {
     const s = this.state;
     const entry = assign(s, this.#o.node_id, kind, ts, payloadJson);
-    this.#o.wal.append([entry], resolves, false);
+    try {
+      this.#o.wal.append([entry], resolves, false);
+    } catch (err) {
+      // Not on disk (ENOSPC, EIO): the seq is given back, or the next fsync
+      // would mark it durable and send an event no crash could replay.
+      unassign(s, entry);
+      throw err;
+    }
     if (resolves !== undefined) closeIntent(s, resolves);
     if (shouldRotate(s, this.#o.segment_events)) {
       const seg = rotated(s);
@@ -134,7 +143,12 @@ export class AuditDelivery {
    */
   prepare(i: Omit<Intent, "id" | "at_seq">): Intent {
     const intent = openIntent(this.state, i);
-    this.#o.wal.appendIntent(intent);
+    try {
+      this.#o.wal.appendIntent(intent);
+    } catch (err) {
+      closeIntent(this.state, intent.id); // not on disk: its txn must not leave
+      throw err;
+    }
     void this.#sync();
     return intent;
   }
@@ -271,9 +285,9 @@ export class AuditDelivery {
     const s = this.state;
     if (seq <= s.acked) return;
     this.#okAbove.add(seq);
-    let upto = s.acked;
-    while (this.#okAbove.delete(upto + 1)) upto++;
+    const upto = ackable(s, this.#okAbove);
     if (upto === s.acked) return;
+    for (const q of this.#okAbove) if (q <= upto) this.#okAbove.delete(q);
     this.delivered += ack(s, upto);
     this.#lastError = "";
     this.#retire();

@@ -22,6 +22,10 @@ const encoder = new TextEncoder();
 export class WalFiles {
   readonly activePath: string;
   #fd: Deno.FsFile | null = null;
+  /** Bytes of the active segment that hold whole lines: a failed append is cut back to it. */
+  #size = 0;
+  /** A failed append left bytes after `#size` that could not be cut yet. */
+  #torn = false;
 
   constructor(readonly dir: string, readonly plugin: string) {
     this.activePath = `${dir}/${plugin}.jsonl`;
@@ -71,22 +75,30 @@ export class WalFiles {
     return { sealed, active };
   }
 
-  /** Opens the active segment for appends, creating it (with its header) if absent. */
+  /**
+   * Opens the active segment for appends, creating it (with its header) if
+   * absent. A torn last line (a crash mid-append) is cut off first: the next
+   * append would be glued to it and both lines lost.
+   */
   open(first: number): void {
     Deno.mkdirSync(this.dir, { recursive: true });
-    let exists = true;
+    let whole = -1;
     try {
-      Deno.statSync(this.activePath);
-    } catch {
-      exists = false;
+      const bytes = Deno.readFileSync(this.activePath);
+      whole = bytes.lastIndexOf(0x0a) + 1;
+      if (whole < bytes.length) Deno.truncateSync(this.activePath, whole);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
     this.#fd = Deno.openSync(this.activePath, {
       append: true,
       create: true,
       write: true,
     });
-    if (!exists) {
-      writeAllSync(this.#fd, header(this.plugin, first));
+    this.#size = Math.max(whole, 0);
+    this.#torn = false;
+    if (whole <= 0) {
+      this.#write([], false, header(this.plugin, first));
       this.#fd.syncSync();
       syncDir(this.dir);
     }
@@ -126,11 +138,29 @@ export class WalFiles {
     this.#write([{ resolved: id }]);
   }
 
-  #write(lines: unknown[], sync = true): void {
-    if (this.#fd === null) throw new Error("hooks WAL is not open");
-    const text = lines.map((l) => JSON.stringify(l) + "\n").join("");
-    writeAllSync(this.#fd, encoder.encode(text));
-    if (sync) this.#fd.syncSync();
+  #write(lines: unknown[], sync = true, raw?: Uint8Array): void {
+    const fd = this.#fd;
+    if (fd === null) throw new Error("hooks WAL is not open");
+    if (this.#torn) {
+      fd.truncateSync(this.#size); // still failing: so does this append
+      this.#torn = false;
+    }
+    const data = raw ??
+      encoder.encode(lines.map((l) => JSON.stringify(l) + "\n").join(""));
+    try {
+      writeAllSync(fd, data);
+    } catch (err) {
+      // Part of it may be written (a full disk): cut it, or the next line
+      // would be glued to the fragment and a restart would lose both.
+      try {
+        fd.truncateSync(this.#size);
+      } catch {
+        this.#torn = true;
+      }
+      throw err;
+    }
+    this.#size += data.length;
+    if (sync) fd.syncSync();
   }
 
   /** Seals the active segment as `seg` and starts a new one at `next`. */

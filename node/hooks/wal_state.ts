@@ -72,6 +72,13 @@ export interface AuditState {
   hwm: number;
   /** Entries with seq > acked, in seq order. */
   unacked: WalEntry[];
+  /**
+   * Seq ranges after `acked` that recovery found missing from the WAL (each
+   * reported as a gap): the cumulative ack steps over them. Without this one
+   * hole stalled the node for good, as the ack waited for a seq that no
+   * longer existed. Empty outside recovery.
+   */
+  lost: { from: number; to: number }[];
   /** Sealed segments, oldest first. */
   sealed: SegmentInfo[];
   /** First seq of the active segment and how many entries it holds. */
@@ -116,6 +123,7 @@ export function emptyAudit(acked = 0): AuditState {
     acked,
     hwm: acked,
     unacked: [],
+    lost: [],
     sealed: [],
     active_first: acked + 1,
     active_count: 0,
@@ -162,6 +170,16 @@ export function assign(
   return entry;
 }
 
+/** The append of the entry {@linkcode assign} just gave out failed: takes it back. */
+export function unassign(s: AuditState, e: WalEntry): void {
+  if (s.unacked.at(-1) !== e || e.seq !== s.next_seq - 1) {
+    throw new Error(`hooks WAL: seq ${e.seq} is not the last one assigned`);
+  }
+  s.unacked.pop();
+  s.next_seq--;
+  s.active_count--;
+}
+
 /** Everything up to `seq` is on disk (fsynced). */
 export function markDurable(s: AuditState, seq: number): void {
   if (seq > s.durable) s.durable = Math.min(seq, s.next_seq - 1);
@@ -178,8 +196,41 @@ export function nextToSend(s: AuditState): WalEntry | null {
  * `acked`) when pipelining: seq sent + 1, if it is durable.
  */
 export function nextAfter(s: AuditState, sent: number): WalEntry | null {
-  const e = s.unacked[Math.max(0, sent - s.acked)];
+  // The first entry above `sent`; without lost ranges it sits at sent − acked.
+  const u = s.unacked;
+  let lo = 0;
+  let hi = u.length;
+  const guess = sent - s.acked;
+  if (guess >= 0 && guess < hi && u[guess].seq === sent + 1) lo = hi = guess;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (u[mid].seq <= sent) lo = mid + 1;
+    else hi = mid;
+  }
+  const e = u[lo];
   return e !== undefined && e.seq <= s.durable ? e : null;
+}
+
+/**
+ * How far the cumulative ack may move given the seqs the plugin acked
+ * (`oks`): over every acked entry and every lost range, up to the first
+ * entry not acked yet.
+ */
+export function ackable(s: AuditState, oks: ReadonlySet<number>): number {
+  let upto = s.acked;
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    while (j < s.lost.length && s.lost[j].to <= upto) j++;
+    if (j < s.lost.length && s.lost[j].from <= upto + 1) {
+      upto = s.lost[j].to;
+      continue;
+    }
+    while (i < s.unacked.length && s.unacked[i].seq <= upto) i++;
+    const e = s.unacked[i];
+    if (e === undefined || e.seq !== upto + 1 || !oks.has(e.seq)) return upto;
+    upto = e.seq;
+  }
 }
 
 /**
@@ -194,12 +245,13 @@ export function ack(s: AuditState, seq: number): number {
   let n = 0;
   while (n < s.unacked.length && s.unacked[n].seq <= upto) n++;
   s.unacked.splice(0, n);
+  while (s.lost.length > 0 && s.lost[0].to <= upto) s.lost.shift();
   return n;
 }
 
-/** Unacked count now. */
+/** Unacked count now (lost seqs are not waiting for anything). */
 export function unackedCount(s: AuditState): number {
-  return s.next_seq - 1 - s.acked;
+  return s.unacked.length;
 }
 
 /**
@@ -302,6 +354,7 @@ export function recover(
     known = Math.max(known, seg.info.last ?? seg.info.first - 1);
   }
   const gaps: Gap[] = [];
+  const lost: { from: number; to: number }[] = [];
   let runStart: number | null = null;
   for (let seq = hwm + 1; seq <= known + 1; seq++) {
     const missing = seq <= known && !bySeq.has(seq);
@@ -312,6 +365,7 @@ export function recover(
         to_seq: seq - 1,
         reason: "wal truncated",
       });
+      lost.push({ from: runStart, to: seq - 1 });
       runStart = null;
     }
   }
@@ -332,6 +386,13 @@ export function recover(
   state.durable = known;
   state.unacked = [...bySeq.values()].filter((e) => e.seq > hwm)
     .sort((a, b) => a.seq - b.seq);
+  state.lost = lost;
+  // Lost right after the HWM (the HWM key was lost and old segments are
+  // gone): nothing to wait for, the ack moves past them at once.
+  state.acked = ackable(state, new Set());
+  while (state.lost.length > 0 && state.lost[0].to <= state.acked) {
+    state.lost.shift();
+  }
   // Covered by the HWM, but holding an open intent's line or its events:
   // kept (and tracked, so retirable() deletes it once the intent closes).
   let oldestIntent = Infinity;
@@ -349,8 +410,9 @@ export function recover(
 /**
  * The audit tier's invariants over one state, for tests and the simulator:
  * nothing acked before it was durable, the stored HWM never ahead of the
- * acks, and the unacked entries exactly acked+1 … next_seq−1 (no gap).
- * Returns the first violation, or null.
+ * acks, and the unacked entries exactly acked+1 … next_seq−1 less the
+ * ranges recovery found lost (no other gap). Returns the first violation,
+ * or null.
  */
 export function auditViolation(s: AuditState): string | null {
   const last = s.next_seq - 1;
@@ -359,14 +421,23 @@ export function auditViolation(s: AuditState): string | null {
   }
   if (s.durable > last) return `durable ${s.durable} beyond last seq ${last}`;
   if (s.hwm > s.acked) return `stored HWM ${s.hwm} ahead of acked ${s.acked}`;
+  let expected = s.acked + 1;
+  let j = 0;
   for (let i = 0; i < s.unacked.length; i++) {
-    if (s.unacked[i].seq !== s.acked + 1 + i) {
-      return `gap: unacked[${i}] is seq ${s.unacked[i].seq}, expected ${
-        s.acked + 1 + i
-      }`;
+    while (j < s.lost.length && s.lost[j].from === expected) {
+      expected = s.lost[j++].to + 1;
     }
+    if (s.unacked[i].seq !== expected) {
+      return `gap: unacked[${i}] is seq ${
+        s.unacked[i].seq
+      }, expected ${expected}`;
+    }
+    expected++;
   }
-  if (s.acked + s.unacked.length !== last) {
+  while (j < s.lost.length && s.lost[j].from === expected) {
+    expected = s.lost[j++].to + 1;
+  }
+  if (j < s.lost.length || expected - 1 !== last) {
     return `gap: ${s.unacked.length} unacked after ${s.acked}, last seq ${last}`;
   }
   return null;
