@@ -215,8 +215,9 @@ export function jsonResponse(status: number, body: unknown): Response {
 
 /**
  * `/api/events`: an SSE stream with an `event: state` of the snapshot each
- * time it differs from the last one sent (checked every `intervalMs`), and
- * a comment every 15 s to keep proxies from closing an idle stream.
+ * time it differs from the last one sent (checked every `intervalMs`, and
+ * only while the client keeps up), and a comment every 15 s to keep proxies
+ * from closing an idle stream.
  */
 export function stateEvents(
   snapshot: () => DashboardState | null,
@@ -238,6 +239,11 @@ export function stateEvents(
           } catch { /* already closed */ }
           return;
         }
+        // A client that does not read (a sleeping laptop's tab, a dead
+        // connection the kernel still retries) would queue a snapshot per
+        // tick, ~300 KB each at 1,000 rows: skip ticks until it drained.
+        // The next one it reads is the latest, so nothing it needs is lost.
+        if ((controller.desiredSize ?? 1) <= 0) return;
         const s = snapshot();
         const json = s === null ? "" : JSON.stringify(s);
         try {

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import type { Envelope } from "../schema.ts";
 import { testEnvelope } from "../test_envelope.ts";
 import { type CoreConfig, emptyView, type MutableView } from "../core/view.ts";
-import { dashboardState, taskDetail } from "./dashboard.ts";
+import {
+  type DashboardState,
+  dashboardState,
+  stateEvents,
+  taskDetail,
+} from "./dashboard.ts";
 import { dashboardHtml, tailHtml } from "./dashboard_page.ts";
 
 const v = <T>(value: T) => ({
@@ -126,4 +131,26 @@ Deno.test("dashboard pages: self-contained HTML, values escaped", () => {
   const odd = tailHtml("<b>", "</script><x>");
   assert.ok(!odd.includes("</script><x>"));
   assert.ok(odd.includes("&lt;b&gt;"));
+});
+
+Deno.test("/api/events: a client that does not read gets no snapshot queued per tick; once it reads, the latest comes", async () => {
+  let calls = 0;
+  const ac = new AbortController();
+  const res = stateEvents(
+    () => ({ n: ++calls }) as unknown as DashboardState,
+    ac.signal,
+    5,
+  );
+  await new Promise((r) => setTimeout(r, 200)); // ~40 ticks, nobody reading
+  assert.ok(calls <= 2, `snapshots built while nobody read: ${calls}`);
+  const reader = res.body!.getReader();
+  const text = async () =>
+    new TextDecoder().decode((await reader.read()).value);
+  assert.equal(await text(), "retry: 1000\n\n");
+  assert.equal(await text(), 'event: state\ndata: {"n":1}\n\n');
+  const next = await text();
+  const n = Number(/"n":(\d+)/.exec(next)?.[1]);
+  assert.ok(n >= 2 && n <= calls, `after the drain: ${next}`);
+  ac.abort();
+  await reader.cancel();
 });
