@@ -242,26 +242,30 @@ export async function handleTail(
     );
   }
 
+  // The log is the one on the node of the latest attempt. A file here from
+  // an earlier attempt (its lease expired, the task moved on) is not it: the
+  // dashboard's tail page, reading through this node, showed that old output
+  // and never the new attempt's. It is served only when that node is gone.
+  const owner = info?.log_node ?? null;
+  if (
+    owner !== null && owner !== env.node_id && !req.headers.has(HOP_HEADER)
+  ) {
+    const addr = env.node_addr(owner);
+    if (addr !== null) {
+      file?.close();
+      return await forward(parsed, owner, addr, env, headers);
+    }
+  }
   if (file === null) {
     if (info === null) return text(404, `unknown task ${task_id}`, headers);
-    const owner = info.log_node;
     if (owner !== null && owner !== env.node_id) {
-      if (req.headers.has(HOP_HEADER)) {
-        return text(
-          404,
-          `no log of ${task_id} on node ${env.node_id}`,
-          headers,
-        );
-      }
-      const addr = env.node_addr(owner);
-      if (addr === null) {
-        return text(
-          404,
-          `log unavailable: node ${owner} is not live (task state ${info.state})`,
-          headers,
-        );
-      }
-      return await forward(parsed, owner, addr, env, headers);
+      return text(
+        404,
+        req.headers.has(HOP_HEADER)
+          ? `no log of ${task_id} on node ${env.node_id}`
+          : `log unavailable: node ${owner} is not live (task state ${info.state})`,
+        headers,
+      );
     }
     // A task that wrote nothing has no file (the worker runner creates it on
     // the first output); its spec's directory here says it ran here.

@@ -409,3 +409,50 @@ Deno.test("tail: a task that ran here and wrote nothing has an empty log; withou
   assert.equal(gone.status, 404);
   assert.match(await gone.text(), /no log of s9\.quiet on node n1/);
 });
+
+Deno.test("tail: an earlier attempt's log here does not hide the latest attempt's on another node; with that node gone it is served", async () => {
+  await using f = await fixture();
+  const peer = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) =>
+      new Response("attempt 2\n", {
+        headers: {
+          "x-boi-node-id": "n2",
+          "x-boi-hop-seen": req.headers.get("x-boi-hop") ?? "",
+        },
+      }),
+  );
+  try {
+    // s1.t ran here first (its log is here); its lease expired and n2 runs it now.
+    f.view.workers.delete("s1.t");
+    f.view.tasks.set(
+      "s1.t",
+      versioned(envelope("s1.t", { claimant_node_id: "n2", attempts: 2 })),
+    );
+    f.view.nodes.set(
+      "n2",
+      versioned({
+        node_id: "n2",
+        addr: `127.0.0.1:${peer.addr.port}`,
+        version: "0",
+        started_at: 0,
+        pid: 2,
+      }),
+    );
+    const r = await fetch(`${f.url}/internal/tail/s1.t`);
+    assert.equal(await r.text(), "attempt 2\n");
+    assert.equal(r.headers.get("x-boi-via"), "n1");
+    // A forwarded request is answered from here, whatever the view says.
+    const hop = await fetch(`${f.url}/internal/tail/s1.t`, {
+      headers: { "x-boi-hop": "n2" },
+    });
+    assert.equal(await hop.text(), "hello\nworld\n");
+    // n2 is gone: the earlier attempt's log is better than nothing.
+    f.view.nodes.delete("n2");
+    const gone = await fetch(`${f.url}/internal/tail/s1.t`);
+    assert.equal(gone.status, 200);
+    assert.equal(await gone.text(), "hello\nworld\n");
+  } finally {
+    await peer.shutdown();
+  }
+});
