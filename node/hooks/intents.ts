@@ -8,7 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Etcd3 } from "etcd3";
-import type { PrefixWatch } from "../shell/watch_stream.ts";
+import { type PrefixWatch, WatchCancelled } from "../shell/watch_stream.ts";
 import { deadline } from "../etcd_errors.ts";
 import { watchPrefix } from "../shell/etcd_io.ts";
 import type { EmitEffect, TxnEffect } from "../core/effects.ts";
@@ -18,7 +18,11 @@ import { writtenKey } from "./wal_intents.ts";
 import type { NodeHooks } from "./mod.ts";
 import type { Intent } from "./wal_state.ts";
 
-/** The revision the intent's transaction committed at, or null if it did not. */
+/**
+ * The revision the intent's transaction committed at, or null if it did not
+ * or cannot be known any more (`how` starts with "unknown": history
+ * compacted). Throws when etcd did not answer in time.
+ */
 export async function intentOutcome(
   client: Etcd3,
   i: Intent,
@@ -53,6 +57,8 @@ export async function intentOutcome(
         ? { committed_at: r.revision, how: "first change after the compare" }
         : { committed_at: null, how: "someone else changed it first" };
     }
+    // Not an answer (etcd slow, the stream broke): the caller asks again.
+    if (!(r instanceof WatchCancelled)) throw r;
     // Compacted history: only the current value can still tell.
     if (kv && kv.value.toString() === i.value) {
       return {

@@ -38,3 +38,32 @@ Deno.test("intent outcome: committed iff the key's first change after the compar
     null,
   );
 });
+
+Deno.test("intent outcome: history compacted past the compare: the current value tells if it is ours, else 'unknown' (real etcd)", async () => {
+  await using etcd = await startEtcd();
+  const client = etcd.client();
+  const key = "/t/dispatch-queue/s.t2";
+  await client.put(key).value("v0");
+  const r0 = await etcd.revision();
+  const intent = (value: string): Intent => ({
+    id: 1,
+    task_id: "s.t2",
+    reason: "finish",
+    key,
+    value,
+    after_rev: r0,
+    at_seq: 1,
+  });
+  await client.put(key).value("ours");
+  await client.put("/t/other").value("x");
+  await client.kv.compact({ revision: String(await etcd.revision()) });
+  const still = await intentOutcome(client, intent("ours"));
+  assert.ok(still.committed_at !== null, still.how);
+  assert.match(still.how, /compacted/);
+  await client.put(key).value("later");
+  await client.put("/t/other").value("y");
+  await client.kv.compact({ revision: String(await etcd.revision()) });
+  const lost = await intentOutcome(client, intent("ours"));
+  assert.equal(lost.committed_at, null);
+  assert.match(lost.how, /^unknown \(watch cancelled: .*compacted/, lost.how);
+});

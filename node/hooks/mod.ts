@@ -294,6 +294,20 @@ export class NodeHooks {
         const r = await intentOutcome(this.#o.client, i);
         if (!audit.state.intents.has(i.id) || this.#stopped) return;
         if (r.committed_at === null) {
+          if (r.how.startsWith("unknown")) {
+            // Said out loud: if it did commit, its events are lost.
+            this.#o.log.log(
+              "error",
+              "hooks: cannot tell whether a transition committed: its events may be lost",
+              {
+                plugin: this.#o.settings.name,
+                task_id: i.task_id,
+                reason: i.reason,
+                after_rev: i.after_rev,
+                how: r.how,
+              },
+            );
+          }
           audit.void(i.id);
           return;
         }
