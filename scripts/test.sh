@@ -50,6 +50,32 @@ if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a failure deno did not count as a test (load error, leak, timeout)
 fi
 
+# The simulator's CI batch (node/sim/sim_test.ts: the regression seeds and
+# 2,000 fresh ones, one worker per core) as its own stage: it must finish in
+# under 60 s, and inside the parallel suite it took 92-107 s on this 2-core
+# machine while slowing the timing-sensitive tests beside it. Alone: ~27 s.
+if [ "$#" -eq 0 ]; then
+  SIM_LOG=tests/artifacts/sim_test.log
+  log "simulator stage (limit 180s, log: $SIM_LOG)"
+  NO_COLOR=1 timeout -k 10 180 deno task test:sim >"$SIM_LOG" 2>&1
+  src=$?
+  grep -E '^sim: ' "$SIM_LOG" >&2 || true
+  sim_summary="$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$SIM_LOG" | tail -n1)"
+  if [ -n "$sim_summary" ]; then
+    passed=$((passed + $(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$sim_summary")))
+    failed=$((failed + $(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$sim_summary")))
+  fi
+  if [ "$src" -ne 0 ]; then
+    # A death deno did not count as a failed test (timeout, load error).
+    if [ -z "$sim_summary" ] || [[ "$sim_summary" =~ \|\ 0\ failed ]]; then
+      failed=$((failed + 1))
+    fi
+    log "simulator stage FAILED (exit $src); its last lines:"
+    tail -n 30 "$SIM_LOG" >&2
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+fi
+
 # The Compose test (real containers, tests/compose/) as its own stage with its
 # own time budget: a cold image build would eat the suite's 10 minutes and
 # load the machine under timing-sensitive tests. It counts as one test; a

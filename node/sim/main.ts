@@ -4,6 +4,7 @@
  * and prints each failing seed with its violation and trace. `--seed S`
  * replays one schedule exactly, with its trace.
  */
+import { runParallel } from "./parallel.ts";
 import { runSchedule } from "./schedule.ts";
 
 function flag(args: string[], name: string): number | undefined {
@@ -27,31 +28,6 @@ function print(seed: number, params: { nodes: number; tasks: number }) {
   console.log(`  faults: ${o.faults.join(" ")}`);
   for (const l of o.trace ?? []) console.log(`  ${l}`);
   console.log(`  replay: deno task sim --seed ${seed}`);
-}
-
-/** Splits the seeds over worker threads; resolves with the failing ones. */
-async function runParallel(
-  seeds: number[],
-  params: { nodes: number; tasks: number },
-  threads: number,
-): Promise<number[]> {
-  const chunks = Array.from(
-    { length: threads },
-    (_, i) => seeds.filter((_, j) => j % threads === i),
-  );
-  const results = await Promise.all(
-    chunks.map((chunk) =>
-      new Promise<number[]>((resolve, reject) => {
-        const w = new Worker(new URL("./sim_worker.ts", import.meta.url), {
-          type: "module",
-        });
-        w.onmessage = (e) => resolve(e.data.failed);
-        w.onerror = (e) => reject(e.error ?? new Error(e.message));
-        w.postMessage({ seeds: chunk, params });
-      })
-    ),
-  );
-  return results.flat().sort((a, b) => a - b);
 }
 
 if (import.meta.main) {
