@@ -256,7 +256,7 @@ export const TIER_GUARANTEES = {
     "Events emitted while the plugin is down, or while the node restarts, are lost; an event that got " +
     "through only on its retry may arrive after later ones.",
   audit:
-    "Every event gets a per-(node, plugin) `seq` (1, 2, 3, … with no holes) and is appended to " +
+    "Every event gets a per-(node, plugin) `seq` (1, 2, 3, … with no holes while its WAL is intact) and is appended to " +
     "`<data_dir>/hooks-wal/<plugin>.jsonl` and fsynced before it is sent (the events of one turn of the " +
     "node's event loop share one fsync). For an event caused by one of the node's own etcd transitions, " +
     "an intent is fsynced before the transaction is even sent: if the node dies after etcd committed but before the event was written, the restart " +
@@ -275,5 +275,10 @@ export const TIER_GUARANTEES = {
     "(`hooks_backpressure_window`: the hooks entry's `hooks_backpressure_window`, or `backpressure_window` for short, default 100, at least 10) the node stops claiming and committing task transitions (running " +
     "workers go on; their results wait and are committed in the order they finished) and emits " +
     "`hook.queue.saturated` once; it resumes when the un-acked count is back at 90 (90 % of the window). A WAL found missing " +
-    "or truncated at start is reported as `hook.gap.detected` with the lost seq range.",
+    "or truncated at start is reported as `hook.gap.detected` with the lost seq range; delivery then goes " +
+    "on past the lost seqs (the plugin sees the seqs jump), so a damaged WAL never stalls the node. A torn " +
+    "last line (a crash mid-append) is cut off when the WAL is opened, and an append that fails (a full " +
+    "disk) is cut back and its seq given to the next event: nothing is sent that is not on disk. An audit " +
+    'event whose append fails is logged as an error ("audit WAL append failed: event lost"); a ' +
+    "transaction whose intent cannot be written does not leave.",
 } as const;
