@@ -12,6 +12,7 @@ import type { IdentityDeps } from "./deps.ts";
 import { IdentityError } from "./errors.ts";
 import { readKey } from "./kv.ts";
 import {
+  AdminGrant,
   CaRecord,
   type JoinAnswer,
   JoinRequest,
@@ -96,6 +97,12 @@ export async function admit(
   ) {
     throw refuse(`node id ${req.node_id} is registered by a live node`);
   }
+  // A grant outlives its node: joining under the id of an admin that is down
+  // would register with cluster_admin, which no token may give (SPEC §10).
+  const adminKey = d.keys.admin(req.node_id);
+  if ((await readKey(d.client, adminKey, AdminGrant)) !== null) {
+    throw refuse(adminIdRefusal(req.node_id));
+  }
   const node_cert = await issueCert(ca, {
     cn: req.node_id,
     dns: [...new Set([req.node_id, "localhost"])],
@@ -118,21 +125,24 @@ export async function admit(
     [
       { key, target: "mod", equals: stored.mod },
       { key: nodeKey, target: "version", equals: 0 },
+      { key: adminKey, target: "version", equals: 0 },
       authority,
     ],
     [
       { op: "delete", key },
     ],
     5000,
-    [key, nodeKey, authority.key],
+    [key, nodeKey, authority.key, adminKey],
   );
   if (!res.ok) {
-    const [token, node, grant] = res.reads ?? [];
+    const [token, node, grant, joinerGrant] = res.reads ?? [];
     throw refuse(
       token?.kv?.mod_revision !== stored.mod
         ? "the token was already used, or has expired"
         : node?.kv
         ? `node id ${req.node_id} is registered by a live node`
+        : joinerGrant?.kv
+        ? adminIdRefusal(req.node_id)
         : (grant?.kv?.mod_revision ?? 0) !== authority.equals
         ? `PermissionDenied: node ${d.nodeId} stopped being cluster_admin while admitting ${req.node_id}`
         : "the token was already used, or has expired",
@@ -144,4 +154,9 @@ export async function admit(
     revision: res.revision,
   });
   return { node_cert, ca_pem: ca.cert_pem, etcd_endpoints: d.etcdEndpoints };
+}
+
+/** Why a join under the id of a granted admin is refused, and what to do. */
+function adminIdRefusal(nodeId: string): string {
+  return `node id ${nodeId} holds a cluster_admin grant: a join cannot take that id (revoke the grant first, or start that node with its own certificate)`;
 }

@@ -2,7 +2,8 @@
  * Issue 13 test 4: every refused join leaves no trace in etcd (key set and
  * revision compared): tampered, expired, reused (also two concurrent joins
  * with one token: exactly one wins), another cluster's token, a join asking
- * for cluster_admin, and a server that fails the token's fingerprint.
+ * for cluster_admin, the id of a granted admin that is down (its grant would
+ * make the joiner admin), and a server that fails the token's fingerprint.
  */
 import assert from "node:assert/strict";
 import { notYet, startEtcd, startNode, waitFor } from "../harness/mod.ts";
@@ -12,6 +13,7 @@ import {
   adminNode,
   init,
   mint,
+  ok,
   refusedJoin,
   settled,
   snapshot,
@@ -117,6 +119,23 @@ Deno.test("refused joins leave no trace in etcd: tampered, expired, reused, fore
         csr: CSR_STUB,
       }),
     /caps must not contain cluster_admin/,
+  );
+
+  // The id of an admin that is down: its grant outlives it, so a join under
+  // that id would register with cluster_admin. Granted while not live (the
+  // grant record alone), then a valid token asks for that id.
+  await ok(etcd, [
+    "cluster",
+    "admin",
+    "grant",
+    "j-ghost-admin",
+    "--node",
+    nodeA.httpAddr,
+  ]);
+  await refusedCleanly(
+    "the id of an admin that is down",
+    () => join("j-ghost-admin", good),
+    /node id j-ghost-admin holds a cluster_admin grant: a join cannot take that id/,
   );
 
   // A server whose certificate chain is not the token's CA: the token is never sent.

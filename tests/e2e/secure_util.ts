@@ -142,7 +142,18 @@ export async function refusedJoin(
     env: { ...env, ...extra.env },
     waitRegistered: false,
   });
-  const status = await n.exited;
+  // A join that was not refused leaves a running node: say so, do not hang.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const status = await Promise.race([
+    n.exited,
+    new Promise<null>((r) => timer = setTimeout(() => r(null), 30_000)),
+  ]).finally(() => clearTimeout(timer));
+  if (status === null) {
+    return {
+      code: -1,
+      text: `still running 30 s after start (it joined?): ${n.logTail(50)}`,
+    };
+  }
   return { code: status.code, text: n.logTail(50) };
 }
 
