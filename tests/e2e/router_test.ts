@@ -22,10 +22,12 @@ function routerPlugins(env: Record<string, string>): Promise<string> {
 Deno.test("router: every node's router prefers node-b, so node-b runs every task HRW would have spread over three", async () => {
   const plugins = await routerPlugins({ BOI_MOCK_ROUTE_PREFER: "node-b" });
   // Slots for every task at once: the preferred node claims them all before
-  // any other node's spill-over delay (1 s) runs out.
+  // any other node's spill-over delay runs out. That delay is 10 s here, not
+  // the default 1 s: a node stalled for 1 s under a loaded CI would lose a task
+  // to spill-over, as designed, and fail the test for it.
   await using c = await startCluster(NODES, {
     workersMax: 16,
-    env: { BOI_PLUGINS: plugins },
+    env: { BOI_PLUGINS: plugins, BOI_SPILL_AFTER_MS: "10000" },
   });
   const { spec_id, task_ids } = await dispatch(c, quickSpec("routed", 12));
   const owners = new Set(task_ids.map((id) => hrwWinner(id, NODES)));
@@ -40,8 +42,11 @@ Deno.test("router: every node's router prefers node-b, so node-b runs every task
 
 Deno.test("router: a router that never answers costs each task the Route deadline, then HRW decides", async () => {
   const plugins = await routerPlugins({ BOI_MOCK_HANG: "Route" });
+  // Spill-over after 10 s, not 1 s: the non-owner's clock starts at its own
+  // Route timeout, so with 1 s an owner stalled for 1 s under load lost a
+  // task to it (a red .ci/run: ran on node-a, HRW said node-b).
   await using c = await startCluster(["node-a", "node-b"], {
-    env: { BOI_PLUGINS: plugins },
+    env: { BOI_PLUGINS: plugins, BOI_SPILL_AFTER_MS: "10000" },
   });
   const t0 = performance.now();
   const { spec_id, task_ids } = await dispatch(c, quickSpec("unrouted", 6));
