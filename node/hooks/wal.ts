@@ -9,12 +9,8 @@
  * intent's transaction leaves.
  * @module
  */
-import type {
-  FoundSegment,
-  Intent,
-  SegmentInfo,
-  WalEntry,
-} from "./wal_state.ts";
+import type { Intent, SegmentInfo, WalEntry } from "./wal_state.ts";
+import type { FoundSegment } from "./wal_recover.ts";
 
 const encoder = new TextEncoder();
 
@@ -84,9 +80,9 @@ export class WalFiles {
     Deno.mkdirSync(this.dir, { recursive: true });
     let whole = -1;
     try {
-      const bytes = Deno.readFileSync(this.activePath);
-      whole = bytes.lastIndexOf(0x0a) + 1;
-      if (whole < bytes.length) Deno.truncateSync(this.activePath, whole);
+      const size = Deno.statSync(this.activePath).size;
+      whole = wholeLines(this.activePath, size);
+      if (whole < size) Deno.truncateSync(this.activePath, whole);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
@@ -248,6 +244,39 @@ export function parseLines(
     }
   }
   return { entries, corrupt, header: hdr, intents, resolved };
+}
+
+/**
+ * Bytes of the file up to and with its last newline. Read from the end, a
+ * block at a time: load() has just read the whole segment, and a torn line
+ * is at most one entry long.
+ */
+function wholeLines(path: string, size: number): number {
+  const f = Deno.openSync(path, { read: true });
+  try {
+    const block = new Uint8Array(4096);
+    for (let end = size; end > 0;) {
+      const start = Math.max(0, end - block.length);
+      f.seekSync(start, Deno.SeekMode.Start);
+      const n = readFullSync(f, block.subarray(0, end - start));
+      const nl = block.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    f.close();
+  }
+}
+
+function readFullSync(f: Deno.FsFile, buf: Uint8Array): number {
+  let off = 0;
+  while (off < buf.length) {
+    const n = f.readSync(buf.subarray(off));
+    if (n === null) break;
+    off += n;
+  }
+  return off;
 }
 
 function writeAllSync(f: Deno.FsFile, data: Uint8Array): void {
