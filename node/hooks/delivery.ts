@@ -52,7 +52,7 @@ export interface AuditOptions {
   plugin: string;
   sink: Hooks;
   wal: WalFiles;
-  /** Recovered at start (wal_state.recover). */
+  /** Recovered at start (wal_recover.recover). */
   state: AuditState;
   window: Window;
   /** Entries per WAL segment before it is sealed. */

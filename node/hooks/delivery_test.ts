@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import type { HookEvent, Hooks } from "../plugins/contracts.ts";
 import { AuditDelivery, BestEffortDelivery } from "./delivery.ts";
 import { WalFiles } from "./wal.ts";
-import { DEFAULT_WINDOW, emptyAudit, recover } from "./wal_state.ts";
+import { DEFAULT_WINDOW, emptyAudit } from "./wal_state.ts";
+import { recover } from "./wal_recover.ts";
 
 const quiet = { log() {} };
 

@@ -17,12 +17,8 @@ import { fastSafeParse } from "../schema_fast.ts";
 import { AuditDelivery, BestEffortDelivery } from "./delivery.ts";
 import { compileSubscriptions, type Subscriptions } from "./subscriptions.ts";
 import { WalFiles } from "./wal.ts";
-import {
-  DEFAULT_WINDOW,
-  type Intent,
-  recover,
-  unackedCount,
-} from "./wal_state.ts";
+import { DEFAULT_WINDOW, type Intent, unackedCount } from "./wal_state.ts";
+import { recover } from "./wal_recover.ts";
 import { intentOutcome, missingEvents } from "./intents.ts";
 import { CommitEvents, type PendingCommit } from "./commit_events.ts";
 import { HwmStore } from "./hwm.ts";

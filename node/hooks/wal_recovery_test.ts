@@ -6,37 +6,18 @@
 import assert from "node:assert/strict";
 import type { HookEvent, Hooks } from "../plugins/contracts.ts";
 import { AuditDelivery } from "./delivery.ts";
+import { entry, range, seg } from "./wal_test_util.ts";
 import { WalFiles } from "./wal.ts";
 import {
   ackable,
   type AuditState,
   auditViolation,
-  dedupKey,
   emptyAudit,
-  type FoundSegment,
-  recover,
   unackedCount,
-  type WalEntry,
 } from "./wal_state.ts";
+import { recover } from "./wal_recover.ts";
 
 const quiet = { log() {} };
-
-function entry(seq: number): WalEntry {
-  return {
-    seq,
-    kind: "task.claimed",
-    ts: 1000 + seq,
-    payload_json: "{}",
-    dedup_key: dedupKey("n", seq, "task.claimed", 1000 + seq),
-  };
-}
-
-function seg(first: number, last: number | null, seqs: number[]): FoundSegment {
-  return { info: { first, last }, entries: seqs.map(entry), corrupt: 0 };
-}
-
-const range = (a: number, b: number) =>
-  Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 async function until(pred: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 300; i++) {

@@ -6,35 +6,18 @@ import {
   backpressure,
   dedupKey,
   emptyAudit,
-  type FoundSegment,
   hwmStored,
   markDurable,
   nextToSend,
-  recover,
   retirable,
   rotated,
   shouldRotate,
   unackedCount,
   type WalEntry,
 } from "./wal_state.ts";
+import { type FoundSegment, recover } from "./wal_recover.ts";
+import { entry, range, seg } from "./wal_test_util.ts";
 import { parseLines, WalFiles } from "./wal.ts";
-
-function entry(seq: number): WalEntry {
-  return {
-    seq,
-    kind: "task.claimed",
-    ts: 1000 + seq,
-    payload_json: "{}",
-    dedup_key: dedupKey("n", seq, "task.claimed", 1000 + seq),
-  };
-}
-
-function seg(first: number, last: number | null, seqs: number[]): FoundSegment {
-  return { info: { first, last }, entries: seqs.map(entry), corrupt: 0 };
-}
-
-const range = (a: number, b: number) =>
-  Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 Deno.test("dedup_key is sha256 of node, seq, kind, ts: stable, and differs per field", () => {
   const k = dedupKey("node-a", 7, "task.completed", 123);

@@ -16,10 +16,10 @@ import {
   backpressure,
   markDurable,
   nextToSend,
-  recover,
   type WalEntry,
   type Window,
 } from "../hooks/wal_state.ts";
+import { recover } from "../hooks/wal_recover.ts";
 import type { SimNode } from "./sim_node.ts";
 
 /** What outlives a node's incarnation: its WAL file and HWM, and the sink. */
