@@ -16,7 +16,7 @@ import {
   type WalEntry,
 } from "./wal_state.ts";
 import { type FoundSegment, recover } from "./wal_recover.ts";
-import { entry, range, seg } from "./wal_test_util.ts";
+import { range, seg } from "./wal_test_util.ts";
 import { parseLines, WalFiles } from "./wal.ts";
 
 Deno.test("dedup_key is sha256 of node, seq, kind, ts: stable, and differs per field", () => {
