@@ -21,6 +21,21 @@ async function failure(what: string, f: () => Promise<unknown>) {
   assert.fail(`${what}: expected a failure, it succeeded`);
 }
 
+/** Resolves once every thread of `pid` is stopped (state T in /proc), within 5 s. */
+async function allStopped(pid: number): Promise<void> {
+  let seen = "";
+  for (const t0 = Date.now(); Date.now() - t0 < 5000;) {
+    const states = [...Deno.readDirSync(`/proc/${pid}/task`)].map((t) =>
+      Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`)
+        .replace(/^.*\) /s, "")[0]
+    );
+    seen = states.join("");
+    if (states.every((c) => c === "T" || c === "t")) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`etcd ${pid} not stopped within 5 s: thread states ${seen}`);
+}
+
 function describe(e: unknown): string {
   const err = e as Error;
   return `${err?.constructor?.name}: ${err?.message}`;
@@ -54,6 +69,9 @@ Deno.test("isUnreachable: what a closed port, a frozen etcd and an open breaker 
   try {
     assert.equal(await client.get("/k").string(), null);
     etcd.members[0].signal("SIGSTOP");
+    // kill(2) returns before every thread has stopped: on a loaded machine a
+    // thread still running answered the range (a red .ci/run). Wait for all.
+    await allStopped(etcd.members[0].pid!);
     const late = await failure(
       "range, frozen etcd",
       () => client.kv.range({ key: Buffer.from("/k") }, deadline(300)),
