@@ -180,6 +180,11 @@ export const ProvisionFailures = z.object({
   /** Requests opened for this hint so far: the next req_id's sequence number. */
   attempts: z.number().int().nonnegative().optional(),
   last_reason: z.string().optional(),
+  /**
+   * The request whose close (fulfilled or failed) wrote this record: a close
+   * retried after etcd gave no answer is recognised as done, not counted again.
+   */
+  last_closed: z.string().optional(),
 });
 export type ProvisionFailures = z.infer<typeof ProvisionFailures>;
 

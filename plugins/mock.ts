@@ -18,6 +18,8 @@
  * - `BOI_MOCK_UNHEALTHY=1` — Health answers `ok: false`.
  * - `BOI_MOCK_IGNORE_STDIN=1`, `BOI_MOCK_IGNORE_SIGTERM=1` — do not exit on those.
  * - `BOI_MOCK_PROVISION_NEVER_JOINS=1` — Allocate says yes and starts nothing.
+ * - `BOI_MOCK_PROVISION_LOSE_ANSWERS=N` — the first N Allocate calls allocate,
+ *   then never answer (the caller gives up): a lost answer.
  *
  * Other settings: `BOI_MOCK_RECORD=<file>` appends `{ts, rpc, corr_id}` per
  * call; `BOI_MOCK_ROUTE_PREFER=node-b,node-c` is the router's preference for
@@ -56,6 +58,7 @@ export interface MockFaults {
   ignore_sigterm: boolean;
   provision_never_joins: boolean;
   provision_argv: string[] | null;
+  provision_lose_answers: number;
   record: string | null;
   /** The router's `preferred_node_ids` for every task. */
   route_prefer: string[];
@@ -135,6 +138,7 @@ export function mockFaults(
     ignore_sigterm: flag("BOI_MOCK_IGNORE_SIGTERM"),
     provision_never_joins: flag("BOI_MOCK_PROVISION_NEVER_JOINS"),
     provision_argv,
+    provision_lose_answers: int("BOI_MOCK_PROVISION_LOSE_ANSWERS") ?? 0,
     record: env("BOI_MOCK_RECORD") || null,
     route_prefer: (env("BOI_MOCK_ROUTE_PREFER") ?? "").split(",")
       .filter((id) => id !== ""),
@@ -147,6 +151,7 @@ function mockProvisioner(
   log: PluginLogger,
 ): PluginHandlers<Provisioner> & { stopAll(): Promise<void> } {
   const allocations = new Map<string, Deno.ChildProcess | null>();
+  let lost = 0;
   const stop = async (child: Deno.ChildProcess | null) => {
     if (child === null) return;
     try {
@@ -179,6 +184,22 @@ function mockProvisioner(
         ctx.log.info("allocated", { allocation_id: id, pid: child.pid });
       }
       allocations.set(id, child);
+      if (lost < faults.provision_lose_answers) {
+        lost++;
+        ctx.log.warn(
+          "allocated; the answer is lost (BOI_MOCK_PROVISION_LOSE_ANSWERS)",
+          {
+            allocation_id: id,
+          },
+        );
+        return new Promise<never>((_, reject) =>
+          ctx.signal.addEventListener(
+            "abort",
+            () => reject(new Error("answer lost")),
+            { once: true },
+          )
+        );
+      }
       return { allocation_id: id };
     },
     async deallocate(req) {

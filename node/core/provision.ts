@@ -103,6 +103,7 @@ function decideOpen(
     hint: requires,
     attempts: n,
     ...(f?.value.last_reason ? { last_reason: f.value.last_reason } : {}),
+    ...(f?.value.last_closed ? { last_closed: f.value.last_closed } : {}),
   };
   return [
     {
@@ -137,6 +138,10 @@ function decideOwn(
   at: number,
 ): Effect[] {
   if (l.phase !== "allocated") return []; // a step is in flight
+  // A close of ours that committed unseen (etcd's answer was lost): deciding
+  // again from the record it wrote would count the failure twice.
+  const f = view.provision.failures.get(l.hint_hash);
+  if (f?.value.last_closed === l.req_id) return [confirmed(l)];
   if (l.allocate_error !== null) {
     return [closeFailed(view, keys, cfg, l, "allocate_failed", at)];
   }
@@ -188,6 +193,7 @@ function fulfil(
         cooldown_until: 0,
         hint: l.hint,
         attempts: f?.value.attempts ?? 0,
+        last_closed: l.req_id,
       } satisfies ProvisionFailures,
     ),
   });
@@ -209,6 +215,23 @@ function fulfil(
       allocation_id: l.allocation_id,
       latency_ms: claimedAt === null ? null : claimedAt - l.requested_at,
     })],
+  };
+}
+
+/**
+ * The close that committed unseen: nothing left to write (the transaction is
+ * empty); its Deallocate runs and its events are announced now, once.
+ */
+function confirmed(l: LocalProvision): ProvisionWriteEffect {
+  return {
+    kind: "provision",
+    action: "write",
+    req_id: l.req_id,
+    closes: true,
+    deallocate: l.unconfirmed?.deallocate ?? null,
+    compare: [],
+    success: [],
+    emits: l.unconfirmed?.emits ?? [],
   };
 }
 
@@ -246,6 +269,7 @@ function closeFailed(
         hint: l.hint,
         attempts: f?.value.attempts ?? 0,
         last_reason: why,
+        last_closed: l.req_id,
       } satisfies ProvisionFailures,
     ),
   });
@@ -271,7 +295,7 @@ function closeFailed(
     action: "write",
     req_id: l.req_id,
     closes: true,
-    deallocate: l.deallocated ? null : l.allocation_id,
+    deallocate: l.allocation_id,
     compare: [
       reqGuard(keys, l.req_id, req),
       failuresGuard(keys, l.hint_hash, f),

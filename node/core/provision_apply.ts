@@ -106,8 +106,8 @@ function adoptOwn(
     allocation_id: r.allocation_id ?? null,
     allocate_error: null,
     token_id_sha256: r.token_id_sha256 ?? null,
-    deallocated: false,
     first_claim: null,
+    unconfirmed: null,
   });
   warnings.push(
     `provision request ${r.req_id} of this node's previous run taken up again (deadline ${r.deadline_at})`,
@@ -161,19 +161,13 @@ export function applyProvisionEffect(
       allocation_id: null,
       allocate_error: null,
       token_id_sha256: null,
-      deallocated: false,
       first_claim: null,
+      unconfirmed: null,
     });
     return;
   }
   const l = p.local.get(e.req_id);
-  if (l) {
-    p.local.set(e.req_id, {
-      ...l,
-      phase: "writing",
-      deallocated: l.deallocated || e.deallocate !== null,
-    });
-  }
+  if (l) p.local.set(e.req_id, { ...l, phase: "writing" });
 }
 
 /** What the shell reported about one of our requests. */
@@ -201,7 +195,12 @@ export function applyProvisionEvent(
       break;
     case "written":
       if (ev.ok && ev.effect.closes) p.local.delete(ev.req_id);
-      else set({ phase: "allocated" });
+      else {
+        set({
+          phase: "allocated",
+          unconfirmed: ev.error !== null ? ev.effect : l.unconfirmed,
+        });
+      }
       break;
   }
   for (const [hash, until] of p.backoff) {

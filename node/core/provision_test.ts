@@ -283,3 +283,51 @@ Deno.test("a fitting node that joined but claimed nothing by the deadline still 
   assert.equal(f.payload.latency_ms, null);
   assert.equal(f.payload.node_id, "mac-1");
 });
+
+Deno.test("a close that committed while etcd's answer was lost is counted once and announced once", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  opened(v, o, 1000);
+  const at = o.record.deadline_at;
+  const [w] = writes(tick(v, at));
+  assert.ok(w, "closed at the deadline");
+  // The transaction committed (its changes arrive on the watch), but the
+  // shell saw a timeout: "written", not ok, with the error.
+  const changes = w.success.map((op) =>
+    op.op === "put"
+      ? put(op.key, op.value, op.lease)
+      : { ...put(op.key, ""), kv: null }
+  );
+  step(v, { type: "changes", at, changes });
+  const lost = step(v, {
+    type: "provision",
+    at: at + 1000,
+    req_id: o.req_id,
+    step: "written",
+    ok: false,
+    effect: w,
+    error: "etcd: deadline exceeded",
+  });
+  assert.deepEqual(emits(lost, "provision.failed"), [], "not known yet");
+  // Decided again from the record the close wrote: recognised, not repeated.
+  const [again] = writes(lost);
+  assert.ok(again, "one more write: the confirmation");
+  assert.deepEqual(again.success, [], "nothing written twice");
+  assert.equal(
+    again.deallocate,
+    `alloc-${o.req_id}`,
+    "taken back now: a write without an answer runs no Deallocate",
+  );
+  const out = written(v, again, at + 1100);
+  assert.deepEqual(
+    emits(out, "provision.failed").map((
+      e,
+    ) => [e.payload.reason, e.payload.failures]),
+    [["deadline", 1]],
+  );
+  assert.ok(!v.provision.local.has(o.req_id), "forgotten");
+  assert.equal(v.provision.failures.get(HASH)?.value.count, 1, "counted once");
+  const [next] = opens(out);
+  assert.ok(next, "the next attempt is opened");
+  assert.equal(next.failures.count, 1);
+});

@@ -44,10 +44,13 @@ export interface LocalProvision {
   readonly allocate_error: string | null;
   /** The join token minted for it, by hash: deleted (revoked) when it fails. */
   readonly token_id_sha256: string | null;
-  /** Deallocate was sent already (a retried close must not repeat it). */
-  readonly deallocated: boolean;
   /** The first claim seen by a node whose caps match the hint. */
   readonly first_claim: { node_id: string; at: number } | null;
+  /**
+   * A write etcd did not answer (it may have committed): its events are
+   * announced if the failure record shows it did.
+   */
+  readonly unconfirmed: ProvisionWriteEffect | null;
 }
 
 /** The provisioning part of the view. */
@@ -102,8 +105,10 @@ export interface ProvisionOpenEffect {
 }
 
 /**
- * Fulfil or close a request: Deallocate first when `deallocate` names an
- * allocation, then one guarded transaction; `emits` are announced once it
+ * Fulfil or close a request: one guarded transaction, then, once it
+ * committed, Deallocate when `deallocate` names an allocation (the token is
+ * revoked by then; a close whose compare failed is re-decided and takes
+ * nothing back: a node may have joined). `emits` are announced once it
  * committed (a failed compare is re-decided, never announced twice).
  */
 export interface ProvisionWriteEffect {

@@ -17,7 +17,8 @@ export interface GrpcProvisionerOptions {
   /** The provisioner plugin's connection, or where to get the current one. */
   connection: ConnectionSource;
   /**
-   * Deadline of Allocate and Deallocate (the node joins later, on its own).
+   * Deadline of Allocate (at most a quarter of its `deadline_ms`) and
+   * Deallocate; the node joins later, on its own.
    * @default 30000
    */
   timeout_ms?: number;
@@ -35,9 +36,12 @@ export class GrpcProvisioner implements Provisioner {
 
   async allocate(req: AllocateRequest): Promise<AllocateResponse> {
     const conn = await resolveConnection(this.#source);
+    // At most a quarter of the request's deadline: an answer lost to a
+    // timeout still leaves time to ask again (node/shell/provisioning.ts).
+    const quarter = Math.max(1000, Math.floor(req.deadline_ms / 4));
     return await conn.unary(CODECS.provisioner.allocate, req, {
       corr_id: newCorrId(req.request_id),
-      timeout_ms: this.#timeoutMs,
+      timeout_ms: Math.min(this.#timeoutMs, quarter),
     });
   }
 

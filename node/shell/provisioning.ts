@@ -14,6 +14,8 @@ import type {
 } from "../core/provision_types.ts";
 import type { ProvisionEffect } from "../core/provision_types.ts";
 import type { Provisioner } from "../plugins/contracts.ts";
+import { PluginCallError } from "../exec/plugin_call_error.ts";
+import { PluginUnavailableError } from "../plugins/supervisor_types.ts";
 import { runTxn } from "./etcd_io.ts";
 import type { Logger } from "./log.ts";
 
@@ -44,6 +46,14 @@ const NO_LISTENER_RETRY_MS = 30_000;
 const MINT_RETRY_MS = 10_000;
 /** After a failed compare or an etcd error: the view catches up first. */
 const COMPARE_RETRY_MS = 1000;
+/** First and longest wait before asking a lost Allocate again. */
+const ALLOCATE_RETRY_MIN_MS = 500;
+const ALLOCATE_RETRY_MAX_MS = 5000;
+/**
+ * Plugin call codes after which the call may have been carried out:
+ * CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE (the plugin died mid-call).
+ */
+const OUTCOME_UNKNOWN = new Set([1, 4, 14]);
 
 export class ProvisionRunner {
   constructor(readonly o: ProvisionRunnerOptions) {}
@@ -158,21 +168,15 @@ export class ProvisionRunner {
       revision,
       token_id_sha256: minted.token_id_sha256,
     });
-    let allocation_id: string;
-    try {
-      const r = await deps.provisioner.allocate({
-        request_id: e.req_id,
-        hint: e.hint,
-        join_token: minted.token,
-        bootstrap_url: url,
-        deadline_ms: e.deadline_ms,
+    const answer = await this.#allocate(e, minted.token, url);
+    if ("error" in answer) {
+      return this.#push({
+        req_id: e.req_id,
+        step: "allocate_failed",
+        error: answer.error,
       });
-      allocation_id = r.allocation_id;
-    } catch (err) {
-      const error = (err as Error).message.split("\n")[0];
-      log.warn("Allocate failed", { req_id: e.req_id, error });
-      return this.#push({ req_id: e.req_id, step: "allocate_failed", error });
     }
+    const { allocation_id } = answer;
     log.info("allocated", { req_id: e.req_id, allocation_id });
     this.#push({ req_id: e.req_id, step: "allocated", allocation_id });
     // The allocation id into the record, by compare on the request as we
@@ -192,42 +196,106 @@ export class ProvisionRunner {
     );
   }
 
-  async #write(e: ProvisionWriteEffect): Promise<void> {
-    const { client, log, deps } = this.o;
-    if (e.deallocate !== null) {
+  /**
+   * Allocate, asked again with the same request_id while its outcome is
+   * unknown (SPEC §7: Allocate is idempotent per request_id). An answer lost
+   * to a timeout or a crash may stand for a machine: failing at once would
+   * leave it unknown to boi, and the next attempt's new request_id would ask
+   * for a second one. Gives up at the request's deadline.
+   */
+  async #allocate(
+    e: ProvisionOpenEffect,
+    join_token: string,
+    bootstrap_url: string,
+  ): Promise<{ allocation_id: string } | { error: string }> {
+    const { log, deps } = this.o;
+    let unknown = false;
+    let wait = ALLOCATE_RETRY_MIN_MS;
+    for (let attempt = 1;; attempt++) {
       try {
-        await deps.provisioner.deallocate({ allocation_id: e.deallocate });
-        log.info("deallocated", {
-          req_id: e.req_id,
-          allocation_id: e.deallocate,
+        const r = await deps.provisioner.allocate({
+          request_id: e.req_id,
+          hint: e.hint,
+          join_token,
+          bootstrap_url,
+          deadline_ms: e.deadline_ms,
         });
+        return { allocation_id: r.allocation_id };
       } catch (err) {
-        // The request is closed anyway: a provisioner that cannot take its
-        // node back must not keep the requires from being tried again.
-        log.error("Deallocate failed", {
+        const error = (err as Error).message.split("\n")[0];
+        // Not sent (no plugin to send it to) says nothing about an earlier try.
+        const notSent = err instanceof PluginUnavailableError;
+        const lost = err instanceof PluginCallError &&
+          OUTCOME_UNKNOWN.has(err.code);
+        unknown ||= lost;
+        if (!unknown || !(lost || notSent)) {
+          log.warn("Allocate failed", { req_id: e.req_id, attempt, error });
+          return { error };
+        }
+        if (Date.now() + wait >= e.record.deadline_at) {
+          log.error(
+            "Allocate outcome unknown at the deadline: the provisioner may hold a machine for this request that boi cannot take back",
+            { req_id: e.req_id, attempts: attempt, error },
+          );
+          return {
+            error:
+              `outcome unknown after ${attempt} tries (request_id ${e.req_id}): ${error}`,
+          };
+        }
+        log.warn("Allocate outcome unknown: asking again", {
           req_id: e.req_id,
-          allocation_id: e.deallocate,
-          error: (err as Error).message.split("\n")[0],
+          attempt,
+          retry_in_ms: wait,
+          error,
         });
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, ALLOCATE_RETRY_MAX_MS);
       }
     }
+  }
+
+  async #write(e: ProvisionWriteEffect): Promise<void> {
+    const { client } = this.o;
+    // An empty write is the confirmation of a close that committed unseen
+    // (provision.ts, confirmed): nothing to send.
+    const empty = e.compare.length === 0 && e.success.length === 0;
+    let ok = true;
     try {
-      const res = await runTxn(client, e.compare, e.success);
-      this.#push({
-        req_id: e.req_id,
-        step: "written",
-        ok: res.ok,
-        effect: e,
-        error: null,
-      });
+      if (!empty) ok = (await runTxn(client, e.compare, e.success)).ok;
     } catch (err) {
       await new Promise((r) => setTimeout(r, COMPARE_RETRY_MS));
-      this.#push({
+      return this.#push({
         req_id: e.req_id,
         step: "written",
         ok: false,
         effect: e,
         error: String(err),
+      });
+    }
+    // Only after the close committed: its token is revoked, so the machine
+    // cannot join meanwhile, and a close re-decided (a node joined) keeps it.
+    if (ok && e.deallocate !== null) await this.#deallocate(e, e.deallocate);
+    this.#push({
+      req_id: e.req_id,
+      step: "written",
+      ok,
+      effect: e,
+      error: null,
+    });
+  }
+
+  async #deallocate(e: ProvisionWriteEffect, allocation_id: string) {
+    const { log, deps } = this.o;
+    try {
+      await deps.provisioner.deallocate({ allocation_id });
+      log.info("deallocated", { req_id: e.req_id, allocation_id });
+    } catch (err) {
+      // The request is closed anyway: a provisioner that cannot take its
+      // node back must not keep the requires from being tried again.
+      log.error("Deallocate failed", {
+        req_id: e.req_id,
+        allocation_id,
+        error: (err as Error).message.split("\n")[0],
       });
     }
   }

@@ -162,6 +162,9 @@ Deno.test("the provisioner crashes during Allocate → no request left open, no 
       env: {
         BOI_PROVISION_FAILURE_LIMIT: "2",
         BOI_PROVISION_COOLDOWN_MS: "60000",
+        // A crash mid-call leaves the outcome unknown: Allocate is asked
+        // again (same request_id) until the deadline, then it counts.
+        BOI_PROVISION_DEADLINE_MS: "4000",
       },
     }),
   );
@@ -185,6 +188,15 @@ Deno.test("the provisioner crashes during Allocate → no request left open, no 
   assert.ok(f.value.cooldown_until > Date.now());
   const allocs = (await mockCalls(record)).filter((c) => c.rpc === "Allocate");
   assert.ok(allocs.length >= 1, "Allocate reached the plugin");
+  const asked = new Map<string, number>();
+  for (const c of allocs) {
+    const id = c.corr_id.split(".")[0];
+    asked.set(id, (asked.get(id) ?? 0) + 1);
+  }
+  assert.ok(
+    [...asked.values()].some((n) => n >= 2),
+    `a request's lost Allocate is asked again: ${JSON.stringify([...asked])}`,
+  );
   assert.equal(
     (await mockCalls(record)).filter((c) => c.rpc === "Deallocate").length,
     0,
