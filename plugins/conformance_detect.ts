@@ -11,12 +11,16 @@
 import { PLUGIN_KINDS, type PluginKind, PROTO_MAJOR } from "../proto/mod.ts";
 import { PROTO_MINOR } from "../proto/mod.ts";
 import { PluginConnection } from "../node/exec/grpc_client.ts";
+import { PluginCallError } from "../node/exec/plugin_call_error.ts";
 import {
   PluginProcess,
   removeStaleSocket,
   timer,
 } from "../node/plugins/plugin_process.ts";
 import { conformanceInheritEnv } from "./conformance.ts";
+
+/** gRPC's status for a service the server does not have. */
+const UNIMPLEMENTED = 12;
 
 /** The caller's variables a plugin under test sees (as in runConformance). */
 function inherited(): Record<string, string> {
@@ -103,27 +107,19 @@ export async function detectPluginKind(
     }
     if (r.why !== null) return { kind: null, reason: r.why };
     const answered: PluginKind[] = [];
+    const refused: string[] = [];
     for (const kind of PLUGIN_KINDS) {
-      const conn = new PluginConnection(kind, socket);
-      try {
-        await conn.handshake({
-          core_version: "conformance",
-          proto_major: PROTO_MAJOR,
-          proto_minor: PROTO_MINOR,
-          capabilities: [],
-        }, { timeout_ms: 5000, corr_id: `detect.${kind}` });
-        answered.push(kind);
-      } catch {
-        // Not this kind's service (UNIMPLEMENTED), or no answer at all.
-      } finally {
-        conn.close();
-      }
+      const why = await probe(kind, socket);
+      if (why === null) answered.push(kind);
+      else refused.push(`${kind}: ${why}`);
     }
     if (answered.length === 1) return { kind: answered[0] };
     return {
       kind: null,
       reason: answered.length === 0
-        ? `no kind's Handshake answered (tried ${PLUGIN_KINDS.join(", ")})`
+        ? `no kind's Handshake answered (${refused.join("; ")})${
+          ep.hasEnded ? "; it exited meanwhile" : ""
+        }`
         : `it answers Handshake as ${answered.join(" and ")}`,
     };
   } finally {
@@ -131,4 +127,34 @@ export async function detectPluginKind(
     await removeStaleSocket(socket).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Null when `kind`'s Handshake answers, else why not. Each probe is its own
+ * channel; one that is not this kind's service answers UNIMPLEMENTED at once.
+ * Any other failure (a connection that failed fast on a loaded machine: a
+ * call without wait-for-ready fails on the first refused connect) is tried
+ * once more after waiting for the connection.
+ */
+async function probe(kind: PluginKind, socket: string): Promise<string | null> {
+  let why = "";
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const conn = new PluginConnection(kind, socket);
+    try {
+      await conn.waitForReady(5000);
+      await conn.handshake({
+        core_version: "conformance",
+        proto_major: PROTO_MAJOR,
+        proto_minor: PROTO_MINOR,
+        capabilities: [],
+      }, { timeout_ms: 5000, corr_id: `detect.${kind}` });
+      return null;
+    } catch (e) {
+      why = (e as Error).message.split("\n")[0];
+      if (e instanceof PluginCallError && e.code === UNIMPLEMENTED) return why;
+    } finally {
+      conn.close();
+    }
+  }
+  return why;
 }
