@@ -19,6 +19,7 @@ import { nodeFetch } from "./identity/node_fetch.ts";
 import { IdentityService } from "./identity/service.ts";
 import { emit } from "./core/hook_events.ts";
 import { mintToken } from "./identity/mint.ts";
+import { hostNames, hostRefusal } from "./shell/host_guard.ts";
 import { watchLifeline } from "./lifeline.ts";
 
 async function readConfigFile(): Promise<
@@ -104,6 +105,7 @@ async function main(): Promise<number> {
       node?.hooks?.emit(emit("cluster.mint_denied", payload));
     },
   });
+  const hosts = hostNames(config.http_host, config.http_hosts);
   let server;
   try {
     // Secure mode: node:https, which checks client certificates (identity/);
@@ -112,7 +114,8 @@ async function main(): Promise<number> {
       ? await serveHttps(
         { hostname: config.http_host, port: config.http_port, ...sec.https },
         (req, peer) =>
-          handleHttp(req, () => node, obs, gate, { peer, service: identity }),
+          hostRefusal(req, hosts) ??
+            handleHttp(req, () => node, obs, gate, { peer, service: identity }),
       )
       : await HttpFront.listen(
         {
@@ -121,7 +124,9 @@ async function main(): Promise<number> {
           socketPath: `${config.data_dir}/http.sock`,
           log,
         },
-        (req) => handleHttp(req, () => node, obs, gate, { service: identity }),
+        (req) =>
+          hostRefusal(req, hosts) ??
+            handleHttp(req, () => node, obs, gate, { service: identity }),
       );
   } catch (e) {
     console.error(

@@ -46,6 +46,12 @@ const ConfigSchema = z.object({
    * one may forward tail requests to under the permission lock. @default none
    */
   peers: z.string().optional(),
+  /**
+   * Comma-separated host names the HTTP server answers to besides IP
+   * literals, localhost and the host of `http_addr` (`*`: any); other
+   * `Host` headers get 421 (DNS rebinding, node/shell/host_guard.ts). @default none
+   */
+  http_hosts: z.string().optional(),
   /** One-time join token (SPEC §10); ignored once the node has a stored certificate. */
   join_token: z.string().optional(),
   /** `https://<admin host>:<join port>` to join through. */
@@ -128,6 +134,8 @@ export interface NodeConfig {
   etcd_tls: { ca: string; cert: string; key: string } | null;
   /** `BOI_PEERS`: where tail forwarding may connect under the lock (node/permissions.ts). */
   peers: string[];
+  /** `BOI_HTTP_HOSTS`: more names the HTTP server answers to (`*`: any). */
+  http_hosts: string[];
 }
 
 /** Detected `os` cap. */
@@ -289,6 +297,7 @@ export function loadConfig(
       ? { ca: c.etcd_ca, cert: c.etcd_cert!, key: c.etcd_key! }
       : null,
     peers: parsePeers(c.peers ?? "", where("peers")),
+    http_hosts: parseHosts(c.http_hosts ?? "", where("http_hosts")),
   };
 }
 
@@ -301,6 +310,20 @@ function parsePeers(text: string, where: string): string[] {
       throw new Error(
         `${where} must be a comma-separated list of host:port or host, like "10.0.0.2:7001,10.0.0.3": got ${
           JSON.stringify(p)
+        }`,
+      );
+    }
+  }
+  return list;
+}
+
+function parseHosts(text: string, where: string): string[] {
+  const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const h of list) {
+    if (h !== "*" && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(h)) {
+      throw new Error(
+        `${where} must be a comma-separated list of host names, like "boi.example.com,build-1", or "*": got ${
+          JSON.stringify(h)
         }`,
       );
     }

@@ -15,6 +15,19 @@ Deno.test("config: defaults of SPEC §13", () => {
   assert.ok(["x86_64", "arm64"].includes(c.static_caps.arch));
 });
 
+Deno.test("config: BOI_HTTP_HOSTS is a list of names, or *", () => {
+  assert.deepEqual(loadConfig({}, null, "h").http_hosts, []);
+  assert.deepEqual(
+    loadConfig({ BOI_HTTP_HOSTS: " boi.example.com , build-1 " }, null, "h")
+      .http_hosts,
+    ["boi.example.com", "build-1"],
+  );
+  assert.deepEqual(
+    loadConfig({ BOI_HTTP_HOSTS: "*" }, null, "h").http_hosts,
+    ["*"],
+  );
+});
+
 Deno.test("config: environment over boi.yaml", () => {
   const c = loadConfig(
     {
@@ -48,6 +61,10 @@ Deno.test("config: bad values are one-line errors naming the variable and the va
     [{ BOI_KEY_PREFIX: "noslash" }, /^BOI_KEY_PREFIX must start and end/],
     [{ BOI_KEY_PREFIX: "/boi" }, /^BOI_KEY_PREFIX .*: got "\/boi"$/],
     [{ BOI_REGION: "é".repeat(129) }, /^BOI_REGION must be at most 256 bytes/],
+    [
+      { BOI_HTTP_HOSTS: "boi.example.com,http://x" },
+      /^BOI_HTTP_HOSTS must be a comma-separated list of host names, like "boi\.example\.com,build-1", or "\*": got "http:\/\/x"$/,
+    ],
     [{ BOI_WORKERS_MAX: "0" }, /^BOI_WORKERS_MAX must be at least 1: got "0"$/],
     [{ BOI_WORKERS_MAX: "2.5" }, /^BOI_WORKERS_MAX must be a whole number/],
     [{ BOI_WORKERS_MAX: "1025" }, /^BOI_WORKERS_MAX must be at most 1024/],
