@@ -19,7 +19,15 @@ export async function mintToken(
   capHint: Record<string, string>,
   ttlS: number,
   now = Date.now(),
-): Promise<{ token: string; token_id_sha256: string; expires_at: number }> {
+): Promise<
+  {
+    token: string;
+    token_id_sha256: string;
+    expires_at: number;
+    /** The revision that wrote the token record: a revoke compares on it. */
+    revision: number;
+  }
+> {
   if (!Number.isInteger(ttlS) || ttlS < 2 || ttlS > MAX_TOKEN_TTL_S) {
     throw new IdentityError(
       "InvalidArgument",
@@ -105,5 +113,6 @@ export async function mintToken(
     token: minted.token,
     token_id_sha256: hash,
     expires_at: record.expires_at,
+    revision: res.revision,
   };
 }

@@ -91,10 +91,12 @@ export class IdentityService {
         );
       }
       const ttl = body.ttl_s ?? DEFAULT_TOKEN_TTL_S;
-      return json(
-        200,
-        await mintToken(this.deps, caps as Record<string, string>, Number(ttl)),
+      const { revision: _, ...minted } = await mintToken(
+        this.deps,
+        caps as Record<string, string>,
+        Number(ttl),
       );
+      return json(200, minted);
     }
     const m = /^\/internal\/cluster\/admins\/([^/]+)\/(grant|revoke)$/.exec(
       path,

@@ -26,7 +26,7 @@ export interface ProvisionDeps {
   mint(
     hint: Record<string, string>,
     ttlS: number,
-  ): Promise<{ token: string; token_id_sha256: string }>;
+  ): Promise<{ token: string; token_id_sha256: string; revision: number }>;
   /** `https://host:port` of this node's join listener; null while it has none (no CA key). */
   bootstrapUrl(): string | null;
 }
@@ -115,8 +115,14 @@ export class ProvisionRunner {
       );
     }
     const tokenKey = keys.joinToken(minted.token_id_sha256);
+    // By compare on the revision that minted it: a token someone consumed
+    // (a join) or replaced is not ours to delete any more.
     const revokeToken = () =>
-      runTxn(client, [], [{ op: "delete", key: tokenKey }]).catch(() => {});
+      runTxn(
+        client,
+        [{ key: tokenKey, target: "mod", equals: minted.revision }],
+        [{ op: "delete", key: tokenKey }],
+      ).catch(() => {});
     const reqKey = keys.provisionReq(e.req_id);
     const record = { ...e.record, token_id_sha256: minted.token_id_sha256 };
     let lease: string | null = null;

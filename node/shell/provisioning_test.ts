@@ -61,9 +61,13 @@ function runner(
     },
     mint: async () => {
       const hash = `tok${++minted}`;
-      await etcd.client().put(keys.joinToken(hash)).value("{}");
+      const put = await etcd.client().put(keys.joinToken(hash)).value("{}");
       afterMint();
-      return { token: `jwt-${hash}`, token_id_sha256: hash };
+      return {
+        token: `jwt-${hash}`,
+        token_id_sha256: hash,
+        revision: Number(put.header.revision),
+      };
     },
     bootstrapUrl: () => url,
   };
