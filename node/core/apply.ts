@@ -14,6 +14,7 @@ import {
   applyProvisionEvent,
   clearProvisionRecords,
 } from "./provision_apply.ts";
+import { retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
 
 /** Default of `CoreConfig.sweep_every_ms`. */
 export const SWEEP_EVERY_MS = 1000;
@@ -231,6 +232,11 @@ export function applyEvent(
       const every = view.config.sweep_every_ms ?? SWEEP_EVERY_MS;
       view.sweep_now = ev.at - view.swept_at >= every;
       if (view.sweep_now) view.swept_at = ev.at;
+      const retention = view.config.spec_retention_ms ?? SPEC_RETENTION_MS;
+      if (view.retired_at === 0) view.retired_at = ev.at;
+      view.retire_now = retention > 0 &&
+        ev.at - view.retired_at >= retireEvery(retention);
+      if (view.retire_now) view.retired_at = ev.at;
       break;
     }
   }

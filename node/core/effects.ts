@@ -25,7 +25,9 @@ export type TxnReason =
   | "unschedulable"
   /** A BLOCKED task's `last_error` says what it waits for in vain (a missing dependency). */
   | "note"
-  | "stray_claim";
+  | "stray_claim"
+  /** A finished spec's envelope, or (task_id = the spec id) its record, deleted after its retention (retire.ts). */
+  | "retire";
 
 export interface TxnEffect {
   kind: "txn";

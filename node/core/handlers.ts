@@ -17,6 +17,7 @@ import { localBusy, prepareFailing, selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
 import { decideProvisioning, onProvisionEvent } from "./provision.ts";
+import { decideRetire } from "./retire.ts";
 import { committedEvents, emit, watchedEvents } from "./hook_events.ts";
 
 /** Re-decides the given tasks in order, sharing one membership snapshot. */
@@ -193,6 +194,7 @@ export function onTick(view: NodeView, keys: Keys, at: number): Effect[] {
       at,
     ),
     ...decideProvisioning(view, keys, at),
+    ...decideRetire(view, keys, at),
   ];
 }
 

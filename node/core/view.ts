@@ -68,6 +68,12 @@ export interface CoreConfig {
    */
   readonly sweep_every_ms?: number;
   /**
+   * How long after its last task ended a finished spec stays in etcd (and
+   * in every view); 0 keeps it forever (retire.ts).
+   * @default 604800000 (7 days)
+   */
+  readonly spec_retention_ms?: number;
+  /**
    * Whether the events a node emits for tasks it only watched (its monitor's
    * `task.dispatched`, `task.cancelled` of a waiting task) are taken by
    * anything: a hooks plugin, or the debug log. Without, they are not
@@ -210,6 +216,10 @@ export interface NodeView {
   readonly swept_at: number;
   /** The tick being handled sweeps every open task (set by the reducer). */
   readonly sweep_now: boolean;
+  /** When a tick last looked for finished specs to retire (retire.ts). */
+  readonly retired_at: number;
+  /** The tick being handled looks for them (set by the reducer). */
+  readonly retire_now: boolean;
 }
 
 /** The mutable form the event loop owns. */
@@ -248,6 +258,8 @@ export interface MutableView extends NodeView {
   swept_at: number;
   steal_after_revision: number;
   sweep_now: boolean;
+  retired_at: number;
+  retire_now: boolean;
 }
 
 export function emptyView(config: CoreConfig): MutableView {
@@ -285,5 +297,8 @@ export function emptyView(config: CoreConfig): MutableView {
     swept_at: Number.NEGATIVE_INFINITY,
     steal_after_revision: 0,
     sweep_now: false,
+    // The first pass one interval after start: the view has caught up by then.
+    retired_at: 0,
+    retire_now: false,
   };
 }

@@ -99,6 +99,11 @@ const ConfigSchema = z.object({
   provision_failure_limit: int(1).default(3),
   /** Lease of a provisioning request: how long a dead admin's request stays open. @default 300 */
   provision_req_ttl_s: int(2).default(300),
+  /**
+   * A finished spec is deleted from etcd this long after its last task
+   * ended; 0 keeps every spec forever (node/core/retire.ts). @default 604800 (7 days)
+   */
+  spec_retention_s: int(0).default(604_800),
 }).strict();
 
 export interface NodeConfig {
@@ -124,6 +129,7 @@ export interface NodeConfig {
   provision_cooldown_ms: number;
   provision_failure_limit: number;
   provision_req_ttl_s: number;
+  spec_retention_s: number;
   /** `BOI_PLUGINS`: the plugins file; null runs the reference workspace and pool. */
   plugins_file: string | null;
   join_token: string | null;
@@ -288,6 +294,7 @@ export function loadConfig(
     provision_cooldown_ms: c.provision_cooldown_ms,
     provision_failure_limit: c.provision_failure_limit,
     provision_req_ttl_s: c.provision_req_ttl_s,
+    spec_retention_s: c.spec_retention_s,
     plugins_file: c.plugins ?? null,
     join_token: c.join_token ?? null,
     bootstrap_url: c.bootstrap_url ?? null,
@@ -383,6 +390,7 @@ export function coreConfig(c: NodeConfig, provisioner: boolean): CoreConfig {
     claim_failure_window_ms: c.claim_failure_window_ms,
     claim_failure_limit: c.claim_failure_limit,
     claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
+    spec_retention_ms: c.spec_retention_s * 1000,
     provision: provisioner
       ? {
         deadline_ms: c.provision_deadline_ms,
