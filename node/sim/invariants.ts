@@ -3,8 +3,10 @@
  * schedule): no write after a terminal state, no claimant write without the
  * fence, no Spawn after the node saw its claim gone or a cancel requested, no
  * worker left running more than one decision after that, no compare re-sent
- * unchanged after it failed (re-read, then re-decide), and (at the end) no
- * task left unfinished and no caps record frozen by a stale CAS revision.
+ * unchanged after it failed (re-read, then re-decide), no envelope deleted
+ * (retired) before its terminal state, and (at the end) no task left
+ * unfinished, no spec record gone before its envelopes, and no caps record
+ * frozen by a stale CAS revision.
  */
 import { Envelope, TERMINAL_STATES } from "../schema.ts";
 import type { CommitInfo } from "./etcd_model.ts";
@@ -34,6 +36,8 @@ export class Checker {
   readonly #finished = new Map<string, string>();
   /** The last committed state and ran_on of each envelope key. */
   readonly #last = new Map<string, Pick<Envelope, "state" | "ran_on">>();
+  /** Tasks whose envelope was deleted (retired) after a terminal state. */
+  readonly retired = new Set<string>();
 
   constructor(readonly w: World) {
     w.etcd.onCommit = (c) => this.#onCommit(c);
@@ -155,6 +159,21 @@ export class Checker {
     const dq = this.w.keys.dir("dispatch-queue");
     const reason = c.writer.slice(c.writer.indexOf(":") + 1);
     for (const op of c.txn.success) {
+      if (op.op === "delete" && op.key.startsWith(dq)) {
+        // Retention (retire.ts) deletes finished envelopes only; a write
+        // after it is caught below, as a write after the terminal state.
+        const prev = this.#last.get(op.key);
+        const id = op.key.slice(dq.length);
+        if (!prev || !TERMINAL_STATES.has(prev.state)) {
+          this.w.fail(
+            `${c.writer} deleted ${id} while it was ${
+              prev?.state ?? "never written"
+            } (rev ${c.revision})`,
+          );
+        }
+        this.retired.add(id);
+        continue;
+      }
       if (op.op !== "put" || !op.key.startsWith(dq)) continue;
       // Written by the real txn builders from valid envelopes: no need to validate again.
       const prev = this.#last.get(op.key) ?? null;
@@ -210,12 +229,26 @@ export class Checker {
     for (const id of taskIds) {
       const kv = this.w.etcd.kv.get(this.w.keys.task(id));
       const env = kv ? Envelope.parse(JSON.parse(kv.value)) : null;
+      if (!env && this.retired.has(id)) continue;
       if (!env || !TERMINAL_STATES.has(env.state)) {
         open.push(`${id}=${env?.state ?? "missing"}`);
       }
     }
     if (open.length > 0) {
       this.w.fail(`tasks never finished: ${open.slice(0, 8).join(", ")}`);
+    }
+    // A spec record goes only after every envelope of it.
+    if (!this.w.etcd.kv.has(this.w.keys.spec("sim"))) {
+      const left = taskIds.filter((id) =>
+        this.w.etcd.kv.has(this.w.keys.task(id))
+      );
+      if (left.length > 0) {
+        this.w.fail(
+          `the spec record was deleted with envelopes left: ${
+            left.slice(0, 8).join(", ")
+          }`,
+        );
+      }
     }
     for (const n of nodes) {
       if (!n.alive) continue;

@@ -26,6 +26,8 @@ export interface Outcome {
   /** Virtual time the schedule took, ms. */
   virtual_ms: number;
   steps: number;
+  /** The finished spec was retired (deleted) before the end. */
+  retired?: boolean;
 }
 
 const FAULTS = [
@@ -62,6 +64,7 @@ export function runSchedule(
     audit_hooks: kr.chance(0.5),
     routers: kr.chance(0.5),
     lost_kill: kr.chance(0.5) ? 0.3 : 0,
+    spec_retention_ms: kr.chance(0.5) ? kr.pick([300, 1500, 4000]) : 0,
   };
   const w = new World(seed, p, knobs);
   w.tracing = trace;
@@ -101,8 +104,8 @@ export function runSchedule(
     const allTerminal = () =>
       taskIds.every((id) => {
         const kv = w.etcd.kv.get(w.keys.task(id));
-        return kv !== undefined &&
-          /"state":"(DONE|FAILED|CANCELLED)"/.test(kv.value);
+        if (kv === undefined) return check.retired.has(id);
+        return /"state":"(DONE|FAILED|CANCELLED)"/.test(kv.value);
       });
     w.sched.runUntil(p.fault_window_ms + 3000);
     for (let t = w.sched.now; t < p.deadline_ms && !done; t += 500) {
@@ -120,8 +123,16 @@ export function runSchedule(
       w.sched.runUntil(w.sched.now + 100);
       if (!check.capsStale([...nodes.values()]) && hooksCaughtUp(nodes)) break;
     }
+    // With retention on, give the finished spec the time to be retired,
+    // so the deletes race the faults' leftovers (replays, stale views).
+    if (knobs.spec_retention_ms > 0) {
+      const until = w.sched.now + knobs.spec_retention_ms + 5000;
+      while (w.sched.now < until && w.etcd.kv.has(w.keys.spec("sim"))) {
+        w.sched.runUntil(w.sched.now + 250);
+      }
+    }
     check.final([...nodes.values()], taskIds);
-    return outcome({});
+    return outcome({ retired: !w.etcd.kv.has(w.keys.spec("sim")) });
   } catch (e) {
     if (!(e instanceof Violation)) throw e;
     return outcome({ ok: false, violation: e.message, trace: w.traceLines() });

@@ -62,6 +62,7 @@ export class SimNode {
       claim_failure_limit: 3,
       claim_failure_cooldown_ms: 300_000,
       router: w.knobs.routers,
+      spec_retention_ms: w.knobs.spec_retention_ms,
     });
     this.router = new RouterModel(this);
     this.pool = new PoolModel(w.sched, w.rng);

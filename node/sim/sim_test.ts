@@ -2,7 +2,7 @@
  * The simulator in CI (`deno task test:sim`, a stage of scripts/test.sh of
  * its own, not part of `deno task test`): every regression seed, then a
  * fixed batch of fresh seeds (BOI_SIM_SEEDS, default 2000) on one thread per
- * core. A failure prints the seed, the
+ * core, and a check that retention (half the schedules) really retires. A failure prints the seed, the
  * violation and the trace; `deno task sim --seed S` replays it exactly.
  */
 import assert from "node:assert/strict";
@@ -39,4 +39,15 @@ Deno.test("simulator: a fixed batch of seeded schedules holds every invariant", 
   const s = (performance.now() - t0) / 1000;
   console.log(`sim: ${n} schedules in ${s.toFixed(1)} s`);
   assert.deepEqual(failed, [], failed.slice(0, 3).map(report).join("\n"));
+});
+
+Deno.test("simulator: schedules with retention retire the finished spec (the deletes race the faults' leftovers)", () => {
+  let retired = 0;
+  for (let seed = 100_000; seed < 100_040; seed++) {
+    const o = runSchedule(seed);
+    assert.ok(o.ok, report(seed));
+    if (o.retired) retired++;
+  }
+  // About half the schedules draw a retention (schedule.ts's knobs).
+  assert.ok(retired >= 10, `only ${retired} of 40 schedules retired the spec`);
 });

@@ -47,6 +47,8 @@ export interface FaultKnobs {
   routers: boolean;
   /** A Kill call fails (the pool never gets it): the node hears `kill_failed`. */
   lost_kill: number;
+  /** Nodes retire finished specs this long after their end (retire.ts); 0: never. */
+  spec_retention_ms: number;
 }
 
 /** A broken invariant: the schedule stops, and the seed and trace are printed. */
