@@ -109,6 +109,7 @@ export async function detectPluginKind(
     const answered: PluginKind[] = [];
     const refused: string[] = [];
     for (const kind of PLUGIN_KINDS) {
+      if (ep.hasEnded) break; // no use waiting 10 s per kind on a dead one
       const why = await probe(kind, socket);
       if (why === null) answered.push(kind);
       else refused.push(`${kind}: ${why}`);

@@ -142,21 +142,29 @@ function decideOwn(
   // again from the record it wrote would count the failure twice.
   const f = view.provision.failures.get(l.hint_hash);
   if (f?.value.last_closed === l.req_id) return [confirmed(l)];
-  if (l.allocate_error !== null) {
-    return [closeFailed(view, keys, cfg, l, "allocate_failed", at)];
-  }
+  // A node that joined and claimed fulfils it, even after Allocate failed:
+  // an Allocate whose answer was lost may still have made that node.
   if (l.first_claim !== null) {
     return [fulfil(view, keys, l, l.first_claim.node_id, l.first_claim.at, at)];
   }
-  if (at < l.deadline_at) return [];
-  // The deadline: a node that fits and joined meanwhile fulfils it even if
-  // it has not claimed (the tasks were cancelled, say).
+  if (l.allocate_error === null && at < l.deadline_at) return [];
+  // The deadline (or Allocate failed): a node that fits and joined meanwhile
+  // fulfils it even if it has not claimed (the tasks were cancelled, say).
   const joined = members.find((n) =>
     n.node_id !== view.config.node_id && isCapable(n, l.hint) &&
     (view.nodes.get(n.node_id)?.value.started_at ?? 0) >= l.requested_at
   );
   if (joined) return [fulfil(view, keys, l, joined.node_id, null, at)];
-  return [closeFailed(view, keys, cfg, l, "deadline", at)];
+  return [
+    closeFailed(
+      view,
+      keys,
+      cfg,
+      l,
+      l.allocate_error !== null ? "allocate_failed" : "deadline",
+      at,
+    ),
+  ];
 }
 
 function fulfil(

@@ -331,3 +331,58 @@ Deno.test("a close that committed while etcd's answer was lost is counted once a
   assert.ok(next, "the next attempt is opened");
   assert.equal(next.failures.count, 1);
 });
+
+Deno.test("Allocate failed with its outcome unknown, but the node it made joined and claimed → fulfilled, no failure counted", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  step(v, {
+    type: "changes",
+    at: 1001,
+    changes: [
+      put(keys.provisionReq(o.req_id), o.record, "55"),
+      put(keys.provisionFailures(HASH), o.failures),
+    ],
+  });
+  step(v, {
+    type: "provision",
+    at: 1002,
+    req_id: o.req_id,
+    step: "opened",
+    revision: lastRevision(),
+    token_id_sha256: "tok",
+  });
+  // While the shell asked Allocate again, the machine joined and claimed.
+  step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
+  step(v, {
+    type: "changes",
+    at: 1600,
+    changes: [put(keys.claim("s1.t0"), {
+      node_id: "mac-1",
+      lease_id: "9",
+      claimed_at: 1550,
+      attempt: 1,
+    }, "9")],
+  });
+  const out = step(v, {
+    type: "provision",
+    at: o.record.deadline_at,
+    req_id: o.req_id,
+    step: "allocate_failed",
+    error: "outcome unknown after 4 tries",
+  });
+  const [w] = writes(out);
+  assert.ok(w);
+  assert.equal(
+    JSON.parse(
+      (w.success.find((op) => op.key === keys.provisionReq(o.req_id)) as {
+        value: string;
+      }).value,
+    ).fulfilled_by,
+    "mac-1",
+  );
+  assert.deepEqual(
+    emits(written(v, w, o.record.deadline_at + 1), "provision.failed"),
+    [],
+  );
+  assert.equal(v.provision.failures.get(HASH)?.value.count, 0);
+});

@@ -235,7 +235,18 @@ export class ProvisionRunner {
           OUTCOME_UNKNOWN.has(err.code);
         unknown ||= lost;
         if (!unknown || !(lost || notSent)) {
-          log.warn("Allocate failed", { req_id: e.req_id, attempt, error });
+          if (unknown) {
+            // The provisioner says no now, but an earlier try's answer was
+            // lost: that try may have made a machine boi cannot name.
+            log.error(
+              "Allocate failed after a try whose outcome is unknown: the provisioner may hold a machine for this request that boi cannot take back",
+              { req_id: e.req_id, attempt, error },
+            );
+          } else {log.warn("Allocate failed", {
+              req_id: e.req_id,
+              attempt,
+              error,
+            });}
           return { error };
         }
         if (Date.now() + wait >= e.record.deadline_at) {
@@ -281,6 +292,9 @@ export class ProvisionRunner {
     // Only after the close committed: its token is revoked, so the machine
     // cannot join meanwhile, and a close re-decided (a node joined) keeps it.
     if (ok && e.deallocate !== null) await this.#deallocate(e, e.deallocate);
+    // A failed compare is decided again from the view: give the watch time
+    // to bring what moved (else the same stale decision goes out per round trip).
+    if (!ok) await new Promise((r) => setTimeout(r, COMPARE_RETRY_MS));
     this.#push({
       req_id: e.req_id,
       step: "written",
