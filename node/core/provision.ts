@@ -45,7 +45,7 @@ export function decideProvisioning(
   if (view.caps.get(self)?.value.static.cluster_admin !== "true") return out;
   if (view.dispatch_paused) return out;
   for (const requires of unschedulable(view, members)) {
-    out.push(...decideOpen(view, keys, cfg, requires, at));
+    out.push(...decideOpen(view, keys, cfg, requires, members, at));
   }
   return out;
 }
@@ -72,17 +72,24 @@ function decideOpen(
   keys: Keys,
   cfg: ProvisionConfig,
   requires: Requires,
+  members: NodeCaps[],
   at: number,
 ): Effect[] {
   const p = view.provision;
   const hash = hintHash(requires);
+  if ((p.backoff.get(hash) ?? 0) > at) return [];
   for (const r of p.reqs.values()) {
     if (r.value.hint_hash === hash && r.value.fulfilled_by === undefined) {
-      return []; // one open request per requires, whoever opened it
+      // One open request per requires, whoever opened it; but one whose
+      // admin is gone and whose deadline passed has nobody to close it.
+      const gone = r.value.requested_by !== view.config.node_id &&
+        !members.some((m) => m.node_id === r.value.requested_by);
+      return gone && at >= r.value.deadline_at
+        ? [takeOver(view, keys, cfg, r, at)]
+        : [];
     }
   }
   for (const l of p.local.values()) if (l.hint_hash === hash) return [];
-  if ((p.backoff.get(hash) ?? 0) > at) return [];
   if (p.unreadable.has(hash)) return []; // fail closed
   if (Object.hasOwn(requires, "cluster_admin")) return []; // no token can carry it
   const f = p.failures.get(hash);
@@ -310,6 +317,79 @@ function closeFailed(
     ],
     success,
     emits,
+  };
+}
+
+/**
+ * Closes a dead admin's request past its deadline, as that admin would have:
+ * a counted failure, its token revoked, Deallocate of its allocation through
+ * our provisioner (a cloud's ids are global; one that does not know it says
+ * so, logged). Without it the requires waited for the request's lease
+ * (300 s) and the allocation was never taken back.
+ */
+function takeOver(
+  view: NodeView,
+  keys: Keys,
+  cfg: ProvisionConfig,
+  r: Versioned<ProvisionRequest>,
+  at: number,
+): ProvisionWriteEffect {
+  const req = r.value;
+  const f = view.provision.failures.get(req.hint_hash);
+  const count = (f?.value.count ?? 0) + 1;
+  const cooling = count >= cfg.failure_limit;
+  const cooldown_until = cooling
+    ? at + cfg.cooldown_ms
+    : (f?.value.cooldown_until ?? 0);
+  const why =
+    `no node joined by the deadline, and ${req.requested_by}, which opened it, is gone: closed by ${view.config.node_id}`;
+  const success: Op[] = [{ op: "delete", key: keys.provisionReq(req.req_id) }];
+  if (req.token_id_sha256 !== undefined) {
+    success.push({ op: "delete", key: keys.joinToken(req.token_id_sha256) });
+  }
+  success.push({
+    op: "put",
+    key: keys.provisionFailures(req.hint_hash),
+    value: json(
+      {
+        count,
+        cooldown_until,
+        hint: req.hint,
+        attempts: f?.value.attempts ?? 0,
+        last_reason: why,
+        last_closed: req.req_id,
+      } satisfies ProvisionFailures,
+    ),
+  });
+  const payload = { req_id: req.req_id, hint: req.hint, failures: count };
+  const emits = [emit("provision.failed", {
+    ...payload,
+    reason: "deadline",
+    error: why,
+    allocation_id: req.allocation_id ?? null,
+  })];
+  if (cooling) {
+    emits.push(
+      emit("provision.failed", {
+        ...payload,
+        reason: "cooldown",
+        cooldown_until,
+      }),
+    );
+  }
+  return {
+    kind: "provision",
+    action: "write",
+    req_id: req.req_id,
+    closes: true,
+    deallocate: req.allocation_id ?? null,
+    compare: [
+      reqGuard(keys, req.req_id, r),
+      failuresGuard(keys, req.hint_hash, f),
+    ],
+    success,
+    emits,
+    takeover_hash: req.hint_hash,
   };
 }
 

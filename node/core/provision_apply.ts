@@ -168,6 +168,11 @@ export function applyProvisionEffect(
   }
   const l = p.local.get(e.req_id);
   if (l) p.local.set(e.req_id, { ...l, phase: "writing" });
+  // A takeover has no local state: the hint waits while it is in flight
+  // (the write answers within its timeout and a 1 s pause on failure).
+  if (e.takeover_hash !== undefined) {
+    p.backoff.set(e.takeover_hash, at + 10_000);
+  }
 }
 
 /** What the shell reported about one of our requests. */
@@ -175,6 +180,9 @@ export function applyProvisionEvent(
   p: MutableProvisionView,
   ev: ProvisionEvent,
 ): void {
+  if (ev.step === "written" && ev.effect.takeover_hash !== undefined) {
+    p.backoff.delete(ev.effect.takeover_hash); // done: decide again at once
+  }
   const l = p.local.get(ev.req_id);
   if (!l) return;
   const set = (patch: Partial<LocalProvision>) =>

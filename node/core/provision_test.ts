@@ -386,3 +386,79 @@ Deno.test("Allocate failed with its outcome unknown, but the node it made joined
   );
   assert.equal(v.provision.failures.get(HASH)?.value.count, 0);
 });
+
+Deno.test("a request of an admin that is gone, past its deadline → closed by this admin (failure counted, token revoked, Deallocate), then a new one opened", () => {
+  const v = adminView();
+  const REQ = `${HASH.slice(0, 12)}-1`;
+  const record = {
+    req_id: REQ,
+    hint: HINT,
+    hint_hash: HASH,
+    requested_at: 500,
+    requested_by: "adm2", // no node record: not a live member
+    deadline_at: 3000,
+    allocation_id: "alloc-x",
+    token_id_sha256: "tokx",
+  };
+  step(v, {
+    type: "changes",
+    at: 600,
+    changes: [
+      put(keys.provisionReq(REQ), record, "66"),
+      put(keys.provisionFailures(HASH), {
+        count: 0,
+        cooldown_until: 0,
+        hint: HINT,
+        attempts: 1,
+      }),
+    ],
+  });
+  assert.deepEqual(writes(tick(v, 2999)), [], "before its deadline: respected");
+  assert.deepEqual(opens(tick(v, 2999)), []);
+  const [w] = writes(tick(v, 3000));
+  assert.ok(w, "taken over at its deadline");
+  assert.equal(w.deallocate, "alloc-x");
+  assert.deepEqual(w.compare[0], {
+    key: keys.provisionReq(REQ),
+    target: "mod",
+    equals: v.provision.reqs.get(REQ)!.mod_revision,
+  });
+  assert.ok(
+    w.success.some((op) =>
+      op.op === "delete" && op.key === keys.joinToken("tokx")
+    ),
+  );
+  assert.deepEqual(writes(tick(v, 3100)), [], "in flight: not sent twice");
+  const out = written(v, w, 3200);
+  assert.deepEqual(
+    emits(out, "provision.failed").map((e) => e.payload.reason),
+    ["deadline"],
+  );
+  assert.equal(v.provision.failures.get(HASH)?.value.count, 1);
+  const [next] = opens(out);
+  assert.ok(next, "a new request, by this admin, at once");
+  assert.equal(next.req_id, `${HASH.slice(0, 12)}-2`);
+});
+
+Deno.test("a live admin's request is never taken over, even past its deadline", () => {
+  const v = adminView();
+  step(v, {
+    type: "changes",
+    at: 100,
+    changes: node("adm2", { cluster_admin: "true" }),
+  });
+  step(v, {
+    type: "changes",
+    at: 600,
+    changes: [put(keys.provisionReq("r-1"), {
+      req_id: "r-1",
+      hint: HINT,
+      hint_hash: HASH,
+      requested_at: 500,
+      requested_by: "adm2",
+      deadline_at: 3000,
+    }, "66")],
+  });
+  assert.deepEqual(writes(tick(v, 60_000)), []);
+  assert.deepEqual(opens(tick(v, 60_000)), []);
+});

@@ -121,6 +121,8 @@ export interface ProvisionWriteEffect {
   compare: Compare[];
   success: Op[];
   emits: EmitEffect[];
+  /** A dead admin's request closed by this node (no local state): its hint's hash. */
+  takeover_hash?: string;
 }
 
 export type ProvisionEffect = ProvisionOpenEffect | ProvisionWriteEffect;

@@ -124,3 +124,75 @@ Deno.test("admin killed with a request open → the request expires with its lea
   );
   assert.equal(rs[0].value.fulfilled_by, provisioned);
 });
+
+Deno.test("admin killed with a request open → past its deadline a granted standby admin closes it (Deallocate, a counted failure) and provisions, long before its lease ends", async () => {
+  await using etcd = await startEtcd();
+  const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
+  const DEADLINE_MS = 4000;
+  await using a = await startNode(
+    etcd,
+    await provisionerAdmin(
+      "prov-a",
+      mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
+      { env: { BOI_PROVISION_DEADLINE_MS: String(DEADLINE_MS) } },
+    ),
+  );
+  await init(etcd, a);
+  const dirB = await makeTempDir("boi-prov-b-");
+  await Deno.mkdir(`${dirB}/ca`, { mode: 0o700 });
+  for (const f of ["ca.key", "ca.crt"]) {
+    await Deno.copyFile(`${a.dataDir}/ca/${f}`, `${dirB}/ca/${f}`);
+  }
+  await Deno.chmod(`${dirB}/ca/ca.key`, 0o600);
+  await using b = await startNode(
+    etcd,
+    await provisionerAdmin("prov-b", localProvisionerEntry(), {
+      dataDir: dirB,
+    }),
+  );
+  await b.waitForLog((l) => l.msg === "join listener up");
+  const { spec_id } = await dispatchTo(etcd, macSpec("late", 2));
+  const [openA] = await waitFor("prov-a's request", async () => {
+    const rs = await provisionReqs(etcd);
+    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
+  }, { timeoutMs: 15_000 });
+  const grant = await cli(etcd, [
+    "cluster",
+    "admin",
+    "grant",
+    "prov-b",
+    "--node",
+    a.httpAddr,
+  ]);
+  assert.equal(grant.code, 0, grant.stderr);
+  a.kill("SIGKILL");
+
+  const provisioned = await doneOnOneNode(
+    etcd,
+    spec_id,
+    2,
+    "the tasks DONE on prov-b's provisioned node",
+  );
+  assert.match(provisioned, /^p-[0-9a-f]{12}-2$/, "the second request's node");
+  const failed = b.logs().filter((l) =>
+    l.msg === "event" && l.event === "provision.failed"
+  );
+  assert.deepEqual(
+    failed.map((l) => [l.req_id, l.reason, l.allocation_id]),
+    [[openA.value.req_id, "deadline", openA.value.allocation_id]],
+    "prov-b closed prov-a's request once",
+  );
+  assert.match(String(failed[0].error), /prov-a, which opened it, is gone/);
+  const dealloc = b.logs().find((l) =>
+    l.msg === "deallocated" && l.req_id === openA.value.req_id
+  );
+  assert.ok(dealloc, "Deallocate of prov-a's allocation was sent");
+  const [mine] = await provisionReqs(etcd);
+  assert.equal(mine.value.requested_by, "prov-b");
+  // Opened after prov-a's deadline, not after its request's 300 s lease.
+  assert.ok(
+    mine.value.requested_at >= openA.value.deadline_at &&
+      mine.value.requested_at < openA.value.requested_at + 60_000,
+    `prov-b opened at ${mine.value.requested_at}; prov-a's deadline ${openA.value.deadline_at}`,
+  );
+});
