@@ -2,6 +2,7 @@
  * Node configuration (SPEC §13): environment variables, over an optional
  * `boi.yaml` whose fields are the variable names without `BOI_`, lower-cased.
  */
+import { parseHosts, parsePeers } from "./config_lists.ts";
 import type { CoreConfig } from "../core/view.ts";
 import { z } from "zod";
 import YAML from "yaml";
@@ -309,35 +310,6 @@ export function loadConfig(
 }
 
 /** `host:port` or `host` entries; throws naming the variable and the bad entry. */
-function parsePeers(text: string, where: string): string[] {
-  const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (const p of list) {
-    const m = /^([A-Za-z0-9._-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$/.exec(p);
-    if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) {
-      throw new Error(
-        `${where} must be a comma-separated list of host:port or host, like "10.0.0.2:7001,10.0.0.3": got ${
-          JSON.stringify(p)
-        }`,
-      );
-    }
-  }
-  return list;
-}
-
-function parseHosts(text: string, where: string): string[] {
-  const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  for (const h of list) {
-    if (h !== "*" && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(h)) {
-      throw new Error(
-        `${where} must be a comma-separated list of host names, like "boi.example.com,build-1", or "*": got ${
-          JSON.stringify(h)
-        }`,
-      );
-    }
-  }
-  return list;
-}
-
 /** Runs `f`, prefixing its error with the setting it read (`BOI_X` or `boi.yaml: x`). */
 function named<T>(where: string, f: () => T): T {
   try {
