@@ -128,11 +128,15 @@ export class MuxChannel {
     call.on("error", () => {});
     call.on("status", (s: grpc.StatusObject) => {
       if (this.#call !== call) return;
+      // Every call still open was cut, whatever the stream's own status
+      // (grpc-js says UNAVAILABLE or INTERNAL "RST_STREAM" for a plugin that
+      // died, depending on the moment): UNAVAILABLE, an outcome unknown, so
+      // a caller can tell it from an error the plugin answered (INTERNAL).
       this.#finish(
-        s.code === grpc.status.OK ? grpc.status.UNAVAILABLE : s.code,
+        grpc.status.UNAVAILABLE,
         s.code === grpc.status.OK
           ? "the plugin ended the mux stream"
-          : `mux stream: ${s.details}`,
+          : `mux stream: ${grpc.status[s.code] ?? s.code}: ${s.details}`,
       );
     });
     return writer;
