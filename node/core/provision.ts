@@ -10,21 +10,26 @@ import type {
   ProvisionRequest,
   Requires,
 } from "../schema.ts";
-import type { Compare, Effect, EmitEffect, Op } from "./effects.ts";
+import type { Effect } from "./effects.ts";
 import { isCapable, liveNodeCaps, type NodeCaps } from "./filter.ts";
+import {
+  closeFailed,
+  confirmed,
+  emit,
+  failuresGuard,
+  fulfil,
+  takeOver,
+} from "./provision_close.ts";
 import { canonicalHint, hintHash } from "./provision_note.ts";
 import type {
   LocalProvision,
   ProvisionConfig,
   ProvisionEvent,
-  ProvisionWriteEffect,
 } from "./provision_types.ts";
-import type { NodeView, Versioned } from "./view.ts";
+import type { NodeView } from "./view.ts";
 
 /** Longest join-token lifetime (SPEC §10: 300 s). */
 const TOKEN_TTL_MAX_S = 300;
-
-const json = (v: unknown) => JSON.stringify(v);
 
 /** The periodic provisioning decision: our requests' progress, then new requests. */
 export function decideProvisioning(
@@ -85,7 +90,7 @@ function decideOpen(
       const gone = r.value.requested_by !== view.config.node_id &&
         !members.some((m) => m.node_id === r.value.requested_by);
       return gone && at >= r.value.deadline_at
-        ? [takeOver(view, keys, cfg, r, at)]
+        ? [takeOver(view, keys, cfg, r.value, at)]
         : [];
     }
   }
@@ -163,234 +168,26 @@ function decideOwn(
   );
   if (joined) return [fulfil(view, keys, l, joined.node_id, null, at)];
   return [
-    closeFailed(
-      view,
-      keys,
-      cfg,
-      l,
-      l.allocate_error !== null ? "allocate_failed" : "deadline",
-      at,
-    ),
+    l.allocate_error !== null
+      ? closeFailed(
+        view,
+        keys,
+        cfg,
+        l,
+        "allocate_failed",
+        `Allocate failed: ${l.allocate_error}`,
+        at,
+      )
+      : closeFailed(
+        view,
+        keys,
+        cfg,
+        l,
+        "deadline",
+        `no node joined within ${cfg.deadline_ms} ms`,
+        at,
+      ),
   ];
-}
-
-function fulfil(
-  view: NodeView,
-  keys: Keys,
-  l: LocalProvision,
-  nodeId: string,
-  claimedAt: number | null,
-  at: number,
-): ProvisionWriteEffect {
-  const req = view.provision.reqs.get(l.req_id);
-  const f = view.provision.failures.get(l.hint_hash);
-  const success: Op[] = [];
-  if (req) {
-    // Kept (under its lease) for `cluster status`; fulfilled is not open.
-    success.push({
-      op: "put",
-      key: keys.provisionReq(l.req_id),
-      value: json({
-        ...req.value,
-        ...(l.allocation_id ? { allocation_id: l.allocation_id } : {}),
-        fulfilled_by: nodeId,
-        fulfilled_at: at,
-      }),
-      lease: req.lease,
-    });
-  }
-  success.push({
-    op: "put",
-    key: keys.provisionFailures(l.hint_hash),
-    value: json(
-      {
-        count: 0,
-        cooldown_until: 0,
-        hint: l.hint,
-        attempts: f?.value.attempts ?? 0,
-        last_closed: l.req_id,
-      } satisfies ProvisionFailures,
-    ),
-  });
-  return {
-    kind: "provision",
-    action: "write",
-    req_id: l.req_id,
-    closes: true,
-    deallocate: null,
-    compare: [
-      reqGuard(keys, l.req_id, req),
-      failuresGuard(keys, l.hint_hash, f),
-    ],
-    success,
-    emits: [emit("provision.fulfilled", {
-      req_id: l.req_id,
-      hint: l.hint,
-      node_id: nodeId,
-      allocation_id: l.allocation_id,
-      latency_ms: claimedAt === null ? null : claimedAt - l.requested_at,
-    })],
-  };
-}
-
-/**
- * The close that committed unseen: nothing left to write (the transaction is
- * empty); its Deallocate runs and its events are announced now, once.
- */
-function confirmed(l: LocalProvision): ProvisionWriteEffect {
-  return {
-    kind: "provision",
-    action: "write",
-    req_id: l.req_id,
-    closes: true,
-    deallocate: l.unconfirmed?.deallocate ?? null,
-    compare: [],
-    success: [],
-    emits: l.unconfirmed?.emits ?? [],
-  };
-}
-
-function closeFailed(
-  view: NodeView,
-  keys: Keys,
-  cfg: ProvisionConfig,
-  l: LocalProvision,
-  reason: "deadline" | "allocate_failed",
-  at: number,
-): ProvisionWriteEffect {
-  const req = view.provision.reqs.get(l.req_id);
-  const f = view.provision.failures.get(l.hint_hash);
-  const count = (f?.value.count ?? 0) + 1;
-  const cooling = count >= cfg.failure_limit;
-  const cooldown_until = cooling
-    ? at + cfg.cooldown_ms
-    : (f?.value.cooldown_until ?? 0);
-  const why = reason === "deadline"
-    ? `no node joined within ${cfg.deadline_ms} ms`
-    : `Allocate failed: ${l.allocate_error}`;
-  const success: Op[] = [];
-  if (req) success.push({ op: "delete", key: keys.provisionReq(l.req_id) });
-  // Revoke the token: a node that turns up late is refused.
-  if (l.token_id_sha256 !== null) {
-    success.push({ op: "delete", key: keys.joinToken(l.token_id_sha256) });
-  }
-  success.push({
-    op: "put",
-    key: keys.provisionFailures(l.hint_hash),
-    value: json(
-      {
-        count,
-        cooldown_until,
-        hint: l.hint,
-        attempts: f?.value.attempts ?? 0,
-        last_reason: why,
-        last_closed: l.req_id,
-      } satisfies ProvisionFailures,
-    ),
-  });
-  const emits = [emit("provision.failed", {
-    req_id: l.req_id,
-    hint: l.hint,
-    reason,
-    error: why,
-    allocation_id: l.allocation_id,
-    failures: count,
-  })];
-  if (cooling) {
-    emits.push(emit("provision.failed", {
-      req_id: l.req_id,
-      hint: l.hint,
-      reason: "cooldown",
-      failures: count,
-      cooldown_until,
-    }));
-  }
-  return {
-    kind: "provision",
-    action: "write",
-    req_id: l.req_id,
-    closes: true,
-    deallocate: l.allocation_id,
-    compare: [
-      reqGuard(keys, l.req_id, req),
-      failuresGuard(keys, l.hint_hash, f),
-    ],
-    success,
-    emits,
-  };
-}
-
-/**
- * Closes a dead admin's request past its deadline, as that admin would have:
- * a counted failure, its token revoked, Deallocate of its allocation through
- * our provisioner (a cloud's ids are global; one that does not know it says
- * so, logged). Without it the requires waited for the request's lease
- * (300 s) and the allocation was never taken back.
- */
-function takeOver(
-  view: NodeView,
-  keys: Keys,
-  cfg: ProvisionConfig,
-  r: Versioned<ProvisionRequest>,
-  at: number,
-): ProvisionWriteEffect {
-  const req = r.value;
-  const f = view.provision.failures.get(req.hint_hash);
-  const count = (f?.value.count ?? 0) + 1;
-  const cooling = count >= cfg.failure_limit;
-  const cooldown_until = cooling
-    ? at + cfg.cooldown_ms
-    : (f?.value.cooldown_until ?? 0);
-  const why =
-    `no node joined by the deadline, and ${req.requested_by}, which opened it, is gone: closed by ${view.config.node_id}`;
-  const success: Op[] = [{ op: "delete", key: keys.provisionReq(req.req_id) }];
-  if (req.token_id_sha256 !== undefined) {
-    success.push({ op: "delete", key: keys.joinToken(req.token_id_sha256) });
-  }
-  success.push({
-    op: "put",
-    key: keys.provisionFailures(req.hint_hash),
-    value: json(
-      {
-        count,
-        cooldown_until,
-        hint: req.hint,
-        attempts: f?.value.attempts ?? 0,
-        last_reason: why,
-        last_closed: req.req_id,
-      } satisfies ProvisionFailures,
-    ),
-  });
-  const payload = { req_id: req.req_id, hint: req.hint, failures: count };
-  const emits = [emit("provision.failed", {
-    ...payload,
-    reason: "deadline",
-    error: why,
-    allocation_id: req.allocation_id ?? null,
-  })];
-  if (cooling) {
-    emits.push(
-      emit("provision.failed", {
-        ...payload,
-        reason: "cooldown",
-        cooldown_until,
-      }),
-    );
-  }
-  return {
-    kind: "provision",
-    action: "write",
-    req_id: req.req_id,
-    closes: true,
-    deallocate: req.allocation_id ?? null,
-    compare: [
-      reqGuard(keys, req.req_id, r),
-      failuresGuard(keys, req.hint_hash, f),
-    ],
-    success,
-    emits,
-    takeover_hash: req.hint_hash,
-  };
 }
 
 /** A provisioning step finished: announce what committed, then decide on. */
@@ -425,34 +222,4 @@ export function onProvisionEvent(
       break;
   }
   return [...out, ...decideProvisioning(view, keys, ev.at)];
-}
-
-/** The request as the decision saw it, or absent (never seen, or its lease ended). */
-function reqGuard(
-  keys: Keys,
-  reqId: string,
-  req: Versioned<ProvisionRequest> | undefined,
-): Compare {
-  return req
-    ? { key: keys.provisionReq(reqId), target: "mod", equals: req.mod_revision }
-    : { key: keys.provisionReq(reqId), target: "version", equals: 0 };
-}
-
-/** The failure record as the decision saw it: the cooldown cannot be raced past. */
-function failuresGuard(
-  keys: Keys,
-  hash: string,
-  f: Versioned<ProvisionFailures> | undefined,
-): Compare {
-  return f
-    ? {
-      key: keys.provisionFailures(hash),
-      target: "mod",
-      equals: f.mod_revision,
-    }
-    : { key: keys.provisionFailures(hash), target: "version", equals: 0 };
-}
-
-function emit(event: string, payload: Record<string, unknown>): EmitEffect {
-  return { kind: "emit", event, payload };
 }
