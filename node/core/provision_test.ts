@@ -7,9 +7,9 @@ import {
   HASH,
   HINT,
   keys,
-  lastRevision,
   node,
   opened,
+  openLanded,
   opens,
   put,
   step,
@@ -186,22 +186,7 @@ Deno.test("a fitting node joins and claims → fulfilled_by by CAS, provision.fu
 Deno.test("Allocate failing (plugin crash) closes the request at once as a counted failure", () => {
   const v = adminView();
   const [o] = opens(tick(v, 1000));
-  step(v, {
-    type: "changes",
-    at: 1001,
-    changes: [
-      put(keys.provisionReq(o.req_id), o.record, "55"),
-      put(keys.provisionFailures(HASH), o.failures),
-    ],
-  });
-  step(v, {
-    type: "provision",
-    at: 1002,
-    req_id: o.req_id,
-    step: "opened",
-    revision: lastRevision(),
-    token_id_sha256: "tok",
-  });
+  openLanded(v, o, 1001);
   const out = step(v, {
     type: "provision",
     at: 1003,
@@ -335,22 +320,7 @@ Deno.test("a close that committed while etcd's answer was lost is counted once a
 Deno.test("Allocate failed with its outcome unknown, but the node it made joined and claimed → fulfilled, no failure counted", () => {
   const v = adminView();
   const [o] = opens(tick(v, 1000));
-  step(v, {
-    type: "changes",
-    at: 1001,
-    changes: [
-      put(keys.provisionReq(o.req_id), o.record, "55"),
-      put(keys.provisionFailures(HASH), o.failures),
-    ],
-  });
-  step(v, {
-    type: "provision",
-    at: 1002,
-    req_id: o.req_id,
-    step: "opened",
-    revision: lastRevision(),
-    token_id_sha256: "tok",
-  });
+  openLanded(v, o, 1001);
   // While the shell asked Allocate again, the machine joined and claimed.
   step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
   step(v, {

@@ -17,8 +17,6 @@ import { emptyView, type MutableView } from "./view.ts";
 export const keys = new Keys("/boi/");
 let rev = 100;
 
-/** The revision of the last change made here. */
-export const lastRevision = () => rev;
 export const HINT = { "x-test-pool": "mac" };
 export const HASH = hintHash(HINT);
 export const CFG = {
@@ -160,6 +158,23 @@ export function opened(
   e: ProvisionOpenEffect,
   at: number,
 ): Effect[] {
+  const out = openLanded(v, e, at);
+  out.push(...step(v, {
+    type: "provision",
+    at,
+    req_id: e.req_id,
+    step: "allocated",
+    allocation_id: `alloc-${e.req_id}`,
+  }));
+  return out;
+}
+
+/** The open's txn landed (token "tok"); Allocate is still in flight. */
+export function openLanded(
+  v: MutableView,
+  e: ProvisionOpenEffect,
+  at: number,
+): Effect[] {
   const out = step(v, {
     type: "changes",
     at,
@@ -175,13 +190,6 @@ export function opened(
     step: "opened",
     revision: rev,
     token_id_sha256: "tok",
-  }));
-  out.push(...step(v, {
-    type: "provision",
-    at,
-    req_id: e.req_id,
-    step: "allocated",
-    allocation_id: `alloc-${e.req_id}`,
   }));
   return out;
 }

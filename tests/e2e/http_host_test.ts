@@ -5,33 +5,13 @@
  * name listed in BOI_HTTP_HOSTS it is served.
  */
 import assert from "node:assert/strict";
-import { notYet, startEtcd, startNode, waitFor } from "../harness/mod.ts";
-
-/** One GET with `Host` as given, byte for byte; the status and body. */
-async function getWithHost(
-  addr: string,
-  target: string,
-  host: string,
-): Promise<{ status: number; body: string }> {
-  const [hostname, port] = [addr.split(":")[0], Number(addr.split(":")[1])];
-  const conn = await Deno.connect({ hostname, port });
-  try {
-    await conn.write(
-      new TextEncoder().encode(
-        `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-      ),
-    );
-    const text = await new Response(conn.readable).text();
-    return {
-      status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
-      body: text.slice(text.indexOf("\r\n\r\n") + 4),
-    };
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the server */ }
-  }
-}
+import {
+  notYet,
+  rawGet,
+  startEtcd,
+  startNode,
+  waitFor,
+} from "../harness/mod.ts";
 
 Deno.test("http: a Host that is not the node's gets 421 and no view; addresses, localhost and BOI_HTTP_HOSTS are served", async () => {
   await using etcd = await startEtcd();
@@ -41,7 +21,7 @@ Deno.test("http: a Host that is not the node's gets 421 and no view; addresses, 
   });
   const port = node.httpAddr.split(":")[1];
   await waitFor("healthz 200", async () => {
-    const r = await getWithHost(node.httpAddr, "/healthz", `127.0.0.1:${port}`);
+    const r = await rawGet(node.url, "/healthz", `127.0.0.1:${port}`);
     return r.status === 200 ? r : notYet(r);
   });
   for (
@@ -52,7 +32,7 @@ Deno.test("http: a Host that is not the node's gets 421 and no view; addresses, 
     ]
   ) {
     for (const target of ["/internal/view", "/api/state", "/"]) {
-      const r = await getWithHost(node.httpAddr, target, host);
+      const r = await rawGet(node.url, target, host);
       assert.equal(r.status, 421, `${host} ${target}: ${r.body}`);
       assert.ok(!r.body.includes("host-node"), `${host} ${target}: ${r.body}`);
     }
@@ -65,7 +45,7 @@ Deno.test("http: a Host that is not the node's gets 421 and no view; addresses, 
       `BOI.example.com:${port}`,
     ]
   ) {
-    const r = await getWithHost(node.httpAddr, "/internal/view", host);
+    const r = await rawGet(node.url, "/internal/view", host);
     assert.equal(r.status, 200, `${host}: ${r.body.slice(0, 200)}`);
     assert.match(r.body, /host-node/, host);
   }

@@ -9,6 +9,7 @@ import {
   cli,
   makeTempDir,
   type NodeProc,
+  rawGet,
   readEnvelope,
   REPO_ROOT,
   waitFor,
@@ -351,31 +352,6 @@ tasks:
   );
   await Deno.remove(tmp, { recursive: true });
 });
-
-/** Sends a request target byte for byte and returns the status and body. */
-async function rawGet(
-  url: string,
-  target: string,
-): Promise<{ status: number; body: string }> {
-  const port = Number(new URL(url).port);
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(
-      new TextEncoder().encode(
-        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
-      ),
-    );
-    const text = await new Response(conn.readable).text();
-    return {
-      status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
-      body: text.slice(text.indexOf("\r\n\r\n") + 4),
-    };
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the server */ }
-  }
-}
 
 Deno.test("one node: hostile task ids are 400 and open no file outside the logs root; `boi logs sweep` deletes an 8-day-old 110 MiB log of a finished task, the current one stays", async (t) => {
   await using c = await startCluster(["node-a"]);

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import {
   cli,
+  type EtcdLike,
   makeTempDir,
+  type NodeProc,
   notYet,
   startEtcd,
   startNode,
@@ -27,6 +29,32 @@ import {
 /** Long enough that prov-a is killed well before its request's lease ends. */
 const REQ_TTL_S = 8;
 
+/**
+ * prov-b: a standby admin with the reference provisioner, the CA key copied
+ * to its data dir by the operator (docs/operations.md); not admin yet.
+ */
+async function startStandby(
+  etcd: EtcdLike,
+  a: NodeProc,
+  env: Record<string, string> = {},
+): Promise<NodeProc> {
+  const dirB = await makeTempDir("boi-prov-b-");
+  await Deno.mkdir(`${dirB}/ca`, { mode: 0o700 });
+  for (const f of ["ca.key", "ca.crt"]) {
+    await Deno.copyFile(`${a.dataDir}/ca/${f}`, `${dirB}/ca/${f}`);
+  }
+  await Deno.chmod(`${dirB}/ca/ca.key`, 0o600);
+  const b = await startNode(
+    etcd,
+    await provisionerAdmin("prov-b", localProvisionerEntry(), {
+      dataDir: dirB,
+      env,
+    }),
+  );
+  await b.waitForLog((l) => l.msg === "join listener up");
+  return b;
+}
+
 Deno.test("admin killed with a request open → the request expires with its lease; a granted standby admin provisions", async () => {
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
@@ -41,21 +69,9 @@ Deno.test("admin killed with a request open → the request expires with its lea
   );
   await init(etcd, a);
 
-  // A standby: the CA key copied to its data dir by the operator; not admin yet.
-  const dirB = await makeTempDir("boi-prov-b-");
-  await Deno.mkdir(`${dirB}/ca`, { mode: 0o700 });
-  for (const f of ["ca.key", "ca.crt"]) {
-    await Deno.copyFile(`${a.dataDir}/ca/${f}`, `${dirB}/ca/${f}`);
-  }
-  await Deno.chmod(`${dirB}/ca/ca.key`, 0o600);
-  await using b = await startNode(
-    etcd,
-    await provisionerAdmin("prov-b", localProvisionerEntry(), {
-      dataDir: dirB,
-      env: { BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S) },
-    }),
-  );
-  await b.waitForLog((l) => l.msg === "join listener up");
+  await using b = await startStandby(etcd, a, {
+    BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
+  });
 
   const { spec_id } = await dispatchTo(etcd, macSpec("takeover", 2));
   const [openA] = await waitFor("prov-a's request", async () => {
@@ -138,19 +154,7 @@ Deno.test("admin killed with a request open → past its deadline a granted stan
     ),
   );
   await init(etcd, a);
-  const dirB = await makeTempDir("boi-prov-b-");
-  await Deno.mkdir(`${dirB}/ca`, { mode: 0o700 });
-  for (const f of ["ca.key", "ca.crt"]) {
-    await Deno.copyFile(`${a.dataDir}/ca/${f}`, `${dirB}/ca/${f}`);
-  }
-  await Deno.chmod(`${dirB}/ca/ca.key`, 0o600);
-  await using b = await startNode(
-    etcd,
-    await provisionerAdmin("prov-b", localProvisionerEntry(), {
-      dataDir: dirB,
-    }),
-  );
-  await b.waitForLog((l) => l.msg === "join listener up");
+  await using b = await startStandby(etcd, a);
   const { spec_id } = await dispatchTo(etcd, macSpec("late", 2));
   const [openA] = await waitFor("prov-a's request", async () => {
     const rs = await provisionReqs(etcd);

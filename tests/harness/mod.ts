@@ -31,6 +31,7 @@ export { NodeProc, startNode } from "./node_proc.ts";
 export type { EtcdLike } from "./node_proc.ts";
 export type { LogLine } from "./node_log.ts";
 export type { NodeOptions } from "./node_options.ts";
+export { rawGet } from "./raw_http.ts";
 export {
   docScript,
   fileTail,
