@@ -4,7 +4,8 @@
  * registry; a spec dispatched through the CLI from the host runs on the nodes
  * whose capabilities match; a killed node container's task finishes on the
  * other capable node; node-a's hook events reach the sidecar's sink through
- * the socket they share on a volume; `down` leaves the host
+ * the socket they share on a volume; a process that escaped its task's group
+ * is reaped by the container's PID 1 (tini); `down` leaves the host
  * as it was. Runs as its own stage (scripts/compose_test.sh), not inside
  * `deno task test`: a cold image build alone takes about a minute of both
  * cores. Skipped, loudly, when containers cannot run here.
@@ -139,7 +140,7 @@ function completed(task_id: string): Promise<SinkLine> {
 
 Deno.test({
   name:
-    "Compose: 3 etcd + 3 nodes + hooks sidecar; caps respected, a killed node's task finishes elsewhere, node-a's hook events reach the sidecar's sink, host cleaned",
+    "Compose: 3 etcd + 3 nodes + hooks sidecar; caps respected, a killed node's task finishes elsewhere, node-a's hook events reach the sidecar's sink, an escaped task process is reaped, host cleaned",
   ignore: skip !== null,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -263,6 +264,59 @@ Deno.test({
       const line = await completed(`${capSpec}.${id}`);
       assert.equal(line.payload.node_id, "node-a", JSON.stringify(line));
     }
+
+    // 4. A process that leaves its task's process group outlives the task
+    //    and is reparented to the container's PID 1 once its parents are
+    //    gone; PID 1 must reap it when it exits (Deno as PID 1 never did:
+    //    it stayed a zombie until the container stopped). The task waits
+    //    until its child has its own session: the pool SIGKILLs the task's
+    //    group when the leader exits, and a child still on its way to
+    //    setsid() would die with it.
+    const orphanSpec = await dispatch(
+      [
+        "name: orphan",
+        "tasks:",
+        "  - id: escape",
+        '    requires: { x-boi-gpu: "yes" }',
+        "    run: |",
+        "      setsid sleep 6 </dev/null >/dev/null 2>&1 &",
+        "      s=$!",
+        `      until [ "$(cut -d' ' -f6 /proc/$s/stat)" = "$s" ]; do sleep 0.05; done`,
+        "      echo escaped",
+      ].join("\n") + "\n",
+    );
+    // Every `sleep` in node-a's container, with its parent and state.
+    const sleeps = async () =>
+      ok(
+        await podman([
+          "exec",
+          `${PROJECT}_node-a_1`,
+          "sh",
+          "-c",
+          'for s in /proc/[0-9]*/status; do grep -q "^Name:[[:space:]]*sleep$" "$s" 2>/dev/null && grep -E "^(Pid|PPid|State):" "$s" | tr -s "\\n\\t" "  " && echo; done; true',
+        ]),
+      ).stdout.trim();
+    // Seen alive under PID 1 first, so the check below looks at the right
+    // process (6 s leaves room for the CLI's polls).
+    const alive = await waitFor(
+      `${orphanSpec}.escape DONE and its escaped sleep living under PID 1`,
+      async () => {
+        const [t] = await tasks(orphanSpec);
+        if (t?.state !== "DONE") return notYet(`task ${t?.state}`);
+        const s = await sleeps();
+        return /\bPPid: 1\b/.test(s) && /State: S/.test(s) ? s : notYet(s);
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    console.log(`compose: the escaped sleep after its task: ${alive}`);
+    await waitFor(
+      "the escaped sleep reaped by PID 1 in node-a's container",
+      async () => {
+        const s = await sleeps();
+        return s === "" ? true : notYet(s);
+      },
+      { timeoutMs: 20_000, intervalMs: 300 },
+    );
 
     // Not tested: restarting the sidecar. Its graceful shutdown sends an
     // HTTP/2 GOAWAY, and Deno 2.9.6 can abort the whole node process on it
