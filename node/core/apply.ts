@@ -14,7 +14,7 @@ import {
   applyProvisionEvent,
   clearProvisionRecords,
 } from "./provision_apply.ts";
-import { retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
+import { noteOrphanRefused, retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
 
 /** Default of `CoreConfig.sweep_every_ms`. */
 export const SWEEP_EVERY_MS = 1000;
@@ -149,6 +149,7 @@ export function applyEvent(
       } else if (ev.reads) {
         // Re-read, then re-decide: the failed compare's current records.
         lateReads(view, keys, ev.reads, ev.revision, warnings);
+        noteOrphanRefused(view, keys, ev.effect);
         notePending(view, ev.at, [ev.effect.task_id]);
         if (ev.effect.reason === "claim") {
           view.steal_after_revision = Math.max(

@@ -129,3 +129,91 @@ Deno.test("retention: nothing of a spec with an open task, on another node than 
   tick(kept, 10);
   assert.deepEqual(tick(kept, far), [], "retention 0 keeps everything");
 });
+
+Deno.test("retention: the envelopes of a dispatch that never wrote its record go after the orphan grace, each comparing no record and no claim; a committed spec's open task never", () => {
+  const v = cluster(hrwWinner("lost", NODES)!, NODES);
+  const orphan = (id: string, over: Parameters<typeof envelope>[1] = {}) =>
+    put(keys.task(`lost.${id}`), {
+      ...envelope(id, over),
+      task_id: `lost.${id}`,
+      spec_id: "lost",
+    });
+  feed(v, 1, orphan("a"), orphan("b", { dispatched_at: 600_000 }));
+  tick(v, 10);
+  const hour = 3600 * 1000;
+  const every = retireEvery(R);
+  // The grace is the larger of the retention (7 days) and the orphan grace.
+  assert.deepEqual(tick(v, hour + every), [], "7 days are not over");
+  const at = R + every * 2;
+  const out = step(v, { type: "tick", at });
+  const deletes = txns(out).filter((t) => t.reason === "retire");
+  assert.deepEqual(
+    deletes.map((t) => [t.task_id, t.compare, t.success]),
+    [[
+      "lost.a",
+      [
+        {
+          key: keys.task("lost.a"),
+          target: "mod",
+          equals: v.tasks.get("lost.a")!.mod_revision,
+        },
+        { key: keys.claim("lost.a"), target: "version", equals: 0 },
+        { key: keys.spec("lost"), target: "version", equals: 0 },
+      ],
+      [{ op: "delete", key: keys.task("lost.a") }],
+    ]],
+    "lost.b was dispatched 10 min later: not yet",
+  );
+  assert.ok(
+    out.some((e) =>
+      e.kind === "log" && e.msg.startsWith("orphan envelopes retired")
+    ),
+  );
+  // A short retention still waits the orphan grace (1 hour by default), and
+  // the spec-less tasks of another node's HRW pick are not this node's.
+  const short = cluster(hrwWinner("lost", NODES)!, NODES, {}, 4, {
+    spec_retention_ms: 1000,
+  });
+  feed(short, 1, orphan("a"));
+  tick(short, 10);
+  assert.deepEqual(tick(short, hour - 1000), [], "inside the orphan grace");
+  assert.equal(tick(short, hour + 1000).length, 1);
+  const elsewhere = cluster(
+    NODES.find((n) => n !== hrwWinner("lost", NODES))!,
+    NODES,
+  );
+  feed(elsewhere, 1, orphan("a"));
+  tick(elsewhere, 10);
+  assert.deepEqual(tick(elsewhere, 100 * DAY), []);
+  // s1 has its record: a PENDING task of it stays, however old.
+  const committed = specView(monitor, { state: "PENDING" });
+  tick(committed, 10);
+  assert.ok(
+    tick(committed, 100 * DAY).every((t) => t.task_id !== "s1.t2"),
+    "a committed spec's PENDING task is never deleted",
+  );
+});
+
+Deno.test("retention: an orphan delete refused (a spec record this view cannot read) is not sent again until its envelope changes", () => {
+  const v = cluster(hrwWinner("lost", NODES)!, NODES, {}, 4, {
+    spec_retention_ms: 1000,
+    orphan_grace_ms: 1000,
+  });
+  const env = { ...envelope("a"), task_id: "lost.a", spec_id: "lost" };
+  feed(v, 1, put(keys.task("lost.a"), env));
+  tick(v, 10);
+  const [first] = tick(v, 5000);
+  assert.equal(first?.task_id, "lost.a");
+  step(v, {
+    type: "txn_done",
+    at: 5001,
+    effect: first,
+    ok: false,
+    revision: 9000,
+    error: null,
+    reads: [],
+  });
+  assert.deepEqual(tick(v, 10_000), [], "the same compare again");
+  feed(v, 10_001, put(keys.task("lost.a"), { ...env, attempts: 0 }));
+  assert.equal(tick(v, 20_000).length, 1, "the envelope changed: decided anew");
+});

@@ -74,6 +74,17 @@ export interface CoreConfig {
    */
   readonly spec_retention_ms?: number;
   /**
+   * How long the envelopes of a dispatch that never wrote its spec record (a
+   * dispatcher killed between its transactions, whose take-back never ran)
+   * wait before retention deletes them; the larger of this and
+   * `spec_retention_ms`. No node claims such a task, so until then they only
+   * take room. Far above what a live dispatch takes between its first
+   * envelope and its record (seconds), and the clocks' skew: the envelope's
+   * `dispatched_at` is the dispatcher's clock.
+   * @default 3600000 (1 hour)
+   */
+  readonly orphan_grace_ms?: number;
+  /**
    * Whether the events a node emits for tasks it only watched (its monitor's
    * `task.dispatched`, `task.cancelled` of a waiting task) are taken by
    * anything: a hooks plugin, or the debug log. Without, they are not
@@ -220,6 +231,12 @@ export interface NodeView {
   readonly retired_at: number;
   /** The tick being handled looks for them (set by the reducer). */
   readonly retire_now: boolean;
+  /**
+   * Orphan envelopes whose delete failed its compare, with the mod revision
+   * compared: a spec record this view cannot read (invalid) fails it on every
+   * pass, and the same compare is not sent again until the envelope changes.
+   */
+  readonly orphans_refused: ReadonlyMap<string, number>;
 }
 
 /** The mutable form the event loop owns. */
@@ -260,6 +277,7 @@ export interface MutableView extends NodeView {
   sweep_now: boolean;
   retired_at: number;
   retire_now: boolean;
+  orphans_refused: Map<string, number>;
 }
 
 export function emptyView(config: CoreConfig): MutableView {
@@ -300,5 +318,6 @@ export function emptyView(config: CoreConfig): MutableView {
     // The first pass one interval after start: the view has caught up by then.
     retired_at: 0,
     retire_now: false,
+    orphans_refused: new Map(),
   };
 }

@@ -292,6 +292,7 @@ export function unindexTask(
   view.open.delete(taskId);
   view.attempted.delete(taskId);
   view.unschedulable_reported.delete(taskId);
+  view.orphans_refused.delete(taskId);
   hrwForget(taskId);
 }
 

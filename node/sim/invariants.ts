@@ -25,6 +25,9 @@ interface Seen {
   failedCompares: Set<string>;
 }
 
+/** The spec of the crashed dispatch (schedule.ts): it never gets a record. */
+export const ORPHAN_SPEC = "lost";
+
 /** Writers that act as the task's claimant: their writes must carry the fence. */
 const CLAIMANT_REASONS = new Set(["running", "finish", "replay"]);
 
@@ -38,6 +41,8 @@ export class Checker {
   readonly #last = new Map<string, Pick<Envelope, "state" | "ran_on">>();
   /** Tasks whose envelope was deleted (retired) after a terminal state. */
   readonly retired = new Set<string>();
+  /** Envelopes of the crashed dispatch deleted (no record, never claimed). */
+  readonly orphansRetired = new Set<string>();
 
   constructor(readonly w: World) {
     w.etcd.onCommit = (c) => this.#onCommit(c);
@@ -157,13 +162,31 @@ export class Checker {
 
   #onCommit(c: CommitInfo): void {
     const dq = this.w.keys.dir("dispatch-queue");
+    const claims = this.w.keys.dir("claims");
+    const orphan = `${ORPHAN_SPEC}.`;
     const reason = c.writer.slice(c.writer.indexOf(":") + 1);
     for (const op of c.txn.success) {
+      // A task of a spec without a record is never claimed nor written by a
+      // node: only the crashed dispatcher wrote it, only retention deletes it.
+      const id = op.key.startsWith(dq)
+        ? op.key.slice(dq.length)
+        : op.key.startsWith(claims)
+        ? op.key.slice(claims.length)
+        : "";
+      if (id.startsWith(orphan)) {
+        if (op.op === "delete" && op.key.startsWith(dq)) {
+          this.orphansRetired.add(id);
+        } else if (!c.writer.startsWith("user:")) {
+          this.w.fail(
+            `${c.writer} wrote ${op.key} (${op.op}), a task whose spec has no record (rev ${c.revision})`,
+          );
+        }
+        continue;
+      }
       if (op.op === "delete" && op.key.startsWith(dq)) {
         // Retention (retire.ts) deletes finished envelopes only; a write
         // after it is caught below, as a write after the terminal state.
         const prev = this.#last.get(op.key);
-        const id = op.key.slice(dq.length);
         if (!prev || !TERMINAL_STATES.has(prev.state)) {
           this.w.fail(
             `${c.writer} deleted ${id} while it was ${

@@ -7,7 +7,7 @@ import { cancelStep } from "../core/cancel.ts";
 import type { Compare } from "../core/effects.ts";
 import { Envelope, type SpecRecord } from "../schema.ts";
 import { testEnvelope } from "../test_envelope.ts";
-import { Checker } from "./invariants.ts";
+import { Checker, ORPHAN_SPEC } from "./invariants.ts";
 import { SimNode } from "./sim_node.ts";
 import {
   DEFAULT_PARAMS,
@@ -28,6 +28,8 @@ export interface Outcome {
   steps: number;
   /** The finished spec was retired (deleted) before the end. */
   retired?: boolean;
+  /** The envelopes of the crashed dispatch were deleted before the end. */
+  orphans_retired?: boolean;
 }
 
 const FAULTS = [
@@ -65,6 +67,7 @@ export function runSchedule(
     routers: kr.chance(0.5),
     lost_kill: kr.chance(0.5) ? 0.3 : 0,
     spec_retention_ms: kr.chance(0.5) ? kr.pick([300, 1500, 4000]) : 0,
+    orphans: kr.chance(0.5),
   };
   const w = new World(seed, p, knobs);
   w.tracing = trace;
@@ -81,6 +84,7 @@ export function runSchedule(
   };
   ids.forEach((id, i) => w.sched.after(i * 7, () => spawnNode(id)));
   const taskIds = dispatch(w, p.tasks);
+  const orphanIds = knobs.orphans ? dispatchOrphans(w) : [];
   const faults: string[] = [];
   const nFaults = w.rng.int(1, 5);
   for (let i = 0; i < nFaults; i++) {
@@ -125,14 +129,22 @@ export function runSchedule(
     }
     // With retention on, give the finished spec the time to be retired,
     // so the deletes race the faults' leftovers (replays, stale views).
+    const orphansLeft = () =>
+      orphanIds.some((id) => w.etcd.kv.has(w.keys.task(id)));
     if (knobs.spec_retention_ms > 0) {
       const until = w.sched.now + knobs.spec_retention_ms + 5000;
-      while (w.sched.now < until && w.etcd.kv.has(w.keys.spec("sim"))) {
+      while (
+        w.sched.now < until &&
+        (w.etcd.kv.has(w.keys.spec("sim")) || orphansLeft())
+      ) {
         w.sched.runUntil(w.sched.now + 250);
       }
     }
     check.final([...nodes.values()], taskIds);
-    return outcome({ retired: !w.etcd.kv.has(w.keys.spec("sim")) });
+    return outcome({
+      retired: !w.etcd.kv.has(w.keys.spec("sim")),
+      orphans_retired: orphanIds.length > 0 && !orphansLeft(),
+    });
   } catch (e) {
     if (!(e instanceof Violation)) throw e;
     return outcome({ ok: false, violation: e.message, trace: w.traceLines() });
@@ -266,6 +278,26 @@ function userCancel(w: World, taskId: string, tries = 3): void {
 }
 
 /** Writes the spec in one transaction, as `dispatch` does (version == 0 on every key). */
+/**
+ * What a dispatcher killed between its transactions leaves: envelopes of spec
+ * "lost" whose record never comes (ids in `ORPHAN_SPEC`, see invariants.ts).
+ */
+function dispatchOrphans(w: World): string[] {
+  const ids = [`${ORPHAN_SPEC}.a`, `${ORPHAN_SPEC}.b`];
+  const ops = ids.map((id) => ({
+    op: "put" as const,
+    key: w.keys.task(id),
+    value: JSON.stringify(
+      testEnvelope(id, { spec_id: ORPHAN_SPEC, run: "sim 5 0" }),
+    ),
+  }));
+  w.sched.after(
+    20,
+    () => w.etcd.txn("user:crashed-dispatch", [{ compare: [], success: ops }]),
+  );
+  return ids;
+}
+
 function dispatch(w: World, count: number): string[] {
   const specId = "sim";
   const ids: string[] = [];

@@ -41,13 +41,20 @@ Deno.test("simulator: a fixed batch of seeded schedules holds every invariant", 
   assert.deepEqual(failed, [], failed.slice(0, 3).map(report).join("\n"));
 });
 
-Deno.test("simulator: schedules with retention retire the finished spec (the deletes race the faults' leftovers)", () => {
+Deno.test("simulator: schedules with retention retire the finished spec (the deletes race the faults' leftovers) and a crashed dispatch's envelopes", () => {
   let retired = 0;
+  let orphans = 0;
   for (let seed = 100_000; seed < 100_040; seed++) {
     const o = runSchedule(seed);
     assert.ok(o.ok, report(seed));
     if (o.retired) retired++;
+    if (o.orphans_retired) orphans++;
   }
-  // About half the schedules draw a retention (schedule.ts's knobs).
+  // About half the schedules draw a retention (schedule.ts's knobs), and
+  // half of those a crashed dispatch's envelopes.
   assert.ok(retired >= 10, `only ${retired} of 40 schedules retired the spec`);
+  assert.ok(
+    orphans >= 4,
+    `only ${orphans} of 40 schedules deleted the crashed dispatch's envelopes`,
+  );
 });

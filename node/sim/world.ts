@@ -49,6 +49,12 @@ export interface FaultKnobs {
   lost_kill: number;
   /** Nodes retire finished specs this long after their end (retire.ts); 0: never. */
   spec_retention_ms: number;
+  /**
+   * A crashed dispatch's envelopes (spec "lost", never a record) sit in etcd
+   * from the start: no node may claim or write them, and with retention on
+   * they are deleted once the orphan grace (1 s here) has passed.
+   */
+  orphans: boolean;
 }
 
 /** A broken invariant: the schedule stops, and the seed and trace are printed. */
