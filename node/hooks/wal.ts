@@ -25,7 +25,15 @@ export class WalFiles {
 
   constructor(readonly dir: string, readonly plugin: string) {
     this.activePath = `${dir}/${plugin}.jsonl`;
+    this.nextPath = `${this.activePath}.next`;
   }
+
+  /**
+   * The next active segment while a rotate is under way: made (header,
+   * fsync) before the full one is sealed, so at every instant one of the two
+   * exists and a crash mid-rotate never reads as a missing WAL.
+   */
+  readonly nextPath: string;
 
   sealedPath(seg: SegmentInfo): string {
     return `${this.dir}/${this.plugin}.${seg.first}-${seg.last}.jsonl`;
@@ -56,6 +64,7 @@ export class WalFiles {
         sealed.push({ info, ...parsed });
       }
     }
+    this.#finishRotate(names.includes(`${this.plugin}.jsonl`));
     try {
       const text = await Deno.readTextFile(this.activePath);
       const parsed = parseLines(text);
@@ -159,19 +168,49 @@ export class WalFiles {
     if (sync) fd.syncSync();
   }
 
-  /** Seals the active segment as `seg` and starts a new one at `next`. */
+  /**
+   * Seals the active segment as `seg` and starts a new one at `next`: the new
+   * one is made aside first, then two renames. A crash between them leaves
+   * the sealed segment and `nextPath` (load() finishes the rotate); before
+   * the first, a stale `nextPath` (load() deletes it).
+   */
   rotate(seg: SegmentInfo, next: number): void {
     this.#fd?.syncSync(); // what it holds is durable before it is sealed
     this.#fd?.close();
     this.#fd = null;
+    const f = Deno.openSync(this.nextPath, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    try {
+      writeAllSync(f, header(this.plugin, next));
+      f.syncSync();
+    } finally {
+      f.close();
+    }
     Deno.renameSync(this.activePath, this.sealedPath(seg));
+    Deno.renameSync(this.nextPath, this.activePath);
+    syncDir(this.dir);
     this.open(next);
+  }
+
+  /** What a crash mid-rotate left (see rotate()): the new segment in place, or a stale one gone. */
+  #finishRotate(hasActive: boolean): void {
+    try {
+      if (hasActive) Deno.removeSync(this.nextPath);
+      else Deno.renameSync(this.nextPath, this.activePath);
+      syncDir(this.dir);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
 
   /** Deletes a fully acked sealed segment. */
   remove(seg: SegmentInfo): void {
     try {
       Deno.removeSync(this.sealedPath(seg));
+      syncDir(this.dir);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }

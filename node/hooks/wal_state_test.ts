@@ -252,3 +252,40 @@ Deno.test("recover: a sealed segment the HWM covers is kept while it holds an op
   const clean = recover(12, [seg(1, 10, range(1, 10))], seg(13, null, []));
   assert.deepEqual(clean.state.sealed, []);
 });
+
+Deno.test("WAL files: a crash mid-rotate is no gap: between the renames the new segment waits aside and load() puts it in place; before them a stale one is deleted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-wal-" });
+  try {
+    const wal = new WalFiles(dir, "hooks");
+    wal.open(1);
+    const s = emptyAudit();
+    for (let i = 1; i <= 3; i++) {
+      const e = assign(s, "n", "task.claimed", i, JSON.stringify({ i }));
+      wal.append([e]);
+      markDurable(s, e.seq);
+    }
+    wal.rotate(rotated(s), s.next_seq);
+    wal.close();
+    // The state a crash between the two renames leaves: sealed, and the
+    // new active segment (its header only) still aside.
+    Deno.renameSync(`${dir}/hooks.jsonl`, `${dir}/hooks.jsonl.next`);
+    const found = await wal.load();
+    const r = recover(0, found.sealed, found.active);
+    assert.deepEqual(r.gaps, [], "no false 'wal missing'");
+    assert.equal(r.state.next_seq, 4);
+    assert.equal(found.active?.info.first, 4);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "hooks.1-3.jsonl",
+      "hooks.jsonl",
+    ]);
+    // A crash before the first rename: the stale new segment goes.
+    Deno.writeTextFileSync(`${dir}/hooks.jsonl.next`, "{}\n");
+    await wal.load();
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "hooks.1-3.jsonl",
+      "hooks.jsonl",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
