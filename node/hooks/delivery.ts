@@ -60,8 +60,14 @@ export interface AuditOptions {
   log: HookLog;
   /** Called with "stall" or "resume" as the window fills and drains. */
   onBackpressure(change: "stall" | "resume", unacked: number): void;
-  /** Pause after a failed call. @default 500 */
+  /**
+   * Pause after a failed call; it doubles with each failed round in a row
+   * (no ack between them), up to `retry_max_ms`: a plugin that is down or
+   * struggling is not sent its backlog again twice a second. @default 500
+   */
   retry_ms?: number;
+  /** The longest pause between failed rounds. @default 5000 */
+  retry_max_ms?: number;
   /** OnEvent calls open at once. @default 64 */
   max_in_flight?: number;
   /** A batch of calls leaves at most this often (ms). @default 100 */
@@ -87,6 +93,8 @@ export class AuditDelivery {
   #okAbove = new Set<number>();
   /** A call failed: send nothing new until every call in flight settled. */
   #failed = false;
+  /** Failed rounds since the cumulative ack last moved: the pause's exponent. */
+  #failedRounds = 0;
 
   constructor(o: AuditOptions) {
     this.#o = o;
@@ -225,6 +233,7 @@ export class AuditDelivery {
    */
   async #run(): Promise<void> {
     const retryMs = this.#o.retry_ms ?? 500;
+    const retryMaxMs = this.#o.retry_max_ms ?? 5000;
     const pacer = new Pacer(
       this.#o.batch_interval_ms ?? DEFAULT_BATCH_INTERVAL_MS.audit,
     );
@@ -232,7 +241,8 @@ export class AuditDelivery {
       if (this.#failed) {
         await this.#inFlight.idle();
         // A plain pause: the settled calls' wake-ups must not cut it short.
-        await sleep(retryMs);
+        await sleep(Math.min(retryMs * 2 ** this.#failedRounds, retryMaxMs));
+        this.#failedRounds = Math.min(this.#failedRounds + 1, 30);
         this.#failed = false;
         this.#sent = this.state.acked;
         this.#okAbove.clear();
@@ -290,6 +300,7 @@ export class AuditDelivery {
     for (const q of this.#okAbove) if (q <= upto) this.#okAbove.delete(q);
     this.delivered += ack(s, upto);
     this.#lastError = "";
+    this.#failedRounds = 0;
     this.#retire();
     this.#checkWindow();
   }

@@ -22,8 +22,12 @@ function sink(fail: (ev: HookEvent, n: number) => boolean) {
   return { s, got };
 }
 
-async function until(pred: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function until(
+  pred: () => boolean,
+  what: string,
+  tries = 200,
+): Promise<void> {
+  for (let i = 0; i < tries; i++) {
     if (pred()) return;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -151,5 +155,62 @@ Deno.test("audit intents: on disk once intentsDurable resolves, open until resol
   assert.deepEqual([...r.state.intents.keys()], [c.id]);
   assert.equal(r.state.intents.get(c.id)!.value, "C");
   assert.equal(r.state.next_intent, c.id + 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("audit delivery: the pause after a failed round doubles while the plugin keeps failing, and is back to retry_ms once it acks", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
+  const wal = new WalFiles(dir, "hooks");
+  wal.open(1);
+  const calls: number[] = [];
+  let down = true;
+  const s: Hooks = {
+    onEvent(ev) {
+      calls.push(performance.now());
+      return down
+        ? Promise.reject(new Error("plugin down"))
+        : Promise.resolve({ acked_seq: ev.seq });
+    },
+  };
+  const d = new AuditDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: s,
+    wal,
+    state: emptyAudit(),
+    window: DEFAULT_WINDOW,
+    segment_events: 100,
+    log: quiet,
+    onBackpressure() {},
+    retry_ms: 20,
+    retry_max_ms: 640,
+    batch_interval_ms: 1,
+    max_in_flight: 1,
+  });
+  d.start();
+  d.emit("task.claimed", 1, "{}");
+  await until(() => calls.length >= 7, "7 failed tries", 1000);
+  // A sleep never ends early: each gap is at least its pause.
+  const gaps = calls.slice(1, 7).map((t, i) => t - calls[i]);
+  [20, 40, 80, 160, 320, 640].forEach((want, i) =>
+    assert.ok(
+      gaps[i] >= want - 1,
+      `pause ${i + 1} was ${gaps[i].toFixed(1)} ms, want >= ${want} (all: ${
+        gaps.map((g) => g.toFixed(0))
+      })`,
+    )
+  );
+  down = false;
+  await until(() => d.state.acked === 1, "acked once the plugin is back");
+  // Reset by the ack: the next failure pauses retry_ms again, not 640.
+  down = true;
+  const before = calls.length;
+  d.emit("task.claimed", 2, "{}");
+  await until(() => calls.length >= before + 2, "two tries of seq 2", 1000);
+  const first = calls[before + 1] - calls[before];
+  assert.ok(first < 400, `the first pause after an ack was ${first} ms`);
+  down = false;
+  await until(() => d.state.acked === 2, "seq 2 acked");
+  await d.stop();
   await Deno.remove(dir, { recursive: true });
 });
