@@ -51,7 +51,8 @@ export class BestEffortDelivery {
   #seq = 0;
   #wake = new Wake();
   #inFlight: InFlight;
-  #retries = new Set<ReturnType<typeof setTimeout>>();
+  /** Failed once, waiting for their retry: timer → the event's seq. */
+  #retries = new Map<ReturnType<typeof setTimeout>, number>();
   #stopped = false;
   /** stop() was called: what is queued leaves now, nothing is retried. */
   #flushing = false;
@@ -96,19 +97,26 @@ export class BestEffortDelivery {
 
   /**
    * Sends what is still queued at once (no batching pause, no retries) and
-   * waits for it, at most a second; then stops.
+   * waits for it, at most a second; then stops. What never got out (a retry
+   * that was waiting, the queue left at the deadline) is dropped and counted.
    */
   async stop(): Promise<void> {
     this.#flushing = true;
     this.#wake.fire();
     this.#pacer.hurry();
-    for (const t of this.#retries) clearTimeout(t);
+    for (const [t, seq] of this.#retries) {
+      clearTimeout(t);
+      this.#drop(seq, "stopping before its retry");
+    }
     this.#retries.clear();
     await atMost(
       Promise.all([this.#loop, this.#inFlight.idle()]),
       1000,
     );
     this.#stopped = true;
+    for (const e of this.#queue.splice(0)) {
+      this.#drop(e.seq, "stopping: not sent within a second");
+    }
     this.#wake.fire();
   }
 
@@ -163,7 +171,7 @@ export class BestEffortDelivery {
           this.#retries.delete(t);
           this.#send(e, true);
         }, this.#o.retry_ms ?? 1000);
-        this.#retries.add(t);
+        this.#retries.set(t, e.seq);
       },
     ).finally(() => {
       this.#inFlight.end();

@@ -214,3 +214,34 @@ Deno.test("audit delivery: the pause after a failed round doubles while the plug
   await d.stop();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("best_effort delivery: at stop, an event waiting for its retry and one a stuck sink never took are dropped and counted", async () => {
+  let dropped = 0;
+  let calls = 0;
+  const never = new Promise<{ acked_seq: number }>(() => {});
+  const d = new BestEffortDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: {
+      // The first call fails (its retry waits 60 s); the second hangs and
+      // fills the window of one, so the third stays queued.
+      onEvent: () =>
+        ++calls === 1 ? Promise.reject(new Error("plugin down")) : never,
+    },
+    log: quiet,
+    onDropped: () => dropped++,
+    retry_ms: 60_000,
+    batch_interval_ms: 1,
+    max_in_flight: 2,
+  });
+  d.start();
+  d.emit("task.claimed", 1, "{}");
+  await until(() => calls === 1, "the first call");
+  d.emit("task.claimed", 2, "{}");
+  d.emit("task.claimed", 3, "{}");
+  await until(() => calls === 2 && d.queued === 1, "seq 2 hanging, 3 queued");
+  await d.stop();
+  assert.equal(dropped, 2, "seq 1 (its retry never ran) and seq 3 (queued)");
+  assert.equal(d.dropped, 2);
+  assert.equal(d.queued, 0);
+});
