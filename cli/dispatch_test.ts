@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { Keys } from "../node/keys.ts";
 import { parseSpec } from "../node/spec.ts";
 import { CliError } from "./errors.ts";
-import { MAX_TXN_OPS, planChunks, randomSuffix } from "./dispatch_write.ts";
+import {
+  MAX_TXN_OPS,
+  planChunks,
+  randomSuffix,
+  writeSpec,
+} from "./dispatch_write.ts";
+import { Store } from "./store.ts";
+import { connectEtcd } from "../node/etcd_client.ts";
 import { progressLines, summaryLines } from "./dispatch_wait.ts";
 import { readSpecFile } from "./spec_file.ts";
 import { envelope } from "./test_util.ts";
@@ -251,5 +258,37 @@ Deno.test("dispatch --wait losing etcd after the commit: exit 1 (not 3: somethin
     assert.deepEqual(doc.task_ids, ["lost-1.a"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeSpec: a dispatch whose last transaction would come too long after its first is taken back, nothing left (nodes delete tasks left without a record)", async () => {
+  await using etcd = await startEtcd();
+  const client = connectEtcd([etcd.endpoint], { failFast: true });
+  const warned: string[] = [];
+  const store = new Store(client, [etcd.endpoint], (m) => warned.push(m));
+  try {
+    const parsed = specWith(300); // three transactions
+    await assert.rejects(
+      () => writeSpec(store, keys, parsed, 0),
+      (e: Error) => {
+        assert.ok(e instanceof CliError, String(e));
+        assert.match(
+          e.message,
+          /^dispatch of big-abcdef took \d+ s from its first transaction to its last \(at most 0 s: nodes delete tasks left without a spec record\): taken back, nothing is left written; dispatch again$/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(await etcd.client().getAll().prefix("/boi/").keys(), []);
+    // Within the span it commits, record last.
+    assert.deepEqual(await writeSpec(store, keys, parsed), { ok: true });
+    assert.equal(
+      (await etcd.client().getAll().prefix("/boi/dispatch-queue/").keys())
+        .length,
+      300,
+    );
+    assert.deepEqual(warned, []);
+  } finally {
+    client.close();
   }
 });

@@ -108,16 +108,42 @@ function byteLength(s: string): number {
   return new TextEncoder().encode(s).length;
 }
 
+/**
+ * Longest a dispatch may take from its first transaction to its last (the
+ * record's). Nodes delete envelopes they have seen without a record for
+ * `BOI_ORPHAN_GRACE_S` (1 hour by default, node/core/retire_orphans.ts), so
+ * a dispatch suspended that long (a laptop lid) could commit a spec whose
+ * first tasks are gone; past this it is taken back instead.
+ */
+export const MAX_DISPATCH_SPAN_MS = 30 * 60 * 1000;
+
 /** Writes a parsed spec; `ok: false` on an id collision (then nothing is left written). */
 export async function writeSpec(
   store: Store,
   keys: Keys,
   parsed: ParsedSpec,
+  maxSpanMs = MAX_DISPATCH_SPAN_MS,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
   const chunks = planChunks(keys, parsed);
   const specKey = keys.spec(parsed.spec_id);
   const written: { keys: string[]; revision: number }[] = [];
+  let firstAt = 0;
   for (const chunk of chunks) {
+    const span = performance.now() - firstAt;
+    if (chunk.withSpec && written.length > 0 && span > maxSpanMs) {
+      const undone = await rollback(store, written);
+      throw new CliError(
+        `dispatch of ${parsed.spec_id} took ${
+          Math.round(span / 1000)
+        } s from its first transaction to its last (at most ${
+          Math.round(maxSpanMs / 1000)
+        } s: nodes delete tasks left without a spec record): ${
+          undone
+            ? "taken back, nothing is left written; dispatch again"
+            : "its tasks could not all be taken back (they have no spec record: nodes ignore them, then delete them)"
+        }`,
+      );
+    }
     const success: IRequestOp[] = chunk.puts.map((p) =>
       putRawOp(p.key, p.value)
     );
@@ -145,6 +171,7 @@ export async function writeSpec(
           : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch (with no spec record) hold its task ids`,
       };
     }
+    if (written.length === 0) firstAt = performance.now();
     written.push({
       keys: chunk.puts.map((p) => p.key),
       revision: Number(res.header.revision),
@@ -168,7 +195,7 @@ async function afterFailure(
   if (!(err instanceof EtcdUnreachableError)) {
     if (!(await rollback(store, written))) {
       store.warn(
-        `warning: dispatch of ${parsed.spec_id} failed; tasks already written could not be removed (they have no spec record, so nodes ignore them)`,
+        `warning: dispatch of ${parsed.spec_id} failed; tasks already written could not be removed (they have no spec record, so nodes ignore them, then delete them after BOI_ORPHAN_GRACE_S)`,
       );
     }
     throw err;
@@ -179,7 +206,7 @@ async function afterFailure(
     );
   } else if (written.length > 0 || !neverSent(err)) {
     store.warn(
-      `warning: dispatch of ${parsed.spec_id} did not finish; tasks already written have no spec record, so nodes ignore them`,
+      `warning: dispatch of ${parsed.spec_id} did not finish; tasks already written have no spec record, so nodes ignore them (and delete them after BOI_ORPHAN_GRACE_S)`,
     );
   }
   throw err;

@@ -14,7 +14,8 @@ import {
   applyProvisionEvent,
   clearProvisionRecords,
 } from "./provision_apply.ts";
-import { noteOrphanRefused, retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
+import { retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
+import { noteOrphanRefused, noteOrphans } from "./retire_orphans.ts";
 
 /** Default of `CoreConfig.sweep_every_ms`. */
 export const SWEEP_EVERY_MS = 1000;
@@ -149,7 +150,7 @@ export function applyEvent(
       } else if (ev.reads) {
         // Re-read, then re-decide: the failed compare's current records.
         lateReads(view, keys, ev.reads, ev.revision, warnings);
-        noteOrphanRefused(view, keys, ev.effect);
+        noteOrphanRefused(view, keys, ev.effect, ev.reads);
         notePending(view, ev.at, [ev.effect.task_id]);
         if (ev.effect.reason === "claim") {
           view.steal_after_revision = Math.max(
@@ -237,7 +238,10 @@ export function applyEvent(
       if (view.retired_at === 0) view.retired_at = ev.at;
       view.retire_now = retention > 0 &&
         ev.at - view.retired_at >= retireEvery(retention);
-      if (view.retire_now) view.retired_at = ev.at;
+      if (view.retire_now) {
+        view.retired_at = ev.at;
+        noteOrphans(view, ev.at);
+      }
       break;
     }
   }

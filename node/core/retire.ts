@@ -7,22 +7,19 @@
  * nodes (as a task's monitor is), every `retireEvery` on a tick; each delete
  * compares the record's mod revision as seen, so a record that changed
  * (a spec re-dispatched under the same id, a hand edit) is left alone and
- * decided again. Envelopes whose spec record never came (a dispatcher that
- * died between its transactions) go the same way once `orphan_grace_ms` has
- * passed since their dispatch, each delete comparing the record absent.
- * Pure: the view and the time in, effects out.
+ * decided again. Envelopes whose spec record never came go in the same pass
+ * (retire_orphans.ts). Pure: the view and the time in, effects out.
  */
 import { type Envelope, TERMINAL_STATES } from "../schema.ts";
 import type { Keys } from "../keys.ts";
 import { liveMembers } from "./decide_context.ts";
 import type { Effect, TxnEffect } from "./effects.ts";
 import { hrwWinner } from "./hrw.ts";
-import type { MutableView, NodeView, Versioned } from "./view.ts";
+import type { NodeView, Versioned } from "./view.ts";
+import { decideOrphans } from "./retire_orphans.ts";
 
 /** Default of `CoreConfig.spec_retention_ms`: 7 days, as the task logs' retention. */
 export const SPEC_RETENTION_MS = 7 * 24 * 3600 * 1000;
-/** Default of `CoreConfig.orphan_grace_ms`: 1 hour. */
-export const ORPHAN_GRACE_MS = 3600 * 1000;
 /** Most envelope deletes one pass sends: a pass never floods etcd or the batcher. */
 const RETIRE_BATCH = 512;
 
@@ -66,34 +63,7 @@ export function decideRetire(view: NodeView, keys: Keys, at: number): Effect[] {
       budget--;
     }
   }
-  const grace = Math.max(
-    retention,
-    view.config.orphan_grace_ms ?? ORPHAN_GRACE_MS,
-  );
-  for (const [specId, ids] of view.spec_tasks) {
-    if (budget <= 0) break;
-    if (view.specs.has(specId)) continue;
-    if (hrwWinner(specId, members) !== self) continue;
-    let n = 0;
-    for (const id of ids) {
-      if (budget <= 0) break;
-      const t = view.tasks.get(id);
-      if (t === undefined || view.inflight.has(id)) continue;
-      if (t.value.dispatched_at + grace > at) continue;
-      if (view.orphans_refused.get(id) === t.mod_revision) continue;
-      out.push(orphanDelete(keys, t));
-      budget--;
-      n++;
-    }
-    if (n > 0) {
-      out.push({
-        kind: "log",
-        level: "warn",
-        msg: "orphan envelopes retired: their spec record was never written",
-        fields: { spec_id: specId, tasks: n },
-      });
-    }
-  }
+  out.push(...decideOrphans(view, keys, at, budget, members));
   return out;
 }
 
@@ -114,7 +84,11 @@ function endedAt(view: NodeView, ids: ReadonlySet<string>): number | null {
   return latest;
 }
 
-function envelopeDelete(keys: Keys, t: Versioned<Envelope>): TxnEffect {
+/** A delete of one envelope: compares its mod as seen and that it has no claim. */
+export function envelopeDelete(
+  keys: Keys,
+  t: Versioned<Envelope>,
+): TxnEffect {
   const id = t.value.task_id;
   return {
     kind: "txn",
@@ -128,21 +102,6 @@ function envelopeDelete(keys: Keys, t: Versioned<Envelope>): TxnEffect {
   };
 }
 
-/**
- * An envelope of a dispatch that never committed: compares the envelope as
- * seen, no claim and no spec record (without one no node claims it).
- */
-function orphanDelete(keys: Keys, t: Versioned<Envelope>): TxnEffect {
-  const del = envelopeDelete(keys, t);
-  return {
-    ...del,
-    compare: [
-      ...del.compare,
-      { key: keys.spec(t.value.spec_id), target: "version", equals: 0 },
-    ],
-  };
-}
-
 /** The spec record, once none of its envelopes is left (`task_id` is the spec id here). */
 function specDelete(keys: Keys, specId: string, mod: number): TxnEffect {
   return {
@@ -152,21 +111,4 @@ function specDelete(keys: Keys, specId: string, mod: number): TxnEffect {
     compare: [{ key: keys.spec(specId), target: "mod", equals: mod }],
     success: [{ op: "delete", key: keys.spec(specId) }],
   };
-}
-
-/** An orphan delete refused (retire.ts): not sent again while its envelope stays as compared. */
-export function noteOrphanRefused(
-  view: MutableView,
-  keys: Keys,
-  effect: TxnEffect,
-): void {
-  if (effect.reason !== "retire") return;
-  const spec = effect.compare.find((c) =>
-    c.target === "version" && c.equals === 0 &&
-    c.key.startsWith(keys.dir("specs"))
-  );
-  const env = effect.compare[0];
-  if (spec && env?.target === "mod") {
-    view.orphans_refused.set(effect.task_id, env.equals);
-  }
 }

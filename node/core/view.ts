@@ -74,13 +74,12 @@ export interface CoreConfig {
    */
   readonly spec_retention_ms?: number;
   /**
-   * How long the envelopes of a dispatch that never wrote its spec record (a
+   * How long this node sees a spec id with envelopes and no record (a
    * dispatcher killed between its transactions, whose take-back never ran)
-   * wait before retention deletes them; the larger of this and
-   * `spec_retention_ms`. No node claims such a task, so until then they only
-   * take room. Far above what a live dispatch takes between its first
-   * envelope and its record (seconds), and the clocks' skew: the envelope's
-   * `dispatched_at` is the dispatcher's clock.
+   * before retention deletes them (retire_orphans.ts; off with
+   * `spec_retention_ms` 0). No node claims such a task, so until then they
+   * only take room. Far above what a live dispatch takes between its first
+   * envelope and its record (seconds; the CLI gives up at 30 minutes).
    * @default 3600000 (1 hour)
    */
   readonly orphan_grace_ms?: number;
@@ -232,9 +231,14 @@ export interface NodeView {
   /** The tick being handled looks for them (set by the reducer). */
   readonly retire_now: boolean;
   /**
-   * Orphan envelopes whose delete failed its compare, with the mod revision
-   * compared: a spec record this view cannot read (invalid) fails it on every
-   * pass, and the same compare is not sent again until the envelope changes.
+   * Spec ids with envelopes and no record, and when a retention pass first
+   * saw them so (retire_orphans.ts: the orphan grace runs on this clock).
+   */
+  readonly orphans_seen: ReadonlyMap<string, number>;
+  /**
+   * Orphan envelopes whose delete found a spec record this view cannot read
+   * (invalid), with the mod revision compared: the same compare would fail
+   * on every pass, so it is not sent again until the envelope changes.
    */
   readonly orphans_refused: ReadonlyMap<string, number>;
 }
@@ -277,6 +281,7 @@ export interface MutableView extends NodeView {
   sweep_now: boolean;
   retired_at: number;
   retire_now: boolean;
+  orphans_seen: Map<string, number>;
   orphans_refused: Map<string, number>;
 }
 
@@ -318,6 +323,7 @@ export function emptyView(config: CoreConfig): MutableView {
     // The first pass one interval after start: the view has caught up by then.
     retired_at: 0,
     retire_now: false,
+    orphans_seen: new Map(),
     orphans_refused: new Map(),
   };
 }

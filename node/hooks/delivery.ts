@@ -17,7 +17,6 @@ import {
   type HookLog,
   InFlight,
   Pacer,
-  sleep,
   toHookEvent,
   Wake,
 } from "./in_flight.ts";
@@ -95,6 +94,8 @@ export class AuditDelivery {
   #failed = false;
   /** Failed rounds since the cumulative ack last moved: the pause's exponent. */
   #failedRounds = 0;
+  /** Ends the pause after a failed round at once (stop() does). */
+  #endPause: (() => void) | null = null;
 
   constructor(o: AuditOptions) {
     this.#o = o;
@@ -205,9 +206,23 @@ export class AuditDelivery {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake.fire();
+    this.#endPause?.();
     // An OnEvent in flight may wait for its deadline: do not hold shutdown for it.
     await atMost(Promise.all([this.#loop, this.#inFlight.idle()]), 1000);
     this.#o.wal.close();
+  }
+
+  #pause(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const end = () => {
+        clearTimeout(t);
+        this.#endPause = null;
+        resolve();
+      };
+      const t = setTimeout(end, ms);
+      this.#endPause = end;
+    });
   }
 
   #checkWindow(): void {
@@ -240,8 +255,11 @@ export class AuditDelivery {
     while (!this.#stopped) {
       if (this.#failed) {
         await this.#inFlight.idle();
-        // A plain pause: the settled calls' wake-ups must not cut it short.
-        await sleep(Math.min(retryMs * 2 ** this.#failedRounds, retryMaxMs));
+        // A plain pause: the settled calls' wake-ups must not cut it short,
+        // only stop() (it may be 5 s, and stop waits a second at most).
+        await this.#pause(
+          Math.min(retryMs * 2 ** this.#failedRounds, retryMaxMs),
+        );
         this.#failedRounds = Math.min(this.#failedRounds + 1, 30);
         this.#failed = false;
         this.#sent = this.state.acked;

@@ -245,3 +245,34 @@ Deno.test("best_effort delivery: at stop, an event waiting for its retry and one
   assert.equal(d.dropped, 2);
   assert.equal(d.queued, 0);
 });
+
+Deno.test("audit delivery: stop() ends a pause after a failed round at once (no timer left behind)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
+  const wal = new WalFiles(dir, "hooks");
+  wal.open(1);
+  let calls = 0;
+  const d = new AuditDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink: {
+      onEvent: () => (calls++, Promise.reject(new Error("plugin down"))),
+    },
+    wal,
+    state: emptyAudit(),
+    window: DEFAULT_WINDOW,
+    segment_events: 100,
+    log: quiet,
+    onBackpressure() {},
+    retry_ms: 60_000,
+    batch_interval_ms: 1,
+  });
+  d.start();
+  d.emit("task.claimed", 1, "{}");
+  await until(() => calls === 1, "the failed call");
+  await new Promise((r) => setTimeout(r, 20)); // into the pause
+  const t0 = performance.now();
+  await d.stop();
+  const took = performance.now() - t0;
+  assert.ok(took < 500, `stop took ${took.toFixed(0)} ms`);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -189,6 +189,7 @@ export class WalFiles {
     } finally {
       f.close();
     }
+    syncDir(this.dir); // the new file's entry is durable before the seal
     Deno.renameSync(this.activePath, this.sealedPath(seg));
     Deno.renameSync(this.nextPath, this.activePath);
     syncDir(this.dir);

@@ -105,6 +105,12 @@ const ConfigSchema = z.object({
    * ended; 0 keeps every spec forever (node/core/retire.ts). @default 604800 (7 days)
    */
   spec_retention_s: int(0).default(604_800),
+  /**
+   * Envelopes whose spec record never came (a dispatch that died half-way)
+   * are deleted once this node has seen them so this long
+   * (node/core/retire_orphans.ts; never with spec_retention_s 0). @default 3600
+   */
+  orphan_grace_s: int(1).default(3600),
 }).strict();
 
 export interface NodeConfig {
@@ -131,6 +137,7 @@ export interface NodeConfig {
   provision_failure_limit: number;
   provision_req_ttl_s: number;
   spec_retention_s: number;
+  orphan_grace_s: number;
   /** `BOI_PLUGINS`: the plugins file; null runs the reference workspace and pool. */
   plugins_file: string | null;
   join_token: string | null;
@@ -296,6 +303,7 @@ export function loadConfig(
     provision_failure_limit: c.provision_failure_limit,
     provision_req_ttl_s: c.provision_req_ttl_s,
     spec_retention_s: c.spec_retention_s,
+    orphan_grace_s: c.orphan_grace_s,
     plugins_file: c.plugins ?? null,
     join_token: c.join_token ?? null,
     bootstrap_url: c.bootstrap_url ?? null,
@@ -363,6 +371,7 @@ export function coreConfig(c: NodeConfig, provisioner: boolean): CoreConfig {
     claim_failure_limit: c.claim_failure_limit,
     claim_failure_cooldown_ms: c.claim_failure_cooldown_ms,
     spec_retention_ms: c.spec_retention_s * 1000,
+    orphan_grace_ms: c.orphan_grace_s * 1000,
     provision: provisioner
       ? {
         deadline_ms: c.provision_deadline_ms,

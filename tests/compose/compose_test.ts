@@ -267,11 +267,11 @@ Deno.test({
 
     // 4. A process that leaves its task's process group outlives the task
     //    and is reparented to the container's PID 1 once its parents are
-    //    gone; PID 1 must reap it when it exits (Deno as PID 1 never did:
-    //    it stayed a zombie until the container stopped). The task waits
-    //    until its child has its own session: the pool SIGKILLs the task's
-    //    group when the leader exits, and a child still on its way to
-    //    setsid() would die with it.
+    //    gone; PID 1 must reap it when it dies (Deno as PID 1 never did: it
+    //    stayed a zombie until the container stopped). The task waits until
+    //    its child has its own session: the pool SIGKILLs the task's group
+    //    when the leader exits, and a child still on its way to setsid()
+    //    would die with it. The test kills the escapee itself once seen.
     const orphanSpec = await dispatch(
       [
         "name: orphan",
@@ -279,13 +279,13 @@ Deno.test({
         "  - id: escape",
         '    requires: { x-boi-gpu: "yes" }',
         "    run: |",
-        "      setsid sleep 6 </dev/null >/dev/null 2>&1 &",
+        "      setsid sleep 600 </dev/null >/dev/null 2>&1 &",
         "      s=$!",
         `      until [ "$(cut -d' ' -f6 /proc/$s/stat)" = "$s" ]; do sleep 0.05; done`,
         "      echo escaped",
       ].join("\n") + "\n",
     );
-    // Every `sleep` in node-a's container, with its parent and state.
+    // Every `sleep` in node-a's container, a line each: "<state> <pid> <ppid>".
     const sleeps = async () =>
       ok(
         await podman([
@@ -293,24 +293,31 @@ Deno.test({
           `${PROJECT}_node-a_1`,
           "sh",
           "-c",
-          'for s in /proc/[0-9]*/status; do grep -q "^Name:[[:space:]]*sleep$" "$s" 2>/dev/null && grep -E "^(Pid|PPid|State):" "$s" | tr -s "\\n\\t" "  " && echo; done; true',
+          'for s in /proc/[0-9]*/status; do grep -q "^Name:[[:space:]]*sleep$" "$s" 2>/dev/null && awk \'/^(Pid|PPid|State):/ { printf "%s ", $2 } END { print "" }\' "$s"; done; true',
         ]),
       ).stdout.trim();
-    // Seen alive under PID 1 first, so the check below looks at the right
-    // process (6 s leaves room for the CLI's polls).
     const alive = await waitFor(
       `${orphanSpec}.escape DONE and its escaped sleep living under PID 1`,
       async () => {
         const [t] = await tasks(orphanSpec);
         if (t?.state !== "DONE") return notYet(`task ${t?.state}`);
         const s = await sleeps();
-        return /\bPPid: 1\b/.test(s) && /State: S/.test(s) ? s : notYet(s);
+        const m = /^S (\d+) 1$/m.exec(s);
+        return m ? Number(m[1]) : notYet(s);
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-    console.log(`compose: the escaped sleep after its task: ${alive}`);
+    ok(
+      await podman([
+        "exec",
+        `${PROJECT}_node-a_1`,
+        "sh",
+        "-c",
+        `kill ${alive}`,
+      ]),
+    );
     await waitFor(
-      "the escaped sleep reaped by PID 1 in node-a's container",
+      `the escaped sleep (pid ${alive}) reaped by PID 1 once killed`,
       async () => {
         const s = await sleeps();
         return s === "" ? true : notYet(s);

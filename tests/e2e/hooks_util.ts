@@ -114,12 +114,14 @@ export async function queueStats(
   return await res.json();
 }
 
-/** File names in the node's hooks WAL directory (empty if it does not exist). */
+/** The segment files in the node's hooks WAL directory, sorted (empty if it does not exist). */
 export async function walFiles(n: NodeProc): Promise<string[]> {
   const out: string[] = [];
   try {
     for await (const e of Deno.readDir(`${n.dataDir}/hooks-wal`)) {
-      out.push(e.name);
+      // Segments only: `<plugin>.jsonl.next` exists for a moment during a
+      // rotate (node/hooks/wal.ts) and holds a header only.
+      if (/^[^.]+(\.\d+-\d+)?\.jsonl$/.test(e.name)) out.push(e.name);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
