@@ -220,7 +220,7 @@ async function freshStatus(
       const result = specCounts(records, tasks.items.map((t) => t.value));
       for (const [id, n] of result.uncommitted) {
         ctx.warn(
-          `note: ${n} task(s) of ${id} have no spec record (unfinished dispatch); nodes ignore them`,
+          `note: ${n} task(s) of ${id} have no spec record (unfinished dispatch); nodes ignore them, and delete them once they have seen them so for BOI_ORPHAN_GRACE_S (1 hour by default)`,
         );
       }
       if (ctx.json) {
