@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import type { HookEvent, Hooks } from "../plugins/contracts.ts";
-import { AuditDelivery, BestEffortDelivery } from "./delivery.ts";
+import {
+  AuditDelivery,
+  type AuditOptions,
+  BestEffortDelivery,
+} from "./delivery.ts";
 import { WalFiles } from "./wal.ts";
 import { DEFAULT_WINDOW, emptyAudit } from "./wal_state.ts";
 import { recover } from "./wal_recover.ts";
@@ -34,22 +38,34 @@ async function until(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** An audit delivery over `sink` and `wal` with the tests' defaults, `over` on top. */
+function audit(
+  sink: Hooks,
+  wal: WalFiles,
+  over: Partial<AuditOptions> = {},
+): AuditDelivery {
+  return new AuditDelivery({
+    node_id: "n",
+    plugin: "hooks",
+    sink,
+    wal,
+    state: emptyAudit(),
+    window: DEFAULT_WINDOW,
+    segment_events: 100,
+    log: quiet,
+    onBackpressure() {},
+    ...over,
+  });
+}
+
 Deno.test("audit delivery, one in flight: in seq order, a failed call is retried from the oldest unacked, nothing skipped", async () => {
   const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
   const wal = new WalFiles(dir, "hooks");
   wal.open(1);
   // Calls 2 and 3 fail (a plugin crash): seq 2 must come again, then 3, 4, 5.
   const { s, got } = sink((_ev, n) => n === 2 || n === 3);
-  const d = new AuditDelivery({
-    node_id: "n",
-    plugin: "hooks",
-    sink: s,
-    wal,
-    state: emptyAudit(),
-    window: DEFAULT_WINDOW,
+  const d = audit(s, wal, {
     segment_events: 2,
-    log: quiet,
-    onBackpressure() {},
     retry_ms: 5,
     batch_interval_ms: 5,
     max_in_flight: 1, // one call at a time: the sink sees each seq in order
@@ -70,15 +86,8 @@ Deno.test("audit delivery: the window stalls at its size and resumes at resume_a
   let open = false;
   const { s } = sink(() => !open);
   const changes: string[] = [];
-  const d = new AuditDelivery({
-    node_id: "n",
-    plugin: "hooks",
-    sink: s,
-    wal,
-    state: emptyAudit(),
+  const d = audit(s, wal, {
     window: { size: 10, resume_at: 5 },
-    segment_events: 100,
-    log: quiet,
     onBackpressure: (c, n) => changes.push(`${c}@${n}`),
     retry_ms: 5,
     batch_interval_ms: 5,
@@ -126,17 +135,7 @@ Deno.test("audit intents: on disk once intentsDurable resolves, open until resol
   const wal = new WalFiles(dir, "hooks");
   wal.open(1);
   const { s } = sink(() => false);
-  const d = new AuditDelivery({
-    node_id: "n",
-    plugin: "hooks",
-    sink: s,
-    wal,
-    state: emptyAudit(),
-    window: DEFAULT_WINDOW,
-    segment_events: 100,
-    log: quiet,
-    onBackpressure() {},
-  });
+  const d = audit(s, wal);
   const base = {
     reason: "finish",
     key: "/boi/dispatch-queue/s.t",
@@ -172,16 +171,7 @@ Deno.test("audit delivery: the pause after a failed round doubles while the plug
         : Promise.resolve({ acked_seq: ev.seq });
     },
   };
-  const d = new AuditDelivery({
-    node_id: "n",
-    plugin: "hooks",
-    sink: s,
-    wal,
-    state: emptyAudit(),
-    window: DEFAULT_WINDOW,
-    segment_events: 100,
-    log: quiet,
-    onBackpressure() {},
+  const d = audit(s, wal, {
     retry_ms: 20,
     retry_max_ms: 640,
     batch_interval_ms: 1,
@@ -251,21 +241,16 @@ Deno.test("audit delivery: stop() ends a pause after a failed round at once (no 
   const wal = new WalFiles(dir, "hooks");
   wal.open(1);
   let calls = 0;
-  const d = new AuditDelivery({
-    node_id: "n",
-    plugin: "hooks",
-    sink: {
+  const d = audit(
+    {
       onEvent: () => (calls++, Promise.reject(new Error("plugin down"))),
     },
     wal,
-    state: emptyAudit(),
-    window: DEFAULT_WINDOW,
-    segment_events: 100,
-    log: quiet,
-    onBackpressure() {},
-    retry_ms: 60_000,
-    batch_interval_ms: 1,
-  });
+    {
+      retry_ms: 60_000,
+      batch_interval_ms: 1,
+    },
+  );
   d.start();
   d.emit("task.claimed", 1, "{}");
   await until(() => calls === 1, "the failed call");

@@ -286,16 +286,13 @@ Deno.test({
       ].join("\n") + "\n",
     );
     // Every `sleep` in node-a's container, a line each: "<state> <pid> <ppid>".
-    const sleeps = async () =>
-      ok(
-        await podman([
-          "exec",
-          `${PROJECT}_node-a_1`,
-          "sh",
-          "-c",
-          'for s in /proc/[0-9]*/status; do grep -q "^Name:[[:space:]]*sleep$" "$s" 2>/dev/null && awk \'/^(Pid|PPid|State):/ { printf "%s ", $2 } END { print "" }\' "$s"; done; true',
-        ]),
-      ).stdout.trim();
+    const inNodeA = async (script: string) =>
+      ok(await podman(["exec", `${PROJECT}_node-a_1`, "sh", "-c", script]))
+        .stdout.trim();
+    const sleeps = () =>
+      inNodeA(
+        'for s in /proc/[0-9]*/status; do grep -q "^Name:[[:space:]]*sleep$" "$s" 2>/dev/null && awk \'/^(Pid|PPid|State):/ { printf "%s ", $2 } END { print "" }\' "$s"; done; true',
+      );
     const alive = await waitFor(
       `${orphanSpec}.escape DONE and its escaped sleep living under PID 1`,
       async () => {
@@ -307,15 +304,7 @@ Deno.test({
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-    ok(
-      await podman([
-        "exec",
-        `${PROJECT}_node-a_1`,
-        "sh",
-        "-c",
-        `kill ${alive}`,
-      ]),
-    );
+    await inNodeA(`kill ${alive}`);
     await waitFor(
       `the escaped sleep (pid ${alive}) reaped by PID 1 once killed`,
       async () => {
