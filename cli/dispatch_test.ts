@@ -50,20 +50,20 @@ Deno.test("planChunks: one transaction for a small spec", () => {
   assert.equal(JSON.parse(chunks[0].puts[0].value).task_id, "big-abcdef.t0");
 });
 
-Deno.test("planChunks: at most 127 envelopes + the spec compare per txn, spec last", () => {
-  for (const n of [127, 128, 300]) {
+Deno.test("planChunks: at most 125 envelopes per txn (room for the spec's and the marker's compares and ops), spec last", () => {
+  for (const n of [125, 126, 300]) {
     const parsed = specWith(n);
     const chunks = planChunks(keys, parsed);
     const puts = chunks.flatMap((c) => c.puts.map((p) => p.key));
     assert.equal(puts.length, n);
     assert.equal(new Set(puts).size, n);
     chunks.forEach((c, i) => {
-      assert.ok(c.puts.length <= MAX_TXN_OPS - 1, `${n}: chunk ${i}`);
+      assert.ok(c.puts.length <= MAX_TXN_OPS - 3, `${n}: chunk ${i}`);
       assert.equal(c.withSpec, i === chunks.length - 1);
     });
   }
-  assert.equal(planChunks(keys, specWith(127)).length, 1);
-  assert.equal(planChunks(keys, specWith(128)).length, 2);
+  assert.equal(planChunks(keys, specWith(125)).length, 1);
+  assert.equal(planChunks(keys, specWith(126)).length, 2);
 });
 
 Deno.test("planChunks: splits by bytes and refuses records that cannot fit", () => {
@@ -261,34 +261,71 @@ Deno.test("dispatch --wait losing etcd after the commit: exit 1 (not 3: somethin
   }
 });
 
-Deno.test("writeSpec: a dispatch whose last transaction would come too long after its first is taken back, nothing left (nodes delete tasks left without a record)", async () => {
+Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lease; one slower than the lease is taken back, nothing left", async () => {
   await using etcd = await startEtcd();
   const client = connectEtcd([etcd.endpoint], { failFast: true });
   const warned: string[] = [];
-  const store = new Store(client, [etcd.endpoint], (m) => warned.push(m));
+  /** A real store whose second transaction comes `pauseMs` late (a suspended laptop). */
+  class Paused extends Store {
+    n = 0;
+    constructor(readonly pauseMs: number) {
+      super(client, [etcd.endpoint], (m) => warned.push(m));
+    }
+    override async txn(req: Parameters<Store["txn"]>[0]) {
+      if (++this.n === 2) {
+        await new Promise((r) => setTimeout(r, this.pauseMs));
+      }
+      return await super.txn(req);
+    }
+  }
+  const kv = etcd.client();
   try {
     const parsed = specWith(300); // three transactions
+    // Within its lease: committed, record last, the marker gone with it.
+    const seen: string[] = [];
+    const fast = new Paused(0);
+    const orig = fast.txn.bind(fast);
+    fast.txn = async (req) => {
+      const r = await orig(req);
+      seen.push(
+        (await kv.get("/boi/cluster/dispatching/big-abcdef").string()) ??
+          "none",
+      );
+      return r;
+    };
+    assert.deepEqual(await writeSpec(store(fast), keys, parsed), { ok: true });
+    assert.equal(JSON.parse(seen[0]).transactions, 3, seen[0]);
+    assert.equal(seen.at(-1), "none", "the record's transaction deletes it");
+    assert.equal(
+      (await kv.getAll().prefix("/boi/dispatch-queue/").keys()).length,
+      300,
+    );
+    await kv.delete().all();
+    // Its lease (2 s, etcd's minimum) runs out before the second transaction.
     await assert.rejects(
-      () => writeSpec(store, keys, parsed, 0),
+      () => writeSpec(new Paused(4000), keys, parsed, 2),
       (e: Error) => {
         assert.ok(e instanceof CliError, String(e));
         assert.match(
           e.message,
-          /^dispatch of big-abcdef took \d+ s from its first transaction to its last \(at most 0 s: nodes delete tasks left without a spec record\): taken back, nothing is left written; dispatch again$/,
+          /^dispatch of big-abcdef took more than 2 s from its first transaction to its last \(the lease of its marker expired: suspended or cut off meanwhile\): taken back, nothing is left written; dispatch again$/,
         );
         return true;
       },
     );
-    assert.deepEqual(await etcd.client().getAll().prefix("/boi/").keys(), []);
-    // Within the span it commits, record last.
-    assert.deepEqual(await writeSpec(store, keys, parsed), { ok: true });
-    assert.equal(
-      (await etcd.client().getAll().prefix("/boi/dispatch-queue/").keys())
-        .length,
-      300,
-    );
+    assert.deepEqual(await kv.getAll().prefix("/boi/").keys(), []);
+    // A one-transaction dispatch needs no marker (nor a lease).
+    const small = specWith(3);
+    assert.deepEqual(await writeSpec(new Paused(0), keys, small), {
+      ok: true,
+    });
     assert.deepEqual(warned, []);
   } finally {
     client.close();
   }
 });
+
+/** The store as writeSpec sees it. */
+function store(s: Store): Store {
+  return s;
+}

@@ -10,8 +10,10 @@ import type { Keys } from "../node/keys.ts";
 import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { MAX_STORED_BYTES, type ParsedSpec } from "../node/spec.ts";
 import { CliError } from "./context.ts";
+import type { DispatchInProgress } from "../node/schema.ts";
 import {
   deleteOp,
+  leaseIs,
   modIs,
   neverSent,
   putOp,
@@ -22,6 +24,12 @@ import {
 
 /** etcd's limit on operations per transaction (compares and puts each). */
 export const MAX_TXN_OPS = 128;
+/**
+ * Envelopes per transaction: besides its puts' compares, each compares the
+ * spec key and (a dispatch of several) the marker; the last also puts the
+ * record and deletes the marker, so compares and ops stay within 128.
+ */
+export const PUTS_PER_TXN = MAX_TXN_OPS - 3;
 /** Budget per transaction, well under etcd's default 1.5 MiB request limit. */
 export const MAX_TXN_BYTES = 1_000_000;
 const SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
@@ -88,7 +96,7 @@ export function planChunks(
         `task ${e.task_id} is too large to store: ${size} bytes, at most ${maxBytes}`,
       );
     }
-    if (cur.length === MAX_TXN_OPS - 1 || bytes + size > maxBytes) {
+    if (cur.length === PUTS_PER_TXN || bytes + size > maxBytes) {
       chunks.push({ puts: cur, withSpec: false });
       cur = [];
       bytes = specKey.length;
@@ -109,75 +117,93 @@ function byteLength(s: string): number {
 }
 
 /**
- * Longest a dispatch may take from its first transaction to its last (the
- * record's). Nodes delete envelopes they have seen without a record for
- * `BOI_ORPHAN_GRACE_S` (1 hour by default, node/core/retire_orphans.ts), so
- * a dispatch suspended that long (a laptop lid) could commit a spec whose
- * first tasks are gone; past this it is taken back instead.
+ * How long a dispatch of several transactions may take, first to last: the
+ * TTL of the lease its marker (`cluster/dispatching/{spec_id}`) is bound to,
+ * never kept alive. While the marker is there nodes leave its envelopes
+ * alone; each later transaction requires it, so a dispatcher that was
+ * suspended or cut off past the TTL fails and takes its dispatch back
+ * instead of committing a spec whose first tasks nodes may have deleted
+ * (node/core/retire_orphans.ts). Etcd's clock, so a suspended laptop counts.
  */
-export const MAX_DISPATCH_SPAN_MS = 30 * 60 * 1000;
+export const DISPATCH_LEASE_TTL_S = 60;
 
 /** Writes a parsed spec; `ok: false` on an id collision (then nothing is left written). */
 export async function writeSpec(
   store: Store,
   keys: Keys,
   parsed: ParsedSpec,
-  maxSpanMs = MAX_DISPATCH_SPAN_MS,
+  leaseTtlS = DISPATCH_LEASE_TTL_S,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
   const chunks = planChunks(keys, parsed);
   const specKey = keys.spec(parsed.spec_id);
+  const marker = keys.dispatching(parsed.spec_id);
   const written: { keys: string[]; revision: number }[] = [];
-  let firstAt = 0;
-  for (const chunk of chunks) {
-    const span = performance.now() - firstAt;
-    if (chunk.withSpec && written.length > 0 && span > maxSpanMs) {
-      const undone = await rollback(store, written);
-      throw new CliError(
-        `dispatch of ${parsed.spec_id} took ${
-          Math.round(span / 1000)
-        } s from its first transaction to its last (at most ${
-          Math.round(maxSpanMs / 1000)
-        } s: nodes delete tasks left without a spec record): ${
-          undone
-            ? "taken back, nothing is left written; dispatch again"
-            : "its tasks could not all be taken back (they have no spec record: nodes ignore them, then delete them)"
-        }`,
+  // One transaction commits all at once: only several need the marker.
+  const lease = chunks.length > 1 ? await store.grantLease(leaseTtlS) : null;
+  try {
+    for (const [i, chunk] of chunks.entries()) {
+      const compare = [
+        versionIs(specKey, 0),
+        ...chunk.puts.map((p) => versionIs(p.key, 0)),
+      ];
+      const success: IRequestOp[] = chunk.puts.map((p) =>
+        putRawOp(p.key, p.value)
       );
-    }
-    const success: IRequestOp[] = chunk.puts.map((p) =>
-      putRawOp(p.key, p.value)
-    );
-    if (chunk.withSpec) success.push(putOp(specKey, parsed.record));
-    let res: ITxnResponse;
-    try {
-      res = await store.txn({
-        compare: [
-          versionIs(specKey, 0),
-          ...chunk.puts.map((p) => versionIs(p.key, 0)),
-        ],
-        success,
-        failure: [{ request_range: { key: Buffer.from(specKey) } }],
+      if (lease !== null) {
+        if (i === 0) {
+          compare.push(versionIs(marker, 0));
+          const m: DispatchInProgress = {
+            spec_id: parsed.spec_id,
+            dispatched_by: parsed.record.dispatched_by,
+            transactions: chunks.length,
+          };
+          success.push(putRawOp(marker, JSON.stringify(m), lease));
+        } else compare.push(leaseIs(marker, lease));
+        if (chunk.withSpec) success.push(deleteOp(marker));
+      }
+      if (chunk.withSpec) success.push(putOp(specKey, parsed.record));
+      let res: ITxnResponse;
+      try {
+        res = await store.txn({
+          compare,
+          success,
+          failure: [
+            { request_range: { key: Buffer.from(specKey) } },
+            { request_range: { key: Buffer.from(marker) } },
+          ],
+        });
+      } catch (err) {
+        return await afterFailure(store, parsed, written, chunk, err);
+      }
+      if (!res.succeeded) {
+        const undone = await rollback(store, written);
+        const there = (n: number) =>
+          (res.responses[n]?.response_range?.kvs?.length ?? 0) > 0;
+        if (lease !== null && i > 0 && !there(0) && !there(1)) {
+          throw new CliError(
+            `dispatch of ${parsed.spec_id} took more than ${leaseTtlS} s from its first transaction to its last (the lease of its marker expired: suspended or cut off meanwhile): ${
+              undone
+                ? "taken back, nothing is left written; dispatch again"
+                : "its tasks could not all be taken back (they have no spec record: nodes ignore them, then delete them)"
+            }`,
+          );
+        }
+        return {
+          ok: false,
+          reason: there(0)
+            ? `spec ${parsed.spec_id} already exists`
+            : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch (with no spec record) hold its task ids`,
+        };
+      }
+      written.push({
+        keys: chunk.puts.map((p) => p.key),
+        revision: Number(res.header.revision),
       });
-    } catch (err) {
-      return await afterFailure(store, parsed, written, chunk, err);
     }
-    if (!res.succeeded) {
-      await rollback(store, written);
-      const specThere = res.responses[0]?.response_range?.kvs?.length > 0;
-      return {
-        ok: false,
-        reason: specThere
-          ? `spec ${parsed.spec_id} already exists`
-          : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch (with no spec record) hold its task ids`,
-      };
-    }
-    if (written.length === 0) firstAt = performance.now();
-    written.push({
-      keys: chunk.puts.map((p) => p.key),
-      revision: Number(res.header.revision),
-    });
+    return { ok: true };
+  } finally {
+    if (lease !== null) await store.revokeLease(lease);
   }
-  return { ok: true };
 }
 
 /**

@@ -8,6 +8,10 @@ import type {
   Etcd3,
   ICompare,
   IKeyValue,
+  ILeaseGrantRequest,
+  ILeaseGrantResponse,
+  ILeaseRevokeRequest,
+  ILeaseRevokeResponse,
   ILeaseTimeToLiveRequest,
   ILeaseTimeToLiveResponse,
   IRangeRequest,
@@ -77,6 +81,11 @@ export function versionIs(key: string, n: number): ICompare {
   };
 }
 
+/** `lease(key) == lease`: the key is there, bound to that lease. */
+export function leaseIs(key: string, lease: string): ICompare {
+  return { key: Buffer.from(key), target: "Lease", result: "Equal", lease };
+}
+
 /** `mod_revision(key) == rev`: nobody wrote the key since we read it. */
 export function modIs(key: string, rev: number): ICompare {
   return {
@@ -92,10 +101,14 @@ export function putOp(key: string, value: unknown): IRequestOp {
   return putRawOp(key, JSON.stringify(value));
 }
 
-/** Puts already serialized text. */
-export function putRawOp(key: string, text: string): IRequestOp {
+/** Puts already serialized text, bound to `lease` if given. */
+export function putRawOp(
+  key: string,
+  text: string,
+  lease?: string,
+): IRequestOp {
   return {
-    request_put: { key: Buffer.from(key), value: Buffer.from(text) },
+    request_put: { key: Buffer.from(key), value: Buffer.from(text), lease },
   };
 }
 
@@ -215,6 +228,15 @@ export interface StoreClient {
       req: ILeaseTimeToLiveRequest,
       o: { deadline: Date },
     ): Promise<ILeaseTimeToLiveResponse>;
+    /** Absent on the read-only JSON gateway client. */
+    leaseGrant?(
+      req: ILeaseGrantRequest,
+      o: { deadline: Date },
+    ): Promise<ILeaseGrantResponse>;
+    leaseRevoke?(
+      req: ILeaseRevokeRequest,
+      o: { deadline: Date },
+    ): Promise<ILeaseRevokeResponse>;
   };
   watch(): ReturnType<Etcd3["watch"]>;
   close(): void;
@@ -331,6 +353,24 @@ export class Store {
 
   async txn(req: ITxnRequest): Promise<ITxnResponse> {
     return await this.call((o) => this.client.kv.txn(req, o));
+  }
+
+  /** A lease of `ttlS` seconds, never kept alive: it bounds how long a multi-chunk dispatch may take. */
+  async grantLease(ttlS: number): Promise<string> {
+    const grant = this.client.leaseClient.leaseGrant;
+    if (!grant) throw new Error("this etcd client cannot grant leases");
+    const res = await this.call((o) =>
+      grant.call(this.client.leaseClient, { TTL: ttlS }, o)
+    );
+    return String(res.ID);
+  }
+
+  /** Revokes a lease; a failure is left to its TTL. */
+  async revokeLease(id: string): Promise<void> {
+    const revoke = this.client.leaseClient.leaseRevoke;
+    if (!revoke) return;
+    await this.call((o) => revoke.call(this.client.leaseClient, { ID: id }, o))
+      .catch(() => {});
   }
 
   /** Remaining TTL in seconds of a lease, or null if it is gone or unknown. */

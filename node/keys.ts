@@ -37,6 +37,10 @@ export class Keys {
   adminSecret(): string {
     return `${this.prefix}cluster/admin_secret`;
   }
+  /** Present while a dispatch of several transactions writes (schema.ts `DispatchInProgress`). */
+  dispatching(specId: string): string {
+    return `${this.prefix}cluster/dispatching/${specId}`;
+  }
   /** Present while an operator drains the node (`boi node drain`). */
   drain(nodeId: string): string {
     return `${this.prefix}cluster/drain/${nodeId}`;

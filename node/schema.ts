@@ -124,6 +124,20 @@ export const DispatchPaused = z.object({
 });
 export type DispatchPaused = z.infer<typeof DispatchPaused>;
 
+/**
+ * `/boi/cluster/dispatching/{spec_id}`: a dispatch of several transactions is
+ * under way, bound to a lease of the dispatcher's (never kept alive, so it
+ * ends the dispatch's time). Nodes leave envelopes without a spec record
+ * alone while it is there; the record's transaction requires it and deletes
+ * it (cli/dispatch_write.ts, node/core/retire_orphans.ts).
+ */
+export const DispatchInProgress = z.object({
+  spec_id: z.string(),
+  dispatched_by: z.string(),
+  transactions: z.number().int(),
+});
+export type DispatchInProgress = z.infer<typeof DispatchInProgress>;
+
 /** `/boi/cluster/drain/{node_id}`: present while an operator drains the node. */
 export const DrainRequest = z.object({
   requested_at: z.number().int(),

@@ -72,6 +72,7 @@ export function applyEvent(
       view.specs.clear();
       view.tasks.clear();
       view.spec_tasks.clear();
+      view.orphans_seen.clear(); // their grace starts again: the safe side
       view.dependents.clear();
       view.pending.clear();
       view.open.clear();
@@ -79,6 +80,7 @@ export function applyEvent(
       view.tombstones.clear();
       view.dispatch_paused = false;
       view.draining.clear();
+      view.dispatching.clear();
       clearProvisionRecords(view.provision);
       view.watch_revision = ev.revision;
       for (const c of ev.kvs) applyChange(view, keys, c, warnings);

@@ -5,10 +5,11 @@
  * and nothing else would delete. The retention pass deletes them once this
  * node has seen the spec id without a record for `orphan_grace_ms` (its own
  * clock: the envelopes' `dispatched_at` is the dispatcher's, which may be
- * off), each by compare: the envelope as seen, no claim, no record. A live
- * dispatch writes its record seconds after its first envelope; the CLI
- * takes its dispatch back rather than commit it after 30 minutes
- * (cli/dispatch_write.ts). Pure: the view and the time in, effects out.
+ * off), each by compare: the envelope as seen, no claim, no record, and no
+ * marker of a dispatch under way (`cluster/dispatching/{spec_id}`, bound to
+ * the dispatcher's lease: cli/dispatch_write.ts). So a dispatch still
+ * writing is never cut, however slow; the grace covers a dispatcher without
+ * the marker (one before it). Pure: the view and the time in, effects out.
  */
 import type { Envelope } from "../schema.ts";
 import type { Keys } from "../keys.ts";
@@ -55,6 +56,7 @@ export function decideOrphans(
   for (const [specId, seen] of view.orphans_seen) {
     if (budget <= 0) break;
     if (seen + grace > at || view.specs.has(specId)) continue;
+    if (view.dispatching.has(specId)) continue; // still being written
     if (hrwWinner(specId, members) !== view.config.node_id) continue;
     let n = 0;
     for (const id of view.spec_tasks.get(specId) ?? []) {
@@ -80,11 +82,15 @@ export function decideOrphans(
 
 function orphanDelete(keys: Keys, t: Versioned<Envelope>): TxnEffect {
   const del = envelopeDelete(keys, t);
+  const spec = t.value.spec_id;
   return {
     ...del,
     compare: [
       ...del.compare,
-      { key: keys.spec(t.value.spec_id), target: "version", equals: 0 },
+      { key: keys.spec(spec), target: "version", equals: 0 },
+      // No dispatch of this spec id under way (its marker lives as long as
+      // its dispatcher's lease): a slow one, or one that reuses the id.
+      { key: keys.dispatching(spec), target: "version", equals: 0 },
     ],
   };
 }

@@ -163,10 +163,14 @@ Deno.test("retention: the envelopes of a dispatch that never wrote its record go
         },
         { key: keys.claim("lost.a"), target: "version", equals: 0 },
         { key: keys.spec("lost"), target: "version", equals: 0 },
+        { key: keys.dispatching("lost"), target: "version", equals: 0 },
       ],
       [{ op: "delete", key: keys.task("lost.a") }],
     ]],
   );
+  // Gone: a later dispatch reusing the id starts a new grace.
+  feed(v, at + 5, del(keys.task("lost.a")));
+  assert.equal(v.orphans_seen.has("lost"), false);
   assert.ok(
     out.some((e) =>
       e.kind === "log" && e.msg.startsWith("retiring orphan envelopes")
@@ -195,6 +199,27 @@ Deno.test("retention: the envelopes of a dispatch that never wrote its record go
     tick(slow, 100 * DAY).filter((t) => t.task_id === "lost.a"),
     [],
     "a committed spec's PENDING task is never deleted",
+  );
+  // A dispatch still writing (its marker there): never, however long.
+  const writing = cluster(owner, NODES);
+  feed(
+    writing,
+    1,
+    orphan("a"),
+    put(keys.dispatching("lost"), {
+      spec_id: "lost",
+      dispatched_by: "t",
+      transactions: 3,
+    }),
+  );
+  tick(writing, 10);
+  tick(writing, 10 + every);
+  assert.deepEqual(tick(writing, 100 * DAY), [], "marker there");
+  feed(writing, 100 * DAY + 1, del(keys.dispatching("lost")));
+  assert.equal(
+    tick(writing, 100 * DAY + every).length,
+    1,
+    "its dispatcher's lease ended: an orphan like any other",
   );
   // Another node's HRW pick; retention 0 keeps them too.
   for (

@@ -78,8 +78,8 @@ export interface CoreConfig {
    * dispatcher killed between its transactions, whose take-back never ran)
    * before retention deletes them (retire_orphans.ts; off with
    * `spec_retention_ms` 0). No node claims such a task, so until then they
-   * only take room. Far above what a live dispatch takes between its first
-   * envelope and its record (seconds; the CLI gives up at 30 minutes).
+   * only take room. A dispatch still writing holds a marker and is never
+   * cut; the grace covers a dispatcher without one.
    * @default 3600000 (1 hour)
    */
   readonly orphan_grace_ms?: number;
@@ -230,6 +230,8 @@ export interface NodeView {
   readonly retired_at: number;
   /** The tick being handled looks for them (set by the reducer). */
   readonly retire_now: boolean;
+  /** Spec ids whose dispatch of several transactions is under way (`cluster/dispatching/*`). */
+  readonly dispatching: ReadonlySet<string>;
   /**
    * Spec ids with envelopes and no record, and when a retention pass first
    * saw them so (retire_orphans.ts: the orphan grace runs on this clock).
@@ -281,6 +283,7 @@ export interface MutableView extends NodeView {
   sweep_now: boolean;
   retired_at: number;
   retire_now: boolean;
+  dispatching: Set<string>;
   orphans_seen: Map<string, number>;
   orphans_refused: Map<string, number>;
 }
@@ -323,6 +326,7 @@ export function emptyView(config: CoreConfig): MutableView {
     // The first pass one interval after start: the view has caught up by then.
     retired_at: 0,
     retire_now: false,
+    dispatching: new Set(),
     orphans_seen: new Map(),
     orphans_refused: new Map(),
   };

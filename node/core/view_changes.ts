@@ -121,6 +121,11 @@ function applyParsed(
 ): void {
   if (applyProvisionChange(view, p.collection, p.id, c, warnings)) return;
   if (p.collection === "cluster") {
+    if (p.id.startsWith("dispatching/")) {
+      const spec = p.id.slice("dispatching/".length);
+      if (c.kv === null) view.dispatching.delete(spec);
+      else view.dispatching.add(spec);
+    }
     if (p.id.startsWith("drain/")) {
       const node = p.id.slice("drain/".length);
       if (c.kv === null) view.draining.delete(node);
@@ -285,6 +290,8 @@ export function unindexTask(
 ): void {
   const spec = taskId.slice(0, taskId.indexOf("."));
   removeFrom(view.spec_tasks, spec, taskId);
+  // A spec id reused after its orphans went starts a new grace.
+  if (!view.spec_tasks.has(spec)) view.orphans_seen.delete(spec);
   for (const dep of env?.depends_on ?? []) {
     removeFrom(view.dependents, dep, taskId);
   }

@@ -27,6 +27,8 @@ interface Seen {
 
 /** The spec of the crashed dispatch (schedule.ts): it never gets a record. */
 export const ORPHAN_SPEC = "lost";
+/** The spec of the slow dispatch (schedule.ts): its record comes late. */
+export const SLOW_SPEC = "slow";
 
 /** Writers that act as the task's claimant: their writes must carry the fence. */
 const CLAIMANT_REASONS = new Set(["running", "finish", "replay"]);
@@ -261,9 +263,10 @@ export class Checker {
       this.w.fail(`tasks never finished: ${open.slice(0, 8).join(", ")}`);
     }
     // A spec record goes only after every envelope of it.
-    if (!this.w.etcd.kv.has(this.w.keys.spec("sim"))) {
+    for (const spec of new Set(taskIds.map((id) => id.split(".")[0]))) {
+      if (this.w.etcd.kv.has(this.w.keys.spec(spec))) continue;
       const left = taskIds.filter((id) =>
-        this.w.etcd.kv.has(this.w.keys.task(id))
+        id.startsWith(`${spec}.`) && this.w.etcd.kv.has(this.w.keys.task(id))
       );
       if (left.length > 0) {
         this.w.fail(

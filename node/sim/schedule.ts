@@ -7,8 +7,8 @@ import { cancelStep } from "../core/cancel.ts";
 import type { Compare } from "../core/effects.ts";
 import { Envelope, type SpecRecord } from "../schema.ts";
 import { testEnvelope } from "../test_envelope.ts";
-import { Checker, ORPHAN_SPEC } from "./invariants.ts";
-import { SimNode } from "./sim_node.ts";
+import { Checker, ORPHAN_SPEC, SLOW_SPEC } from "./invariants.ts";
+import { ORPHAN_GRACE_SIM_MS, SimNode } from "./sim_node.ts";
 import {
   DEFAULT_PARAMS,
   type FaultKnobs,
@@ -83,8 +83,13 @@ export function runSchedule(
     n.start();
   };
   ids.forEach((id, i) => w.sched.after(i * 7, () => spawnNode(id)));
-  const taskIds = dispatch(w, p.tasks);
   const orphanIds = knobs.orphans ? dispatchOrphans(w) : [];
+  // With the crashed dispatch, a slow one too: its two transactions further
+  // apart than the orphan grace, its marker there in between.
+  const taskIds = [
+    ...dispatch(w, p.tasks),
+    ...(knobs.orphans ? dispatchSlowly(w) : []),
+  ];
   const faults: string[] = [];
   const nFaults = w.rng.int(1, 5);
   for (let i = 0; i < nFaults; i++) {
@@ -294,6 +299,55 @@ function dispatchOrphans(w: World): string[] {
   w.sched.after(
     20,
     () => w.etcd.txn("user:crashed-dispatch", [{ compare: [], success: ops }]),
+  );
+  return ids;
+}
+
+/**
+ * A dispatch of two transactions (spec `SLOW_SPEC`) whose second comes long
+ * after the orphan grace: the first holds the marker, the second requires
+ * it, deletes it and commits the record. No node may delete its envelopes.
+ */
+function dispatchSlowly(w: World): string[] {
+  const ids = [`${SLOW_SPEC}.a`, `${SLOW_SPEC}.b`];
+  const marker = w.keys.dispatching(SLOW_SPEC);
+  const put = (id: string) => ({
+    op: "put" as const,
+    key: w.keys.task(id),
+    value: JSON.stringify(testEnvelope(id, { run: "sim 5 0" })),
+  });
+  const spec: SpecRecord = {
+    spec_id: SLOW_SPEC,
+    yaml: "",
+    sha256: "",
+    dispatched_by: "sim",
+    dispatched_at: 0,
+    task_ids: ids,
+  };
+  w.sched.after(30, () =>
+    w.etcd.txn("user:slow-dispatch", [{
+      compare: [{ key: marker, target: "version", equals: 0 }],
+      success: [put(ids[0]), {
+        op: "put",
+        key: marker,
+        value: JSON.stringify({
+          spec_id: SLOW_SPEC,
+          dispatched_by: "sim",
+          transactions: 2,
+        }),
+      }],
+    }]));
+  w.sched.after(
+    30 + ORPHAN_GRACE_SIM_MS * 4,
+    () =>
+      w.etcd.txn("user:slow-dispatch", [{
+        compare: [{ key: marker, target: "version", equals: 1 }],
+        success: [put(ids[1]), { op: "delete", key: marker }, {
+          op: "put",
+          key: w.keys.spec(SLOW_SPEC),
+          value: JSON.stringify(spec),
+        }],
+      }]),
   );
   return ids;
 }

@@ -28,7 +28,7 @@ import type { Checker } from "./invariants.ts";
 import type { World } from "./world.ts";
 
 /** The simulator's orphan grace: virtual schedules last seconds, not hours. */
-const ORPHAN_GRACE_MS = 1000;
+export const ORPHAN_GRACE_SIM_MS = 1000;
 
 export class SimNode {
   readonly view: MutableView;
@@ -66,7 +66,7 @@ export class SimNode {
       claim_failure_cooldown_ms: 300_000,
       router: w.knobs.routers,
       spec_retention_ms: w.knobs.spec_retention_ms,
-      orphan_grace_ms: ORPHAN_GRACE_MS,
+      orphan_grace_ms: ORPHAN_GRACE_SIM_MS,
     });
     this.router = new RouterModel(this);
     this.pool = new PoolModel(w.sched, w.rng);

@@ -85,10 +85,12 @@ Deno.test("retention: the envelopes of a dispatch that died before its spec reco
   );
   const ended = await waitTerminal(c, live.spec_id);
   assert.deepEqual(ended.map((t) => t.state), ["DONE"]);
-  await waitFor(`${lost.task_id} gone from etcd`, async () => {
-    const v = await kv.get(`/boi/dispatch-queue/${lost.task_id}`).string();
-    return v === null ? true : notYet(v);
-  }, { timeoutMs: 20_000 });
+  const gone = (id: string) =>
+    waitFor(`${id} gone from etcd`, async () => {
+      const v = await kv.get(`/boi/dispatch-queue/${id}`).string();
+      return v === null ? true : notYet(v);
+    }, { timeoutMs: 20_000 });
+  await gone(lost.task_id);
   const after = Date.now() - written;
   assert.ok(after >= graceS * 1000, `deleted ${after} ms after it was written`);
   const logs = () => [...c.nodes.values()].flatMap((n) => n.logs());
@@ -104,8 +106,35 @@ Deno.test("retention: the envelopes of a dispatch that died before its spec reco
     [["warn", "lost-aaaaaa", 1]],
     "retired once, by one node (its HRW pick), with a warning",
   );
+  // A dispatch still writing (its marker there, as the CLI keeps it for a
+  // dispatch of several transactions) is left alone past the grace, while
+  // an orphan written with it goes; once the marker is gone, it goes too.
+  const held = testEnvelope("held-bbbbbb.a");
+  const other = testEnvelope("lost-cccccc.a");
+  const marker = "/boi/cluster/dispatching/held-bbbbbb";
+  await kv.put(marker).value(
+    JSON.stringify({
+      spec_id: "held-bbbbbb",
+      dispatched_by: "t",
+      transactions: 2,
+    }),
+  );
+  for (const env of [held, other]) {
+    await kv.put(`/boi/dispatch-queue/${env.task_id}`).value(
+      JSON.stringify(env),
+    );
+  }
+  await gone(other.task_id);
+  assert.notEqual(
+    await kv.get(`/boi/dispatch-queue/${held.task_id}`).string(),
+    null,
+    "a dispatch under way is never cut",
+  );
+  await kv.delete().key(marker);
+  await gone(held.task_id);
   const claimed = logs().filter((l) =>
-    l.msg === "claimed" && l.task_id === lost.task_id
+    l.msg === "claimed" &&
+    [lost.task_id, held.task_id, other.task_id].includes(String(l.task_id))
   );
   assert.deepEqual(claimed, [], "a task without its spec record never runs");
 });
