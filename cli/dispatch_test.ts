@@ -23,10 +23,14 @@ import { childEnv } from "../tests/harness/paths.ts";
 
 const keys = new Keys("/boi/");
 
-function specWith(n: number, run = "true") {
+function specYaml(n: number, run = "true"): string {
   const lines = ["name: big", "tasks:"];
   for (let i = 0; i < n; i++) lines.push(`- {id: t${i}, run: "${run}"}`);
-  return parseSpec("big.yaml", lines.join("\n"), {
+  return lines.join("\n");
+}
+
+function specWith(n: number, run = "true") {
+  return parseSpec("big.yaml", specYaml(n, run), {
     now: 1,
     suffix: "abcdef",
     dispatchedBy: "t",
@@ -301,7 +305,7 @@ Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lea
       300,
     );
     await kv.delete().all();
-    // Its lease (2 s, etcd's minimum) runs out before the second transaction.
+    // Its lease (2 s) runs out before the second transaction.
     await assert.rejects(
       () => writeSpec(new Paused(4000), keys, parsed, 2),
       (e: Error) => {
@@ -314,12 +318,66 @@ Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lea
       },
     );
     assert.deepEqual(await kv.getAll().prefix("/boi/").keys(), []);
-    // A one-transaction dispatch needs no marker (nor a lease).
+    // A one-transaction dispatch needs no marker (nor a lease), but waits
+    // for one of the same id still writing.
     const small = specWith(3);
+    await kv.put("/boi/cluster/dispatching/big-abcdef").value("{}");
+    assert.deepEqual(await writeSpec(new Paused(0), keys, small), {
+      ok: false,
+      reason:
+        "spec big-abcdef already exists: a dispatch of it is still writing",
+    });
+    await kv.delete().key("/boi/cluster/dispatching/big-abcdef");
     assert.deepEqual(await writeSpec(new Paused(0), keys, small), {
       ok: true,
     });
     assert.deepEqual(warned, []);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("writeSpec: a transaction the client sent twice (its answer lost, asked again on another member) finds its own writes: success, nothing taken back", async () => {
+  await using etcd = await startEtcd();
+  const client = connectEtcd([etcd.endpoint], { failFast: true });
+  /** A real store that sends transaction number `twice` a second time and returns that answer. */
+  class Twice extends Store {
+    n = 0;
+    constructor(readonly twice: number) {
+      super(client, [etcd.endpoint], () => {});
+    }
+    override async txn(req: Parameters<Store["txn"]>[0]) {
+      const first = await super.txn(req);
+      return ++this.n === this.twice ? await super.txn(req) : first;
+    }
+  }
+  const kv = etcd.client();
+  try {
+    // Three transactions: the first, a middle one, the record's; then one alone.
+    for (const [tasks, twice] of [[300, 1], [300, 2], [300, 3], [3, 1]]) {
+      const parsed = parseSpec("big.yaml", specYaml(tasks), {
+        now: 1,
+        suffix: randomSuffix(),
+        dispatchedBy: "t",
+      });
+      assert.deepEqual(
+        await writeSpec(new Twice(twice), keys, parsed),
+        { ok: true },
+        `${tasks} tasks, transaction ${twice} twice`,
+      );
+      const left = await kv.getAll().prefix(
+        `/boi/dispatch-queue/${parsed.spec_id}.`,
+      ).keys();
+      assert.equal(left.length, tasks, `${tasks} tasks, txn ${twice} twice`);
+      assert.notEqual(
+        await kv.get(`/boi/specs/${parsed.spec_id}`).string(),
+        null,
+      );
+      assert.equal(
+        await kv.get(`/boi/cluster/dispatching/${parsed.spec_id}`).string(),
+        null,
+      );
+    }
   } finally {
     client.close();
   }

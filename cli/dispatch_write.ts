@@ -16,7 +16,6 @@ import {
   leaseIs,
   modIs,
   neverSent,
-  putOp,
   putRawOp,
   type Store,
   versionIs,
@@ -124,8 +123,10 @@ function byteLength(s: string): number {
  * suspended or cut off past the TTL fails and takes its dispatch back
  * instead of committing a spec whose first tasks nodes may have deleted
  * (node/core/retire_orphans.ts). Etcd's clock, so a suspended laptop counts.
+ * Long, since it costs nothing: orphans wait for the node's grace (an hour)
+ * anyway, and an overloaded etcd may take a while for a large spec.
  */
-export const DISPATCH_LEASE_TTL_S = 60;
+export const DISPATCH_LEASE_TTL_S = 600;
 
 /** Writes a parsed spec; `ok: false` on an id collision (then nothing is left written). */
 export async function writeSpec(
@@ -140,6 +141,15 @@ export async function writeSpec(
   const written: { keys: string[]; revision: number }[] = [];
   // One transaction commits all at once: only several need the marker.
   const lease = chunks.length > 1 ? await store.grantLease(leaseTtlS) : null;
+  const recordText = JSON.stringify(parsed.record);
+  const tooSlow = (undone: boolean) =>
+    new CliError(
+      `dispatch of ${parsed.spec_id} took more than ${leaseTtlS} s from its first transaction to its last (the lease of its marker expired: suspended or cut off meanwhile): ${
+        undone
+          ? "taken back, nothing is left written; dispatch again"
+          : "its tasks could not all be taken back (they have no spec record: nodes ignore them, then delete them)"
+      }`,
+    );
   try {
     for (const [i, chunk] of chunks.entries()) {
       const compare = [
@@ -149,7 +159,11 @@ export async function writeSpec(
       const success: IRequestOp[] = chunk.puts.map((p) =>
         putRawOp(p.key, p.value)
       );
-      if (lease !== null) {
+      if (lease === null) {
+        // One transaction: no marker of its own, but none of another
+        // dispatch of the same id still writing either.
+        compare.push(versionIs(marker, 0));
+      } else {
         if (i === 0) {
           compare.push(versionIs(marker, 0));
           const m: DispatchInProgress = {
@@ -161,37 +175,51 @@ export async function writeSpec(
         } else compare.push(leaseIs(marker, lease));
         if (chunk.withSpec) success.push(deleteOp(marker));
       }
-      if (chunk.withSpec) success.push(putOp(specKey, parsed.record));
+      if (chunk.withSpec) success.push(putRawOp(specKey, recordText));
+      const failure = [
+        specKey,
+        marker,
+        ...chunk.puts.slice(0, 1).map((p) => p.key),
+      ].map((k) => ({ request_range: { key: Buffer.from(k) } }));
       let res: ITxnResponse;
       try {
-        res = await store.txn({
-          compare,
-          success,
-          failure: [
-            { request_range: { key: Buffer.from(specKey) } },
-            { request_range: { key: Buffer.from(marker) } },
-          ],
-        });
+        res = await store.txn({ compare, success, failure });
       } catch (err) {
+        if (lease !== null && /lease not found/i.test(String(err))) {
+          throw tooSlow(await rollback(store, written));
+        }
         return await afterFailure(store, parsed, written, chunk, err);
       }
       if (!res.succeeded) {
+        const kv = (n: number) => res.responses[n]?.response_range?.kvs?.[0];
+        // The client asks another member again when an answer is lost
+        // (node/etcd_client.ts): a retry of a transaction that did apply
+        // finds its own writes, byte for byte. That is success, not a
+        // collision, and nothing may be taken back.
+        const own = chunk.withSpec
+          ? kv(0)?.value?.toString() === recordText ? kv(0) : undefined
+          : chunk.puts.length > 0 &&
+              kv(2)?.value?.toString() === chunk.puts[0].value
+          ? kv(2)
+          : undefined;
+        if (own !== undefined) {
+          written.push({
+            keys: chunk.puts.map((p) => p.key),
+            revision: Number(own.mod_revision),
+          });
+          continue;
+        }
         const undone = await rollback(store, written);
-        const there = (n: number) =>
-          (res.responses[n]?.response_range?.kvs?.length ?? 0) > 0;
+        const there = (n: number) => kv(n) !== undefined;
         if (lease !== null && i > 0 && !there(0) && !there(1)) {
-          throw new CliError(
-            `dispatch of ${parsed.spec_id} took more than ${leaseTtlS} s from its first transaction to its last (the lease of its marker expired: suspended or cut off meanwhile): ${
-              undone
-                ? "taken back, nothing is left written; dispatch again"
-                : "its tasks could not all be taken back (they have no spec record: nodes ignore them, then delete them)"
-            }`,
-          );
+          throw tooSlow(undone);
         }
         return {
           ok: false,
           reason: there(0)
             ? `spec ${parsed.spec_id} already exists`
+            : there(1) && (lease === null || i === 0)
+            ? `spec ${parsed.spec_id} already exists: a dispatch of it is still writing`
             : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch (with no spec record) hold its task ids`,
         };
       }
