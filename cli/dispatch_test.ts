@@ -383,6 +383,54 @@ Deno.test("writeSpec: a transaction the client sent twice (its answer lost, aske
   }
 });
 
+Deno.test("writeSpec: two CLIs dispatching one id with equal envelopes at once: the second is refused and takes nothing of the first's", async () => {
+  await using etcd = await startEtcd();
+  const client = connectEtcd([etcd.endpoint], { failFast: true });
+  let release = () => {};
+  const gate = new Promise<void>((r) => release = r);
+  /** A real store that holds its second transaction until `gate`. */
+  class Held extends Store {
+    n = 0;
+    constructor() {
+      super(client, [etcd.endpoint], () => {});
+    }
+    override async txn(req: Parameters<Store["txn"]>[0]) {
+      if (++this.n === 2) await gate;
+      return await super.txn(req);
+    }
+  }
+  try {
+    // Same id, same YAML, same millisecond: byte-equal envelopes.
+    const a = writeSpec(new Held(), keys, specWith(300));
+    await waitFor(
+      "the first dispatch's first transaction",
+      async () =>
+        (await etcd.client().get("/boi/cluster/dispatching/big-abcdef")
+          .string()) !== null,
+    );
+    const b = await writeSpec(
+      new Store(client, [etcd.endpoint], () => {}),
+      keys,
+      specWith(300),
+    );
+    assert.deepEqual(b, {
+      ok: false,
+      reason:
+        "spec big-abcdef already exists: a dispatch of it is still writing",
+    });
+    release();
+    assert.deepEqual(await a, { ok: true });
+    assert.equal(
+      (await etcd.client().getAll().prefix("/boi/dispatch-queue/").keys())
+        .length,
+      300,
+      "the first dispatch whole",
+    );
+  } finally {
+    client.close();
+  }
+});
+
 /** The store as writeSpec sees it. */
 function store(s: Store): Store {
   return s;

@@ -194,12 +194,19 @@ export async function writeSpec(
         const kv = (n: number) => res.responses[n]?.response_range?.kvs?.[0];
         // The client asks another member again when an answer is lost
         // (node/etcd_client.ts): a retry of a transaction that did apply
-        // finds its own writes, byte for byte. That is success, not a
-        // collision, and nothing may be taken back.
+        // finds its own writes. That is success, not a collision, and
+        // nothing may be taken back. Proof it is ours: the record byte for
+        // byte (it names the dispatcher), or, before it, the chunk's first
+        // envelope byte for byte under the marker on this dispatch's lease
+        // (only this dispatch's first transaction made that marker, and
+        // while it is there nobody else writes this spec id's tasks; two
+        // CLIs dispatching one explicit id in the same millisecond write
+        // equal envelopes).
+        const sameFirst = chunk.puts.length > 0 &&
+          kv(2)?.value?.toString() === chunk.puts[0].value;
         const own = chunk.withSpec
           ? kv(0)?.value?.toString() === recordText ? kv(0) : undefined
-          : chunk.puts.length > 0 &&
-              kv(2)?.value?.toString() === chunk.puts[0].value
+          : sameFirst && String(kv(1)?.lease) === lease
           ? kv(2)
           : undefined;
         if (own !== undefined) {
@@ -212,7 +219,9 @@ export async function writeSpec(
         const undone = await rollback(store, written);
         const there = (n: number) => kv(n) !== undefined;
         if (lease !== null && i > 0 && !there(0) && !there(1)) {
-          throw tooSlow(undone);
+          // An envelope equal to ours may be this chunk, applied before the
+          // lease ran out: not provably ours, so not deleted, and said so.
+          throw tooSlow(undone && !sameFirst);
         }
         return {
           ok: false,
