@@ -272,11 +272,11 @@ Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lea
   /** A real store whose second transaction comes `pauseMs` late (a suspended laptop). */
   class Paused extends Store {
     n = 0;
-    constructor(readonly pauseMs: number) {
+    constructor(readonly pauseMs: number, readonly pausedTxn = 2) {
       super(client, [etcd.endpoint], (m) => warned.push(m));
     }
     override async txn(req: Parameters<Store["txn"]>[0]) {
-      if (++this.n === 2) {
+      if (++this.n === this.pausedTxn) {
         await new Promise((r) => setTimeout(r, this.pauseMs));
       }
       return await super.txn(req);
@@ -314,6 +314,17 @@ Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lea
           e.message,
           /^dispatch of big-abcdef took more than 2 s from its first transaction to its last \(the lease of its marker expired: suspended or cut off meanwhile\): taken back, nothing is left written; dispatch again$/,
         );
+        return true;
+      },
+    );
+    assert.deepEqual(await kv.getAll().prefix("/boi/").keys(), []);
+    // The lease ran out before the first transaction (etcd refuses the put
+    // on it): the same message, nothing written.
+    await assert.rejects(
+      () => writeSpec(new Paused(4000, 1), keys, parsed, 2),
+      (e: Error) => {
+        assert.ok(e instanceof CliError, String(e));
+        assert.match(e.message, /took more than 2 s .*: taken back, nothing/);
         return true;
       },
     );
