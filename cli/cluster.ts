@@ -29,14 +29,8 @@ import {
   readProvisionStatus,
 } from "./cluster_provision.ts";
 import { CaRecord, ClusterVersion } from "../node/identity/records.ts";
-import {
-  decodeKv,
-  deleteOp,
-  modIs,
-  putOp,
-  type Store,
-  versionIs,
-} from "./store.ts";
+import { decodeKv, type Store } from "./store.ts";
+import { deleteOp, modIs, putOp, versionIs } from "./txn_ops.ts";
 
 /** Compare-and-delete retries of `resume-dispatch` when the record keeps changing. */
 const RESUME_TRIES = 5;

@@ -11,15 +11,8 @@ import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { MAX_STORED_BYTES, type ParsedSpec } from "../node/spec.ts";
 import { CliError } from "./context.ts";
 import type { DispatchInProgress } from "../node/schema.ts";
-import {
-  deleteOp,
-  leaseIs,
-  modIs,
-  neverSent,
-  putRawOp,
-  type Store,
-  versionIs,
-} from "./store.ts";
+import { neverSent, type Store } from "./store.ts";
+import { deleteOp, leaseIs, modIs, putRawOp, versionIs } from "./txn_ops.ts";
 
 /** etcd's limit on operations per transaction (compares and puts each). */
 export const MAX_TXN_OPS = 128;

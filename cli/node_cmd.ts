@@ -27,14 +27,8 @@ import {
 import { CliError } from "./errors.ts";
 import { formatDuration } from "./format.ts";
 import { getRaw } from "./cluster.ts";
-import {
-  deleteOp,
-  modIs,
-  putOp,
-  type Store,
-  type Versioned,
-  versionIs,
-} from "./store.ts";
+import { type Store, type Versioned } from "./store.ts";
+import { deleteOp, modIs, putOp, versionIs } from "./txn_ops.ts";
 
 /** How often `node drain` looks at the node's caps record. */
 export const DRAIN_POLL_MS = 500;

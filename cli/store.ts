@@ -4,9 +4,9 @@
  * that skips (and reports) invalid records instead of crashing.
  */
 import { Buffer } from "node:buffer";
+import { prefixEnd } from "./txn_ops.ts";
 import type {
   Etcd3,
-  ICompare,
   IKeyValue,
   ILeaseGrantRequest,
   ILeaseGrantResponse,
@@ -16,7 +16,6 @@ import type {
   ILeaseTimeToLiveResponse,
   IRangeRequest,
   IRangeResponse,
-  IRequestOp,
   ITxnRequest,
   ITxnResponse,
   Watcher,
@@ -69,63 +68,6 @@ export interface Versioned<T> {
   create_revision: number;
   /** Lease id as a decimal string, "0" for none. */
   lease: string;
-}
-
-/** `version(key) == n`: `n = 0` means "the key does not exist". */
-export function versionIs(key: string, n: number): ICompare {
-  return {
-    key: Buffer.from(key),
-    target: "Version",
-    result: "Equal",
-    version: n,
-  };
-}
-
-/** `lease(key) == lease`: the key is there, bound to that lease. */
-export function leaseIs(key: string, lease: string): ICompare {
-  return { key: Buffer.from(key), target: "Lease", result: "Equal", lease };
-}
-
-/** `mod_revision(key) == rev`: nobody wrote the key since we read it. */
-export function modIs(key: string, rev: number): ICompare {
-  return {
-    key: Buffer.from(key),
-    target: "Mod",
-    result: "Equal",
-    mod_revision: rev,
-  };
-}
-
-/** Puts `value` as compact JSON. */
-export function putOp(key: string, value: unknown): IRequestOp {
-  return putRawOp(key, JSON.stringify(value));
-}
-
-/** Puts already serialized text, bound to `lease` if given. */
-export function putRawOp(
-  key: string,
-  text: string,
-  lease?: string,
-): IRequestOp {
-  return {
-    request_put: { key: Buffer.from(key), value: Buffer.from(text), lease },
-  };
-}
-
-export function deleteOp(key: string): IRequestOp {
-  return { request_delete_range: { key: Buffer.from(key) } };
-}
-
-/** The range end that selects every key starting with `prefix`. */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 /** The collection of each record that names its own id (node/record_ids.ts). */

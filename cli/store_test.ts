@@ -2,14 +2,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { IKeyValue } from "etcd3";
 import { Envelope, NodeRecord } from "../node/schema.ts";
-import {
-  cleanReason,
-  decodeKv,
-  modIs,
-  prefixEnd,
-  probeTimeout,
-  versionIs,
-} from "./store.ts";
+import { cleanReason, decodeKv, probeTimeout } from "./store.ts";
+import { modIs, prefixEnd, versionIs } from "./txn_ops.ts";
 import { envelope } from "./test_util.ts";
 
 Deno.test("prefixEnd increments the last byte below 0xff", () => {

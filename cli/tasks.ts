@@ -24,7 +24,8 @@ import {
   parseDurationOption,
 } from "./context.ts";
 import { changeLine, formatDuration, nodeOf, taskTable } from "./format.ts";
-import { modIs, putOp, type Store, type Versioned } from "./store.ts";
+import { type Store, type Versioned } from "./store.ts";
+import { modIs, putOp } from "./txn_ops.ts";
 import { EnvelopeFeed } from "./watch.ts";
 import { cancelStep } from "../node/core/cancel.ts";
 

@@ -7,6 +7,7 @@ import {
   HASH,
   HINT,
   keys,
+  macJoinsAndClaims,
   node,
   opened,
   openLanded,
@@ -142,17 +143,7 @@ Deno.test("a fitting node joins and claims → fulfilled_by by CAS, provision.fu
   const v = adminView();
   const [o] = opens(tick(v, 1000));
   opened(v, o, 1100);
-  step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
-  step(v, {
-    type: "changes",
-    at: 1600,
-    changes: [put(keys.claim("s1.t0"), {
-      node_id: "mac-1",
-      lease_id: "9",
-      claimed_at: 1550,
-      attempt: 1,
-    }, "9")],
-  });
+  macJoinsAndClaims(v);
   const [w] = writes(tick(v, 1700));
   assert.ok(w);
   assert.equal(w.deallocate, null);
@@ -322,17 +313,7 @@ Deno.test("Allocate failed with its outcome unknown, but the node it made joined
   const [o] = opens(tick(v, 1000));
   openLanded(v, o, 1001);
   // While the shell asked Allocate again, the machine joined and claimed.
-  step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
-  step(v, {
-    type: "changes",
-    at: 1600,
-    changes: [put(keys.claim("s1.t0"), {
-      node_id: "mac-1",
-      lease_id: "9",
-      claimed_at: 1550,
-      attempt: 1,
-    }, "9")],
-  });
+  macJoinsAndClaims(v);
   const out = step(v, {
     type: "provision",
     at: o.record.deadline_at,

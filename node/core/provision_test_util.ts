@@ -56,6 +56,21 @@ export function node(id: string, caps: Record<string, string>, startedAt = 0) {
   ];
 }
 
+/** `mac-1` (caps `HINT`) joins at 1500 and claims `s1.t0` at 1600: a fitting node for the request. */
+export function macJoinsAndClaims(v: MutableView): void {
+  step(v, { type: "changes", at: 1500, changes: node("mac-1", HINT, 1400) });
+  step(v, {
+    type: "changes",
+    at: 1600,
+    changes: [put(keys.claim("s1.t0"), {
+      node_id: "mac-1",
+      lease_id: "9",
+      claimed_at: 1550,
+      attempt: 1,
+    }, "9")],
+  });
+}
+
 /** An admin node `adm` (with a provisioner unless `provision: null`) and 5 tasks needing a mac. */
 export function adminView(
   opts: { admin?: boolean; provision?: typeof CFG | null } = {},

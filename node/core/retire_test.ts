@@ -20,9 +20,13 @@ const other = NODES.find((n) => n !== monitor)!;
 const tick = (v: ReturnType<typeof cluster>, at: number) =>
   txns(step(v, { type: "tick", at })).filter((t) => t.reason === "retire");
 
-/** Two tasks of spec s1: t1 DONE at `doneAt`, t2 as given. */
-function specView(self: string, t2: Parameters<typeof envelope>[1]) {
-  const v = cluster(self, NODES);
+/** Two tasks of spec s1: t1 DONE at 1000, t2 as given; `config` over the defaults. */
+function specView(
+  self: string,
+  t2: Parameters<typeof envelope>[1],
+  config: Parameters<typeof cluster>[4] = {},
+) {
+  const v = cluster(self, NODES, {}, 4, config);
   feed(
     v,
     1,
@@ -113,19 +117,11 @@ Deno.test("retention: nothing of a spec with an open task, on another node than 
   });
   tick(elsewhere, 10);
   assert.deepEqual(tick(elsewhere, far), [], "not this node's spec to retire");
-  const kept = cluster(monitor, NODES, {}, 4, { spec_retention_ms: 0 });
-  feed(
-    kept,
-    1,
-    put(
-      keys.task("s1.t1"),
-      envelope("t1", {
-        state: "DONE",
-        state_version: 3,
-        finished_at: 1000,
-      }),
-    ),
-  );
+  const kept = specView(monitor, {
+    state: "DONE",
+    state_version: 3,
+    finished_at: 1000,
+  }, { spec_retention_ms: 0 });
   tick(kept, 10);
   assert.deepEqual(tick(kept, far), [], "retention 0 keeps everything");
 });

@@ -30,6 +30,48 @@ import {
 const REQ_TTL_S = 8;
 
 /**
+ * prov-a: the first admin, initialised, whose provisioner says yes and never
+ * delivers (its request stays open); `env` for its node.
+ */
+async function startNeverDelivering(
+  etcd: EtcdLike,
+  record: string,
+  env: Record<string, string>,
+): Promise<NodeProc> {
+  const a = await startNode(
+    etcd,
+    await provisionerAdmin(
+      "prov-a",
+      mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
+      { env },
+    ),
+  );
+  await init(etcd, a);
+  return a;
+}
+
+/** prov-a's open request, once its Allocate has answered. */
+function provARequest(etcd: EtcdLike) {
+  return waitFor("prov-a's request", async () => {
+    const rs = await provisionReqs(etcd);
+    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
+  }, { timeoutMs: 15_000 });
+}
+
+/** `cluster admin grant <node>`, asked of admin `a`. */
+async function grantAdmin(etcd: EtcdLike, a: NodeProc, node: string) {
+  const r = await cli(etcd, [
+    "cluster",
+    "admin",
+    "grant",
+    node,
+    "--node",
+    a.httpAddr,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/**
  * prov-b: a standby admin with the reference provisioner, the CA key copied
  * to its data dir by the operator (docs/operations.md); not admin yet.
  */
@@ -58,37 +100,19 @@ async function startStandby(
 Deno.test("admin killed with a request open → the request expires with its lease; a granted standby admin provisions", async () => {
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
-  // The first admin's provisioner says yes and never delivers: its request stays open.
-  await using a = await startNode(
-    etcd,
-    await provisionerAdmin(
-      "prov-a",
-      mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
-      { env: { BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S) } },
-    ),
-  );
-  await init(etcd, a);
+  await using a = await startNeverDelivering(etcd, record, {
+    BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
+  });
 
   await using b = await startStandby(etcd, a, {
     BOI_PROVISION_REQ_TTL_S: String(REQ_TTL_S),
   });
 
   const { spec_id } = await dispatchTo(etcd, macSpec("takeover", 2));
-  const [openA] = await waitFor("prov-a's request", async () => {
-    const rs = await provisionReqs(etcd);
-    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
-  }, { timeoutMs: 15_000 });
+  const [openA] = await provARequest(etcd);
   assert.equal(openA.value.requested_by, "prov-a");
   assert.notEqual(openA.lease, "0");
-  const grant = await cli(etcd, [
-    "cluster",
-    "admin",
-    "grant",
-    "prov-b",
-    "--node",
-    a.httpAddr,
-  ]);
-  assert.equal(grant.code, 0, grant.stderr);
+  await grantAdmin(etcd, a, "prov-b");
   // While prov-a's request is open, the new admin does not open another.
   await new Promise((r) => setTimeout(r, 1000));
   assert.deepEqual(
@@ -145,30 +169,13 @@ Deno.test("admin killed with a request open → past its deadline a granted stan
   await using etcd = await startEtcd();
   const record = `${await makeTempDir("boi-mock-prov-")}/calls.jsonl`;
   const DEADLINE_MS = 4000;
-  await using a = await startNode(
-    etcd,
-    await provisionerAdmin(
-      "prov-a",
-      mockProvisionerEntry(record, { BOI_MOCK_PROVISION_NEVER_JOINS: "1" }),
-      { env: { BOI_PROVISION_DEADLINE_MS: String(DEADLINE_MS) } },
-    ),
-  );
-  await init(etcd, a);
+  await using a = await startNeverDelivering(etcd, record, {
+    BOI_PROVISION_DEADLINE_MS: String(DEADLINE_MS),
+  });
   await using b = await startStandby(etcd, a);
   const { spec_id } = await dispatchTo(etcd, macSpec("late", 2));
-  const [openA] = await waitFor("prov-a's request", async () => {
-    const rs = await provisionReqs(etcd);
-    return rs.length === 1 && rs[0].value.allocation_id ? rs : notYet(rs);
-  }, { timeoutMs: 15_000 });
-  const grant = await cli(etcd, [
-    "cluster",
-    "admin",
-    "grant",
-    "prov-b",
-    "--node",
-    a.httpAddr,
-  ]);
-  assert.equal(grant.code, 0, grant.stderr);
+  const [openA] = await provARequest(etcd);
+  await grantAdmin(etcd, a, "prov-b");
   a.kill("SIGKILL");
 
   const provisioned = await doneOnOneNode(
