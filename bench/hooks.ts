@@ -5,14 +5,14 @@
  * should keep ≥ 90 % of the throughput without a sink; audit fsyncs and
  * waits for acks).
  */
-import { stringify } from "yaml";
+import { stringifyYaml } from "../node/yaml.ts";
 import { startCluster } from "./cluster.ts";
 import { throughput, type ThroughputResult } from "./throughput.ts";
 
 /** The plugins file of a node with a `hooks_jsonl` sink (reference workspace and pool). */
 export function hooksPluginsYaml(tier: "audit" | "best_effort"): string {
   const repo = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-  return stringify({
+  return stringifyYaml({
     hooks: {
       argv: [
         Deno.execPath(),

@@ -65,7 +65,7 @@ export async function runDispatch(
     }
   };
   let parsed = parse();
-  planChunks(ctx.keys, parsed); // size errors before touching etcd
+  let chunks = planChunks(ctx.keys, parsed); // size errors before touching etcd
   // With `id:` the spec id is fixed: a collision cannot be retried away.
   const explicitId = !parsed.spec_id.endsWith(`-${suffix}`);
 
@@ -75,12 +75,13 @@ export async function runDispatch(
     return await ctx.withStore(async (store) => {
       await probeEtcd(ctx, store); // an unreachable etcd fails here, before any write
       for (let tries = 1;; tries++) {
-        const res = await writeSpec(store, ctx.keys, parsed);
+        const res = await writeSpec(store, ctx.keys, parsed, { chunks });
         if (res.ok) break;
         if (explicitId || tries >= SUFFIX_TRIES) {
           throw new CliError(res.reason);
         }
         parsed = parse();
+        chunks = planChunks(ctx.keys, parsed);
       }
       committed = true;
       return await afterCommit(ctx, store, parsed, opts, timeoutMs);

@@ -307,7 +307,7 @@ Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lea
     await kv.delete().all();
     // Its lease (2 s) runs out before the second transaction.
     await assert.rejects(
-      () => writeSpec(new Paused(4000), keys, parsed, 2),
+      () => writeSpec(new Paused(4000), keys, parsed, { leaseTtlS: 2 }),
       (e: Error) => {
         assert.ok(e instanceof CliError, String(e));
         assert.match(
@@ -321,7 +321,7 @@ Deno.test("writeSpec: a dispatch of several transactions holds a marker on a lea
     // The lease ran out before the first transaction (etcd refuses the put
     // on it): the same message, nothing written.
     await assert.rejects(
-      () => writeSpec(new Paused(4000, 1), keys, parsed, 2),
+      () => writeSpec(new Paused(4000, 1), keys, parsed, { leaseTtlS: 2 }),
       (e: Error) => {
         assert.ok(e instanceof CliError, String(e));
         assert.match(e.message, /took more than 2 s .*: taken back, nothing/);

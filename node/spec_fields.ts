@@ -3,7 +3,7 @@
  * returns the typed value or fails with one line naming the path, the rule
  * and the value seen (e.g. `tasks[2].timeout must be a duration …: got "ten"`).
  */
-import { LineCounter, parseDocument } from "yaml";
+import { parseYaml, YamlError } from "./yaml.ts";
 import { SpecError } from "./spec_error.ts";
 import { capabilityError } from "./caps.ts";
 import { ID_PATTERN } from "./schema.ts";
@@ -13,35 +13,14 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export type Fail = (path: string, reason: string) => never;
 
 export function readYaml(file: string, text: string): unknown {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter,
-    prettyErrors: false,
-    uniqueKeys: true,
-    strict: true,
-  });
-  const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem !== undefined) {
-    const { line, col } = lineCounter.linePos(problem.pos[0]);
-    const reason = problem.code === "MULTIPLE_DOCS"
-      ? "a spec file holds one YAML document: found a second one"
-      : firstLine(problem.message);
-    throw new SpecError(
-      `${file}:${line}:${col}: invalid YAML: ${reason}`,
-      file,
-      "",
-    );
-  }
   try {
-    return doc.toJS({ maxAliasCount: 100 });
+    return parseYaml(text);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new SpecError(`${file}: invalid YAML: ${firstLine(msg)}`, file, "");
+    if (err instanceof YamlError) {
+      throw new SpecError(err.in(file), file, "");
+    }
+    throw err;
   }
-}
-
-export function firstLine(text: string): string {
-  return text.split("\n")[0].trim().replace(/:$/, "");
 }
 
 export function isMap(v: unknown): v is Record<string, unknown> {

@@ -126,7 +126,7 @@ Deno.test("parseSpec reads the example", async () => {
 Deno.test("YAML syntax errors give the line", () => {
   const e = refused("name: x\ntasks:\n  - id: a\n    run: [1\n", "spec.yaml:");
   assert.match(e.message, /^spec\.yaml:\d+:\d+: invalid YAML: /);
-  refused("name: x\nname: y\ntasks: []\n", "spec.yaml:2:1", "unique");
+  refused("name: x\nname: y\ntasks: []\n", "spec.yaml:2:1", "duplicated");
   refused(
     "a: 1\n---\nb: 2\n",
     "spec.yaml:2:1: invalid YAML",
@@ -139,7 +139,10 @@ Deno.test("documents that are not mappings are refused", () => {
   refused("", "spec.yaml: must be a YAML mapping", "got nothing");
   refused("# only a comment\n", "got nothing");
   refused("- a\n- b\n", "got a list");
-  refused("\u0000\u0001\u00ff garbage", "must be a YAML mapping");
+  refused(
+    "\u0000\u0001\u00ff garbage",
+    "spec.yaml:1:1: invalid YAML: null byte is not allowed",
+  );
   refused("x".repeat(MAX_SPEC_BYTES + 1), "is too large");
 });
 
@@ -395,7 +398,7 @@ Deno.test("parseDuration", () => {
 });
 
 Deno.test("messages stay one printable line whatever the input", () => {
-  const e = refused("name: n\ntasks:\n  - id: a\n    run: |x\u0001\u001b\n");
+  const e = refused("name: n\ntasks:\n  - id: a\n    run: *x\u0001\u001b\n");
   // deno-lint-ignore no-control-regex -- control characters are the point
   assert.doesNotMatch(e.message, /[\x00-\x1f\x7f]/);
   assert.match(e.message, /\\u0001/);

@@ -23,12 +23,12 @@
  * @module
  */
 import { z } from "zod";
-import YAML from "yaml";
 import { fileURLToPath } from "node:url";
 import { PLUGIN_KINDS, type PluginKind } from "../../proto/mod.ts";
 import type { HookTier } from "./contracts.ts";
 import { MAX_SOCKET_PATH, type PluginSpec } from "./supervisor_types.ts";
 import { compileSubscriptions } from "../hooks/subscriptions.ts";
+import { parseYaml, YamlError } from "../yaml.ts";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -236,11 +236,10 @@ export function parsePluginsConfig(
   let doc: unknown = {};
   if (file) {
     try {
-      doc = YAML.parse(file.text) ?? {};
+      doc = parseYaml(file.text) ?? {};
     } catch (e) {
-      throw new Error(
-        `${file.path}: invalid YAML: ${(e as Error).message.split("\n")[0]}`,
-      );
+      if (e instanceof YamlError) throw new Error(e.in(file.path));
+      throw e;
     }
   }
   const where = file?.path ?? "plugins";

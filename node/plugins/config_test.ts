@@ -49,7 +49,10 @@ Deno.test("plugins config: one-line errors name the file and field", () => {
     bad("hooks: { name: pool, argv: [x] }"),
     /hooks\.name: pool is used twice/,
   );
-  assert.throws(bad("pool: [unclosed"), /plugins\.yaml: invalid YAML/);
+  assert.throws(
+    bad("pool: [unclosed"),
+    /plugins\.yaml:1:16: invalid YAML: unexpected end/,
+  );
 });
 
 Deno.test("plugins config: an entry names exactly one of argv or socket (attach mode)", () => {

@@ -5,11 +5,11 @@
 import { parseHosts, parsePeers } from "./config_lists.ts";
 import type { CoreConfig } from "../core/view.ts";
 import { z } from "zod";
-import YAML from "yaml";
 import { DEFAULT_PREFIX } from "../keys.ts";
 import { parseEndpoints } from "../etcd_errors.ts";
 import { capabilityError, parseCapsList } from "../caps.ts";
 import { ID_PATTERN } from "../schema.ts";
+import { parseYaml, YamlError } from "../yaml.ts";
 
 const int = (min: number) =>
   z.coerce.number({ error: "must be a whole number" }).int(
@@ -178,11 +178,10 @@ export function loadConfig(
   if (file) {
     let doc: unknown;
     try {
-      doc = YAML.parse(file.text);
+      doc = parseYaml(file.text);
     } catch (e) {
-      throw new Error(
-        `${file.path}: invalid YAML: ${(e as Error).message.split("\n")[0]}`,
-      );
+      if (e instanceof YamlError) throw new Error(e.in(file.path));
+      throw e;
     }
     if (doc !== null && doc !== undefined) {
       if (typeof doc !== "object" || Array.isArray(doc)) {

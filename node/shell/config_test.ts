@@ -95,7 +95,7 @@ Deno.test("config: bad values are one-line errors naming the variable and the va
   );
   assert.throws(
     () => loadConfig({}, { path: "boi.yaml", text: "a: [\n" }, "h"),
-    /boi.yaml: invalid YAML/,
+    /boi\.yaml:2:1: invalid YAML: deficient indentation/,
   );
 });
 

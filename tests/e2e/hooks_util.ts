@@ -1,5 +1,5 @@
 /** Helpers of the hooks end-to-end tests: plugins files, the JSONL sink, the HWM, queue stats. */
-import YAML from "yaml";
+import { stringifyYaml } from "../../node/yaml.ts";
 import {
   type HasClient,
   makeTempDir,
@@ -37,7 +37,7 @@ export async function hooksPlugins(o: HooksPluginOptions): Promise<string> {
   const path = `${dir}/plugins.yaml`;
   await Deno.writeTextFile(
     path,
-    YAML.stringify({
+    stringifyYaml({
       hooks: {
         argv: pluginArgv(o.script ?? "hooks_jsonl.ts"),
         env: o.env ?? {},

@@ -1,6 +1,6 @@
 /** Helpers of the plugin end-to-end tests: plugin commands, BOI_PLUGINS files, plugin records. */
 import assert from "node:assert/strict";
-import YAML from "yaml";
+import { stringifyYaml } from "../../node/yaml.ts";
 import {
   type HasClient,
   makeTempDir,
@@ -38,7 +38,7 @@ export async function pluginsFile(
 ): Promise<string> {
   const dir = await makeTempDir("boi-plugins-");
   const path = `${dir}/plugins.yaml`;
-  await Deno.writeTextFile(path, YAML.stringify(doc));
+  await Deno.writeTextFile(path, stringifyYaml(doc));
   return path;
 }
 

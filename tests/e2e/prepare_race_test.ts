@@ -16,7 +16,7 @@
  * the earliest moment it can return (start + PREPARE_MS).
  */
 import assert from "node:assert/strict";
-import YAML from "yaml";
+import { stringifyYaml } from "../../node/yaml.ts";
 import {
   cli,
   delay,
@@ -61,7 +61,7 @@ async function slowWorkspacePlugins(dir: string): Promise<string> {
   const path = `${dir}/plugins.yaml`;
   await Deno.writeTextFile(
     path,
-    YAML.stringify({
+    stringifyYaml({
       workspace: {
         argv: [
           Deno.execPath(),

@@ -1,0 +1,144 @@
+/**
+ * The one YAML reader and writer: spec files, `boi.yaml`, plugins files and
+ * the tests' fixtures. js-yaml with its default YAML 1.2 core schema (no
+ * timestamps, no `!!binary`, no merge keys; duplicate keys refused). It
+ * replaced the `yaml` package because it reads a 5,000-task spec (159 KB) in
+ * 17–90 ms against 340–520 ms, the dispatching CLI's largest cost in the
+ * control-plane bench (issue 16).
+ * @module
+ */
+import {
+  dump,
+  EVENT_DOCUMENT,
+  loadAll,
+  parseEvents,
+  YAMLException,
+} from "js-yaml";
+
+/** Alias nodes (`*name`) one document may hold. */
+export const MAX_ALIASES = 100;
+/** Collections nested deeper are refused (js-yaml's own default). */
+export const MAX_DEPTH = 100;
+
+/** A text that is not one YAML document; `line` and `col` are 1-based, null when unknown. */
+export class YamlError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly line: number | null,
+    readonly col: number | null,
+  ) {
+    super(line === null ? reason : `${line}:${col}: ${reason}`);
+    this.name = "YamlError";
+  }
+
+  /** `file:line:col: invalid YAML: reason`, the one line every reader prints. */
+  in(file: string): string {
+    const at = this.line === null ? "" : `:${this.line}:${this.col}`;
+    return `${file}${at}: invalid YAML: ${this.reason}`;
+  }
+}
+
+/**
+ * Reads one YAML document: undefined for a text of only blanks and comments.
+ * Shared aliases are no way around a size check: a value tree with more than
+ * two values per byte of text (plus 1,024) is refused, as only aliases could
+ * expand it that far (ten of ten nested make 10^10 values).
+ */
+export function parseYaml(text: string): unknown {
+  let docs: unknown[];
+  try {
+    docs = loadAll(text, { maxAliases: MAX_ALIASES, maxDepth: MAX_DEPTH });
+  } catch (err) {
+    throw toYamlError(err);
+  }
+  if (docs.length > 1) {
+    const [line, col] = secondDocument(text);
+    throw new YamlError(
+      "a file holds one YAML document: found a second one",
+      line,
+      col,
+    );
+  }
+  const doc = docs[0];
+  const limit = 2 * text.length + 1024;
+  if (countValues(doc, limit) > limit) {
+    throw new YamlError(
+      `its aliases expand it to more than ${limit} values`,
+      null,
+      null,
+    );
+  }
+  return doc;
+}
+
+/** Writes `value` as block-style YAML. */
+export function stringifyYaml(value: unknown): string {
+  return dump(value);
+}
+
+function toYamlError(err: unknown): YamlError {
+  if (err instanceof YAMLException) {
+    const mark = err.mark;
+    const reason = printable(err.reason);
+    return mark === undefined || mark === null
+      ? new YamlError(reason, null, null)
+      : new YamlError(reason, mark.line + 1, mark.column + 1);
+  }
+  // "All exceptions MUST be caught" (js-yaml's README): a RangeError from a
+  // pathological input is still a file that cannot be read.
+  const msg = err instanceof Error ? err.message : String(err);
+  return new YamlError(printable(msg), null, null);
+}
+
+/** The first line, control characters escaped: reasons quote the input (`unidentified alias "…"`). */
+function printable(text: string): string {
+  return text.split("\n")[0].trim().replace(
+    // deno-lint-ignore no-control-regex -- control characters are the point
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Values in `v`, aliases expanded, counting stops past `limit` (shared or cyclic references included). */
+function countValues(v: unknown, limit: number): number {
+  let n = 0;
+  const stack: unknown[] = [v];
+  while (stack.length > 0 && n <= limit) {
+    const x = stack.pop();
+    n++;
+    if (Array.isArray(x)) {
+      for (const y of x) stack.push(y);
+    } else if (typeof x === "object" && x !== null) {
+      for (const y of Object.values(x)) stack.push(y);
+    }
+  }
+  return n;
+}
+
+/**
+ * Where the second document starts, for the message: the last `---` or `...`
+ * line before its first node, else that node. Only called on that error.
+ */
+function secondDocument(text: string): [number, number] {
+  let docs = 0;
+  let offset = text.length;
+  for (const ev of parseEvents(text, {})) {
+    if (ev.type === EVENT_DOCUMENT) docs++;
+    else if (docs === 2) {
+      const at = "start" in ev
+        ? ev.start
+        : "valueStart" in ev
+        ? ev.valueStart
+        : -1;
+      if (at >= 0) {
+        offset = at;
+        break;
+      }
+    }
+  }
+  const lines = text.slice(0, offset).split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^(---|\.\.\.)(\s|$)/.test(lines[i])) return [i + 1, 1];
+  }
+  return [lines.length, lines[lines.length - 1].length + 1];
+}
