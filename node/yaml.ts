@@ -94,51 +94,53 @@ function toYamlError(err: unknown): YamlError {
 function printable(text: string): string {
   return text.split("\n")[0].trim().replace(
     // deno-lint-ignore no-control-regex -- control characters are the point
-    /[\x00-\x1f\x7f]/g,
+    /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
 
-/** Values in `v`, aliases expanded, counting stops past `limit` (shared or cyclic references included). */
+/**
+ * Values in `v`, aliases expanded; stops past `limit`. Children are counted
+ * as they are pushed, so a self-referencing collection (js-yaml builds one
+ * for `&a [x, …, *a]`) cannot grow the stack beyond `limit` first.
+ */
 function countValues(v: unknown, limit: number): number {
-  let n = 0;
+  let n = 1;
   const stack: unknown[] = [v];
-  while (stack.length > 0 && n <= limit) {
+  while (stack.length > 0) {
     const x = stack.pop();
-    n++;
-    if (Array.isArray(x)) {
-      for (const y of x) stack.push(y);
-    } else if (typeof x === "object" && x !== null) {
-      for (const y of Object.values(x)) stack.push(y);
-    }
+    if (typeof x !== "object" || x === null) continue;
+    const kids = Array.isArray(x) ? x : Object.values(x);
+    n += kids.length;
+    if (n > limit) return n;
+    for (const y of kids) stack.push(y);
   }
   return n;
 }
 
 /**
- * Where the second document starts, for the message: the last `---` or `...`
- * line before its first node, else that node. Only called on that error.
+ * The line where the second document starts, for the message: a `---` line,
+ * or the first line after a `...` that holds more than a comment; the first
+ * such line through which the text reads as two documents. Only called on
+ * that error, so the prefixes' parses cost nothing the common path pays.
  */
-function secondDocument(text: string): [number, number] {
-  let docs = 0;
-  let offset = text.length;
-  for (const ev of parseEvents(text, {})) {
-    if (ev.type === EVENT_DOCUMENT) docs++;
-    else if (docs === 2) {
-      const at = "start" in ev
-        ? ev.start
-        : "valueStart" in ev
-        ? ev.valueStart
-        : -1;
-      if (at >= 0) {
-        offset = at;
-        break;
+function secondDocument(text: string): [number, number] | [null, null] {
+  const lines = text.split(/\r\n|\r|\n/);
+  let afterEnd = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const start = /^---(\s|$)/.test(line);
+    const content = afterEnd && !/^\s*(#.*)?$/.test(line);
+    if (/^\.\.\.(\s|$)/.test(line)) afterEnd = true;
+    else if (start || content) afterEnd = false;
+    if (!start && !content) continue;
+    try {
+      if (loadAll(lines.slice(0, i + 1).join("\n")).length > 1) {
+        return [i + 1, 1];
       }
+    } catch {
+      // a prefix cut inside a collection: not the place yet
     }
   }
-  const lines = text.slice(0, offset).split("\n");
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (/^(---|\.\.\.)(\s|$)/.test(lines[i])) return [i + 1, 1];
-  }
-  return [lines.length, lines[lines.length - 1].length + 1];
+  return [null, null];
 }

@@ -36,6 +36,11 @@ Deno.test("yaml: a second document is refused at its marker", () => {
   assert.deepEqual([refused("a: 1\n---\nb: 2\n", "second one").line], [2]);
   assert.deepEqual(refused("---\na: 1\n...\n---\nb: 2\n", "second").line, 4);
   assert.deepEqual(refused("a: 1\n---\n", "second").line, 2);
+  assert.deepEqual(refused("a: 1\n...\nb: 2\n", "second").line, 3);
+  assert.deepEqual(refused("a: 1\n...\n# c\n\nb: 2\n", "second").line, 5);
+  assert.deepEqual(refused("a: 1\n---\n---\nb: 2\n", "second").line, 2);
+  assert.deepEqual(refused("a: [1,\n 2]\n---\nb: 2\n", "second").line, 3);
+  assert.deepEqual(refused("a: 1\r---\rb: 2\r", "second").line, 2);
 });
 
 Deno.test("yaml: aliases cannot expand a small file into a huge tree", () => {
@@ -45,6 +50,13 @@ Deno.test("yaml: aliases cannot expand a small file into a huge tree", () => {
     text += `l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(", ")}]\n`;
   }
   refused(text, "aliases expand it to more than");
+  // A collection that holds itself (js-yaml builds the cycle): refused at
+  // once, neither the stack nor the time grows with the expansion.
+  const t0 = performance.now();
+  refused(`a: &a [${"x, ".repeat(12_000)}*a]\n`, "aliases expand it");
+  const keys = Array.from({ length: 5000 }, (_, i) => `k${i}: x`).join(", ");
+  refused(`a: &a {${keys}, z: *a}\n`, "aliases expand it");
+  assert.ok(performance.now() - t0 < 2000, "a cycle took seconds to refuse");
   // A few honest reuses are fine.
   assert.deepEqual(parseYaml("r: &r {os: linux}\na: *r\nb: *r\n"), {
     r: { os: "linux" },
@@ -61,6 +73,8 @@ Deno.test("yaml: deep nesting and control characters stay one printable line", (
   // deno-lint-ignore no-control-regex -- control characters are the point
   assert.ok(!/[\x00-\x1f\x7f]/.test(e.message), e.message);
   assert.ok(e.message.includes("\\u0001\\u001b"), e.message);
+  const c1 = refused("a: *x\u0085\u2028\n", "unidentified alias");
+  assert.ok(c1.message.includes("\\u0085\\u2028"), c1.message);
 });
 
 Deno.test("yaml: what stringifyYaml writes reads back equal", () => {
