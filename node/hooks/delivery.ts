@@ -34,6 +34,7 @@ import {
   openIntent,
   retirable,
   rotated,
+  sealing,
   shouldRotate,
   unackedCount,
   unassign,
@@ -134,16 +135,37 @@ export class AuditDelivery {
       throw err;
     }
     if (resolves !== undefined) closeIntent(s, resolves);
-    if (shouldRotate(s, this.#o.segment_events)) {
-      const seg = rotated(s);
-      this.#o.wal.rotate(seg, s.next_seq); // fsyncs the sealed segment
-      markDurable(s, entry.seq);
-      this.#retire();
-    }
+    if (shouldRotate(s, this.#o.segment_events)) this.#rotate(entry);
     void this.#sync();
     this.#checkWindow();
     return entry;
   }
+
+  /**
+   * Seals the full active segment. The entry is on disk already, so a
+   * rotate that fails (a full disk) does not lose it: the segment grows past
+   * its size and the next emit tries again; one warning until one succeeds.
+   */
+  #rotate(entry: WalEntry): void {
+    const s = this.state;
+    try {
+      this.#o.wal.rotate(sealing(s), s.next_seq); // fsyncs the sealed segment
+    } catch (err) {
+      if (!this.#rotateFailed) {
+        this.#o.log.log("error", "hooks: audit WAL rotate failed, will retry", {
+          plugin: this.#o.plugin,
+          error: (err as Error).message,
+        });
+      }
+      this.#rotateFailed = true;
+      return;
+    }
+    this.#rotateFailed = false;
+    rotated(s);
+    markDurable(s, entry.seq);
+    this.#retire();
+  }
+  #rotateFailed = false;
 
   /**
    * Writes an intent before its transaction leaves (see wal_state.Intent);

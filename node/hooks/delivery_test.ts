@@ -79,6 +79,41 @@ Deno.test("audit delivery, one in flight: in seq order, a failed call is retried
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("audit delivery: a rotate the disk refuses loses nothing; the WAL stays open and the next emit seals the segment", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
+  const wal = new WalFiles(dir, "hooks");
+  wal.open(1);
+  const { s, got } = sink(() => false);
+  const logged: string[] = [];
+  const d = audit(s, wal, {
+    segment_events: 2,
+    batch_interval_ms: 5,
+    log: { log: (_level, msg) => logged.push(msg) },
+  });
+  d.start();
+  // The new segment cannot be made (a directory in its place: EISDIR, as
+  // ENOSPC would): emits 2-4 each try to rotate and fail.
+  Deno.mkdirSync(wal.nextPath);
+  Deno.writeTextFileSync(`${wal.nextPath}/x`, ""); // and one rotate cannot clear it
+  for (let i = 0; i < 4; i++) d.emit("task.claimed", i, "{}");
+  assert.deepEqual(d.state.sealed, [], "nothing sealed while the rotate fails");
+  assert.deepEqual(logged.filter((m) => m.includes("rotate failed")).length, 1);
+  await until(() => d.state.acked === 4, "the first four acked");
+  Deno.removeSync(wal.nextPath, { recursive: true });
+  d.emit("task.claimed", 4, "{}"); // the segment is over its size: sealed now
+  await until(() => d.state.acked === 5, "every event acked");
+  assert.deepEqual(got.map((e) => e.seq), [1, 2, 3, 4, 5]);
+  await d.stop();
+  wal.close();
+  // What a restart reads: one sealed segment of all five, no gap.
+  const found = await wal.load();
+  assert.deepEqual(found.sealed.map((x) => x.info), [{ first: 1, last: 5 }]);
+  const r = recover(5, found.sealed, found.active);
+  assert.deepEqual(r.gaps, []);
+  assert.equal(r.state.next_seq, 6);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("audit delivery: the window stalls at its size and resumes at resume_at, once each", async () => {
   const dir = await Deno.makeTempDir({ prefix: "boi-deliv-" });
   const wal = new WalFiles(dir, "hooks");

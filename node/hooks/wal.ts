@@ -172,25 +172,43 @@ export class WalFiles {
    * Seals the active segment as `seg` and starts a new one at `next`: the new
    * one is made aside first, then two renames. A crash between them leaves
    * the sealed segment and `nextPath` (load() finishes the rotate); before
-   * the first, a stale `nextPath` (load() deletes it).
+   * the first, a stale `nextPath` (load() deletes it). Until the first
+   * rename the active file stays open and named, so a failure there (a full
+   * disk) leaves the WAL as it was: appends go on and the caller may try
+   * again. A failure after it (EIO on a rename) closes the WAL, as its file
+   * is then the sealed segment.
    */
   rotate(seg: SegmentInfo, next: number): void {
-    this.#fd?.syncSync(); // what it holds is durable before it is sealed
-    this.#fd?.close();
-    this.#fd = null;
-    const f = Deno.openSync(this.nextPath, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
+    const fd = this.#fd;
+    if (fd === null) throw new Error("hooks WAL is not open");
+    fd.syncSync(); // what it holds is durable before it is sealed
     try {
-      writeAllSync(f, header(this.plugin, next));
-      f.syncSync();
-    } finally {
-      f.close();
+      const f = Deno.openSync(this.nextPath, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      try {
+        writeAllSync(f, header(this.plugin, next));
+        f.syncSync();
+      } finally {
+        f.close();
+      }
+      syncDir(this.dir); // the new file's entry is durable before the seal
+      Deno.renameSync(this.activePath, this.sealedPath(seg));
+    } catch (err) {
+      try {
+        Deno.removeSync(this.nextPath);
+      } catch {
+        // not made, or the disk refuses even this: load() deletes it
+      }
+      throw err;
     }
-    syncDir(this.dir); // the new file's entry is durable before the seal
-    Deno.renameSync(this.activePath, this.sealedPath(seg));
+    this.#fd = null;
+    fd.close();
+    // The seal is durable before the new file takes the active name: a file
+    // system that kept the second rename alone would drop the segment.
+    syncDir(this.dir);
     Deno.renameSync(this.nextPath, this.activePath);
     syncDir(this.dir);
     this.open(next);

@@ -279,9 +279,14 @@ export function shouldRotate(s: AuditState, maxEntries: number): boolean {
   return s.active_count >= maxEntries;
 }
 
-/** Records a rotation: the active segment, ending at next_seq − 1, is sealed. */
+/** The segment a rotation now would seal: the active one, ending at next_seq − 1. */
+export function sealing(s: AuditState): SegmentInfo {
+  return { first: s.active_first, last: s.next_seq - 1 };
+}
+
+/** Records a rotation (once the files are renamed): the active segment is sealed. */
 export function rotated(s: AuditState): SegmentInfo {
-  const seg = { first: s.active_first, last: s.next_seq - 1 };
+  const seg = sealing(s);
   s.sealed.push(seg);
   s.active_first = s.next_seq;
   s.active_count = 0;
