@@ -63,7 +63,8 @@ export interface AuditOptions {
   /**
    * Pause after a failed call; it doubles with each failed round in a row
    * (no ack between them), up to `retry_max_ms`: a plugin that is down or
-   * struggling is not sent its backlog again twice a second. @default 500
+   * struggling is not sent its backlog again twice a second; never more
+   * than `retry_max_ms`. @default 500
    */
   retry_ms?: number;
   /** The longest pause between failed rounds. @default 5000 */
