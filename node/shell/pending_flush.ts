@@ -43,6 +43,13 @@ export class PendingFlush {
   /** The file's name is durable in its directory (it was there at load, or synced since). */
   #named = false;
   #lock: Promise<void> = Promise.resolve();
+  /**
+   * The file may end in a fragment (an append that failed half-way and
+   * could not be cut, or a torn tail load() could not write back): the next
+   * append rewrites the good entries first, or its line would fuse with the
+   * fragment and a restart would skip both, an acknowledged result lost.
+   */
+  #torn = false;
 
   constructor(
     readonly path: string,
@@ -86,12 +93,13 @@ export class PendingFlush {
     // A torn last line (a crash or a full disk mid-write) would fuse with
     // the next append and take that entry with it: write the good ones back.
     if (bad > 0 || (text !== "" && !text.endsWith("\n"))) {
-      await this.#serial(() => this.#rewrite()).catch((err) =>
+      await this.#serial(() => this.#rewrite()).catch((err) => {
+        this.#torn = true;
         this.log.error("pending flush: cannot write the good lines back", {
           path: this.path,
           error: String(err),
-        })
-      );
+        });
+      });
     }
     return [...this.#entries];
   }
@@ -108,9 +116,20 @@ export class PendingFlush {
     return this.#serial(async () => {
       // The cap is in bytes of the file: UTF-8, not the string's length.
       const line = encoder.encode(JSON.stringify(entry) + "\n");
+      if (this.#torn) {
+        await this.#rewrite(); // throws if it still cannot: not acknowledged
+        this.#torn = false;
+      }
       const f = await Deno.open(this.path, { append: true, create: true });
       try {
-        await writeAll(f, line);
+        const before = (await f.stat()).size;
+        try {
+          await writeAll(f, line);
+        } catch (err) {
+          // Part of the line may be written (a full disk): cut it off.
+          await f.truncate(before).catch(() => this.#torn = true);
+          throw err;
+        }
         await f.sync();
       } finally {
         f.close();
