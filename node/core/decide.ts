@@ -250,7 +250,6 @@ function decideClaimed(
               finished_at: ctx.at,
             },
             env.started_at,
-            ctx.at,
           ),
           true,
         ),

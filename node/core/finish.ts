@@ -5,15 +5,21 @@ import type { CoreConfig, WorkerResult } from "./view.ts";
 /** Longest retry delay. */
 const MAX_BACKOFF_MS = 60_000;
 
-/** The envelope a finished worker leaves behind: terminal, or PENDING for a retry. */
+/**
+ * The envelope a finished worker leaves behind: terminal, or PENDING for a
+ * retry. Timed by the worker's own end (`r.finished_at`), not by when the
+ * write is decided: a result replayed from the pending flush an hour later
+ * still says when it finished, and a finish decided again after a lost
+ * answer writes the same bytes (so `txnCommitted` can recognise it).
+ */
 export function finishEnvelope(
   config: CoreConfig,
   env: Envelope,
   fence: number,
   r: WorkerResult,
   workerStartedAt: number | null,
-  at: number,
 ): Envelope {
+  const at = r.finished_at;
   const base: Envelope = {
     ...env,
     state_version: env.state_version + 1,

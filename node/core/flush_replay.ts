@@ -35,7 +35,6 @@ export function decideReplay(
   entry: FlushEntry,
   claim: KeyChange | null,
   task: KeyChange | null,
-  at: number,
 ): ReplayStep {
   const env = task?.kv ? parseEnvelope(task.kv.value) : null;
   const claimFence = claim?.kv ? claim.kv.create_revision : null;
@@ -67,7 +66,6 @@ export function decideReplay(
       finished_at: entry.finished_at,
     },
     entry.started_at,
-    at,
   );
   const claimKey = keys.claim(entry.task_id);
   const taskKey = keys.task(entry.task_id);

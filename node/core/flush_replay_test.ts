@@ -40,7 +40,7 @@ Deno.test("flush replay: a finish whose answer was lost is recognised as committ
     attempts: 2,
   });
   assert.deepEqual(
-    decideReplay(config, keys, entry, null, taskAt(done), 30),
+    decideReplay(config, keys, entry, null, taskAt(done)),
     { kind: "already" },
   );
 });
@@ -67,8 +67,28 @@ Deno.test("flush replay: a task the monitor put back after our lease expired is 
     ]
   ) {
     assert.deepEqual(
-      decideReplay(config, keys, entry, null, taskAt(requeued), 30),
+      decideReplay(config, keys, entry, null, taskAt(requeued)),
       { kind: "superseded", current_claim_fence: null, state: requeued.state },
     );
   }
+});
+
+Deno.test("flush replay: the replayed finish says when the worker finished, not when it was replayed", () => {
+  const { config } = cluster("node-a", ["node-a"]);
+  const running = testEnvelope("s1.t", {
+    state: "RUNNING",
+    fence: 40,
+    claimant_node_id: "node-a",
+    attempts: 2,
+  });
+  const claim: KeyChange = {
+    key: keys.claim("s1.t"),
+    revision: 40,
+    kv: { value: "{}", mod_revision: 40, create_revision: 40, lease: "7" },
+  };
+  const step = decideReplay(config, keys, entry, claim, taskAt(running));
+  assert.equal(step.kind, "commit");
+  if (step.kind !== "commit") return;
+  assert.equal(step.next.state, "DONE");
+  assert.equal(step.next.finished_at, entry.finished_at);
 });

@@ -67,7 +67,6 @@ export function decideWorker(
           w.fence,
           w.result,
           w.started_at,
-          ctx.at,
         ),
         true,
       ),

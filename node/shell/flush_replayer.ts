@@ -142,7 +142,6 @@ export class FlushReplayer {
         entry,
         kvOf(claimRes),
         kvOf(taskRes),
-        Date.now(),
       );
       if (step.kind === "already") {
         log.info("pending flush: result was already committed", {

@@ -132,7 +132,6 @@ export class SimEtcdSide {
           entry,
           this.n.w.etcd.read(this.n.w.keys.claim(entry.task_id)),
           this.n.w.etcd.read(this.n.w.keys.task(entry.task_id)),
-          this.n.now,
         );
         if (step.kind === "commit") {
           const [r] = this.n.w.etcd.txn(`${this.n.id}:replay`, [step]);
