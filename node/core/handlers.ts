@@ -89,9 +89,12 @@ export function onTxnDone(
 ): Effect[] {
   const ids = withDependents(view, [ev.effect.task_id]);
   const ctx = decideContext(view, keys, ev.at);
-  // Its events first: they reach the audit WAL before any follow-up effect runs.
-  const out: Effect[] = ev.ok
-    ? committedEvents(keys, ev.effect, ev.revision)
+  // Its events first: they reach the audit WAL before any follow-up effect
+  // runs. A compare that failed only because the transaction had already
+  // committed (its answer lost, the client asked another member) is a
+  // commit too, and owes its events once: at the revision its writes carry.
+  const out: Effect[] = txnCommitted(ev)
+    ? committedEvents(keys, ev.effect, ev.ok ? ev.revision : writtenAt(ev))
     : [];
   for (const id of ids) out.push(...decideTask(view, id, ctx));
   if (ev.effect.reason === "claim" && !txnCommitted(ev)) {
@@ -99,6 +102,13 @@ export function onTxnDone(
   }
   out.push(...claimSteals(view, ctx));
   return out;
+}
+
+/** The revision a transaction recognised from its read-back committed at (its puts' mod revision). */
+function writtenAt(ev: Extract<NodeEvent, { type: "txn_done" }>): number {
+  const put = ev.effect.success.find((op) => op.op === "put");
+  const read = ev.reads?.find((r) => r.key === put?.key);
+  return read?.kv?.mod_revision ?? ev.revision;
 }
 
 /** How many PENDING tasks a freed slot looks at; the sweep sees the rest. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Claim, Envelope } from "../schema.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
 import type { KeyChange } from "./events.ts";
+import type { EmitEffect } from "./effects.ts";
 import {
   handle,
   onLeaseExpired,
@@ -352,6 +353,51 @@ Deno.test("onWorkerExit: the result is written under the fence and the claim del
   assert.equal(next.state, "DONE");
   assert.equal(next.ran_on, "node-a");
   assert.equal(next.fence, fence);
+});
+
+Deno.test("a finish whose answer was lost and whose retry found it applied ends the worker and emits task.completed once", () => {
+  const { v, fence } = claimAndRun();
+  applyEvent(v, keys, {
+    type: "worker_exit",
+    at: 10,
+    task_id: T1,
+    fence,
+    code: 0,
+    signal: null,
+    error: null,
+    lost: false,
+  });
+  const [fin] = txns(onWorkerExit(v, keys, T1, 10));
+  applyEffects(v, [fin], 10);
+  const at = nextRev();
+  // What the retry's failed compare reads back: the envelope as the finish
+  // wrote it, the claim gone.
+  const reads: KeyChange[] = fin.success.map((op) => ({
+    key: op.key,
+    revision: at + 1,
+    kv: op.op === "put"
+      ? { value: op.value, mod_revision: at, create_revision: 1, lease: "0" }
+      : null,
+  }));
+  const effects = step(v, {
+    type: "txn_done",
+    at: 11,
+    effect: fin,
+    ok: false,
+    revision: at + 1,
+    error: null,
+    reads,
+  });
+  const events = effects.filter((e) => e.kind === "emit").map((e) =>
+    (e as EmitEffect).event
+  );
+  assert.deepEqual(events, ["task.completed"]);
+  assert.equal(v.workers.has(T1), false, "the worker is retired");
+  assert.deepEqual(
+    txns(step(v, { type: "tick", at: 12 })),
+    [],
+    "nothing re-sent",
+  );
 });
 
 Deno.test("a worker that ends before its RUNNING write is due goes CLAIMED→DONE in one write, under the same compares", () => {
@@ -908,8 +954,13 @@ Deno.test("finding 3: a compare that failed only because our transaction had alr
     error: null,
     reads,
   });
-  // Retried on another endpoint: the claim is ours; the attempt goes on.
-  assert.deepEqual(effects.map((e) => e.kind), ["prepare"]);
+  // Retried on another endpoint: the claim is ours; the attempt goes on,
+  // and the audit stream gets its task.claimed (fenced by the claim's
+  // revision, not the failed compare's), once.
+  assert.deepEqual(effects.map((e) => e.kind), ["emit", "prepare"]);
+  const claimed = effects[0] as EmitEffect;
+  assert.equal(claimed.event, "task.claimed");
+  assert.equal(claimed.payload.fence, at);
   assert.equal(v.claims.get(T1)?.create_revision, at);
 });
 
