@@ -76,6 +76,10 @@ export function decideWorker(
     return stopWorker(w, "cancel requested", view.config.cancel_grace_ms);
   }
   if (w.phase === "prepared") {
+    // Aborted (its workspace going, its "not started" exit queued behind
+    // events already waiting): final, even if those events make the claim
+    // look ours again, or the command would run untracked beside a re-queue.
+    if (w.killing) return [];
     // The moment the command would start: the claim is ours and nobody
     // asked to cancel, in the view as it is now — and the lease is known to
     // be alive now, not merely not known to be dead (after a freeze the
