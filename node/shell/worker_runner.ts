@@ -19,6 +19,7 @@ import type {
   Workspace,
 } from "../exec/contracts.ts";
 import { PrepareAhead } from "./prepare_ahead.ts";
+import { TaskLogs } from "./task_logs.ts";
 import type { Logger } from "./log.ts";
 import type { SpecRecord } from "../schema.ts";
 import { spawnEnv } from "../spawn_env.ts";
@@ -47,6 +48,8 @@ type Result = {
 
 /** After a failed Kill, how long until the core hears it and decides again. */
 const KILL_RETRY_PAUSE_MS = 500;
+/** How long a node's stop waits for its workers to end before its lease goes. */
+const STOP_WAIT_MS = 3000;
 /**
  * A Spawn stream that broke without an exit: how long the Kill of its worker
  * is retried before the attempt is given up as lost anyway. By then a pool
@@ -64,8 +67,8 @@ async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
 export class WorkerRunner {
   /** Workspace cleanups still running, by task. */
   #cleaning = new Map<string, Promise<void>>();
-  /** Log directories known to exist (retention may remove one: then the open fails and we retry). */
-  #logDirs = new Set<string>();
+  /** The tasks' log files (task_logs.ts). */
+  #logs: TaskLogs;
 
   /** Prepares started while their claim is in flight (prepare_ahead.ts). */
   readonly ahead = new PrepareAhead({
@@ -74,7 +77,9 @@ export class WorkerRunner {
       this.#cleanup(specId, taskId, workdir),
   });
 
-  constructor(readonly deps: WorkerRunnerDeps) {}
+  constructor(readonly deps: WorkerRunnerDeps) {
+    this.#logs = new TaskLogs(deps.log);
+  }
 
   /** Workspace Prepare; a re-claim right after a lost attempt uses the same directory. */
   async #prepareWorkspace(
@@ -115,14 +120,16 @@ export class WorkerRunner {
     }
   }
 
-  /** Spawns still following their worker (their commands may run). */
-  #live = new Set<Promise<void>>();
+  /** Spawns still following their worker (their commands may run), by task. */
+  #live = new Map<string, Promise<void>>();
 
   /** Starts the command the core just allowed, and tees its output to the task's log. */
   spawn(e: SpawnEffect): Promise<void> {
     const p = this.#spawn(e);
-    this.#live.add(p);
-    return p.finally(() => this.#live.delete(p));
+    this.#live.set(e.task_id, p);
+    return p.finally(() => {
+      if (this.#live.get(e.task_id) === p) this.#live.delete(e.task_id);
+    });
   }
 
   /**
@@ -132,19 +139,37 @@ export class WorkerRunner {
    * the same task while one that ignores SIGTERM still runs here.
    */
   async stopAll(workers: { task_id: string; fence: number }[]): Promise<void> {
-    for (const w of workers) {
-      this.deps.pool.kill({
-        task_id: w.task_id,
-        claim_token: String(w.fence),
-        grace_ms: 2000,
-      }).catch(() => {});
-    }
-    let t: ReturnType<typeof setTimeout> | undefined;
+    const deadline = Date.now() + STOP_WAIT_MS;
+    const out = Promise.withResolvers<true>();
+    const timer = setTimeout(() => out.resolve(true), STOP_WAIT_MS);
+    // A Kill the pool refuses (restarting) is sent again until the deadline:
+    // ignored once, the command would run on after the lease is released.
+    const kill = async (w: { task_id: string; fence: number }) => {
+      do {
+        const req = { task_id: w.task_id, claim_token: String(w.fence) };
+        const sent = this.deps.pool.kill({ ...req, grace_ms: 2000 });
+        if (
+          await Promise.race([sent.then(() => true, () => false), out.promise])
+        ) return;
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, KILL_RETRY_PAUSE_MS);
+          out.promise.then(() => (clearTimeout(t), r()));
+        });
+      } while (this.#live.has(w.task_id) && Date.now() < deadline);
+    };
     await Promise.race([
-      Promise.all(this.#live),
-      new Promise((r) => t = setTimeout(r, 3000)),
+      Promise.all([...workers.map(kill), ...this.#live.values()]),
+      out.promise,
     ]);
-    clearTimeout(t);
+    clearTimeout(timer);
+    if (this.#live.size > 0) {
+      this.deps.log.warn(
+        "stopping with commands the pool has not confirmed ended",
+        {
+          task_ids: [...this.#live.keys()],
+        },
+      );
+    }
   }
 
   async #spawn(e: SpawnEffect): Promise<void> {
@@ -153,9 +178,7 @@ export class WorkerRunner {
     const dir = `${data_dir}/logs/${env.spec_id}`;
     let result: Result = { code: null, signal: null, error: null, lost: false };
     let file = null as Deno.FsFile | null; // a union, not narrowed to null: log() sets it
-    // Created on the first output: creating a file costs this machine's
-    // kernel 0.2-2 ms of CPU (measured), more than the rest of a silent
-    // task's node-side work; tail serves a silent task's missing log as empty.
+    // Created on the first output (task_logs.ts says why).
     const path = `${dir}/${env.task_id}.log`;
     let logFailed = false;
     // The log is best effort: a full disk or a removed directory must not end
@@ -163,7 +186,7 @@ export class WorkerRunner {
     // workspace removed under it, and the task run again.
     const tee = async (data: Uint8Array) => {
       try {
-        await writeAll(file ??= this.#openLog(dir, path), data);
+        await writeAll(file ??= this.#logs.open(dir, path), data);
       } catch (err) {
         if (logFailed) return;
         logFailed = true;
@@ -214,7 +237,7 @@ export class WorkerRunner {
           // Made once started, not before Spawn: a new spec's mkdir cost
           // this machine 0.1-2 ms of dispatch → started (measured). Never
           // throws here: the command runs, and the first output retries it.
-          this.#logDirQuiet(dir);
+          this.#logs.dirQuiet(dir);
         } else if ("stdout" in ev) {
           await tee(ev.stdout);
         } else if ("stderr" in ev) {
@@ -234,7 +257,7 @@ export class WorkerRunner {
     // call) says nothing about the command: the pool may run it on. Its
     // attempt ends only once the pool has taken a Kill.
     if (!exited) await this.#killBroken(env.task_id, e.fence);
-    this.#logDirQuiet(dir); // tail tells a silent task by it, started or not
+    this.#logs.dirQuiet(dir); // tail tells a silent task by it, started or not
     this.#exited(env.task_id, e.fence, result);
     this.#cleanup(env.spec_id, env.task_id, e.workdir);
   }
@@ -346,44 +369,6 @@ export class WorkerRunner {
       if (this.#cleaning.get(taskId) === done) this.#cleaning.delete(taskId);
     });
     this.#cleaning.set(taskId, done);
-  }
-
-  /**
-   * Sync on purpose: a local mkdir/open takes microseconds, while the async
-   * ops' thread-pool hop cost ~1.5 ms each under load (measured).
-   */
-  #openLog(dir: string, path: string): Deno.FsFile {
-    const open = () =>
-      Deno.openSync(path, { append: true, create: true, write: true });
-    if (this.#logDirs.has(dir)) {
-      try {
-        return open();
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        this.#logDirs.delete(dir); // retention removed the spec's directory
-      }
-    }
-    this.#logDir(dir);
-    return open();
-  }
-
-  /** {@linkcode #logDir} for where a failure must not end the worker (its log is best effort). */
-  #logDirQuiet(dir: string): void {
-    try {
-      this.#logDir(dir);
-    } catch (err) {
-      this.deps.log.warn("cannot make the log directory", {
-        dir,
-        error: firstLine(err),
-      });
-    }
-  }
-
-  /** The spec's log directory, made once (tail tells a silent task from a removed log by it). */
-  #logDir(dir: string): void {
-    if (this.#logDirs.has(dir)) return;
-    Deno.mkdirSync(dir, { recursive: true });
-    this.#logDirs.add(dir);
   }
 }
 

@@ -189,3 +189,50 @@ Deno.test("worker runner: a Kill the pool did not take goes back to the core as 
     fence: 7,
   }]);
 });
+
+Deno.test("worker runner: at stop, a Kill the pool refuses (restarting) is sent again until it is taken, before the lease may go", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "boi-wr-" });
+  try {
+    const killed = Promise.withResolvers<void>();
+    let kills = 0;
+    const pool: Pool = {
+      async *spawn() {
+        yield { started: { pid: 42 } };
+        await killed.promise; // runs until a Kill is taken
+        yield { exit: { code: null, signal: "SIGTERM", error: null } };
+      },
+      kill: () => {
+        if (++kills < 3) return Promise.reject(new Error("pool restarting"));
+        killed.resolve();
+        return Promise.resolve();
+      },
+    };
+    const warned: string[] = [];
+    const log = new Logger({}, "error");
+    log.warn = (msg: string) => void warned.push(msg);
+    const runner = new WorkerRunner({
+      data_dir: dataDir,
+      node_id: "n1",
+      pool,
+      workspace: {
+        prepare: () => Promise.reject(new Error("not in this test")),
+        cleanup: () => Promise.resolve(),
+      },
+      log,
+      metrics: new Metrics(),
+      push: () => {},
+      specYaml: () => "name: s1\n",
+      spec: () => ({ spec_id: "s1", env: {} }) as unknown as SpecRecord,
+    });
+    const running = runner.spawn(spawnEffect);
+    await new Promise((r) => setTimeout(r, 10)); // started
+    const t0 = performance.now();
+    await runner.stopAll([{ task_id: "s1.t", fence: 7 }]);
+    assert.equal(kills, 3, "the refused Kills were not sent again");
+    assert.ok(performance.now() - t0 < 2900, "waited for the deadline");
+    await running;
+    assert.deepEqual(warned.filter((m) => m.startsWith("stopping")), []);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
