@@ -91,7 +91,20 @@ export class FlushReplayer {
     this.#replaying = true;
     try {
       for (const entry of [...flush.entries]) {
-        await this.#replayOne(entry);
+        try {
+          await this.#replayOne(entry);
+        } catch (err) {
+          if (isUnreachable(err)) throw err; // etcd is gone: end the round
+          // This one cannot settle now (its envelope keeps changing, etcd
+          // refused the request): the entries behind it are not held up;
+          // it is tried again next round, still oldest first.
+          this.deps.log.error("pending flush replay failed", {
+            task_id: entry.task_id,
+            fence: entry.fence,
+            error: String(err),
+          });
+          continue;
+        }
         // Its fate in etcd is settled: the core hears it even if the file
         // cannot be rewritten now (a full disk), or the task would wait for
         // a resolution that never comes. A line left behind is found settled
@@ -113,12 +126,7 @@ export class FlushReplayer {
         );
       }
     } catch (err) {
-      if (isUnreachable(err)) this.deps.health.mark(false, err);
-      else {
-        this.deps.log.error("pending flush replay failed", {
-          error: String(err),
-        });
-      }
+      this.deps.health.mark(false, err); // unreachable: the only error let out
     } finally {
       this.#replaying = false;
     }

@@ -56,3 +56,62 @@ Deno.test("flush replayer: a settled entry that cannot be removed from the file 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("flush replayer: an entry etcd refuses (its write too large) does not hold up the entries behind it", async () => {
+  // Requests over 8 KiB are refused: the first entry's result text makes its
+  // finish larger than that, an error that is not an outage.
+  await using etcd = await startEtcd({
+    extraArgs: ["--max-request-bytes=8192"],
+  });
+  const client = connectEtcd([etcd.endpoint]);
+  const dir = await Deno.makeTempDir({ prefix: "boi-replay-" });
+  try {
+    const log = new Logger({}, "error");
+    const flush = new PendingFlush(`${dir}/node-a.jsonl`, log, 1_000_000);
+    await flush.load();
+    for (const [id, error] of [["s1.big", "x".repeat(9000)], ["s1.ok", null]]) {
+      const lease = await client.lease(60, { autoKeepAlive: false }).grant();
+      await client.put(keys.claim(id!)).value("{}").lease(lease).exec();
+      const fence = Number(
+        (await client.get(keys.claim(id!)).exec()).kvs[0].create_revision,
+      );
+      await client.put(keys.task(id!)).value(JSON.stringify(testEnvelope(
+        id!,
+        { state: "RUNNING", fence, claimant_node_id: "node-a", attempts: 1 },
+      )));
+      await flush.append({
+        task_id: id!,
+        fence,
+        attempt: 1,
+        code: error === null ? 0 : 1,
+        signal: null,
+        error,
+        lost: false,
+        started_at: 1,
+        finished_at: 2,
+        parked_at: 3,
+      });
+    }
+    const pushed: NodeEvent[] = [];
+    const replayer = new FlushReplayer({
+      flush,
+      client,
+      keys,
+      config: cluster("node-a", ["node-a"]).config,
+      log,
+      health: new EtcdHealth(log, new Metrics(), 1000, () => {}),
+      push: (ev) => pushed.push(ev),
+      execute: () => {},
+      stopping: () => false,
+    });
+    await replayer.replay();
+    const done = JSON.parse(
+      (await client.get(keys.task("s1.ok")).exec()).kvs[0].value.toString(),
+    );
+    assert.equal(done.state, "DONE", "the entry behind the refused one waited");
+    assert.deepEqual(flush.entries.map((e) => e.task_id), ["s1.big"]);
+  } finally {
+    client.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
