@@ -7,13 +7,7 @@
  * control-plane bench (issue 16).
  * @module
  */
-import {
-  dump,
-  EVENT_DOCUMENT,
-  loadAll,
-  parseEvents,
-  YAMLException,
-} from "js-yaml";
+import { dump, loadAll, YAMLException } from "js-yaml";
 
 /** Alias nodes (`*name`) one document may hold. */
 export const MAX_ALIASES = 100;
