@@ -30,11 +30,29 @@ export interface InitResult {
   env?: Record<string, string>;
 }
 
+/**
+ * One init at a time in this process: two at once (a CLI that retried after
+ * its timeout) shared `ca.key.pending`, and the one whose record committed
+ * could rename the other's key beside its certificate, so every join failed
+ * and the real key was gone. The second now waits, then finds the record.
+ */
+let initializing: Promise<unknown> = Promise.resolve();
+
 /** Creates the cluster; a second init anywhere is refused and changes nothing. */
-export async function initCluster(
+export function initCluster(
   d: IdentityDeps,
   opts: { secure: boolean },
   now = Date.now(),
+): Promise<InitResult> {
+  const run = initializing.then(() => initOnce(d, opts, now));
+  initializing = run.catch(() => {});
+  return run;
+}
+
+async function initOnce(
+  d: IdentityDeps,
+  opts: { secure: boolean },
+  now: number,
 ): Promise<InitResult> {
   const existing = await readKey(d.client, d.keys.ca(), CaRecord);
   if (existing !== null) throw alreadyInitialized(existing.value);
