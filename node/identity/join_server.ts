@@ -8,6 +8,7 @@ import { issueKeyAndCert, loadCa } from "./ca.ts";
 import { hostNames, type IdentityDeps } from "./deps.ts";
 import { IdentityError } from "./errors.ts";
 import { admit } from "./join_service.ts";
+import { HttpFront } from "../shell/http_front.ts";
 
 /** Largest join body read. @default 64 KiB */
 const MAX_BODY = 64 * 1024;
@@ -35,12 +36,16 @@ export async function startJoinServer(
     server: true,
     client: false,
   });
-  const server = Deno.serve({
+  // Behind the node's front door, TLS ended there: Deno.serve's own TLS
+  // listener has no connection limit and its accept loop died on EMFILE,
+  // so a flood of idle connections (no token needed) ended the admin node,
+  // the one holding the CA key.
+  const server = await HttpFront.listen({
     hostname: d.joinHost,
     port: d.joinPort,
-    cert: tls.cert_pem,
-    key: tls.key_pem,
-    onListen: () => {},
+    socketPath: `${d.dataDir}/join.sock`,
+    tls: { cert: tls.cert_pem, key: tls.key_pem },
+    log: d.log,
   }, (req) => handleJoinHttp(req, d, ca.cert_pem));
   const addr = `${d.joinHost}:${server.addr.port}`;
   d.log.info("join listener up", {

@@ -54,6 +54,11 @@ export interface FrontOptions {
   headerTimeoutMs?: number;
   /** Largest first request head. @default 65536 */
   maxHeaderBytes?: number;
+  /**
+   * Terminate TLS here (the join listener): the relay then sees, limits and
+   * times the decrypted request heads as it does plain ones. @default plain TCP
+   */
+  tls?: { cert: string; key: string };
   log: Pick<Logger, "info" | "warn" | "error">;
 }
 
@@ -104,7 +109,7 @@ export class HttpFront {
   #acceptLoop: Promise<void>;
 
   private constructor(
-    private readonly listener: Deno.TcpListener,
+    private readonly listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
     inner: Deno.HttpServer<Deno.UnixAddr>,
     private readonly opts: FrontOptions,
     private readonly handler: (req: Request) => Response | Promise<Response>,
@@ -126,7 +131,10 @@ export class HttpFront {
     handler: (req: Request) => Response | Promise<Response>,
   ): Promise<HttpFront> {
     const max = opts.maxConnections ?? connectionLimit(await openFileLimit());
-    const listener = Deno.listen({ hostname: opts.hostname, port: opts.port });
+    const at = { hostname: opts.hostname, port: opts.port };
+    const listener: Deno.Listener<Deno.Conn, Deno.NetAddr> = opts.tls
+      ? Deno.listenTls({ ...at, ...opts.tls })
+      : Deno.listen(at);
     let inner;
     try {
       inner = await serveInner(opts.socketPath, handler);
