@@ -108,11 +108,17 @@ async function main(): Promise<number> {
   const hosts = hostNames(config.http_host, config.http_hosts);
   let server;
   try {
-    // Secure mode: node:https, which checks client certificates (identity/);
-    // open mode: the front door with connection limits.
+    // Both behind the front door with its connection limits; secure mode's
+    // node:https (it checks client certificates, identity/) ends the TLS.
     server = sec.https
       ? await serveHttps(
-        { hostname: config.http_host, port: config.http_port, ...sec.https },
+        {
+          hostname: config.http_host,
+          port: config.http_port,
+          ...sec.https,
+          socketPath: `${config.data_dir}/https.sock`,
+          log,
+        },
         (req, peer) =>
           hostRefusal(req, hosts) ??
             handleHttp(req, () => node, obs, gate, { peer, service: identity }),

@@ -128,6 +128,7 @@ export function nodeLock(i: LockInputs): NodeLock {
   net.add(`${c.join_host}:${c.join_port}`);
   net.add(`unix:${dataDir}/http.sock`);
   net.add(`unix:${dataDir}/join.sock`);
+  net.add(`unix:${dataDir}/https.sock`);
   for (const p of c.peers) reach(p);
   for (const p of i.plugins) {
     const socket = p.spec.socket ?? `${dataDir}/plugins/${p.spec.name}.sock`;

@@ -9,6 +9,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { signedBy } from "./ca.ts";
 import { x509 } from "./x509.ts";
+import { type FrontOptions, HttpFront } from "../shell/http_front.ts";
+import type { InnerServer } from "../shell/http_front_io.ts";
 
 /** What the TLS layer says about the caller. */
 export interface Peer {
@@ -24,7 +26,13 @@ export interface HttpsServer {
   shutdown(): Promise<void>;
 }
 
-/** Serves `handler` over TLS with client-certificate checks against `ca`. */
+/**
+ * Serves `handler` over TLS with client-certificate checks against `ca`.
+ * `node:https` listens on `socketPath` behind the node's front door in
+ * passthrough mode (the TLS is ended here, so the relay reads no bytes): on
+ * its own TCP port it stopped accepting for good after one EMFILE (a flood
+ * of idle connections, measured with Deno 2.9), `maxConnections` or not.
+ */
 export async function serveHttps(
   opts: {
     hostname: string;
@@ -32,17 +40,46 @@ export async function serveHttps(
     cert: string;
     key: string;
     ca: string;
+    socketPath: string;
+    log: FrontOptions["log"];
+    /**
+     * Ask callers for a certificate; the join listener does not (a joiner
+     * has none yet). @default true
+     */
+    clientCerts?: boolean;
   },
   handler: (req: Request, peer: Peer) => Response | Promise<Response>,
 ): Promise<HttpsServer> {
   // node:tls would load NODE_EXTRA_CA_CERTS, which needs all of --allow-sys;
   // callers are checked against the cluster CA alone.
   Deno.env.delete("NODE_EXTRA_CA_CERTS");
+  const front = await HttpFront.relay({
+    hostname: opts.hostname,
+    port: opts.port,
+    socketPath: opts.socketPath,
+    passthrough: true,
+    log: opts.log,
+  }, () => listenInner(opts, handler));
+  return { addr: { port: front.addr.port }, shutdown: () => front.shutdown() };
+}
+
+/** The `node:https` server on the front's Unix socket (0600). */
+async function listenInner(
+  opts: {
+    hostname: string;
+    cert: string;
+    key: string;
+    ca: string;
+    socketPath: string;
+    clientCerts?: boolean;
+  },
+  handler: (req: Request, peer: Peer) => Response | Promise<Response>,
+): Promise<InnerServer> {
   const server = https.createServer({
     cert: opts.cert,
     key: opts.key,
     ca: [opts.ca],
-    requestCert: true,
+    requestCert: opts.clientCerts ?? true,
     // Callers without a certificate still reach the read-only pages; the
     // handler refuses them everything else (the check is peerOf's).
     rejectUnauthorized: false,
@@ -51,13 +88,16 @@ export async function serveHttps(
       res.destroy()
     );
   });
+  await Deno.remove(opts.socketPath).catch(() => {});
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port, opts.hostname, () => resolve());
+    server.listen(opts.socketPath, () => resolve());
   });
-  const port = (server.address() as { port: number }).port;
+  await Deno.chmod(opts.socketPath, 0o600);
+  const finished = Promise.withResolvers<void>();
+  server.on("close", () => finished.resolve());
   return {
-    addr: { port },
+    finished: finished.promise,
     shutdown: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,7 +8,7 @@ import { issueKeyAndCert, loadCa } from "./ca.ts";
 import { hostNames, type IdentityDeps } from "./deps.ts";
 import { IdentityError } from "./errors.ts";
 import { admit } from "./join_service.ts";
-import { HttpFront } from "../shell/http_front.ts";
+import { serveHttps } from "./https_server.ts";
 
 /** Largest join body read. @default 64 KiB */
 const MAX_BODY = 64 * 1024;
@@ -36,16 +36,21 @@ export async function startJoinServer(
     server: true,
     client: false,
   });
-  // Behind the node's front door, TLS ended there: Deno.serve's own TLS
-  // listener has no connection limit and its accept loop died on EMFILE,
-  // so a flood of idle connections (no token needed) ended the admin node,
-  // the one holding the CA key.
-  const server = await HttpFront.listen({
+  // Behind the node's front door, as the secure HTTPS listener is:
+  // Deno.serve's own TLS listener has no connection limit and its accept
+  // loop died on EMFILE, so a flood of idle connections (no token needed)
+  // ended the admin node, the one holding the CA key. (Deno.listenTls in
+  // the front was tried: idle connections then sat in its handshakes,
+  // holding descriptors the front can neither see nor evict.)
+  const server = await serveHttps({
     hostname: d.joinHost,
     port: d.joinPort,
+    cert: tls.cert_pem,
+    key: tls.key_pem,
+    ca: ca.cert_pem,
     socketPath: `${d.dataDir}/join.sock`,
-    tls: { cert: tls.cert_pem, key: tls.key_pem },
     log: d.log,
+    clientCerts: false,
   }, (req) => handleJoinHttp(req, d, ca.cert_pem));
   const addr = `${d.joinHost}:${server.addr.port}`;
   d.log.info("join listener up", {

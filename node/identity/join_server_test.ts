@@ -54,9 +54,12 @@ Deno.test("join listener: a flood of idle connections past the open-file limit n
       }
     }
     assert.equal(socks.length, 300, "the flood could not be opened");
+    // Held a while: the listener meets its open-file limit meanwhile.
+    await new Promise((r) => setTimeout(r, 1500));
     // During the flood: an idle connection is evicted for a new one.
     assert.equal(await ca(), 200, `locked out; its log: ${await logged()}`);
     for (const s of socks.splice(0)) s.close();
+    await new Promise((r) => setTimeout(r, 1500));
     assert.equal(
       await ca(),
       200,

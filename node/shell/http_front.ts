@@ -27,6 +27,7 @@ import {
   closeQuietly,
   concat,
   drain,
+  type InnerServer,
   serveInner,
   sleep,
   writeAll,
@@ -55,10 +56,12 @@ export interface FrontOptions {
   /** Largest first request head. @default 65536 */
   maxHeaderBytes?: number;
   /**
-   * Terminate TLS here (the join listener): the relay then sees, limits and
-   * times the decrypted request heads as it does plain ones. @default plain TCP
+   * Relay the bytes without reading them (TLS the inner server ends, for
+   * client certificates): a connection counts as having sent its head at
+   * its first byte, `headerTimeoutMs` times that first byte, and
+   * `maxHeaderBytes` does not apply. @default false
    */
-  tls?: { cert: string; key: string };
+  passthrough?: boolean;
   log: Pick<Logger, "info" | "warn" | "error">;
 }
 
@@ -104,15 +107,15 @@ export class HttpFront {
   #closing = false;
   /** Resolves while the inner server listens; replaced while it restarts. */
   #innerReady: Promise<void> = Promise.resolve();
-  #inner: Deno.HttpServer<Deno.UnixAddr>;
+  #inner: InnerServer;
   #innerLoop: Promise<void>;
   #acceptLoop: Promise<void>;
 
   private constructor(
-    private readonly listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
-    inner: Deno.HttpServer<Deno.UnixAddr>,
+    private readonly listener: Deno.TcpListener,
+    inner: InnerServer,
     private readonly opts: FrontOptions,
-    private readonly handler: (req: Request) => Response | Promise<Response>,
+    private readonly startInner: () => Promise<InnerServer>,
     readonly maxConnections: number,
   ) {
     this.addr = listener.addr;
@@ -126,23 +129,28 @@ export class HttpFront {
    * does (AddrInUse, …) before anything runs, so the caller can name the
    * variable at fault.
    */
-  static async listen(
+  static listen(
     opts: FrontOptions,
     handler: (req: Request) => Response | Promise<Response>,
   ): Promise<HttpFront> {
+    return HttpFront.relay(opts, () => serveInner(opts.socketPath, handler));
+  }
+
+  /** {@linkcode listen} in front of any server on `opts.socketPath` that `startInner` starts. */
+  static async relay(
+    opts: FrontOptions,
+    startInner: () => Promise<InnerServer>,
+  ): Promise<HttpFront> {
     const max = opts.maxConnections ?? connectionLimit(await openFileLimit());
-    const at = { hostname: opts.hostname, port: opts.port };
-    const listener: Deno.Listener<Deno.Conn, Deno.NetAddr> = opts.tls
-      ? Deno.listenTls({ ...at, ...opts.tls })
-      : Deno.listen(at);
+    const listener = Deno.listen({ hostname: opts.hostname, port: opts.port });
     let inner;
     try {
-      inner = await serveInner(opts.socketPath, handler);
+      inner = await startInner();
     } catch (e) {
       listener.close();
       throw new SocketPathError(opts.socketPath, (e as Error).message);
     }
-    return new HttpFront(listener, inner, opts, handler, max);
+    return new HttpFront(listener, inner, opts, startInner, max);
   }
 
   /** Stops accepting, lets the inner server finish its requests, closes every relay. */
@@ -172,7 +180,7 @@ export class HttpFront {
       while (!this.#closing) {
         await sleep(100);
         try {
-          this.#inner = await serveInner(this.opts.socketPath, this.handler);
+          this.#inner = await this.startInner();
           break;
         } catch (e) {
           this.opts.log.error("http inner server cannot listen", {
@@ -278,6 +286,7 @@ export class HttpFront {
       if (n === null) break;
       r.active = Date.now();
       let chunk: Uint8Array = buf.subarray(0, n);
+      if (this.opts.passthrough) r.headed = true;
       if (!r.headed) {
         let i = 0;
         for (; i < n && !r.headed; i++) {

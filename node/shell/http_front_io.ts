@@ -5,6 +5,12 @@
 /** Read buffer of the relay. */
 export const CHUNK = 16 * 1024;
 
+/** What the front relays to: a server on its Unix socket; `finished` rejects if it stops by itself. */
+export interface InnerServer {
+  readonly finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
 /** Starts `Deno.serve` on a fresh Unix socket only this user may open. */
 export async function serveInner(
   path: string,
