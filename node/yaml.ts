@@ -8,6 +8,7 @@
  * @module
  */
 import { dump, loadAll, YAMLException } from "js-yaml";
+import { printable } from "./printable.ts";
 
 /** Alias nodes (`*name`) one document may hold. */
 export const MAX_ALIASES = 100;
@@ -73,7 +74,7 @@ export function stringifyYaml(value: unknown): string {
 function toYamlError(err: unknown): YamlError {
   if (err instanceof YAMLException) {
     const mark = err.mark;
-    const reason = printable(err.reason);
+    const reason = firstPrintable(err.reason);
     return mark === undefined || mark === null
       ? new YamlError(reason, null, null)
       : new YamlError(reason, mark.line + 1, mark.column + 1);
@@ -81,16 +82,12 @@ function toYamlError(err: unknown): YamlError {
   // "All exceptions MUST be caught" (js-yaml's README): a RangeError from a
   // pathological input is still a file that cannot be read.
   const msg = err instanceof Error ? err.message : String(err);
-  return new YamlError(printable(msg), null, null);
+  return new YamlError(firstPrintable(msg), null, null);
 }
 
-/** The first line, control characters escaped: reasons quote the input (`unidentified alias "…"`). */
-function printable(text: string): string {
-  return text.split("\n")[0].trim().replace(
-    // deno-lint-ignore no-control-regex -- control characters are the point
-    /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+/** The first line, escaped: reasons quote the input (`unidentified alias "…"`). */
+function firstPrintable(text: string): string {
+  return printable(text.split("\n")[0].trim());
 }
 
 /**
