@@ -1,7 +1,7 @@
 /**
  * The secure-mode node HTTPS listener alone, for https_server_test.ts: a CA
  * and a server certificate made here, a loopback port, prints
- * `listening <port>` and the CA's PEM path, and logs to stderr.
+ * `listening <host:port>`, keeps the CA in `ca.pem`, logs to stderr.
  */
 import { createCa, issueKeyAndCert } from "../ca.ts";
 import { serveHttps } from "../https_server.ts";
@@ -27,5 +27,5 @@ const server = await serveHttps({
   socketPath: `${dir}/https.sock`,
   log: { error: line, warn: line, info: () => {} },
 }, (_req, peer) => new Response(`peer ${peer.authorized}`));
-console.log(`listening ${server.addr.port}`);
+console.log(`listening 127.0.0.1:${server.addr.port}`);
 setInterval(() => {}, 60_000);
