@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Claim, Envelope } from "../schema.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
 import type { KeyChange } from "./events.ts";
-import type { EmitEffect } from "./effects.ts";
+import type { EmitEffect, TxnEffect } from "./effects.ts";
 import {
   handle,
   onLeaseExpired,
@@ -329,7 +329,8 @@ function claimAndRun(retries = 0): { v: MutableView; fence: number } {
   return { v, fence };
 }
 
-Deno.test("onWorkerExit: the result is written under the fence and the claim deleted", () => {
+/** {@linkcode claimAndRun}, then the worker exits 0 at 10: its finish transaction. */
+function runAndExit(): { v: MutableView; fence: number; fin: TxnEffect } {
   const { v, fence } = claimAndRun();
   applyEvent(v, keys, {
     type: "worker_exit",
@@ -342,6 +343,11 @@ Deno.test("onWorkerExit: the result is written under the fence and the claim del
     lost: false,
   });
   const [fin] = txns(onWorkerExit(v, keys, T1, 10));
+  return { v, fence, fin };
+}
+
+Deno.test("onWorkerExit: the result is written under the fence and the claim deleted", () => {
+  const { fence, fin } = runAndExit();
   assert.equal(fin.reason, "finish");
   assert.deepEqual(fin.compare[0], {
     key: keys.claim(T1),
@@ -356,18 +362,7 @@ Deno.test("onWorkerExit: the result is written under the fence and the claim del
 });
 
 Deno.test("a finish whose answer was lost and whose retry found it applied ends the worker and emits task.completed once", () => {
-  const { v, fence } = claimAndRun();
-  applyEvent(v, keys, {
-    type: "worker_exit",
-    at: 10,
-    task_id: T1,
-    fence,
-    code: 0,
-    signal: null,
-    error: null,
-    lost: false,
-  });
-  const [fin] = txns(onWorkerExit(v, keys, T1, 10));
+  const { v, fin } = runAndExit();
   applyEffects(v, [fin], 10);
   const at = nextRev();
   // What the retry's failed compare reads back: the envelope as the finish

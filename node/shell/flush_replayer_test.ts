@@ -10,6 +10,26 @@ import { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { PendingFlush } from "./pending_flush.ts";
 
+/** node-a's replayer over `flush` and `client`; what it tells the core goes to `pushed`. */
+function replayerOf(
+  flush: PendingFlush,
+  client: ReturnType<typeof connectEtcd>,
+  log: Logger,
+  pushed: NodeEvent[],
+): FlushReplayer {
+  return new FlushReplayer({
+    flush,
+    client,
+    keys,
+    config: cluster("node-a", ["node-a"]).config,
+    log,
+    health: new EtcdHealth(log, new Metrics(), 1000, () => {}),
+    push: (ev) => pushed.push(ev),
+    execute: () => {},
+    stopping: () => false,
+  });
+}
+
 Deno.test("flush replayer: a settled entry that cannot be removed from the file (a full disk) is still resolved for the core", async () => {
   await using etcd = await startEtcd();
   const client = connectEtcd([etcd.endpoint]);
@@ -38,17 +58,7 @@ Deno.test("flush replayer: a settled entry that cannot be removed from the file 
     });
     await Deno.mkdir(`${path}.tmp`); // every rewrite of the file fails
     const pushed: NodeEvent[] = [];
-    const replayer = new FlushReplayer({
-      flush,
-      client,
-      keys,
-      config: cluster("node-a", ["node-a"]).config,
-      log,
-      health: new EtcdHealth(log, new Metrics(), 1000, () => {}),
-      push: (ev) => pushed.push(ev),
-      execute: () => {},
-      stopping: () => false,
-    });
+    const replayer = replayerOf(flush, client, log, pushed);
     await replayer.replay();
     assert.deepEqual(pushed.map((e) => e.type), ["flush_resolved"]);
   } finally {
@@ -93,17 +103,7 @@ Deno.test("flush replayer: an entry etcd refuses (its write too large) does not 
       });
     }
     const pushed: NodeEvent[] = [];
-    const replayer = new FlushReplayer({
-      flush,
-      client,
-      keys,
-      config: cluster("node-a", ["node-a"]).config,
-      log,
-      health: new EtcdHealth(log, new Metrics(), 1000, () => {}),
-      push: (ev) => pushed.push(ev),
-      execute: () => {},
-      stopping: () => false,
-    });
+    const replayer = replayerOf(flush, client, log, pushed);
     await replayer.replay();
     const done = JSON.parse(
       (await client.get(keys.task("s1.ok")).exec()).kvs[0].value.toString(),
