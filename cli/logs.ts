@@ -16,6 +16,7 @@ import {
   type Io,
 } from "./context.ts";
 import { formatDuration } from "./format.ts";
+import { fetchError } from "../node/fetch_error.ts";
 
 /** A node's sweep may scan many files: give it time. */
 export const SWEEP_TIMEOUT_MS = 60_000;
@@ -105,7 +106,7 @@ export async function sweepNode(
       ...base,
       ok: false,
       report: null,
-      error: `cannot reach ${node.addr}: ${(e as Error).message}`,
+      error: `cannot reach ${node.addr}: ${fetchError(e)}`,
     };
   }
 }

@@ -6,6 +6,7 @@
 import { type Ctx, readTls } from "./context.ts";
 import { CliError, EXIT } from "./errors.ts";
 import { adminHeaders } from "./admin_secret.ts";
+import { fetchError } from "../node/fetch_error.ts";
 
 /** How long an identity request to a node may take. @default 20000 */
 const CALL_TIMEOUT_MS = 20_000;
@@ -77,7 +78,7 @@ export async function postNode(
     f.close();
     throw new CliError(
       `cannot reach the node at ${addr}: ${
-        (e as Error).message.split("\n")[0]
+        fetchError(e)
       } (start one, or pass --node host:port)`,
     );
   }

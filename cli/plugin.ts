@@ -34,6 +34,7 @@ import { adminHeaders } from "./admin_secret.ts";
 import type { Store } from "./store.ts";
 import { table } from "./format.ts";
 import { runPluginQueue } from "./plugin_queue.ts";
+import { fetchError } from "../node/fetch_error.ts";
 
 /** `/boi/plugins/{node_id}/{name}` as the node writes it (one schema: node/plugins/plugin_record.ts). */
 export const PluginRecordSchema = PluginRecord;
@@ -155,7 +156,7 @@ export async function runPluginRestart(
     });
   } catch (e) {
     throw new CliError(
-      `cannot reach node ${node_id} at ${addr}: ${(e as Error).message}`,
+      `cannot reach node ${node_id} at ${addr}: ${fetchError(e)}`,
     );
   }
   const text = await res.text();

@@ -9,6 +9,7 @@ import type { QueueStats } from "../node/hooks/mod.ts";
 import { type CommonOptions, Ctx, EXIT, type Io } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { table } from "./format.ts";
+import { fetchError } from "../node/fetch_error.ts";
 
 /** One row of `plugin queue --json`. */
 export interface QueueRow {
@@ -95,7 +96,7 @@ export async function runPluginQueue(
         dropped: s.dropped,
       });
     } catch (e) {
-      row.error = `cannot reach ${node.addr}: ${(e as Error).message}`;
+      row.error = `cannot reach ${node.addr}: ${fetchError(e)}`;
     }
     return row;
   }));

@@ -9,6 +9,7 @@ import type {
   TailResult,
   TailTarget,
 } from "./tail_loop.ts";
+import { fetchError } from "../node/fetch_error.ts";
 
 const CONNECT_MS = 5000;
 
@@ -45,7 +46,7 @@ export async function stream(
       res = await deps.fetch(url, { signal: ac.signal });
     } catch (e) {
       throw new Dropped(
-        `cannot reach node ${t.node_id} at ${t.addr}: ${(e as Error).message}`,
+        `cannot reach node ${t.node_id} at ${t.addr}: ${fetchError(e)}`,
       );
     } finally {
       clearTimeout(connect);

@@ -16,6 +16,7 @@ import { VERSION } from "./version.ts";
 import { boot } from "./identity/boot.ts";
 import { serveHttps } from "./identity/https_server.ts";
 import { nodeFetch } from "./identity/node_fetch.ts";
+import { advertisedNames } from "./identity/cert_names.ts";
 import { IdentityService } from "./identity/service.ts";
 import { emit } from "./core/hook_events.ts";
 import { mintToken } from "./identity/mint.ts";
@@ -100,6 +101,7 @@ async function main(): Promise<number> {
     log,
     joinHost: config.join_host,
     joinPort: config.join_port,
+    httpNames: advertisedNames(config.http_host, config.http_hosts),
     emitMintDenied: (payload) => {
       log.info("event", { event: "cluster.mint_denied", ...payload });
       node?.hooks?.emit(emit("cluster.mint_denied", payload));

@@ -7,6 +7,15 @@ import type { EtcdTls } from "../etcd_client.ts";
 import type { NodeConfig } from "../shell/config.ts";
 import type { Logger } from "../shell/log.ts";
 import { joinCluster, loadIdentity, type NodeIdentity } from "./join_client.ts";
+import { issueCert, loadCa, signedBy } from "./ca.ts";
+import {
+  advertisedNames,
+  certNamesOf,
+  missingNames,
+  nodeCertNames,
+} from "./cert_names.ts";
+import { identityPaths, writePublic } from "./files.ts";
+import { EC_ALG, x509 } from "./x509.ts";
 
 /** The node's security settings, resolved. */
 export interface Boot {
@@ -38,6 +47,11 @@ export async function boot(config: NodeConfig, log: Logger): Promise<Boot> {
       nodeId: config.node_id,
       caps: config.static_caps,
       dataDir: config.data_dir,
+      names: nodeCertNames(
+        config.node_id,
+        config.http_host,
+        config.http_hosts,
+      ),
     });
     log.info("joined the cluster", { bootstrap_url: config.bootstrap_url });
   }
@@ -76,8 +90,55 @@ export async function boot(config: NodeConfig, log: Logger): Promise<Boot> {
       `secure mode needs a node certificate in ${config.data_dir}/identity: join with BOI_JOIN_TOKEN and BOI_BOOTSTRAP_URL (or run cluster init --secure on this node first)`,
     );
   }
+  if (identity !== null) identity = await coverAddr(config, identity, log);
   const https = etcdTls === null || identity === null
     ? null
     : { cert: identity.cert_pem, key: identity.key_pem, ca: identity.ca_pem };
   return { endpoints, etcdTls, https, identity };
+}
+
+/**
+ * A stored certificate that does not name the host callers reach this node
+ * by (`BOI_HTTP_ADDR` or `BOI_HTTP_HOSTS` changed since it was issued) makes
+ * the CLI and other nodes refuse its HTTPS. The admin node holds the CA key
+ * and issues itself a new one; any other node says so at start.
+ */
+async function coverAddr(
+  config: NodeConfig,
+  identity: NodeIdentity,
+  log: Logger,
+): Promise<NodeIdentity> {
+  const have = certNamesOf(identity.cert_pem);
+  const missing = missingNames(
+    have,
+    advertisedNames(config.http_host, config.http_hosts),
+  );
+  if (missing.length === 0) return identity;
+  const ca = await loadCa(config.data_dir);
+  if (ca === null || !(await signedBy(identity.cert_pem, ca.cert_pem))) {
+    log.warn(
+      "the node certificate does not name the host it is reached by: the CLI and other nodes will refuse its HTTPS; join again with a new token after removing <data_dir>/identity",
+      { missing, certificate: identityPaths(config.data_dir).cert },
+    );
+    return identity;
+  }
+  const old = new x509.X509Certificate(identity.cert_pem);
+  const want = nodeCertNames(
+    config.node_id,
+    config.http_host,
+    config.http_hosts,
+  );
+  const cert_pem = await issueCert(ca, {
+    cn: config.node_id,
+    dns: [...new Set([...have.dns, ...want.dns])],
+    ips: [...new Set([...have.ips, ...want.ips])],
+    publicKey: await old.publicKey.export(EC_ALG, ["verify"]),
+    server: true,
+    client: true,
+  });
+  await writePublic(identityPaths(config.data_dir).cert, cert_pem);
+  log.info("node certificate reissued with the host it is reached by", {
+    added: missing,
+  });
+  return { ...identity, cert_pem };
 }

@@ -2,6 +2,7 @@
 import type { Etcd3 } from "etcd3";
 import type { Keys } from "../keys.ts";
 import type { Logger } from "../shell/log.ts";
+import type { CertNames } from "./cert_names.ts";
 
 /** The node's handles, as the admin paths (init, mint, grant, join) use them. */
 export interface IdentityDeps {
@@ -15,6 +16,12 @@ export interface IdentityDeps {
   /** `BOI_JOIN_ADDR`, split. @default 127.0.0.1:7400 */
   joinHost: string;
   joinPort: number;
+  /**
+   * The names callers reach this node's HTTPS by (cert_names.ts), which its
+   * own certificate carries when `cluster init --secure` issues it.
+   * @default none: localhost, 127.0.0.1, the node id and host name only
+   */
+  httpNames?: CertNames;
   /**
    * Emits a SPEC §8 event (`cluster.mint_denied`) the way the node does: a
    * log line and the hooks plugin. @default a log line only

@@ -16,6 +16,7 @@ import {
 } from "./files.ts";
 import { readKey } from "./kv.ts";
 import { hostNames, type IdentityDeps } from "./deps.ts";
+import { mergeNames } from "./cert_names.ts";
 
 /** What `POST /internal/cluster/init` answers. */
 export interface InitResult {
@@ -132,10 +133,14 @@ async function issueSecureFiles(
     server: false,
     client: true,
   });
+  const names = mergeNames(
+    { dns: hostNames([d.nodeId]), ips: ["127.0.0.1"] },
+    d.httpNames ?? { dns: [], ips: [] },
+  );
   const self = await issueKeyAndCert(ca, {
     cn: d.nodeId,
-    dns: hostNames([d.nodeId]),
-    ips: ["127.0.0.1"],
+    dns: names.dns,
+    ips: names.ips,
     server: true,
     client: true,
   });

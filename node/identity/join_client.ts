@@ -8,6 +8,8 @@
  */
 import https from "node:https";
 import { signedBy } from "./ca.ts";
+import { fetchError } from "../fetch_error.ts";
+import { type CertNames, sanExtension } from "./cert_names.ts";
 import {
   identityPaths,
   readIfExists,
@@ -68,6 +70,8 @@ export async function joinCluster(opts: {
   nodeId: string;
   caps: Record<string, string>;
   dataDir: string;
+  /** What the certificate should name besides the node id (cert_names.ts). */
+  names: CertNames;
 }): Promise<NodeIdentity> {
   const claims = peekClaims(opts.token);
   if (typeof claims === "string") throw new Error(`BOI_JOIN_TOKEN: ${claims}`);
@@ -94,6 +98,7 @@ export async function joinCluster(opts: {
     name: `CN=${opts.nodeId}`,
     keys,
     signingAlgorithm: SIGN_ALG,
+    extensions: [sanExtension(opts.names)],
   });
   const client = Deno.createHttpClient({ caCerts: [caPem] });
   let res: Response;
@@ -112,7 +117,7 @@ export async function joinCluster(opts: {
     });
   } catch (e) {
     client.close();
-    throw new Error(`join at ${base.origin} failed: ${oneLine(e)}`);
+    throw new Error(`join at ${base.origin} failed: ${fetchError(e)}`);
   }
   const text = await res.text();
   client.close();

@@ -6,6 +6,7 @@
  */
 import { issueKeyAndCert, loadCa } from "./ca.ts";
 import { hostNames, type IdentityDeps } from "./deps.ts";
+import { advertisedNames, mergeNames } from "./cert_names.ts";
 import { IdentityError } from "./errors.ts";
 import { admit } from "./join_service.ts";
 import { serveHttps } from "./https_server.ts";
@@ -29,10 +30,15 @@ export async function startJoinServer(
 ): Promise<JoinServer | null> {
   const ca = await loadCa(d.dataDir);
   if (ca === null) return null;
+  // Joiners on other machines dial BOI_JOIN_ADDR's host: named too.
+  const names = mergeNames(
+    { dns: hostNames([d.nodeId]), ips: ["127.0.0.1"] },
+    advertisedNames(d.joinHost, []),
+  );
   const tls = await issueKeyAndCert(ca, {
     cn: `${d.nodeId}-join`,
-    dns: hostNames([d.nodeId]),
-    ips: ["127.0.0.1"],
+    dns: names.dns,
+    ips: names.ips,
     server: true,
     client: false,
   });

@@ -19,6 +19,7 @@ import {
   JoinTokenRecord,
 } from "./records.ts";
 import { verifyToken } from "./token.ts";
+import { type CertNames, mergeNames, requestedNames } from "./cert_names.ts";
 import { EC_ALG, sha256Hex, x509 } from "./x509.ts";
 
 const refuse = (msg: string) =>
@@ -72,6 +73,7 @@ export async function admit(
     }
   }
   let publicKey: CryptoKey;
+  let asked: CertNames;
   try {
     const csr = new x509.Pkcs10CertificateRequest(req.csr);
     if (!(await csr.verify())) throw new Error("its signature does not verify");
@@ -82,6 +84,9 @@ export async function admit(
       );
     }
     publicKey = await csr.publicKey.export(EC_ALG, ["verify"]);
+    const names = requestedNames(csr);
+    if (typeof names === "string") throw new Error(names);
+    asked = names;
   } catch (e) {
     throw refuse(`bad csr: ${(e as Error).message.split("\n")[0]}`);
   }
@@ -103,10 +108,14 @@ export async function admit(
   if ((await readKey(d.client, adminKey, AdminGrant)) !== null) {
     throw refuse(adminIdRefusal(req.node_id));
   }
+  const names = mergeNames(
+    { dns: [req.node_id, "localhost"], ips: ["127.0.0.1"] },
+    asked,
+  );
   const node_cert = await issueCert(ca, {
     cn: req.node_id,
-    dns: [...new Set([req.node_id, "localhost"])],
-    ips: ["127.0.0.1"],
+    dns: names.dns,
+    ips: names.ips,
     publicKey,
     server: true,
     client: true,

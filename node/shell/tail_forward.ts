@@ -5,6 +5,7 @@
  */
 import { HOP_HEADER, type TailEnv, text } from "./tail.ts";
 import type { TailRequest } from "./tail_request.ts";
+import { fetchError } from "../fetch_error.ts";
 
 /** How long the forward may take to connect. */
 const FORWARD_CONNECT_MS = 5000;
@@ -41,7 +42,7 @@ export async function forward(
         locked
           ? `node ${owner} at ${addr} is not in this node's permission lock (list it in BOI_PEERS)`
           : `cannot reach node ${owner} at ${addr}`
-      }: ${(e as Error).message}`,
+      }: ${fetchError(e)}`,
       headers,
     );
   } finally {

@@ -2,13 +2,14 @@
  * Issue 13 test 4: every refused join leaves no trace in etcd (key set and
  * revision compared): tampered, expired, reused (also two concurrent joins
  * with one token: exactly one wins), another cluster's token, a join asking
- * for cluster_admin, the id of a granted admin that is down (its grant would
+ * for cluster_admin, a CSR asking for a wildcard name, the id of a granted admin that is down (its grant would
  * make the joiner admin), and a server that fails the token's fingerprint.
  */
 import assert from "node:assert/strict";
 import { notYet, startEtcd, startNode, waitFor } from "../harness/mod.ts";
 import { createCa, issueKeyAndCert } from "../../node/identity/ca.ts";
 import { signToken } from "../../node/identity/token.ts";
+import { generateKeyPair, SIGN_ALG, x509 } from "../../node/identity/x509.ts";
 import {
   adminNode,
   init,
@@ -41,7 +42,7 @@ Deno.test("refused joins leave no trace in etcd: tampered, expired, reused, fore
     const before = await settled(etcd);
     const r = await attempt();
     assert.equal(r.code, 1, `${what}: ${r.text}`);
-    assert.match(r.text, why, what);
+    assert.match(r.text, why, `${what}: ${r.text}`);
     assert.deepEqual(await snapshot(etcd), before, `${what} left a trace`);
   };
 
@@ -119,6 +120,32 @@ Deno.test("refused joins leave no trace in etcd: tampered, expired, reused, fore
         csr: CSR_STUB,
       }),
     /caps must not contain cluster_admin/,
+  );
+
+  // A CSR asking for a name the admin does not sign (a wildcard would cover
+  // every host of the domain): refused before the token is consumed.
+  const keys = await generateKeyPair();
+  const wild = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: "CN=j-wild",
+    keys,
+    signingAlgorithm: SIGN_ALG,
+    extensions: [
+      new x509.SubjectAlternativeNameExtension([{
+        type: "dns",
+        value: "*.example.com",
+      }]),
+    ],
+  });
+  await refusedCleanly(
+    "a wildcard name in the CSR",
+    () =>
+      postJoin({
+        token: good,
+        node_id: "j-wild",
+        caps: {},
+        csr: wild.toString("pem"),
+      }),
+    /join refused: bad csr: it asks for the DNS name \\"\*\.example\.com\\": a host name like \\"build-1\.example\.com\\" is expected \(no wildcards\)/,
   );
 
   // The id of an admin that is down: its grant outlives it, so a join under

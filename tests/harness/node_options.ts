@@ -26,6 +26,12 @@ export interface NodeOptions {
    * Pass 0 to let the node choose.
    */
   httpPort?: number;
+  /**
+   * Host of `BOI_HTTP_ADDR`: another loopback address stands for another
+   * machine's (a certificate must name it).
+   * @default "127.0.0.1"
+   */
+  httpHost?: string;
   /** `BOI_DATA_DIR`; a temp dir under /tmp (removed on dispose) when absent. */
   dataDir?: string;
   /**

@@ -289,7 +289,9 @@ export async function startNode(
   const pickPort = opts.httpPort === undefined;
   const logFile = await artifactPath("nodes", opts.nodeId);
   for (let attempt = 1;; attempt++) {
-    const httpAddr = `127.0.0.1:${pickPort ? freePort() : opts.httpPort}`;
+    const httpAddr = `${opts.httpHost ?? "127.0.0.1"}:${
+      pickPort ? freePort() : opts.httpPort
+    }`;
     const env = nodeEnv(etcd.endpoint, opts, httpAddr, dataDir);
     if (opts.region !== undefined) env.BOI_REGION = opts.region;
     const node = new NodeProc(
