@@ -11,8 +11,10 @@ import { issueCert, loadCa, signedBy } from "./ca.ts";
 import {
   advertisedNames,
   certNamesOf,
+  joinRequestNames,
   missingNames,
   nodeCertNames,
+  unnamedHosts,
 } from "./cert_names.ts";
 import { identityPaths, writePublic } from "./files.ts";
 import { EC_ALG, x509 } from "./x509.ts";
@@ -47,11 +49,7 @@ export async function boot(config: NodeConfig, log: Logger): Promise<Boot> {
       nodeId: config.node_id,
       caps: config.static_caps,
       dataDir: config.data_dir,
-      names: nodeCertNames(
-        config.node_id,
-        config.http_host,
-        config.http_hosts,
-      ),
+      names: joinRequestNames(config.http_host, config.http_hosts),
     });
     log.info("joined the cluster", { bootstrap_url: config.bootstrap_url });
   }
@@ -108,6 +106,13 @@ async function coverAddr(
   identity: NodeIdentity,
   log: Logger,
 ): Promise<NodeIdentity> {
+  const unnamed = unnamedHosts(config.http_host, config.http_hosts);
+  if (unnamed.length > 0) {
+    log.warn(
+      "BOI_HTTP_ADDR or BOI_HTTP_HOSTS names a host no certificate can carry (a DNS name or an IP address is expected): HTTPS callers that use it will refuse this node",
+      { hosts: unnamed },
+    );
+  }
   const have = certNamesOf(identity.cert_pem);
   const missing = missingNames(
     have,
@@ -115,14 +120,18 @@ async function coverAddr(
   );
   if (missing.length === 0) return identity;
   const ca = await loadCa(config.data_dir);
-  if (ca === null || !(await signedBy(identity.cert_pem, ca.cert_pem))) {
+  const old = new x509.X509Certificate(identity.cert_pem);
+  const cn = old.subjectName.getField("CN")[0];
+  if (
+    ca === null || cn !== config.node_id ||
+    !(await signedBy(identity.cert_pem, ca.cert_pem))
+  ) {
     log.warn(
       "the node certificate does not name the host it is reached by: the CLI and other nodes will refuse its HTTPS; join again with a new token after removing <data_dir>/identity",
       { missing, certificate: identityPaths(config.data_dir).cert },
     );
     return identity;
   }
-  const old = new x509.X509Certificate(identity.cert_pem);
   const want = nodeCertNames(
     config.node_id,
     config.http_host,

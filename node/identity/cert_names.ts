@@ -20,8 +20,11 @@ export interface CertNames {
   ips: string[];
 }
 
-/** At most this many names a joiner may ask for. @default 16 */
-export const MAX_REQUESTED_NAMES = 16;
+/**
+ * At most this many names a joiner may ask for (its host name, the host of
+ * `BOI_HTTP_ADDR` and each of `BOI_HTTP_HOSTS`). @default 32
+ */
+export const MAX_REQUESTED_NAMES = 32;
 
 const IPV4 =
   /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -56,6 +59,23 @@ export function nodeCertNames(
 }
 
 /**
+ * What a joining node's CSR asks for: {@linkcode advertisedNames} and its
+ * host name when that is a DNS name. Not its node id, `localhost` or
+ * `127.0.0.1`: the admin node adds those itself, and a node id may hold `_`,
+ * which no DNS name does.
+ */
+export function joinRequestNames(
+  httpHost: string,
+  httpHosts: readonly string[],
+): CertNames {
+  const own = hostNames().filter((n) => n !== "localhost" && DNS_NAME.test(n));
+  return mergeNames(
+    { dns: own.map((n) => n.toLowerCase()), ips: [] },
+    advertisedNames(httpHost, httpHosts),
+  );
+}
+
+/**
  * The names callers reach this node by, which its certificate must carry:
  * the host of `BOI_HTTP_ADDR` (unless it binds every address) and
  * `BOI_HTTP_HOSTS` (`*` names nothing).
@@ -64,16 +84,34 @@ export function advertisedNames(
   httpHost: string,
   httpHosts: readonly string[],
 ): CertNames {
+  return classify(httpHost, httpHosts).names;
+}
+
+/** Hosts of `BOI_HTTP_ADDR` and `BOI_HTTP_HOSTS` no certificate can name (`my_host`, `fe80::1%eth0`): worth a warning. */
+export function unnamedHosts(
+  httpHost: string,
+  httpHosts: readonly string[],
+): string[] {
+  return classify(httpHost, httpHosts).unnamed;
+}
+
+function classify(
+  httpHost: string,
+  httpHosts: readonly string[],
+): { names: CertNames; unnamed: string[] } {
   const out: CertNames = { dns: [], ips: [] };
+  const unnamed: string[] = [];
   for (const raw of [httpHost, ...httpHosts]) {
     const h = raw.replace(/^\[(.*)\]$/, "$1").toLowerCase();
     const v6 = ipv6(h);
     if (h === "*" || UNSPECIFIED.has(v6 ?? h)) continue;
     if (IPV4.test(h)) out.ips.push(h);
-    else if (v6 !== null) out.ips.push(v6);
-    else if (DNS_NAME.test(h)) out.dns.push(h);
+    else if (v6 !== null && !h.includes("%")) out.ips.push(v6);
+    // All-numeric labels are IPv4 forms to a URL (`1.2.3` is 1.2.0.3).
+    else if (DNS_NAME.test(h) && !/^[0-9.]+$/.test(h)) out.dns.push(h);
+    else unnamed.push(raw);
   }
-  return mergeNames(out, { dns: [], ips: [] });
+  return { names: mergeNames(out, { dns: [], ips: [] }), unnamed };
 }
 
 /** The subjectAltName extension a CSR asks for these names with. */

@@ -3,10 +3,12 @@ import {
   advertisedNames,
   type CertNames,
   certNamesOf,
+  joinRequestNames,
   MAX_REQUESTED_NAMES,
   missingNames,
   requestedNames,
   sanExtension,
+  unnamedHosts,
 } from "./cert_names.ts";
 import { createCa, issueKeyAndCert } from "./ca.ts";
 import { generateKeyPair, SIGN_ALG, x509 } from "./x509.ts";
@@ -70,7 +72,7 @@ Deno.test("requestedNames: a CSR's DNS and IP names, or a one-line reason naming
         type: "dns" as const,
         value: `n${i}.example.com`,
       })),
-      /asks for 17 names; at most 16/,
+      /asks for 33 names; at most 32/,
     ],
   ];
   for (const [items, want] of refusals) {
@@ -99,4 +101,32 @@ Deno.test("certNamesOf and missingNames: what a stored certificate lacks of the 
     missingNames(have, advertisedNames("10.0.0.5", ["n1", "b.example"])),
     ["b.example", "10.0.0.5"],
   );
+});
+
+Deno.test("joinRequestNames: what a joiner asks for passes the admin's check, whatever its node id (review of 749f081: build_1 could not join)", async () => {
+  const names = joinRequestNames("10.0.0.7", [
+    ...Array.from({ length: 30 }, (_, i) => `h${i}.example.com`),
+    "*",
+  ]);
+  assert.ok(names.ips.includes("10.0.0.7"));
+  assert.ok(!names.dns.includes("localhost"), "the admin adds localhost");
+  for (const n of names.dns) assert.doesNotMatch(n, /_/);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: "CN=build_1",
+    keys: await generateKeyPair(),
+    signingAlgorithm: SIGN_ALG,
+    extensions: [sanExtension(names)],
+  });
+  const got = requestedNames(
+    new x509.Pkcs10CertificateRequest(csr.toString("pem")),
+  );
+  assert.notEqual(typeof got, "string", String(got));
+});
+
+Deno.test("unnamedHosts: advertised hosts no certificate can carry, for a warning", () => {
+  assert.deepEqual(
+    unnamedHosts("my_host", ["fe80::1%eth0", "1.2.3", "ok.example", "*"]),
+    ["my_host", "fe80::1%eth0", "1.2.3"],
+  );
+  assert.deepEqual(unnamedHosts("0.0.0.0", ["b.example"]), []);
 });
