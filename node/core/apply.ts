@@ -16,6 +16,7 @@ import {
 } from "./provision_apply.ts";
 import { retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
 import { noteOrphanRefused, noteOrphans } from "./retire_orphans.ts";
+import { noteUnsure, settleUnsure } from "./unsure.ts";
 
 /** Default of `CoreConfig.sweep_every_ms`. */
 export const SWEEP_EVERY_MS = 1000;
@@ -27,6 +28,7 @@ export function applyEvent(
   ev: NodeEvent,
 ): string[] {
   const warnings: string[] = [];
+  if (view.landed.length > 0) view.landed = [];
   switch (ev.type) {
     case "changes": {
       // One parse per change: the task ids and claims are gathered as the
@@ -58,6 +60,7 @@ export function applyEvent(
           if (rev <= view.watch_revision) view.tombstones.delete(k);
         }
       }
+      settleUnsure(view, taskIds);
       notePending(view, ev.at, taskIds);
       break;
     }
@@ -95,6 +98,7 @@ export function applyEvent(
       for (const id of view.attempted.keys()) {
         if (!view.tasks.has(id)) view.attempted.delete(id);
       }
+      settleUnsure(view, [...view.unsure.keys()]);
       notePending(view, ev.at);
       break;
     }
@@ -138,6 +142,7 @@ export function applyEvent(
       break;
     case "txn_done":
       view.inflight.delete(ev.effect.task_id);
+      view.unsure.delete(ev.effect.task_id);
       if (txnCommitted(ev)) {
         // A committed result retires its worker; anything left would look unfenced.
         if (ev.effect.reason === "finish") {
@@ -160,6 +165,9 @@ export function applyEvent(
             ev.revision,
           );
         }
+      } else if (ev.error !== null) {
+        noteUnsure(view, keys, ev.effect);
+        notePending(view, ev.at, [ev.effect.task_id]);
       }
       break;
     case "worker_prepared": {

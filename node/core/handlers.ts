@@ -293,8 +293,20 @@ export function onHooksBackpressure(
   );
 }
 
-/** Routes an already-applied event to its handler. */
+/**
+ * Routes an already-applied event to its handler. Writes of ours the event
+ * showed landed (unsure.ts) owe their events first, before any follow-up.
+ */
 export function handle(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
+  const out = route(view, keys, ev);
+  if (view.landed.length === 0) return out;
+  return [
+    ...view.landed.flatMap((l) => committedEvents(keys, l.effect, l.revision)),
+    ...out,
+  ];
+}
+
+function route(view: NodeView, keys: Keys, ev: NodeEvent): Effect[] {
   switch (ev.type) {
     case "changes":
       return [

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import type { Claim, Envelope } from "../schema.ts";
 import { applyEffects, applyEvent } from "./apply.ts";
 import type { KeyChange } from "./events.ts";
-import type { EmitEffect, TxnEffect } from "./effects.ts";
+import type { EmitEffect } from "./effects.ts";
 import {
-  handle,
   onLeaseExpired,
   onMembershipChange,
   onTaskQueued,
@@ -13,9 +12,9 @@ import {
 } from "./handlers.ts";
 import { hrwRank } from "./hrw.ts";
 import type { MutableView } from "./view.ts";
-import { RUNNING_WRITE_AFTER_MS } from "./worker_decide.ts";
 import { SWEEP_EVERY_MS } from "./apply.ts";
 import {
+  claimAndRun,
   cluster,
   del,
   envelope,
@@ -25,6 +24,7 @@ import {
   nextRev,
   NODES,
   put,
+  runAndExit,
   step,
   T1,
   txns,
@@ -249,102 +249,6 @@ Deno.test("BLOCKED: unblocked when all deps are DONE, CANCELLED when one FAILED"
   assert.equal(next.state, "CANCELLED");
   assert.equal(next.last_error, "dependency s1.d FAILED");
 });
-
-/** Drives node-a through claim → spawn → started → exit; returns the view and the fence. */
-function claimAndRun(retries = 0): { v: MutableView; fence: number } {
-  const v = cluster("node-a", NODES);
-  const [claim] = txns(
-    feed(v, 0, put(keys.task(T1), envelope("t1", { retries_left: retries }))),
-  );
-  const fence = nextRev();
-  const ev = {
-    type: "txn_done" as const,
-    at: 1,
-    effect: claim,
-    ok: true,
-    revision: fence,
-    error: null,
-  };
-  applyEvent(v, keys, ev);
-  const [claimed, ...prepare] = handle(v, keys, ev);
-  assert.deepEqual(claimed, {
-    kind: "emit",
-    event: "task.claimed",
-    payload: {
-      task_id: T1,
-      spec_id: "s1",
-      node_id: "node-a",
-      attempt: 1,
-      fence,
-    },
-  });
-  assert.deepEqual(prepare.map((e) => e.kind), ["prepare"]);
-  assert.equal(prepare[0].kind === "prepare" && prepare[0].fence, fence);
-  applyEffects(v, prepare, 1);
-  const spawn = step(v, {
-    type: "worker_prepared",
-    at: 1,
-    task_id: T1,
-    fence,
-    workdir: "/w",
-    env: {},
-  });
-  assert.deepEqual(spawn.map((e) => e.kind), ["spawn"]);
-  const started = {
-    type: "worker_started" as const,
-    at: 2,
-    task_id: T1,
-    fence,
-    pid: 42,
-  };
-  applyEvent(v, keys, started);
-  // RUNNING waits RUNNING_WRITE_AFTER_MS: a task that ends sooner folds it into its finish.
-  assert.deepEqual(txns(handle(v, keys, started)), []);
-  assert.deepEqual(txns(step(v, { type: "tick", at: 51 })), []);
-  const tick = { type: "tick" as const, at: 2 + RUNNING_WRITE_AFTER_MS };
-  applyEvent(v, keys, tick);
-  const running = txns(handle(v, keys, tick));
-  assert.equal(running.length, 1);
-  assert.equal(running[0].reason, "running");
-  const runningEnv = JSON.parse(
-    (running[0].success[0] as { value: string }).value,
-  );
-  assert.equal(runningEnv.state, "RUNNING");
-  assert.equal(runningEnv.started_at, 2);
-  assert.equal(runningEnv.fence, fence);
-  assert.deepEqual(running[0].compare[0], {
-    key: keys.claim(T1),
-    target: "create",
-    equals: fence,
-  });
-  applyEffects(v, running, 2);
-  applyEvent(v, keys, {
-    type: "txn_done",
-    at: 3,
-    effect: running[0],
-    ok: true,
-    revision: nextRev(),
-    error: null,
-  });
-  return { v, fence };
-}
-
-/** {@linkcode claimAndRun}, then the worker exits 0 at 10: its finish transaction. */
-function runAndExit(): { v: MutableView; fence: number; fin: TxnEffect } {
-  const { v, fence } = claimAndRun();
-  applyEvent(v, keys, {
-    type: "worker_exit",
-    at: 10,
-    task_id: T1,
-    fence,
-    code: 0,
-    signal: null,
-    error: null,
-    lost: false,
-  });
-  const [fin] = txns(onWorkerExit(v, keys, T1, 10));
-  return { v, fence, fin };
-}
 
 Deno.test("onWorkerExit: the result is written under the fence and the claim deleted", () => {
   const { fence, fin } = runAndExit();

@@ -13,6 +13,7 @@ import type {
 } from "../schema.ts";
 import type { TxnReason } from "./effects.ts";
 import type { RouteAdvice } from "./routing.ts";
+import type { Landed, Unsure } from "./unsure.ts";
 import {
   emptyProvisionView,
   type MutableProvisionView,
@@ -243,6 +244,10 @@ export interface NodeView {
    * on every pass, so it is not sent again until the envelope changes.
    */
   readonly orphans_refused: ReadonlyMap<string, number>;
+  /** Our writes answered with an error, not a verdict: did they land? (unsure.ts) */
+  readonly unsure: ReadonlyMap<string, Unsure>;
+  /** Those the event just applied showed landed: their events are owed (set by the reducer). */
+  readonly landed: readonly Landed[];
 }
 
 /** The mutable form the event loop owns. */
@@ -286,6 +291,8 @@ export interface MutableView extends NodeView {
   dispatching: Set<string>;
   orphans_seen: Map<string, number>;
   orphans_refused: Map<string, number>;
+  unsure: Map<string, Unsure>;
+  landed: Landed[];
 }
 
 export function emptyView(config: CoreConfig): MutableView {
@@ -329,5 +336,7 @@ export function emptyView(config: CoreConfig): MutableView {
     dispatching: new Set(),
     orphans_seen: new Map(),
     orphans_refused: new Map(),
+    unsure: new Map(),
+    landed: [],
   };
 }

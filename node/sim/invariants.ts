@@ -39,6 +39,8 @@ export class Checker {
   readonly terminal = new Map<string, number>();
   /** task@fence → the node whose finish (or replay) of that attempt committed. */
   readonly #finished = new Map<string, string>();
+  /** task@fence → the node that announced its task.completed. */
+  readonly #completed = new Map<string, string>();
   /** The last committed state and ran_on of each envelope key. */
   readonly #last = new Map<string, Pick<Envelope, "state" | "ran_on">>();
   /** Tasks whose envelope was deleted (retired) after a terminal state. */
@@ -101,6 +103,20 @@ export class Checker {
 
   /** A result reported superseded must really not be in etcd (finding 3: it was, after a retry). */
   onEmit(n: SimNode, event: string, payload: Record<string, unknown>): void {
+    if (event === "task.completed") {
+      // One commit, one event: a lost answer recognised by the read-back,
+      // the watch (unsure.ts) or the flush replay must not announce it twice.
+      const key = `${payload.task_id}@${payload.fence}`;
+      if (this.#completed.has(key)) {
+        this.w.fail(
+          `${n.id} emitted task.completed for ${key} again (first by ${
+            this.#completed.get(key)
+          })`,
+        );
+      }
+      this.#completed.set(key, n.id);
+      return;
+    }
     if (event !== "task.result_superseded") return;
     const key = `${payload.task_id}@${payload.fence}`;
     if (this.#finished.get(key) === n.id) {

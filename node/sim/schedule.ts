@@ -68,6 +68,7 @@ export function runSchedule(
     lost_kill: kr.chance(0.5) ? 0.3 : 0,
     spec_retention_ms: kr.chance(0.5) ? kr.pick([300, 1500, 4000]) : 0,
     orphans: kr.chance(0.5),
+    error_replies: kr.chance(0.5),
   };
   const w = new World(seed, p, knobs);
   w.tracing = trace;

@@ -41,8 +41,15 @@ export class SimEtcdSide {
       }
       const revision = this.n.w.etcd.revision;
       if (ok && this.n.w.rng.chance(this.n.w.knobs.lost_reply)) {
-        this.n.w.trace(`${this.n.id} reply lost: ${e.reason} ${e.task_id}`);
-        return this.n.later(this.n.w.lat(), () => this.#txnFailed(e, true));
+        // Drawn only with the knob on, so other schedules keep their draws.
+        const outage = !this.n.w.knobs.error_replies ||
+          this.n.w.rng.chance(0.5);
+        this.n.w.trace(
+          `${this.n.id} reply lost${
+            outage ? "" : " as an error"
+          }: ${e.reason} ${e.task_id}`,
+        );
+        return this.n.later(this.n.w.lat(), () => this.#txnFailed(e, outage));
       }
       if (ok && this.n.w.rng.chance(this.n.w.knobs.endpoint_retry)) {
         // The client retried the committed request on another member.

@@ -55,6 +55,12 @@ export interface FaultKnobs {
    * they are deleted once the orphan grace (1 s here) has passed.
    */
   orphans: boolean;
+  /**
+   * A lost reply (`lost_reply`) reads, half the time, as an error that is not
+   * an outage (grpc CANCELLED, INTERNAL, a reply that does not decode): the
+   * result is not parked, and the watch may show the commit first.
+   */
+  error_replies: boolean;
 }
 
 /** A broken invariant: the schedule stops, and the seed and trace are printed. */
