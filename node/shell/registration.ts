@@ -64,6 +64,7 @@ export class Registration {
     // every lease by a TTL, so after a long outage the previous record can
     // still be there for a TTL, and waiting less would refuse our own id.
     let waitUntil: number | null = null;
+    let lastError: string | null = null;
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.deps.stopping()) return;
       // This attempt's lease until the node holds it. A write that got no
@@ -155,8 +156,19 @@ export class Registration {
         if (granted !== null && granted !== this.#lease) {
           await granted.revoke().catch(() => {}); // or it expires in a TTL
         }
-        if (!isUnreachable(err)) throw err;
-        health.mark(false, err);
+        if (refused(err)) throw err;
+        if (isUnreachable(err)) health.mark(false, err);
+        else {
+          // etcd answered, but not with a verdict on this node: a NOSPACE
+          // alarm refusing the lease grant, "too many requests" under load.
+          // Retried like an outage: given up, a node that lost its lease
+          // stayed up unregistered for good (review of 07942af, NOSPACE).
+          const why = String(err).split("\n")[0];
+          if (why !== lastError) {
+            lastError = why;
+            log.warn("registration failed: retrying", { error: why });
+          }
+        }
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -182,6 +194,7 @@ export class Registration {
       // process meanwhile): stop, as at start, rather than stay up
       // unregistered with its plugins and HTTP running.
       if (refused(e)) return this.deps.fatal(e);
+      // Not reached for etcd's answers (register retries them): a bug.
       this.deps.log.error("re-registration failed", { error: String(e) });
     }).finally(() => this.#registering = false);
   }
