@@ -31,6 +31,7 @@ import type {
   SpawnRequest,
   WorkerEvent,
 } from "./contracts.ts";
+import { ReplayLog } from "./replay_log.ts";
 import { Spawner } from "./spawner.ts";
 
 interface Running {
@@ -39,9 +40,7 @@ interface Running {
   id: number;
   /** The started pid (0 until then). */
   pid: number;
-  events: WorkerEvent[];
-  done: boolean;
-  waiters: Set<() => void>;
+  log: ReplayLog;
   timers: Set<ReturnType<typeof setTimeout>>;
 }
 
@@ -130,7 +129,7 @@ export class LocalPool implements Pool {
   /** How many workers have not exited yet. */
   runningCount(): number {
     let n = 0;
-    for (const r of this.#running.values()) if (!r.done) n++;
+    for (const r of this.#running.values()) if (!r.log.done) n++;
     return n;
   }
 
@@ -140,7 +139,7 @@ export class LocalPool implements Pool {
    * would be orphans.
    */
   async shutdown(grace_ms: number): Promise<void> {
-    const running = [...this.#running.entries()].filter(([, r]) => !r.done);
+    const running = [...this.#running.entries()].filter(([, r]) => !r.log.done);
     await Promise.all(running.map(async ([key, r]) => {
       const [task_id, claim_token] = key.split("\x1f");
       await this.kill({ task_id, claim_token, grace_ms });
@@ -163,11 +162,10 @@ export class LocalPool implements Pool {
         spawner: this.#spawner!, // never used: id 0 reached no spawner
         id: 0,
         pid: 0,
-        events: [{ exit: { code: null, signal: "SIGKILL", error: null } }],
-        done: true,
-        waiters: new Set(),
+        log: new ReplayLog(),
         timers: new Set(),
       };
+      r.log.push({ exit: { code: null, signal: "SIGKILL", error: null } });
       this.#running.set(key, r);
       this.#forget(key);
     }
@@ -185,7 +183,7 @@ export class LocalPool implements Pool {
       }
       return;
     }
-    if (r.done || r.id === 0) return; // ended, or never reached a spawner
+    if (r.log.done || r.id === 0) return; // ended, or never reached a spawner
     // The spawner reads requests in order: this reaches the task even if it
     // has not started yet, and is a no-op once it has exited.
     r.spawner.signal(r.id, req.grace_ms > 0 ? "SIGTERM" : "SIGKILL");
@@ -197,21 +195,13 @@ export class LocalPool implements Pool {
     await Promise.resolve();
   }
 
-  /** Replays every event so far, then follows until exit: re-attach is a second Spawn. */
-  async *#follow(r: Running): AsyncIterable<WorkerEvent> {
-    let i = 0;
-    for (;;) {
-      while (i < r.events.length) yield r.events[i++];
-      if (r.done) return;
-      await new Promise<void>((resolve) => r.waiters.add(resolve));
-    }
+  /** Replays the kept events, then follows until exit: re-attach is a second Spawn (replay_log.ts). */
+  #follow(r: Running): AsyncIterable<WorkerEvent> {
+    return r.log.follow();
   }
 
   #push(r: Running, ev: WorkerEvent): void {
-    r.events.push(ev);
-    if ("exit" in ev) r.done = true;
-    for (const w of r.waiters) w();
-    r.waiters.clear();
+    r.log.push(ev);
   }
 
   #start(key: string, req: SpawnRequest): Running {
@@ -234,9 +224,7 @@ export class LocalPool implements Pool {
       spawner: spawner!,
       id: 0,
       pid: 0,
-      events: [],
-      done: false,
-      waiters: new Set(),
+      log: new ReplayLog(),
       timers: new Set(),
     };
     this.#running.set(key, r);
