@@ -348,10 +348,29 @@ Deno.test({
       assert.equal(unknown.code, 1);
       assert.equal(unknown.err, `task ${d.spec_id}.nope not found\n`);
 
+      // A task's strings cannot forge fields or steer the terminal.
+      const forged = await Deno.makeTempFile({ suffix: ".yaml" });
+      await Deno.writeTextFile(
+        forged,
+        'name: forged\ntasks:\n  - id: a\n    run: "sleep 60\\nstate: DONE\\n\\u001b[31m\\u202e"\n',
+      );
+      const f = JSON.parse((await cli(env, "dispatch", forged, "--json")).out);
+      await Deno.remove(forged);
+      const shown = await cli(env, "tasks", "get", `${f.spec_id}.a`);
+      assert.equal(shown.code, 0, shown.err);
+      assert.deepEqual(
+        shown.out.split("\n").filter((l) => l.startsWith("state:")),
+        ["state: PENDING"],
+      );
+      assert.match(
+        shown.out,
+        /^run: sleep 60\\u000astate: DONE\\u000a\\u001b\[31m\\u202e$/m,
+      );
+
       await etcd.client.put(keys.task("junk-aaaaaa.x")).value("{not json");
       const skipped = await cli(env, "tasks", "list", "--json");
       assert.equal(skipped.code, 0);
-      assert.equal(JSON.parse(skipped.out).length, 3);
+      assert.equal(JSON.parse(skipped.out).length, 4);
       assert.match(
         skipped.err,
         /warning: skipping .*junk-aaaaaa\.x: invalid record/,

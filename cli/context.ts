@@ -267,9 +267,21 @@ export function idArgument<N extends string>(
   });
 }
 
-/** Parses a positive duration option like "10s". */
+/**
+ * Longest wait a duration option may ask for: a timer longer than 2^31 ms
+ * (24.8 days) fires at once. @default 24 days
+ */
+export const MAX_WAIT_MS = 24 * 86_400_000;
+
+/** Parses a positive duration option like "10s", at most {@linkcode MAX_WAIT_MS}. */
 export function parseDurationOption(value: string): number {
   const ms = parseDuration(value);
+  const syntax = /^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(value);
+  if ((ms === null && syntax) || (ms !== null && ms > MAX_WAIT_MS)) {
+    throw new InvalidArgumentError(
+      `must be at most 24d: got ${JSON.stringify(value)}`,
+    );
+  }
   if (ms === null || ms <= 0) {
     throw new InvalidArgumentError(
       `must be a positive duration like "90s" or "10m": got ${

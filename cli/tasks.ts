@@ -28,6 +28,7 @@ import { type Store, type Versioned } from "./store.ts";
 import { modIs, putOp } from "./txn_ops.ts";
 import { EnvelopeFeed } from "./watch.ts";
 import { cancelStep } from "../node/core/cancel.ts";
+import { printable } from "../node/printable.ts";
 
 /** Compare-and-swap retries of `tasks cancel` before giving up. */
 export const CANCEL_TRIES = 10;
@@ -100,7 +101,11 @@ export async function runGet(
       return EXIT.ok;
     }
     for (const [k, v] of Object.entries(withRevision(item))) {
-      ctx.print(`${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+      // One line per field whatever a task's strings hold: a newline in
+      // `run` printed "state: DONE" under a RUNNING task's real state.
+      ctx.print(
+        `${k}: ${printable(typeof v === "string" ? v : JSON.stringify(v))}`,
+      );
     }
     const claim = await store.get(ctx.keys.claim(id), Claim);
     if (claim.item !== null) {

@@ -47,6 +47,13 @@ Deno.test("parseDurationOption wants a positive duration", () => {
   assert.equal(parseDurationOption("10s"), 10_000);
   assert.throws(() => parseDurationOption("0s"), InvalidArgumentError);
   assert.throws(() => parseDurationOption("10"), /like "90s"/);
+  // Too large is not "not positive" (review: 99999999999d said so).
+  assert.throws(
+    () => parseDurationOption("99999999999d"),
+    /^InvalidArgumentError: must be at most 24d: got "99999999999d"$/,
+  );
+  assert.throws(() => parseDurationOption("25d"), /must be at most 24d/);
+  assert.equal(parseDurationOption("24d"), 24 * 86_400_000);
 });
 
 Deno.test("withRevision adds mod_revision to the envelope", () => {

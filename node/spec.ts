@@ -223,7 +223,15 @@ export function parseSpec(
       timeoutMs = ms;
     }
     const retries = "retries" in t
-      ? intField(t.retries, 0, `${path}.retries`, fail)
+      // retries + 1 attempts must stay an exact integer, or the envelope
+      // fails its own schema: stored, but no node or command could read it.
+      ? intField(
+        t.retries,
+        0,
+        `${path}.retries`,
+        fail,
+        Number.MAX_SAFE_INTEGER - 1,
+      )
       : 0;
     let maxAttempts = Math.max(3, retries + 1);
     if ("max_attempts" in t) {

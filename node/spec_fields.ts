@@ -181,20 +181,19 @@ export function envField(
   return out;
 }
 
+/** An integer field in [min, max]; `max` defaults to the largest exact integer. */
 export function intField(
   v: unknown,
   min: number,
   path: string,
   fail: Fail,
+  max = Number.MAX_SAFE_INTEGER,
 ): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
     fail(path, `must be an integer >= ${min}: got ${describe(v)}`);
   }
-  if (!Number.isSafeInteger(v)) {
-    fail(
-      path,
-      `must be at most ${Number.MAX_SAFE_INTEGER}: got ${describe(v)}`,
-    );
+  if ((v as number) > max) {
+    fail(path, `must be at most ${max}: got ${describe(v)}`);
   }
   return v as number;
 }
