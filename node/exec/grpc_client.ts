@@ -17,6 +17,7 @@ import type {
   HandshakeResponse,
   HealthResponse,
 } from "../plugins/contracts.ts";
+import { MAX_RECEIVE_BYTES } from "./mux_wire.ts";
 
 export { PluginCallError };
 
@@ -94,6 +95,7 @@ export class PluginConnection {
       {
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 1000,
+        "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
       },
     );
   }

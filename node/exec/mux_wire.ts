@@ -78,6 +78,21 @@ export function decodeBatch(buf: Uint8Array): MuxFrame[] {
  */
 export const MAX_BATCH_BYTES = 1 << 20;
 
+/**
+ * The largest message one call may carry over the Mux stream: grpc-js's
+ * default for a plain call. A bigger one fails its own call
+ * RESOURCE_EXHAUSTED at the plugin (`mux_server.ts`), as a plain call fails,
+ * instead of breaking the stream for every call on it: one 5 MiB stdout item
+ * killed every running task of its node (review of c1cc25c).
+ */
+export const MAX_MESSAGE_BYTES = 4 << 20;
+
+/**
+ * What core's plugin channel accepts in one received message: a batch of
+ * one frame of {@linkcode MAX_MESSAGE_BYTES} and its framing, with room.
+ */
+export const MAX_RECEIVE_BYTES = 16 << 20;
+
 /** What a frame adds to its batch (payload plus a generous header allowance). */
 function frameBytes(f: MuxFrame): number {
   if ("open" in f) return 64 + f.open.request.length + f.open.rpc.length;

@@ -14,10 +14,12 @@ import type { Buffer } from "node:buffer";
 import {
   BatchWriter,
   decodeBatch,
+  MAX_MESSAGE_BYTES,
   MUX_RPC,
   type MuxFrame,
 } from "../../node/exec/mux_wire.ts";
 import type { CallStatus, Dispatcher, Route } from "./dispatch.ts";
+import { PluginError } from "./errors.ts";
 import type { PluginLogger } from "./log.ts";
 
 interface Call {
@@ -142,14 +144,23 @@ export class MuxServer {
     // The frame carries the request as its RPC's message bytes; the route's
     // codec decodes them (a WireError naming the field if they do not).
     const request = () => open.request;
+    const fits = (w: Uint8Array) => {
+      if (w.length <= MAX_MESSAGE_BYTES) return;
+      throw new PluginError(
+        "RESOURCE_EXHAUSTED",
+        `${open.rpc}: a message of ${w.length} bytes is over the ${MAX_MESSAGE_BYTES} bytes one call may carry`,
+      );
+    };
     try {
       if (route.codec.stream) {
         await this.dispatcher.stream(route, request, ctx, (w) => {
+          fits(w);
           s.writer.send({ id, message: w });
           return s.writer.ready();
         }, () => c.cancelledByCaller);
       } else {
         const w = await this.dispatcher.unary(route, request, ctx);
+        fits(w);
         s.writer.send({ id, message: w });
       }
       this.#end(s, id, { code: grpc.status.OK, details: "" }, c);

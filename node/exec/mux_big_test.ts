@@ -1,0 +1,72 @@
+/**
+ * A message bigger than one call may carry fails that call alone, over the
+ * Mux stream as over plain calls: before, a plugin's 5 MiB stdout item broke
+ * the stream (grpc-js refused the batch) and failed every call on it, so
+ * every running task of the node was killed. A message at the limit passes.
+ */
+import assert from "node:assert/strict";
+import { CORE_CAPABILITIES, PluginConnection } from "./grpc_client.ts";
+import { CODECS } from "./grpc_codec.ts";
+import { MAX_MESSAGE_BYTES } from "./mux_wire.ts";
+import { spawnRequest } from "./test_spawn_request.ts";
+import { PROTO_MAJOR, PROTO_MINOR } from "../../proto/mod.ts";
+import { pluginArgv, PluginProcess, tempDir } from "../../plugins/test_util.ts";
+
+Deno.test("mux: an item over the message limit fails its own Spawn RESOURCE_EXHAUSTED; the call beside it and one at the limit go through", async () => {
+  const dir = await tempDir("boi-muxbig-");
+  const socket = `${dir}/p.sock`;
+  const p = new PluginProcess(
+    pluginArgv("testdata/big_item_pool.ts", [], { socket }),
+    {
+      BOI_PLUGIN_SOCKET: socket,
+      BOI_PLUGIN_ID: "pool-big-1",
+      BOI_PLUGIN_KIND: "pool",
+      BOI_PLUGIN_DATA_DIR: dir,
+    },
+  );
+  const conn = new PluginConnection("pool", socket);
+  try {
+    await p.ready();
+    await conn.handshake({
+      core_version: "test",
+      proto_major: PROTO_MAJOR,
+      proto_minor: PROTO_MINOR,
+      capabilities: [...CORE_CAPABILITIES],
+    });
+    assert.equal(conn.transport, "mux");
+    const run = async (task_id: string) => {
+      const kinds: string[] = [];
+      let bytes = 0;
+      try {
+        for await (
+          const ev of conn.stream(CODECS.pool.spawn, spawnRequest({ task_id }))
+        ) {
+          kinds.push(Object.keys(ev)[0]);
+          if ("stdout" in ev) bytes += ev.stdout.length;
+        }
+        return { ok: true, kinds, bytes, error: "" };
+      } catch (e) {
+        return { ok: false, kinds, bytes, error: (e as Error).message };
+      }
+    };
+    const slow = run("slow");
+    await new Promise((r) => setTimeout(r, 200));
+    const [over, at] = await Promise.all([
+      run(`big-${MAX_MESSAGE_BYTES + 1}`),
+      run(`big-${MAX_MESSAGE_BYTES - 8}`),
+    ]);
+    assert.equal(over.ok, false, JSON.stringify(over));
+    assert.match(over.error, /RESOURCE_EXHAUSTED/);
+    assert.match(over.error, /over the 4194304 bytes one call may carry/);
+    assert.equal(at.ok, true, at.error);
+    assert.equal(at.bytes, MAX_MESSAGE_BYTES - 8);
+    const s = await slow;
+    assert.equal(s.ok, true, `the call beside it: ${s.error}`);
+    assert.deepEqual(s.kinds, ["started", "stdout", "exit"]);
+  } finally {
+    conn.close();
+    await p.closeStdin().catch(() => {});
+    await p.child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
