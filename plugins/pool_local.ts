@@ -26,6 +26,7 @@ import type {
 } from "./sdk/mod.ts";
 import {
   pluginEnv,
+  PluginError,
   PluginLogger,
   pluginLogger,
   servePlugin,
@@ -70,6 +71,7 @@ export function localPoolPlugin(
 ): PoolPlugin {
   const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
   if ((options.mode ?? "local") === "noop") return noopPool();
+  let dying = false;
   const pool = new LocalPool({
     state_file: options.state_file ?? null,
     onReaped: (pgids) =>
@@ -79,17 +81,27 @@ export function localPoolPlugin(
     warn: (msg) => log.error(msg),
     onSpawnerDeath(reason) {
       // Its tasks' output and exit statuses are gone with it: crash like a
-      // pool, so the node re-queues them as attempts lost (no retry spent)
-      // and the next incarnation reaps their groups from the state file.
+      // pool, so the node re-queues them as attempts lost (no retry spent).
+      // Their groups first: the new spawner has the reap requests, and
+      // closing it waits until it has done them (2 s at most).
       log.error("the spawner died: exiting (its tasks are lost)", { reason });
-      Deno.exit(70);
+      dying = true;
+      const exit = () => Deno.exit(70);
+      setTimeout(exit, 2000);
+      pool.close().then(exit, exit);
     },
   });
   return {
     capabilities: ["reattach", "process_groups", "timeout"],
     handlers: {
       // A second Spawn of the same key re-attaches and replays.
-      spawn: (req: SpawnRequest): AsyncIterable<WorkerEvent> => pool.spawn(req),
+      spawn: (req: SpawnRequest): AsyncIterable<WorkerEvent> => {
+        // Not on the spawner that is reaping before the exit: it would be killed.
+        if (dying) {
+          throw new PluginError("UNAVAILABLE", "the pool is restarting");
+        }
+        return pool.spawn(req);
+      },
       kill: (req: KillRequest) => pool.kill(req),
     },
     async onShutdown() {

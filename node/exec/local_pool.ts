@@ -281,11 +281,16 @@ export class LocalPool implements Pool {
     return this.#inherited;
   }
 
-  /** A spawner died: reap the groups it left from a new one (its tasks are told they are lost). */
+  /**
+   * A spawner died: reap the groups it left from a new one (its tasks are
+   * told they are lost), then say so. In that order: a plugin that exits on
+   * the news closes the pool first (`close` lets the new spawner take the
+   * reap requests before it ends), so the groups do not wait for its next
+   * incarnation, which may never come (crash budget spent, node stopping).
+   */
   #died(s: Spawner, reason: string, orphans: number[]): void {
     if (this.#spawner !== s) return; // closed on purpose
     this.#spawner = null;
-    this.#options.onSpawnerDeath?.(reason);
     if (orphans.length > 0) {
       try {
         this.reap(orphans);
@@ -293,6 +298,7 @@ export class LocalPool implements Pool {
         // no new spawner either: the next Spawn says why
       }
     }
+    this.#options.onSpawnerDeath?.(reason);
   }
 
   #forget(key: string): void {
