@@ -23,6 +23,7 @@ import { intentOutcome, missingEvents } from "./intents.ts";
 import { CommitEvents, type PendingCommit } from "./commit_events.ts";
 import { HwmStore } from "./hwm.ts";
 import type { NodeHooksOptions, QueueStats } from "./options.ts";
+import { now } from "../shell/clock.ts";
 
 export { HwmRecord } from "../schema.ts";
 export { guardTxn } from "./intents.ts";
@@ -154,7 +155,7 @@ export class NodeHooks {
           });
           o.push({
             type: "hooks_backpressure",
-            at: Date.now(),
+            at: now(),
             stalled: change === "stall",
             plugin,
             unacked,

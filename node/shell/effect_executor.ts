@@ -18,6 +18,7 @@ import { aheadSpec } from "./prepare_ahead.ts";
 import type { ProvisionRunner } from "./provisioning.ts";
 import { runTxnEffect, type TxnRunnerDeps } from "./txn_runner.ts";
 import type { WorkerRunner } from "./worker_runner.ts";
+import { now as clock } from "./clock.ts";
 
 /** The shell's parts an effect may reach. */
 export interface EffectTargets {
@@ -93,7 +94,7 @@ function route(t: EffectTargets, e: RouteEffect): void {
   ) =>
     t.push({
       type: "route_advice",
-      at: Date.now(),
+      at: clock(),
       task_id: e.task_id,
       sv: e.sv,
       requires,
@@ -110,7 +111,7 @@ function route(t: EffectTargets, e: RouteEffect): void {
     (err: Error) => {
       // At most one line per ROUTE_WARN_EVERY_MS: a router that is down
       // fails every task's call, and its supervisor reports it already.
-      const now = Date.now();
+      const now = clock();
       if (now - lastRouteWarn >= ROUTE_WARN_EVERY_MS) {
         lastRouteWarn = now;
         t.log.warn("route failed: HRW decides", {

@@ -9,6 +9,7 @@ import type { EmitEffect } from "../core/mod.ts";
 import { emit } from "../core/hook_events.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { now } from "./clock.ts";
 
 /** A change of etcd reachability, as {@linkcode EtcdHealth} reports it. */
 export type EtcdChange = { up: true; down_ms: number } | {
@@ -32,7 +33,7 @@ export class EtcdHealth {
   up = true;
   downSince: number | null = null;
   /** When the node last heard from etcd (watch event, keepalive, write): its cache age. */
-  lastContact = Date.now();
+  lastContact = now();
 
   constructor(
     readonly log: Logger,
@@ -47,19 +48,19 @@ export class EtcdHealth {
 
   /** Records a success (`up`) or an unreachable failure. */
   mark(up: boolean, err?: unknown): void {
-    if (up) this.lastContact = Date.now();
-    if (!up && Date.now() - this.lastContact < this.graceMs) return;
+    if (up) this.lastContact = now();
+    if (!up && now() - this.lastContact < this.graceMs) return;
     this.metrics.set("boi_etcd_up", up ? 1 : 0);
     if (up === this.up) return;
     this.up = up;
     if (up) {
-      const down_ms = Date.now() - (this.downSince ?? Date.now());
+      const down_ms = now() - (this.downSince ?? now());
       this.log.info("etcd reachable again", { down_ms });
       this.downSince = null;
       queueMicrotask(() => this.onUp());
       this.onChange({ up: true, down_ms });
     } else {
-      this.downSince = Date.now();
+      this.downSince = now();
       const error = unreachableReason(err);
       this.log.warn("etcd_unreachable", { since: this.downSince, error });
       this.onChange({ up: false, since: this.downSince, error });

@@ -24,6 +24,7 @@ import { runTxn, toChange } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
 import type { PendingFlush } from "./pending_flush.ts";
+import { now } from "./clock.ts";
 
 export interface FlushReplayerDeps {
   flush: PendingFlush;
@@ -60,7 +61,7 @@ export class FlushReplayer {
         lost: w.result.lost,
         started_at: w.started_at,
         finished_at: w.result.finished_at,
-        parked_at: Date.now(),
+        parked_at: now(),
       });
     } catch (err) {
       // Not durable: keep it in memory and let the finish be retried instead.
@@ -76,7 +77,7 @@ export class FlushReplayer {
     });
     this.deps.push({
       type: "result_flushed",
-      at: Date.now(),
+      at: now(),
       task_id: w.task_id,
       fence,
     });
@@ -111,7 +112,7 @@ export class FlushReplayer {
         // at the next start.
         this.deps.push({
           type: "flush_resolved",
-          at: Date.now(),
+          at: now(),
           task_id: entry.task_id,
         });
         await flush.remove(entry.task_id, entry.fence).catch((err) =>

@@ -7,6 +7,7 @@
  */
 import type { Etcd3 } from "etcd3";
 import { deadline, EtcdNoAnswerError } from "../etcd_errors.ts";
+import { now } from "./clock.ts";
 
 export interface LeaseEvents {
   /** etcd confirmed the lease is gone (expired or revoked). */
@@ -53,13 +54,13 @@ export class LeaseKeeper {
     if (this.#busy || this.#closed) return;
     this.#busy = true;
     const roundMs = (this.ttlS * 1000) / 3;
-    const until = Date.now() + roundMs;
+    const until = now() + roundMs;
     let lastErr: unknown = null;
     try {
       for (let attempt = 0; attempt < 3 && !this.#closed; attempt++) {
-        const left = until - Date.now();
+        const left = until - now();
         if (attempt > 0 && left < 100) break;
-        const sent = Date.now();
+        const sent = now();
         const ttl = await this.#once(Math.max(300, left / (3 - attempt))).catch(
           (e) => {
             lastErr = e;

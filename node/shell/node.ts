@@ -48,6 +48,7 @@ import { coreConfig, type NodeConfig } from "./config.ts";
 import { emit } from "../core/hook_events.ts";
 import { type HooksSettings, NodeHooks } from "../hooks/mod.ts";
 import type { Hooks, Router } from "../plugins/contracts.ts";
+import { now } from "./clock.ts";
 
 export { VERSION } from "../version.ts";
 
@@ -75,7 +76,7 @@ export class BoiNode {
   readonly view: MutableView;
   readonly keys: Keys;
   readonly metrics = new Metrics();
-  readonly startedAt = Date.now();
+  readonly startedAt = now();
   #queue: NodeEvent[] = [];
   #draining = false;
   #timers: ReturnType<typeof setInterval>[] = [];
@@ -129,7 +130,7 @@ export class BoiNode {
       (e) =>
         this.push({
           type: "flush_resolved",
-          at: Date.now(),
+          at: now(),
           task_id: e.task_id,
         }),
     );
@@ -249,7 +250,7 @@ export class BoiNode {
     for (const e of await this.#flush.load()) {
       this.push({
         type: "result_flushed",
-        at: Date.now(),
+        at: now(),
         task_id: e.task_id,
         fence: e.fence,
       });
@@ -263,7 +264,7 @@ export class BoiNode {
     await this.hooks?.start();
     await this.#watch.start();
     this.#timers.push(
-      setInterval(() => this.push({ type: "tick", at: Date.now() }), c.tick_ms),
+      setInterval(() => this.push({ type: "tick", at: now() }), c.tick_ms),
       setInterval(() => this.#publishCaps(), 1000),
       setInterval(() => this.#etcd.report(), 5000),
       setInterval(() => this.#replayer.replay(), 2000),
@@ -321,7 +322,7 @@ export class BoiNode {
     countPluginChange(this.metrics, name, prev, record);
     const healthy = this.deps.plugins?.healthy() ?? true;
     if (healthy !== this.view.plugins_healthy) {
-      this.push({ type: "plugins_health", at: Date.now(), healthy });
+      this.push({ type: "plugins_health", at: now(), healthy });
       // Publish the health change now rather than at the next 1 s tick.
       queueMicrotask(() => this.#publishCaps());
     }
@@ -342,7 +343,7 @@ export class BoiNode {
   }
 
   #caps(): CapsRecord {
-    const caps = capsRecord(this.view, Date.now(), this.#flush.entries.length);
+    const caps = capsRecord(this.view, now(), this.#flush.entries.length);
     return { ...caps, static: { ...caps.static, ...this.#adminCaps.caps() } };
   }
 

@@ -18,6 +18,7 @@ import { PluginCallError } from "../exec/plugin_call_error.ts";
 import { PluginUnavailableError } from "../plugins/supervisor_types.ts";
 import { runTxn } from "./etcd_io.ts";
 import type { Logger } from "./log.ts";
+import { now } from "./clock.ts";
 
 /** What a node that provisions needs besides etcd. */
 export interface ProvisionDeps {
@@ -84,7 +85,7 @@ export class ProvisionRunner {
   }
 
   #push(ev: Record<string, unknown> & { req_id: string; step: string }): void {
-    this.o.push({ type: "provision", at: Date.now(), ...ev } as NodeEvent);
+    this.o.push({ type: "provision", at: now(), ...ev } as NodeEvent);
   }
 
   #refuse(req_id: string, error: string, retry_after_ms: number): void {
@@ -249,7 +250,7 @@ export class ProvisionRunner {
             });}
           return { error };
         }
-        if (Date.now() + wait >= e.record.deadline_at) {
+        if (now() + wait >= e.record.deadline_at) {
           log.error(
             "Allocate outcome unknown at the deadline: the provisioner may hold a machine for this request that boi cannot take back",
             { req_id: e.req_id, attempts: attempt, error },

@@ -18,6 +18,7 @@ import { runTxn } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import { LeaseKeeper } from "./lease.ts";
 import type { Logger } from "./log.ts";
+import { now } from "./clock.ts";
 
 /** etcd answered, and the answer is that this node may not register. */
 export class RegistrationRefused extends Error {}
@@ -79,14 +80,14 @@ export class Registration {
         }
         // deno-lint-ignore prefer-const
         let lease: LeaseKeeper;
-        const grantedAt = Date.now();
+        const grantedAt = now();
         lease = await LeaseKeeper.grant(client, ttl, {
           onLost: () => this.#onLeaseLost(lease),
           onAlive: (validUntil) => {
             health.mark(true);
             this.deps.push({
               type: "lease_renewed",
-              at: Date.now(),
+              at: now(),
               lease_id: lease.id,
               valid_until: validUntil,
             });
@@ -129,8 +130,8 @@ export class Registration {
           // meanwhile). The next attempt reads it again.
           if (!res.reads?.[0]?.kv) continue;
           // A previous incarnation's record lives until its lease expires.
-          waitUntil ??= Date.now() + (ttl + 3) * 1000;
-          if (Date.now() > waitUntil) {
+          waitUntil ??= now() + (ttl + 3) * 1000;
+          if (now() > waitUntil) {
             throw new RegistrationRefused(
               `node id ${node_id} is already registered by a live node: pick another BOI_NODE_ID`,
             );
@@ -147,7 +148,7 @@ export class Registration {
         this.deps.onRegistered(res.revision, caps);
         this.deps.push({
           type: "lease_granted",
-          at: Date.now(),
+          at: now(),
           lease_id: id,
           valid_until: grantedAt + ttl * 1000,
         });
@@ -186,7 +187,7 @@ export class Registration {
       "lease lost: stop claiming, kill workers of lost claims, register again",
       { lease_id: lease.id },
     );
-    this.deps.push({ type: "lease_lost", at: Date.now() });
+    this.deps.push({ type: "lease_lost", at: now() });
     if (this.#registering) return;
     this.#registering = true;
     this.register().catch((e) => {

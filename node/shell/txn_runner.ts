@@ -16,6 +16,7 @@ import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { countTxn } from "./node_metrics.ts";
 import type { TxnBatcher } from "./txn_batch.ts";
+import { now } from "./clock.ts";
 
 export interface TxnRunnerDeps {
   txns: TxnBatcher;
@@ -51,7 +52,7 @@ export async function runTxnEffect(
     });
     d.push({
       type: "txn_done",
-      at: Date.now(),
+      at: now(),
       effect: e,
       ok: res.ok,
       revision: res.revision,
@@ -74,7 +75,7 @@ export async function runTxnEffect(
     await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
     d.push({
       type: "txn_done",
-      at: Date.now(),
+      at: now(),
       effect: e,
       ok: false,
       revision: 0,

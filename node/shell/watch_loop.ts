@@ -11,6 +11,7 @@ import type { NodeEvent } from "../core/mod.ts";
 import { listPrefix, watchPrefix } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
+import { now } from "./clock.ts";
 
 export interface WatchLoopDeps {
   client: Etcd3;
@@ -33,14 +34,14 @@ export class WatchLoop {
       if (this.deps.stopping()) return;
       try {
         const { revision, kvs } = await listPrefix(client, prefix);
-        push({ type: "relist", at: Date.now(), revision, kvs });
+        push({ type: "relist", at: now(), revision, kvs });
         this.#watcher = await watchPrefix(
           client,
           prefix,
           revision + 1,
           (changes) => {
             health.mark(true);
-            push({ type: "changes", at: Date.now(), changes });
+            push({ type: "changes", at: now(), changes });
           },
           (err) => this.#onError(err),
         );

@@ -24,6 +24,7 @@ import type { Logger } from "./log.ts";
 import type { SpecRecord } from "../schema.ts";
 import { spawnEnv } from "../spawn_env.ts";
 import type { Metrics } from "./metrics.ts";
+import { now as clock } from "./clock.ts";
 
 export interface WorkerRunnerDeps {
   data_dir: string;
@@ -103,7 +104,7 @@ export class WorkerRunner {
         this.#prepareWorkspace(env.spec_id, env.task_id));
       this.deps.push({
         type: "worker_prepared",
-        at: Date.now(),
+        at: clock(),
         task_id: env.task_id,
         fence: e.fence,
         workdir: ws.workdir,
@@ -139,7 +140,7 @@ export class WorkerRunner {
    * the same task while one that ignores SIGTERM still runs here.
    */
   async stopAll(workers: { task_id: string; fence: number }[]): Promise<void> {
-    const deadline = Date.now() + STOP_WAIT_MS;
+    const deadline = clock() + STOP_WAIT_MS;
     const out = Promise.withResolvers<true>();
     const timer = setTimeout(() => out.resolve(true), STOP_WAIT_MS);
     // A Kill the pool refuses (restarting) is sent again until the deadline:
@@ -155,7 +156,7 @@ export class WorkerRunner {
           const t = setTimeout(r, KILL_RETRY_PAUSE_MS);
           out.promise.then(() => (clearTimeout(t), r()));
         });
-      } while (this.#live.has(w.task_id) && Date.now() < deadline);
+      } while (this.#live.has(w.task_id) && clock() < deadline);
     };
     await Promise.race([
       Promise.all([...workers.map(kill), ...this.#live.values()]),
@@ -217,7 +218,7 @@ export class WorkerRunner {
       };
       for await (const ev of this.deps.pool.spawn(req)) {
         if ("started" in ev) {
-          const now = Date.now();
+          const now = clock();
           this.deps.metrics.observe(
             "boi_dispatch_to_start_seconds",
             (now - env.dispatched_at) / 1000,
@@ -286,7 +287,7 @@ export class WorkerRunner {
       await new Promise((r) => setTimeout(r, KILL_RETRY_PAUSE_MS));
       this.deps.push({
         type: "kill_failed",
-        at: Date.now(),
+        at: clock(),
         task_id: e.task_id,
         fence: e.fence,
       });
@@ -295,7 +296,7 @@ export class WorkerRunner {
 
   /** Kills the worker of a broken Spawn stream, retried until the pool takes it or the deadline. */
   async #killBroken(taskId: string, fence: number): Promise<void> {
-    const until = Date.now() + BROKEN_STREAM_KILL_FOR_MS;
+    const until = clock() + BROKEN_STREAM_KILL_FOR_MS;
     for (let pause = 250;; pause = Math.min(pause * 2, 5000)) {
       try {
         await this.deps.pool.kill({
@@ -305,7 +306,7 @@ export class WorkerRunner {
         });
         return;
       } catch (err) {
-        if (Date.now() + pause > until) {
+        if (clock() + pause > until) {
           this.deps.log.error("kill of a broken stream's worker not taken", {
             task_id: taskId,
             fence,
@@ -342,7 +343,7 @@ export class WorkerRunner {
     });
     this.deps.push({
       type: "worker_exit",
-      at: Date.now(),
+      at: clock(),
       task_id: taskId,
       fence,
       ...r,
