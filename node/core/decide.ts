@@ -159,7 +159,13 @@ function decidePending(
     }
     return effects;
   }
-  if (view.dispatch_paused || view.lease_id === null || view.hooks_stalled) {
+  // Not past the lease's known life either (a frozen node just thawed):
+  // etcd refuses a put under an expired lease, and the refusal fails every
+  // other write of the same group commit (review of 1be6b22).
+  if (
+    view.dispatch_paused || view.lease_id === null || view.hooks_stalled ||
+    ctx.at >= view.lease_valid_until
+  ) {
     return [];
   }
   const self = view.config.node_id;

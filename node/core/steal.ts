@@ -113,7 +113,10 @@ const STEAL_AGE_SPILLS = 10;
  */
 export function claimSteals(view: NodeView, ctx: DecideContext): Effect[] {
   const steals = ctx.steals;
-  if (steals.length === 0 || view.lease_id === null) return [];
+  if (
+    steals.length === 0 || view.lease_id === null ||
+    ctx.at >= view.lease_valid_until
+  ) return [];
   const self = view.config.node_id;
   const aged = ctx.at - STEAL_AGE_SPILLS * view.config.spill_after_ms;
   const since = (t: Versioned<Envelope>) =>
