@@ -3,6 +3,7 @@
  * node to mint; it refuses unless a direct etcd read says it is
  * `cluster_admin`. Only the token goes to stdout.
  */
+import { parseDuration } from "../node/spec.ts";
 import {
   type Command,
   InvalidArgumentError,
@@ -17,15 +18,17 @@ import {
   Ctx,
   EXIT,
   type Io,
-  parseDurationOption,
 } from "./context.ts";
 import { nodeAddr, nodeOption } from "./local_node.ts";
 import { postNode } from "./node_http.ts";
 
 /** `--ttl`: a duration of whole seconds the node will mint (2 s to a day), checked before any node is asked. */
 function parseTtl(v: string): number {
-  const ms = parseDurationOption(v);
-  if (ms % 1000 !== 0 || ms < 2000 || ms > MAX_TOKEN_TTL_S * 1000) {
+  const ms = parseDuration(v);
+  if (
+    ms === null || ms % 1000 !== 0 || ms < 2000 ||
+    ms > MAX_TOKEN_TTL_S * 1000
+  ) {
     throw new InvalidArgumentError(
       `must be whole seconds from 2s to ${MAX_TOKEN_TTL_S}s (24h): got ${
         JSON.stringify(v)
