@@ -65,13 +65,35 @@ export interface PoolPlugin {
   reapStale(): Promise<void>;
 }
 
+/**
+ * A Spawn stream that fails UNAVAILABLE (a lost attempt: re-queued, no retry
+ * spent) instead of ending with the spawner's `worker lost` exit while the
+ * plugin reaps and exits: an exit that ends the stream cleanly reads as the
+ * task's own end, and spent its retry or failed it (review of f936da0).
+ */
+async function* lostOnDeath(
+  events: AsyncIterable<WorkerEvent>,
+): AsyncIterable<WorkerEvent> {
+  for await (const ev of events) {
+    if (dying && "exit" in ev) {
+      throw new PluginError(
+        "UNAVAILABLE",
+        `the pool's spawner died: the attempt is lost (${ev.exit.error})`,
+      );
+    }
+    yield ev;
+  }
+}
+
+/** Set once the spawner died: the plugin is on its way out (one pool per process). */
+let dying = false;
+
 /** The pool plugin's logic, shared by pool_local.ts and the mock. */
 export function localPoolPlugin(
   options: LocalPoolPluginOptions = {},
 ): PoolPlugin {
   const log = options.log ?? new PluginLogger({ plugin: "pool_local" });
   if ((options.mode ?? "local") === "noop") return noopPool();
-  let dying = false;
   const pool = new LocalPool({
     state_file: options.state_file ?? null,
     onReaped: (pgids) =>
@@ -100,7 +122,7 @@ export function localPoolPlugin(
         if (dying) {
           throw new PluginError("UNAVAILABLE", "the pool is restarting");
         }
-        return pool.spawn(req);
+        return lostOnDeath(pool.spawn(req));
       },
       kill: (req: KillRequest) => pool.kill(req),
     },

@@ -50,8 +50,13 @@ Deno.test("pool_local: a dead spawner's task groups are killed before the plugin
       r.ppid === p.child.pid && r.state !== "Z"
     );
     assert.ok(spawner, "the spawner under the plugin");
-    it.next().catch(() => {}); // the stream fails as the plugin goes
+    const next = it.next().then(
+      (r) => `ended: ${JSON.stringify(r.value)}`,
+      (e) => `failed: ${(e as Error).message}`,
+    );
     Deno.kill(spawner.pid, "SIGKILL");
+    // Lost, not ended: an exit would spend the task's retry (or fail it).
+    assert.match(await next, /^failed: .*UNAVAILABLE/);
     const status = await p.child.status;
     assert.equal(status.code, 70, "the plugin exits as a crashed pool");
     assert.equal(

@@ -304,6 +304,10 @@ export function applyEffects(
     switch (e.kind) {
       case "txn":
         view.inflight.set(e.task_id, e.reason);
+        // A write sent again gets its own verdict (its read-back recognises
+        // the first if that landed): recognising it here too announced its
+        // events twice (review of 1432f3e).
+        view.unsure.delete(e.task_id);
         break;
       case "prepare":
         view.attempted.set(e.task_id, e.fence);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { EmitEffect, TxnEffect } from "./effects.ts";
+import type { Effect, EmitEffect, TxnEffect } from "./effects.ts";
 import type { KeyChange } from "./events.ts";
 import {
   keys,
@@ -9,7 +9,7 @@ import {
   T1,
   txns,
 } from "./handlers_test_util.ts";
-import { applyEffects } from "./apply.ts";
+import { applyEffects, applyEvent } from "./apply.ts";
 import type { MutableView } from "./view.ts";
 import { sameJson } from "./unsure.ts";
 
@@ -37,18 +37,25 @@ const errorReply = (fin: TxnEffect, at: number) => ({
 const emitted = (effects: { kind: string }[]) =>
   effects.filter((e) => e.kind === "emit").map((e) => (e as EmitEffect).event);
 
-/** Both orders of the watch and the error answer; returns every event emitted. */
+/**
+ * Both orders of the watch and the error answer, and the verdict of a finish
+ * sent again meanwhile (its compare fails on the first's commit); returns
+ * every event emitted.
+ */
 function run(
   order: "watch first" | "error first",
 ): { v: MutableView; events: string[] } {
   const { v, fin } = runAndExit();
   applyEffects(v, [fin], 10);
   const events: string[] = [];
-  const watch = () =>
-    events.push(
-      ...emitted(step(v, { type: "changes", at: 11, changes: committed(fin) })),
-    );
-  const error = () => events.push(...emitted(step(v, errorReply(fin, 12))));
+  const changes = committed(fin);
+  const resent: TxnEffect[] = [];
+  const record = (effects: Effect[]) => {
+    events.push(...emitted(effects));
+    resent.push(...txns(effects).filter((e) => e.reason === "finish"));
+  };
+  const watch = () => record(step(v, { type: "changes", at: 11, changes }));
+  const error = () => record(step(v, errorReply(fin, 12)));
   if (order === "watch first") {
     watch();
     error();
@@ -56,9 +63,21 @@ function run(
     error();
     watch();
   }
-  for (let at = 13; at < 3000; at += 100) {
-    events.push(...emitted(step(v, { type: "tick", at })));
+  for (const e of resent.splice(0)) {
+    record(step(v, {
+      type: "txn_done",
+      at: 13,
+      effect: e,
+      ok: false,
+      revision: changes[0].revision,
+      error: null,
+      reads: changes,
+    }));
   }
+  for (let at = 14; at < 3000; at += 100) {
+    record(step(v, { type: "tick", at }));
+  }
+  assert.deepEqual(resent, [], "nothing sent after the verdict");
   return { v, events };
 }
 
@@ -71,11 +90,11 @@ for (const order of ["watch first", "error first"] as const) {
   });
 }
 
-Deno.test("a finish answered with an error that did not commit is sent again, and its write is forgotten once another one lands", () => {
+Deno.test("an error answer of a finish that did not commit: remembered until the view shows another write", () => {
   const { v, fin } = runAndExit();
   applyEffects(v, [fin], 10);
-  const again = txns(step(v, errorReply(fin, 12)));
-  assert.deepEqual(again.map((e) => e.reason), ["finish"], "re-sent at once");
+  // Applied without its handler: the finish is not sent again here.
+  applyEvent(v, keys, errorReply(fin, 12));
   assert.equal(v.unsure.size, 1);
   // Someone else's write lands first (a cancel, say): ours did not.
   const t = v.tasks.get(T1)!;
@@ -96,6 +115,31 @@ Deno.test("a finish answered with an error that did not commit is sent again, an
   });
   assert.equal(v.unsure.size, 0);
   assert.deepEqual(v.landed, []);
+});
+
+Deno.test("a finish sent again after an error answer: its read-back announces the first's commit, once", () => {
+  const { v, fin } = runAndExit();
+  applyEffects(v, [fin], 10);
+  const events: string[] = [];
+  const again = step(v, errorReply(fin, 12));
+  const [t2] = txns(again);
+  assert.equal(t2.reason, "finish", "sent again at once");
+  // The watch shows the first one committed while the second is in flight.
+  const changes = committed(fin);
+  events.push(...emitted(step(v, { type: "changes", at: 13, changes })));
+  // The second's compare fails; its read-back is what the first wrote.
+  const rev = changes[0].revision;
+  events.push(...emitted(step(v, {
+    type: "txn_done",
+    at: 14,
+    effect: t2,
+    ok: false,
+    revision: rev,
+    error: null,
+    reads: changes,
+  })));
+  assert.deepEqual(events, ["task.completed"]);
+  assert.equal(v.workers.has(T1), false);
 });
 
 Deno.test("sameJson: equal JSON whatever the key order, and only then", () => {
