@@ -23,6 +23,14 @@ import { now } from "./clock.ts";
 /** etcd answered, and the answer is that this node may not register. */
 export class RegistrationRefused extends Error {}
 
+/** etcd refusing for now, not this node for good: NOSPACE, too many requests (grpc 8). */
+function temporary(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 8 ||
+    (typeof e?.message === "string" &&
+      /^8 RESOURCE_EXHAUSTED\b/.test(e.message));
+}
+
 function refused(err: unknown): err is Error {
   return err instanceof RegistrationRefused || err instanceof DataFormatError;
 }
@@ -57,8 +65,12 @@ export class Registration {
 
   constructor(readonly deps: RegistrationDeps) {}
 
-  /** Grants a lease and writes the node and caps records under it; resolves once registered. */
-  async register(): Promise<void> {
+  /**
+   * Grants a lease and writes the node and caps records under it; resolves
+   * once registered. `again`: after a lost lease, when every answer of etcd
+   * but a refusal of the node is waited out (see the catch below).
+   */
+  async register(again = false): Promise<void> {
     const { client, keys, node_id, log, health } = this.deps;
     const ttl = this.deps.lease_ttl_s;
     // From etcd's first "taken", not from the start: an etcd restart extends
@@ -66,6 +78,7 @@ export class Registration {
     // still be there for a TTL, and waiting less would refuse our own id.
     let waitUntil: number | null = null;
     let lastError: string | null = null;
+    let loggedAt = -Infinity;
     for (let delay = 100;; delay = Math.min(delay * 2, 2000)) {
       if (this.deps.stopping()) return;
       // This attempt's lease until the node holds it. A write that got no
@@ -164,9 +177,13 @@ export class Registration {
           // alarm refusing the lease grant, "too many requests" under load.
           // Retried like an outage: given up, a node that lost its lease
           // stayed up unregistered for good (review of 07942af, NOSPACE).
+          // At start, anything else (a permission or credentials error) is
+          // the operator's to fix: the start fails and says so.
+          if (!again && !temporary(err)) throw err;
           const why = String(err).split("\n")[0];
-          if (why !== lastError) {
+          if (why !== lastError || now() - loggedAt >= 30_000) {
             lastError = why;
+            loggedAt = now();
             log.warn("registration failed: retrying", { error: why });
           }
         }
@@ -190,7 +207,7 @@ export class Registration {
     this.deps.push({ type: "lease_lost", at: now() });
     if (this.#registering) return;
     this.#registering = true;
-    this.register().catch((e) => {
+    this.register(true).catch((e) => {
       // Refused (a cluster this node may not read, or its id taken by a live
       // process meanwhile): stop, as at start, rather than stay up
       // unregistered with its plugins and HTTP running.

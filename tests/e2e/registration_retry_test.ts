@@ -72,3 +72,26 @@ Deno.test("lease lost while etcd is out of space: the node keeps registering and
   assert.equal(again.value.pid, node.pid);
   assert.ok(node.running);
 });
+
+Deno.test("at start, an etcd answer that is the operator's to fix (auth on, no credentials) fails the start with the reason instead of retrying", async () => {
+  await using etcd = await startEtcd();
+  await etcdctl(etcd.endpoint, "user", "add", "root:rootpw");
+  await etcdctl(etcd.endpoint, "auth", "enable");
+  await using node = await startNode(etcd, {
+    nodeId: "noauth-1",
+    waitRegistered: false,
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const status = await Promise.race([
+    node.exited,
+    new Promise<null>((r) => timer = setTimeout(() => r(null), 20_000)),
+  ]).finally(() => clearTimeout(timer));
+  assert.ok(status !== null, `still running after 20 s:\n${node.logTail()}`);
+  assert.notEqual(status.code, 0);
+  const failed = node.logs().find((l) => l.msg === "start failed");
+  assert.ok(failed, node.logTail());
+  assert.ok(
+    !node.logs().some((l) => l.msg === "registration failed: retrying"),
+    "retried a refusal that will not go away by itself",
+  );
+});
