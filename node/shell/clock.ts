@@ -9,10 +9,16 @@
  * back). Forward jumps are followed: after a suspend the monotonic clock has
  * stood still while the lease ran out, and the wall clock says so.
  *
- * Written timestamps (`started_at`, `finished_at`) come from it too, so
- * after a backward step they run ahead of the wall clock by the step until
- * the wall clock catches up, and never go backwards on one node.
+ * After a backward step it slews back to the wall clock: it runs at 99 % of
+ * real time ({@linkcode MAX_SLEW}) until it meets it (an hour's step takes
+ * 100 hours), so written timestamps (`started_at`, `not_before`) do not stay
+ * ahead for good and never go backwards on one node. Running slow, it would
+ * see a lease alive 1 % longer than it lives: lease deadlines are taken
+ * that much short ({@linkcode leaseDeadline}).
  */
+
+/** How much slower than real time the clock may run while it slews back. @default 0.01 */
+export const MAX_SLEW = 0.01;
 
 /** A clock over the two sources (injectable for tests). */
 export function makeClock(
@@ -20,13 +26,22 @@ export function makeClock(
   mono: () => number,
 ): () => number {
   let offset = -Infinity;
+  let lastMono: number | null = null;
   let last = -Infinity;
   return () => {
     const m = mono();
-    offset = Math.max(offset, wall() - m);
+    const target = wall() - m;
+    if (target >= offset || lastMono === null) offset = target;
+    else offset = Math.max(target, offset - (m - lastMono) * MAX_SLEW);
+    lastMono = m;
     last = Math.max(last, Math.round(m + offset));
     return last;
   };
+}
+
+/** Until when a lease renewed at `sent` (by this clock) lives, with the slew's margin. */
+export function leaseDeadline(sent: number, ttlMs: number): number {
+  return sent + Math.floor(ttlMs * (1 - MAX_SLEW));
 }
 
 /** Milliseconds since the Unix epoch, never going back (see the module doc). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { makeClock } from "./clock.ts";
+import { leaseDeadline, makeClock, MAX_SLEW } from "./clock.ts";
 
-Deno.test("node clock: a wall clock stepped back does not take it back; a jump forward (a suspend) is followed", () => {
+Deno.test("node clock: a wall clock stepped back does not take it back; it slews to it at 1 %; a jump forward (a suspend) is followed", () => {
   let wall = 1_000_000;
   let mono = 50;
   const now = makeClock(() => wall, () => mono);
@@ -12,16 +12,20 @@ Deno.test("node clock: a wall clock stepped back does not take it back; a jump f
   // NTP steps the wall clock back an hour while 60 s pass.
   mono += 60_000;
   wall += 60_000 - 3_600_000;
-  assert.equal(now(), 1_060_100, "the elapsed 60 s, not an hour back");
-  // A suspend: the monotonic clock stands still, the wall clock moves 10 min
-  // (and is still behind by the old step).
+  const afterStep = now();
+  assert.equal(afterStep, 1_060_100 - 600, "60 s on, less 1 % of them");
+  assert.ok(afterStep > wall, "still ahead of the wall clock");
+  // Slewing: 100 s later, 99 s on.
+  mono += 100_000;
+  wall += 100_000;
+  assert.equal(now(), afterStep + 99_000);
+  // Long enough, and it is the wall clock again.
+  mono += 400_000_000;
+  wall += 400_000_000;
+  assert.equal(now(), wall);
+  // A suspend: the monotonic clock stands still, the wall clock moves 10 min.
   wall += 600_000;
-  assert.equal(now(), 1_060_100, "still behind the floor: no change");
-  wall += 3_600_000;
-  assert.equal(now(), 1_060_100 + 600_000, "caught up: the wall clock again");
-  mono += 5;
-  wall += 5;
-  assert.equal(now(), 1_660_105);
+  assert.equal(now(), wall, "followed at once");
 });
 
 Deno.test("node clock: never goes back, whatever the sources do", () => {
@@ -36,4 +40,10 @@ Deno.test("node clock: never goes back, whatever the sources do", () => {
     assert.ok(t >= prev, `step ${i}: ${t} after ${prev}`);
     prev = t;
   }
+});
+
+Deno.test("leaseDeadline: a lease is trusted for its TTL less the slew's 1 %", () => {
+  assert.equal(MAX_SLEW, 0.01);
+  assert.equal(leaseDeadline(1_000, 10_000), 10_900);
+  assert.equal(leaseDeadline(0, 2_000), 1_980);
 });

@@ -22,6 +22,7 @@ import {
   type TaskState,
 } from "../schema.ts";
 import type { Metrics } from "./metrics.ts";
+import { now as clock } from "./clock.ts";
 
 /** The counter a rejected dispatch increments (SPEC §12). */
 export const DISPATCH_REJECTED_METRIC =
@@ -180,7 +181,7 @@ function rawPath(url: string): { path: string; query: string } {
 export function handleDegradedHttp(
   req: Request,
   node: DegradedNode | null,
-  now: number = Date.now(),
+  now: number = clock(),
 ): Response | null {
   const { path, query } = rawPath(req.url);
   if (path === DISPATCH_REJECTED_PATH) {

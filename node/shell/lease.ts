@@ -7,7 +7,7 @@
  */
 import type { Etcd3 } from "etcd3";
 import { deadline, EtcdNoAnswerError } from "../etcd_errors.ts";
-import { now } from "./clock.ts";
+import { leaseDeadline, now } from "./clock.ts";
 
 export interface LeaseEvents {
   /** etcd confirmed the lease is gone (expired or revoked). */
@@ -73,7 +73,7 @@ export class LeaseKeeper {
           this.close();
           this.events.onLost();
         } else {
-          this.events.onAlive(sent + ttl * 1000);
+          this.events.onAlive(leaseDeadline(sent, ttl * 1000));
         }
         return;
       }

@@ -4,6 +4,7 @@ import type { EtcdHealth } from "./etcd_health.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { PluginRecord } from "./plugin_host.ts";
+import { now } from "./clock.ts";
 
 /** Declares the node's series; gauges are read from the view at scrape time. */
 export function declareNodeMetrics(
@@ -63,7 +64,7 @@ export function declareNodeMetrics(
     m.set("boi_pending_flush_bytes", flushBytes());
     m.set(
       "boi_etcd_unreachable_seconds",
-      health.downSince === null ? 0 : (Date.now() - health.downSince) / 1000,
+      health.downSince === null ? 0 : (now() - health.downSince) / 1000,
     );
   });
 }

@@ -1,6 +1,7 @@
 /** Provisioning gauges (SPEC §10), read from the view at scrape time: every node sees the cluster's. */
 import type { NodeView } from "../core/mod.ts";
 import type { Metrics } from "./metrics.ts";
+import { now as clock } from "./clock.ts";
 
 /** Declares `boi_provision_requests_open` and `boi_provision_cooldowns`. */
 export function declareProvisionMetrics(m: Metrics, view: NodeView): void {
@@ -19,7 +20,7 @@ export function declareProvisionMetrics(m: Metrics, view: NodeView): void {
     for (const r of view.provision.reqs.values()) {
       if (r.value.fulfilled_by === undefined) open++;
     }
-    const now = Date.now();
+    const now = clock();
     let cooling = 0;
     for (const f of view.provision.failures.values()) {
       if (f.value.cooldown_until > now) cooling++;

@@ -18,7 +18,7 @@ import { runTxn } from "./etcd_io.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import { LeaseKeeper } from "./lease.ts";
 import type { Logger } from "./log.ts";
-import { now } from "./clock.ts";
+import { leaseDeadline, now } from "./clock.ts";
 
 /** etcd answered, and the answer is that this node may not register. */
 export class RegistrationRefused extends Error {}
@@ -163,7 +163,7 @@ export class Registration {
           type: "lease_granted",
           at: now(),
           lease_id: id,
-          valid_until: grantedAt + ttl * 1000,
+          valid_until: leaseDeadline(grantedAt, ttl * 1000),
         });
         return;
       } catch (err) {
