@@ -100,7 +100,16 @@ function decideOpen(
   const f = p.failures.get(hash);
   if (f && f.value.cooldown_until > at) return [];
   const n = (f?.value.attempts ?? 0) + 1;
-  const req_id = `${hash.slice(0, 12)}-${n}`;
+  // The time makes it unique: `attempts` alone repeats once the failure
+  // record is deleted (docs/operations.md tells operators to, when it is
+  // unreadable) or rolled back by a restore, and Allocate is idempotent per
+  // request id: the provisioner answered with the old allocation and started
+  // nothing, or its deadline close took back a node still working (review).
+  // Short: it names the provisioned node and, in the reference provisioner,
+  // a data dir whose plugin sockets must stay under 108 bytes.
+  const req_id = `${hash.slice(0, 8)}-${n}-${
+    Math.floor(at / 1000).toString(36)
+  }`;
   const record: ProvisionRequest = {
     req_id,
     hint: requires,

@@ -25,7 +25,7 @@ Deno.test("one request for five tasks of one requires, opened by compare on the 
   const first = opens(tick(v, 1000));
   assert.equal(first.length, 1);
   const e = first[0];
-  assert.equal(e.req_id, `${HASH.slice(0, 12)}-1`);
+  assert.equal(e.req_id, `${HASH.slice(0, 8)}-1-${(1).toString(36)}`);
   assert.deepEqual(e.hint, HINT);
   assert.deepEqual(e.compare, [
     { key: keys.provisionReq(e.req_id), target: "version", equals: 0 },
@@ -57,7 +57,7 @@ Deno.test("deadline → Deallocate and a counted failure; 3 failures → cooldow
   for (let i = 1; i <= 3; i++) {
     const [o] = next;
     assert.ok(o, `attempt ${i} opens`);
-    assert.equal(o.req_id, `${HASH.slice(0, 12)}-${i}`);
+    assert.match(o.req_id, new RegExp(`^${HASH.slice(0, 8)}-${i}-[0-9a-z]+$`));
     opened(v, o, at);
     assert.equal(writes(tick(v, o.record.deadline_at - 1)).length, 0);
     at = o.record.deadline_at;
@@ -100,7 +100,10 @@ Deno.test("deadline → Deallocate and a counted failure; 3 failures → cooldow
   assert.ok(env.state === "PENDING");
   const after = opens(tick(v, cooldownUntil));
   assert.equal(after.length, 1, "a new attempt after the cooldown");
-  assert.equal(after[0].req_id, `${HASH.slice(0, 12)}-4`);
+  assert.match(
+    after[0].req_id,
+    new RegExp(`^${HASH.slice(0, 8)}-4-[0-9a-z]+$`),
+  );
 });
 
 Deno.test("the cooldown note on the task; an unreadable failure record blocks provisioning (fail closed)", () => {
@@ -224,7 +227,7 @@ Deno.test("a request opened by another admin is respected: no second one", () =>
 Deno.test("a request of this node's previous run is taken up again and closed at its deadline", () => {
   const v = adminView();
   const req = {
-    req_id: `${HASH.slice(0, 12)}-1`,
+    req_id: `${HASH.slice(0, 8)}-1`,
     hint: HINT,
     hint_hash: HASH,
     requested_at: 500,
@@ -340,7 +343,7 @@ Deno.test("Allocate failed with its outcome unknown, but the node it made joined
 
 Deno.test("a request of an admin that is gone, past its deadline → closed by this admin (failure counted, token revoked, Deallocate), then a new one opened", () => {
   const v = adminView();
-  const REQ = `${HASH.slice(0, 12)}-1`;
+  const REQ = `${HASH.slice(0, 8)}-1`;
   const record = {
     req_id: REQ,
     hint: HINT,
@@ -388,7 +391,7 @@ Deno.test("a request of an admin that is gone, past its deadline → closed by t
   assert.equal(v.provision.failures.get(HASH)?.value.count, 1);
   const [next] = opens(out);
   assert.ok(next, "a new request, by this admin, at once");
-  assert.equal(next.req_id, `${HASH.slice(0, 12)}-2`);
+  assert.match(next.req_id, new RegExp(`^${HASH.slice(0, 8)}-2-[0-9a-z]+$`));
 });
 
 Deno.test("a live admin's request is never taken over, even past its deadline", () => {
@@ -412,4 +415,24 @@ Deno.test("a live admin's request is never taken over, even past its deadline", 
   });
   assert.deepEqual(writes(tick(v, 60_000)), []);
   assert.deepEqual(opens(tick(v, 60_000)), []);
+});
+
+Deno.test("a request id is new even when the failure record that counts attempts was deleted (review: ids repeated, and Allocate is idempotent per id)", () => {
+  const v = adminView();
+  const [a] = opens(tick(v, 1000));
+  opened(v, a, 1000);
+  // The operator deletes the (say, unreadable) failure record; the request goes.
+  applyEvent(v, keys, {
+    type: "changes",
+    at: 1100,
+    changes: [
+      { key: keys.provisionFailures(HASH), revision: 9000, kv: null },
+      { key: keys.provisionReq(a.req_id), revision: 9000, kv: null },
+    ],
+  });
+  v.provision.local.delete(a.req_id);
+  const [b] = opens(tick(v, 2000));
+  assert.ok(b, "opened again");
+  assert.notEqual(b.req_id, a.req_id);
+  assert.match(b.req_id, new RegExp(`^${HASH.slice(0, 8)}-1-`));
 });

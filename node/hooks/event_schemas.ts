@@ -141,7 +141,9 @@ export const EVENT_PAYLOADS = {
     "A plugin spent its crash budget and is no longer restarted; emitted by its node.",
   ),
   "provision.requested": z.object({
-    req_id: z.string().describe("`<hint hash prefix>-<attempt>`"),
+    req_id: z.string().describe(
+      "`<hint hash prefix>-<attempt>-<open time in s, base 36>`",
+    ),
     hint: z.record(z.string(), z.string()).describe(
       "the requires the new node must have",
     ),

@@ -36,7 +36,7 @@ Deno.test("secure mode: the provisioned node joins with its token, reaches etcd 
     2,
     "the tasks DONE on a provisioned node",
   );
-  assert.match(provisioned, /^p-[0-9a-f]{12}-1$/);
+  assert.match(provisioned, /^p-[0-9a-f]{8}-1-[0-9a-z]+$/);
   const fulfilled = await admin.waitForLog((l) =>
     l.msg === "event" && l.event === "provision.fulfilled"
   );

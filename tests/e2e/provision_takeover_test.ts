@@ -143,7 +143,11 @@ Deno.test("admin killed with a request open → the request expires with its lea
     2,
     "the tasks DONE on prov-b's provisioned node",
   );
-  assert.match(provisioned, /^p-[0-9a-f]{12}-2$/, "the second request's node");
+  assert.match(
+    provisioned,
+    /^p-[0-9a-f]{8}-2-[0-9a-z]+$/,
+    "the second request's node",
+  );
   const opened = b.logs().filter((l) => l.msg === "provision request opened");
   assert.equal(opened.length, 1, "prov-b opened one request");
   const fulfilled = await b.waitForLog((l) =>
@@ -184,7 +188,11 @@ Deno.test("admin killed with a request open → past its deadline a granted stan
     2,
     "the tasks DONE on prov-b's provisioned node",
   );
-  assert.match(provisioned, /^p-[0-9a-f]{12}-2$/, "the second request's node");
+  assert.match(
+    provisioned,
+    /^p-[0-9a-f]{8}-2-[0-9a-z]+$/,
+    "the second request's node",
+  );
   const failed = b.logs().filter((l) =>
     l.msg === "event" && l.event === "provision.failed"
   );

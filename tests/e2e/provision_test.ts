@@ -43,12 +43,12 @@ Deno.test("unschedulable tasks → the reference provisioner starts a mac node, 
   }, { timeoutMs: 15_000 });
   assert.match(
     note!,
-    /^provisioning node for \{"x-test-pool":"mac"\} \(req [0-9a-f]{12}-1\)$/,
+    /^provisioning node for \{"x-test-pool":"mac"\} \(req [0-9a-f]{8}-1-[0-9a-z]+\)$/,
   );
   const status = await cli(etcd, ["cluster", "status"]);
   assert.match(
     status.stdout,
-    /^provisioning: req [0-9a-f]{12}-1 for \{"x-test-pool":"mac"\}/m,
+    /^provisioning: req [0-9a-f]{8}-1-[0-9a-z]+ for \{"x-test-pool":"mac"\}/m,
   );
 
   const done = await waitFor("all 5 tasks DONE", async () => {
@@ -60,7 +60,7 @@ Deno.test("unschedulable tasks → the reference provisioner starts a mac node, 
   const ranOn = new Set(done.map((e) => e.value.ran_on));
   assert.equal(ranOn.size, 1, `ran on ${[...ranOn]}`);
   const provisioned = [...ranOn][0]!;
-  assert.match(provisioned, /^p-[0-9a-f]{12}-1$/);
+  assert.match(provisioned, /^p-[0-9a-f]{8}-1-[0-9a-z]+$/);
   for (const e of done) assert.equal(e.value.last_error, null);
 
   const requested = events(admin, "provision.requested");
