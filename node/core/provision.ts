@@ -176,6 +176,13 @@ function decideOwn(
     (view.nodes.get(n.node_id)?.value.started_at ?? 0) >= l.requested_at
   );
   if (joined) return [fulfil(view, keys, l, joined.node_id, null, at)];
+  // Its token was used: a node is joining (admitted, not registered yet).
+  // It gets JOIN_GRACE_MS past the deadline to register before the request
+  // fails and the allocation is taken back.
+  if (
+    l.token_used && l.allocate_error === null &&
+    at < l.deadline_at + JOIN_GRACE_MS
+  ) return [];
   return [
     l.allocate_error !== null
       ? closeFailed(
@@ -198,6 +205,9 @@ function decideOwn(
       ),
   ];
 }
+
+/** How long past its deadline a request whose token a join consumed waits for that node. @default 30000 */
+export const JOIN_GRACE_MS = 30_000;
 
 /** A provisioning step finished: announce what committed, then decide on. */
 export function onProvisionEvent(

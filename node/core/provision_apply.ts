@@ -35,6 +35,10 @@ export function applyProvisionChange(
     if (c.kv !== null && p.local.size > 0) noteClaim(p, view.caps, c.kv.value);
     return false; // the claims map is apply.ts's
   }
+  if (collection === "join-tokens") {
+    if (c.kv === null && p.local.size > 0) noteTokenUsed(p, id);
+    return true;
+  }
   if (collection !== "provision-req" && collection !== "provision-failures") {
     return false;
   }
@@ -106,6 +110,8 @@ function adoptOwn(
     allocation_id: r.allocation_id ?? null,
     allocate_error: null,
     token_id_sha256: r.token_id_sha256 ?? null,
+    token_revision: null,
+    token_used: false,
     first_claim: null,
     unconfirmed: null,
   });
@@ -161,6 +167,8 @@ export function applyProvisionEffect(
       allocation_id: null,
       allocate_error: null,
       token_id_sha256: null,
+      token_revision: null,
+      token_used: false,
       first_claim: null,
       unconfirmed: null,
     });
@@ -189,7 +197,11 @@ export function applyProvisionEvent(
     p.local.set(ev.req_id, { ...l, ...patch });
   switch (ev.step) {
     case "opened":
-      set({ phase: "allocating", token_id_sha256: ev.token_id_sha256 });
+      set({
+        phase: "allocating",
+        token_id_sha256: ev.token_id_sha256,
+        token_revision: ev.token_revision,
+      });
       break;
     case "open_refused":
       p.local.delete(ev.req_id);
@@ -213,6 +225,15 @@ export function applyProvisionEvent(
   }
   for (const [hash, until] of p.backoff) {
     if (until <= ev.at) p.backoff.delete(hash);
+  }
+}
+
+/** A token of one of our requests is gone: consumed by a join (or expired). */
+function noteTokenUsed(p: MutableProvisionView, hash: string): void {
+  for (const [id, l] of p.local) {
+    if (l.token_id_sha256 === hash && !l.token_used) {
+      p.local.set(id, { ...l, token_used: true });
+    }
   }
 }
 

@@ -103,6 +103,8 @@ interface Closing {
   readonly hint_hash: string;
   readonly token_id_sha256: string | null;
   readonly allocation_id: string | null;
+  readonly token_revision?: number | null;
+  readonly token_used?: boolean;
 }
 
 /**
@@ -170,6 +172,16 @@ export function closeFailed(
     compare: [
       reqGuard(keys, c.req_id, req),
       failuresGuard(keys, c.hint_hash, f),
+      // The token still as minted: a join that consumed it first (its node
+      // not registered yet) fails this close instead of being taken back.
+      ...(c.token_id_sha256 !== null && c.token_revision != null &&
+          !c.token_used
+        ? [{
+          key: keys.joinToken(c.token_id_sha256),
+          target: "mod" as const,
+          equals: c.token_revision,
+        }]
+        : []),
     ],
     success,
     emits,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { applyEvent } from "./apply.ts";
+import { JOIN_GRACE_MS } from "./provision.ts";
 import {
   adminView,
   CFG,
@@ -435,4 +436,76 @@ Deno.test("a request id is new even when the failure record that counts attempts
   assert.ok(b, "opened again");
   assert.notEqual(b.req_id, a.req_id);
   assert.match(b.req_id, new RegExp(`^${HASH.slice(0, 8)}-1-`));
+});
+
+/** A delete of `key` at the history's next revision. */
+const gone = (key: string) => ({ ...put(key, {}), kv: null });
+
+Deno.test("the deadline close compares the token as minted; a join that used it first gets JOIN_GRACE_MS to register and fulfils the request (review: the close took back a node that had just joined)", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  opened(v, o, 1000);
+  const local = v.provision.local.get(o.req_id)!;
+  // Not used: the close at the deadline carries the token's compare.
+  const probe = adminView();
+  const [o2] = opens(tick(probe, 1000));
+  opened(probe, o2, 1000);
+  const [close] = writes(tick(probe, o2.record.deadline_at));
+  assert.ok(close, "closed at its deadline");
+  assert.deepEqual(
+    close.compare.find((c) => c.key === keys.joinToken("tok")),
+    {
+      key: keys.joinToken("tok"),
+      target: "mod",
+      equals: probe.provision.local.get(o2.req_id)!.token_revision,
+    },
+  );
+  // Used: a node was admitted just before the deadline (the token deleted by
+  // its join) and has not registered yet.
+  step(v, {
+    type: "changes",
+    at: local.deadline_at - 50,
+    changes: [gone(keys.joinToken("tok"))],
+  });
+  assert.equal(v.provision.local.get(o.req_id)!.token_used, true);
+  assert.deepEqual(writes(tick(v, local.deadline_at)), [], "waits for it");
+  assert.deepEqual(
+    writes(tick(v, local.deadline_at + 500)),
+    [],
+    "still within the grace",
+  );
+  // It registers: the request is fulfilled, nothing taken back.
+  step(v, {
+    type: "changes",
+    at: local.deadline_at + 1000,
+    changes: node("mac-9", HINT, local.deadline_at + 900),
+  });
+  const [w] = writes(tick(v, local.deadline_at + 1100));
+  assert.ok(w, "fulfilled");
+  assert.equal(w.deallocate, null);
+  assert.deepEqual(
+    emits([w as never, ...w.emits], "provision.fulfilled").length,
+    1,
+  );
+});
+
+Deno.test("a used token whose node never registers: the request fails once the grace is over", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  opened(v, o, 1000);
+  const deadline = o.record.deadline_at;
+  step(v, {
+    type: "changes",
+    at: deadline - 50,
+    changes: [gone(keys.joinToken("tok"))],
+  });
+  assert.deepEqual(writes(tick(v, deadline + JOIN_GRACE_MS - 1)), []);
+  const [w] = writes(tick(v, deadline + JOIN_GRACE_MS));
+  assert.ok(w, "closed after the grace");
+  assert.equal(w.deallocate, `alloc-${o.req_id}`);
+  assert.equal(
+    w.compare.some((c) => c.key === keys.joinToken("tok")),
+    false,
+    "no compare on a token that is gone",
+  );
 });

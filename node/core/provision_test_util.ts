@@ -205,6 +205,7 @@ export function openLanded(
     step: "opened",
     revision: rev,
     token_id_sha256: "tok",
+    token_revision: rev - 1,
   }));
   return out;
 }

@@ -44,6 +44,14 @@ export interface LocalProvision {
   readonly allocate_error: string | null;
   /** The join token minted for it, by hash: deleted (revoked) when it fails. */
   readonly token_id_sha256: string | null;
+  /**
+   * The revision the token was minted at (null: adopted from a previous run):
+   * a failure close compares it, so a join that consumed the token first
+   * makes the close fail instead of taking back the node that just joined.
+   */
+  readonly token_revision: number | null;
+  /** The watch showed the token deleted, not by us: a node joined with it (or it expired). */
+  readonly token_used: boolean;
   /** The first claim seen by a node whose caps match the hint. */
   readonly first_claim: { node_id: string; at: number } | null;
   /**
@@ -136,7 +144,13 @@ export type ProvisionEvent =
   }
   & (
     /** The request is in etcd (at `revision`); Allocate is being called. */
-    | { step: "opened"; revision: number; token_id_sha256: string }
+    | {
+      step: "opened";
+      revision: number;
+      token_id_sha256: string;
+      /** The mod revision the mint wrote the token's record at. */
+      token_revision: number;
+    }
     /** Nothing was written (mint refused, compare failed, no join listener). */
     | { step: "open_refused"; error: string; retry_after_ms: number }
     | { step: "allocated"; allocation_id: string }

@@ -174,6 +174,7 @@ export class ProvisionRunner {
       step: "opened",
       revision,
       token_id_sha256: minted.token_id_sha256,
+      token_revision: minted.revision,
     });
     const answer = await this.#allocate(e, minted.token, url);
     if ("error" in answer) {
