@@ -63,6 +63,9 @@ Deno.test("mux: an item over the message limit fails its own Spawn RESOURCE_EXHA
     const s = await slow;
     assert.equal(s.ok, true, `the call beside it: ${s.error}`);
     assert.deepEqual(s.kinds, ["started", "stdout", "exit"]);
+    // The refused call's generator was closed, not left suspended.
+    const closed = `big-${MAX_MESSAGE_BYTES + 1} closed`;
+    await p.stderr.waitFor(closed, (l) => l.includes(closed), 5_000);
   } finally {
     conn.close();
     await p.closeStdin().catch(() => {});

@@ -180,7 +180,16 @@ export class Dispatcher {
         }
         if (r.done) break;
         items++;
-        const wait = write(route.codec.encodeResponse(r.value));
+        let wait;
+        try {
+          wait = write(route.codec.encodeResponse(r.value));
+        } catch (e) {
+          // Refused (an item over the message limit, mux_server.ts): the
+          // handler's generator is let go, or it stayed suspended with what
+          // it holds (the pool's output buffer kept its cursor).
+          it.return?.();
+          throw e;
+        }
         if (wait) await untilAborted(wait);
       }
     } finally {

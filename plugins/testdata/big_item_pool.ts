@@ -10,14 +10,19 @@ await servePlugin({
   name: "big-item-pool",
   version: "0",
   async *spawn(req: { task_id: string }) {
-    yield { started: { pid: 1 } };
-    const big = /^big-(\d+)$/.exec(req.task_id);
-    if (big) yield { stdout: new Uint8Array(Number(big[1])) };
-    else {
-      await new Promise((r) => setTimeout(r, 1500));
-      yield { stdout: new TextEncoder().encode("slow done\n") };
+    try {
+      yield { started: { pid: 1 } };
+      const big = /^big-(\d+)$/.exec(req.task_id);
+      if (big) yield { stdout: new Uint8Array(Number(big[1])) };
+      else {
+        await new Promise((r) => setTimeout(r, 1500));
+        yield { stdout: new TextEncoder().encode("slow done\n") };
+      }
+      yield { exit: { code: 0, signal: null, error: null } };
+    } finally {
+      // What holds the task (a pool's output buffer) is let go with it.
+      console.error(`big-item-pool: ${req.task_id} closed`);
     }
-    yield { exit: { code: 0, signal: null, error: null } };
   },
   kill() {},
 } as never);
