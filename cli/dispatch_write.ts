@@ -12,7 +12,14 @@ import { MAX_STORED_BYTES, type ParsedSpec } from "../node/spec.ts";
 import { CliError } from "./context.ts";
 import type { DispatchInProgress } from "../node/schema.ts";
 import { neverSent, type Store } from "./store.ts";
-import { deleteOp, leaseIs, modIs, putRawOp, versionIs } from "./txn_ops.ts";
+import {
+  deleteOp,
+  leaseIs,
+  modIs,
+  noneUnder,
+  putRawOp,
+  versionIs,
+} from "./txn_ops.ts";
 
 /** etcd's limit on operations per transaction (compares and puts each). */
 export const MAX_TXN_OPS = 128;
@@ -168,6 +175,11 @@ export async function writeSpec(
         versionIs(specKey, 0),
         ...chunk.puts.map((p) => versionIs(p.key, 0)),
       ];
+      // No task of this spec id at all before the first: an unfinished
+      // dispatch's envelopes with other task ids would otherwise be taken
+      // in under this record, run, and (BLOCKED on deps never written) keep
+      // the spec open for good (review finding).
+      if (i === 0) compare.push(noneUnder(`${keys.task(parsed.spec_id)}.`));
       const success: IRequestOp[] = chunk.puts.map((p) =>
         putRawOp(p.key, p.value)
       );
@@ -241,7 +253,7 @@ export async function writeSpec(
             ? `spec ${parsed.spec_id} already exists`
             : there(1) && (lease === null || i === 0)
             ? `spec ${parsed.spec_id} already exists: a dispatch of it is still writing`
-            : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch (with no spec record) hold its task ids`,
+            : `spec ${parsed.spec_id} already exists: tasks of an unfinished dispatch of it (with no spec record) are still in etcd; nodes delete them after BOI_ORPHAN_GRACE_S, then dispatch again`,
         };
       }
       written.push({

@@ -15,6 +15,22 @@ export function versionIs(key: string, n: number): ICompare {
   };
 }
 
+/**
+ * No key under `prefix`: etcd compares every key of the range, and an empty
+ * range as one absent key (version 0).
+ */
+export function noneUnder(prefix: string): ICompare {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]++; // the prefixes here end in "." or "/": no carry
+  return {
+    key: Buffer.from(prefix),
+    range_end: end,
+    target: "Version",
+    result: "Equal",
+    version: 0,
+  };
+}
+
 /** `lease(key) == lease`: the key is there, bound to that lease. */
 export function leaseIs(key: string, lease: string): ICompare {
   return { key: Buffer.from(key), target: "Lease", result: "Equal", lease };
