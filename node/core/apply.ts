@@ -84,7 +84,7 @@ export function applyEvent(
       view.dispatch_paused = false;
       view.draining.clear();
       view.dispatching.clear();
-      clearProvisionRecords(view.provision);
+      clearProvisionRecords(view.provision, keys, ev.kvs);
       view.watch_revision = ev.revision;
       for (const c of ev.kvs) applyChange(view, keys, c, warnings);
       applyReads(view, keys, newer, warnings);

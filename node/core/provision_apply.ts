@@ -10,6 +10,7 @@ import {
   ProvisionRequest,
   RECORD_MAX_BYTES,
 } from "../schema.ts";
+import type { Keys } from "../keys.ts";
 import type { KeyChange } from "./events.ts";
 import type {
   LocalProvision,
@@ -120,11 +121,32 @@ function adoptOwn(
   );
 }
 
-/** Forgets the etcd half (a relist rebuilds it); our own requests stay. */
-export function clearProvisionRecords(p: MutableProvisionView): void {
+/**
+ * Forgets the etcd half (a relist rebuilds it); our own requests stay. A
+ * token of ours the list no longer holds was used (or expired) while the
+ * watch was away: its delete will never come as a change, and a close
+ * comparing it would fail at every try (review of 94134a4).
+ */
+export function clearProvisionRecords(
+  p: MutableProvisionView,
+  keys: Keys,
+  listed: readonly KeyChange[],
+): void {
   p.reqs.clear();
   p.failures.clear();
   p.unreadable.clear();
+  if (p.local.size === 0) return;
+  const tokens = new Set<string>();
+  for (const c of listed) {
+    const k = keys.parse(c.key);
+    if (k?.collection === "join-tokens") tokens.add(k.id);
+  }
+  for (const [id, l] of p.local) {
+    if (
+      l.token_id_sha256 !== null && l.token_revision !== null &&
+      !l.token_used && !tokens.has(l.token_id_sha256)
+    ) p.local.set(id, { ...l, token_used: true });
+  }
 }
 
 /** A claim by a node whose caps fit one of our waiting requests: its first claim. */

@@ -509,3 +509,39 @@ Deno.test("a used token whose node never registers: the request fails once the g
     "no compare on a token that is gone",
   );
 });
+
+Deno.test("a token used while the watch was away (a relist without it): the request waits the grace, then fails without comparing it (review: the close compared a gone token forever)", () => {
+  const v = adminView();
+  const [o] = opens(tick(v, 1000));
+  opened(v, o, 1000);
+  const deadline = o.record.deadline_at;
+  // What etcd holds now, relisted: everything of the view, no token key.
+  const kvs = [
+    ...[...v.provision.reqs].map(([id, r]) => ({
+      key: keys.provisionReq(id),
+      revision: r.mod_revision,
+      kv: {
+        value: JSON.stringify(r.value),
+        mod_revision: r.mod_revision,
+        create_revision: r.create_revision,
+        lease: r.lease,
+      },
+    })),
+    ...[...v.provision.failures].map(([id, f]) => ({
+      key: keys.provisionFailures(id),
+      revision: f.mod_revision,
+      kv: {
+        value: JSON.stringify(f.value),
+        mod_revision: f.mod_revision,
+        create_revision: f.create_revision,
+        lease: f.lease,
+      },
+    })),
+  ];
+  step(v, { type: "relist", at: deadline - 10, revision: 90_000, kvs });
+  assert.equal(v.provision.local.get(o.req_id)!.token_used, true);
+  assert.deepEqual(writes(tick(v, deadline + 1)), [], "the grace");
+  const [w] = writes(tick(v, deadline + JOIN_GRACE_MS));
+  assert.ok(w, "closed after the grace");
+  assert.equal(w.compare.some((c) => c.key === keys.joinToken("tok")), false);
+});
