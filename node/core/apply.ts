@@ -17,6 +17,7 @@ import {
 import { retireEvery, SPEC_RETENTION_MS } from "./retire.ts";
 import { noteOrphanRefused, noteOrphans } from "./retire_orphans.ts";
 import { noteUnsure, settleUnsure } from "./unsure.ts";
+import { txnCommitted } from "./txn_outcome.ts";
 
 /** Default of `CoreConfig.sweep_every_ms`. */
 export const SWEEP_EVERY_MS = 1000;
@@ -256,26 +257,6 @@ export function applyEvent(
     }
   }
   return warnings;
-}
-
-/**
- * Whether our transaction is in etcd: it committed, or its compare failed
- * only because it had already committed (a retry on another endpoint, a lost
- * reply): every key it wrote reads back exactly as it wrote it.
- */
-export function txnCommitted(
-  ev: Extract<NodeEvent, { type: "txn_done" }>,
-): boolean {
-  if (ev.ok) return true;
-  if (!ev.reads || ev.effect.success.length === 0) return false;
-  for (const op of ev.effect.success) {
-    const r = ev.reads.find((c) => c.key === op.key);
-    if (!r) return false;
-    if (op.op === "delete" ? r.kv !== null : r.kv?.value !== op.value) {
-      return false;
-    }
-  }
-  return true;
 }
 
 /** A claim for a task that does not exist is a stray record someone should know about. */

@@ -12,7 +12,7 @@ import {
 } from "./decide.ts";
 import type { Effect } from "./effects.ts";
 import { claimSteals, ownQueue } from "./steal.ts";
-import { txnCommitted } from "./apply.ts";
+import { txnCommitted, writtenAt } from "./txn_outcome.ts";
 import { localBusy, prepareFailing, selfHealth } from "./filter.ts";
 import type { KeyChange, NodeEvent } from "./events.ts";
 import type { NodeView } from "./view.ts";
@@ -102,13 +102,6 @@ export function onTxnDone(
   }
   out.push(...claimSteals(view, ctx));
   return out;
-}
-
-/** The revision a transaction recognised from its read-back committed at (its puts' mod revision). */
-function writtenAt(ev: Extract<NodeEvent, { type: "txn_done" }>): number {
-  const put = ev.effect.success.find((op) => op.op === "put");
-  const read = ev.reads?.find((r) => r.key === put?.key);
-  return read?.kv?.mod_revision ?? ev.revision;
 }
 
 /** How many PENDING tasks a freed slot looks at; the sweep sees the rest. */
