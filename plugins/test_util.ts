@@ -6,6 +6,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { within } from "../tests/harness/wait.ts";
+import {
+  CORE_CAPABILITIES,
+  PluginConnection,
+} from "../node/exec/grpc_client.ts";
+import { PROTO_MAJOR, PROTO_MINOR } from "../proto/mod.ts";
+import type { PluginKind } from "../proto/mod.ts";
 
 /** The repository root: plugins run from here so `-P=plugin` finds deno.json. */
 export const REPO: string = fileURLToPath(new URL("../", import.meta.url))
@@ -147,5 +153,46 @@ export class PluginProcess {
   async closeStdin(ms = 10_000): Promise<Deno.CommandStatus> {
     await this.child.stdin.close().catch(() => {});
     return await this.exit(ms);
+  }
+}
+
+/**
+ * Starts `plugins/<script>` as a `kind` plugin on a socket in a temp dir,
+ * connects and handshakes as core does, runs `fn`, then closes and cleans up.
+ */
+export async function withPlugin(
+  script: string,
+  kind: PluginKind,
+  opts: { extra?: string[]; env?: Record<string, string> },
+  fn: (
+    conn: PluginConnection,
+    p: PluginProcess,
+    socket: string,
+    dir: string,
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await tempDir(`boi-${kind}-`);
+  const socket = `${dir}/p.sock`;
+  const p = new PluginProcess(pluginArgv(script, opts.extra, { socket }), {
+    BOI_PLUGIN_SOCKET: socket,
+    BOI_PLUGIN_ID: `${kind}-test-1`,
+    BOI_PLUGIN_KIND: kind,
+    BOI_PLUGIN_DATA_DIR: dir,
+    ...opts.env,
+  });
+  const conn = new PluginConnection(kind, socket);
+  try {
+    await p.ready();
+    await conn.handshake({
+      core_version: "test",
+      proto_major: PROTO_MAJOR,
+      proto_minor: PROTO_MINOR,
+      capabilities: [...CORE_CAPABILITIES],
+    });
+    await fn(conn, p, socket, dir);
+  } finally {
+    conn.close();
+    await p.closeStdin().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -5,34 +5,13 @@
  * every running task of the node was killed. A message at the limit passes.
  */
 import assert from "node:assert/strict";
-import { CORE_CAPABILITIES, PluginConnection } from "./grpc_client.ts";
 import { CODECS } from "./grpc_codec.ts";
 import { MAX_MESSAGE_BYTES } from "./mux_wire.ts";
 import { spawnRequest } from "./test_spawn_request.ts";
-import { PROTO_MAJOR, PROTO_MINOR } from "../../proto/mod.ts";
-import { pluginArgv, PluginProcess, tempDir } from "../../plugins/test_util.ts";
+import { withPlugin } from "../../plugins/test_util.ts";
 
 Deno.test("mux: an item over the message limit fails its own Spawn RESOURCE_EXHAUSTED; the call beside it and one at the limit go through", async () => {
-  const dir = await tempDir("boi-muxbig-");
-  const socket = `${dir}/p.sock`;
-  const p = new PluginProcess(
-    pluginArgv("testdata/big_item_pool.ts", [], { socket }),
-    {
-      BOI_PLUGIN_SOCKET: socket,
-      BOI_PLUGIN_ID: "pool-big-1",
-      BOI_PLUGIN_KIND: "pool",
-      BOI_PLUGIN_DATA_DIR: dir,
-    },
-  );
-  const conn = new PluginConnection("pool", socket);
-  try {
-    await p.ready();
-    await conn.handshake({
-      core_version: "test",
-      proto_major: PROTO_MAJOR,
-      proto_minor: PROTO_MINOR,
-      capabilities: [...CORE_CAPABILITIES],
-    });
+  await withPlugin("testdata/big_item_pool.ts", "pool", {}, async (conn, p) => {
     assert.equal(conn.transport, "mux");
     const run = async (task_id: string) => {
       const kinds: string[] = [];
@@ -66,10 +45,5 @@ Deno.test("mux: an item over the message limit fails its own Spawn RESOURCE_EXHA
     // The refused call's generator was closed, not left suspended.
     const closed = `big-${MAX_MESSAGE_BYTES + 1} closed`;
     await p.stderr.waitFor(closed, (l) => l.includes(closed), 5_000);
-  } finally {
-    conn.close();
-    await p.closeStdin().catch(() => {});
-    await p.child.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 });

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
-  CORE_CAPABILITIES,
   PluginCallError,
   PluginConnection,
   socketTarget,
@@ -15,17 +14,18 @@ import {
 import { CODECS } from "./grpc_codec.ts";
 import { spawnRequest } from "./test_spawn_request.ts";
 import type { WorkerEvent } from "./contracts.ts";
-import { PROTO_MAJOR, PROTO_MINOR, SERVICE_NAMES } from "../../proto/mod.ts";
+import { SERVICE_NAMES } from "../../proto/mod.ts";
 import type { PluginKind } from "../../proto/mod.ts";
 import {
   pluginArgv,
   PluginProcess,
   POOL_ENV,
   tempDir,
+  withPlugin,
 } from "../../plugins/test_util.ts";
 
 /** Starts the mock as `kind`, connects, handshakes as core does. */
-async function withMock(
+function withMock(
   kind: PluginKind,
   env: Record<string, string>,
   fn: (
@@ -34,32 +34,11 @@ async function withMock(
     socket: string,
   ) => Promise<void>,
 ): Promise<void> {
-  const dir = await tempDir("boi-mux-");
-  const socket = `${dir}/p.sock`;
   const extra = kind === "pool" ? ["--allow-run", POOL_ENV] : [];
-  const p = new PluginProcess(pluginArgv("mock.ts", extra, { socket }), {
-    BOI_PLUGIN_SOCKET: socket,
-    BOI_PLUGIN_ID: `${kind}-mux-1`,
-    BOI_PLUGIN_KIND: kind,
-    BOI_PLUGIN_DATA_DIR: dir,
-    BOI_LOG_LEVEL: "debug",
-    ...env,
-  });
-  const conn = new PluginConnection(kind, socket);
-  try {
-    await p.ready();
-    await conn.handshake({
-      core_version: "test",
-      proto_major: PROTO_MAJOR,
-      proto_minor: PROTO_MINOR,
-      capabilities: [...CORE_CAPABILITIES],
-    });
-    await fn(conn, p, socket);
-  } finally {
-    conn.close();
-    await p.closeStdin().catch(() => {});
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  return withPlugin("mock.ts", kind, {
+    extra,
+    env: { BOI_LOG_LEVEL: "debug", ...env },
+  }, fn);
 }
 
 const route = (task_id: string) => ({
