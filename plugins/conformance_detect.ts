@@ -62,6 +62,7 @@ export async function detectPluginKind(
       .replaceAll("{node_id}", "conformance").replaceAll("{name}", "detect")
       .replaceAll("{kind}", "");
   let ep: PluginProcess;
+  const lastLog: string[] = [];
   try {
     const child = new Deno.Command(fill(argv[0]), {
       args: argv.slice(1).map(fill),
@@ -81,7 +82,15 @@ export async function detectPluginKind(
       stderr: "piped",
       detached: true,
     }).spawn();
-    ep = new PluginProcess(0, child, socket, { log() {} }, {});
+    ep = new PluginProcess(0, child, socket, {
+      log(_level, msg, fields) {
+        // The last lines it logged say why, should it exit while probed.
+        const detail = fields?.line ?? fields?.err ?? fields?.error ??
+          fields?.reason;
+        lastLog.push(detail === undefined ? msg : `${msg}: ${detail}`);
+        if (lastLog.length > 12) lastLog.shift();
+      },
+    }, {});
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     return { kind: null, reason: `cannot start it: ${(e as Error).message}` };
@@ -106,6 +115,10 @@ export async function detectPluginKind(
       };
     }
     if (r.why !== null) return { kind: null, reason: r.why };
+    const exited = async () =>
+      `; it exited meanwhile (${await ep.ended}${
+        lastLog.length ? `; its last log: ${lastLog.join(" | ")}` : ""
+      })`;
     const answered: PluginKind[] = [];
     const refused: string[] = [];
     for (const kind of PLUGIN_KINDS) {
@@ -119,7 +132,7 @@ export async function detectPluginKind(
       kind: null,
       reason: answered.length === 0
         ? `no kind's Handshake answered (${refused.join("; ")})${
-          ep.hasEnded ? "; it exited meanwhile" : ""
+          ep.hasEnded ? await exited() : ""
         }`
         : `it answers Handshake as ${answered.join(" and ")}`,
     };
