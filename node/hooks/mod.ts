@@ -129,14 +129,15 @@ export class NodeHooks {
         if (!kept.has(seg.info.first)) wal.remove(seg.info);
       }
       wal.open(state.active_first);
-      if (state.unacked.length > 0) {
-        o.log.log("info", "hooks: replaying unacked events after the HWM", {
-          plugin,
-          hwm,
-          from_seq: state.unacked[0].seq,
-          to_seq: state.next_seq - 1,
-        });
-      }
+      // Always logged: the HWM this start used is what its gaps start after.
+      o.log.log("info", "hooks: audit WAL recovered", {
+        plugin,
+        hwm,
+        replaying: state.unacked.length,
+        ...(state.unacked.length > 0 ? { from_seq: state.unacked[0].seq } : {}),
+        to_seq: state.next_seq - 1,
+        gaps: gaps.length,
+      });
       const size = o.settings.backpressure_window ?? DEFAULT_WINDOW.size;
       const window = { size, resume_at: Math.floor(size * 0.9) };
       this.#audit = new AuditDelivery({
