@@ -446,3 +446,21 @@ Deno.test("writeSpec: two CLIs dispatching one id with equal envelopes at once: 
 function store(s: Store): Store {
   return s;
 }
+
+Deno.test("planChunks: an envelope leaves room for what nodes add as it runs", () => {
+  // 984 KB through YAML aliases: under a node's RECORD_MAX_BYTES (1,000,000)
+  // at dispatch, over it once a node adds its fields and an error.
+  const s = "x".repeat(246_000);
+  const parsed = parseSpec(
+    "big.yaml",
+    `name: big\ntasks:\n  - id: a\n    run: [&s ${s}]\n    env: {A: *s, B: *s, C: *s}\n`,
+    { now: 1, suffix: "abcdef", dispatchedBy: "t" },
+  );
+  assert.throws(
+    () => planChunks(keys, parsed, 2_000_000),
+    (err: unknown) =>
+      err instanceof CliError &&
+      /^task big-abcdef\.a is too large to store: its envelope is 98\d{4} bytes, at most 983616 \(nodes add up to 16384 as it runs\)$/
+        .test(err.message),
+  );
+});

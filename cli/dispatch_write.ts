@@ -10,7 +10,11 @@ import type { Keys } from "../node/keys.ts";
 import { EtcdUnreachableError } from "../node/etcd_errors.ts";
 import { MAX_STORED_BYTES, type ParsedSpec } from "../node/spec.ts";
 import { CliError } from "./context.ts";
-import type { DispatchInProgress } from "../node/schema.ts";
+import {
+  type DispatchInProgress,
+  ENVELOPE_HEADROOM_BYTES,
+  RECORD_MAX_BYTES,
+} from "../node/schema.ts";
 import { neverSent, type Store } from "./store.ts";
 import {
   deleteOp,
@@ -31,6 +35,9 @@ export const MAX_TXN_OPS = 128;
 export const PUTS_PER_TXN = MAX_TXN_OPS - 3;
 /** Budget per transaction, well under etcd's default 1.5 MiB request limit. */
 export const MAX_TXN_BYTES = 1_000_000;
+/** Largest envelope a dispatch stores: what a node accepts, less what nodes add to it. */
+export const MAX_ENVELOPE_BYTES = RECORD_MAX_BYTES["dispatch-queue"] -
+  ENVELOPE_HEADROOM_BYTES;
 const SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 
 /** 6 chars of [a-z2-7]; 256 is a multiple of 32, so `byte & 31` is unbiased. */
@@ -88,6 +95,12 @@ export function planChunks(
         `spec ${parsed.spec_id} would store more than ${maxStored} bytes in etcd (${parsed.envelopes.length} tasks, ${
           Math.round(size / 1024)
         } KiB each): make the spec-level requires smaller or split the spec`,
+      );
+    }
+    const envelope = byteLength(put.value);
+    if (envelope > MAX_ENVELOPE_BYTES) {
+      throw new CliError(
+        `task ${e.task_id} is too large to store: its envelope is ${envelope} bytes, at most ${MAX_ENVELOPE_BYTES} (nodes add up to ${ENVELOPE_HEADROOM_BYTES} as it runs)`,
       );
     }
     if (size + specKey.length > maxBytes) {

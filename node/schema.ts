@@ -220,6 +220,17 @@ export const RECORD_MAX_BYTES: Readonly<Record<string, number>> = {
   "provision-failures": 64 * 1024,
 };
 
+/**
+ * Room a dispatch leaves in each envelope for what nodes add as the task runs
+ * (ids, revisions, times, a `last_error` of at most MAX_ERROR_CHARS): an
+ * envelope that outgrew RECORD_MAX_BYTES would drop out of every view, and its
+ * spec could be retired under it.
+ */
+export const ENVELOPE_HEADROOM_BYTES = 16 * 1024;
+
+/** Longest `last_error` a node writes (longer ones are cut, saying how much was). */
+export const MAX_ERROR_CHARS = 2048;
+
 /** `/boi/hooks-hwm/{plugin}/{node_id}`: the acked high-water mark of one (node, plugin), SPEC §8. */
 export const HwmRecord = z.object({
   seq: z.number().int().nonnegative(),

@@ -7,6 +7,11 @@ export type Compare = {
   key: string;
   target: "mod" | "create" | "version";
   equals: number;
+  /**
+   * Compares every key in `[key, range_end)` instead (etcd: an empty range
+   * holds as one absent key, so `version` 0 reads "none under the prefix").
+   */
+  range_end?: string;
 };
 
 /** One operation of an etcd transaction; values are compact JSON. */
@@ -39,6 +44,8 @@ export interface TxnEffect {
   attempt?: number;
   /** For a claimant's write: the state it replaces (a finish from CLAIMED folds RUNNING in). */
   from_state?: Envelope["state"];
+  /** Logged once it commits, not when it is sent (a refused compare is decided again). */
+  on_commit?: LogEffect;
 }
 
 /** Our claim committed: prepare its workspace. The command starts only after a second decision. */

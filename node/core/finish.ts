@@ -1,5 +1,5 @@
 /** The envelope a worker's attempt leaves behind (SPEC §4 RUNNING→DONE/FAILED/PENDING). */
-import type { Envelope } from "../schema.ts";
+import { type Envelope, MAX_ERROR_CHARS } from "../schema.ts";
 import type { CoreConfig, WorkerResult } from "./view.ts";
 
 /** Longest retry delay. */
@@ -20,6 +20,9 @@ export function finishEnvelope(
   workerStartedAt: number | null,
 ): Envelope {
   const at = r.finished_at;
+  if (r.error !== null && r.error.length > MAX_ERROR_CHARS) {
+    r = { ...r, error: cutError(r.error) };
+  }
   const base: Envelope = {
     ...env,
     state_version: env.state_version + 1,
@@ -74,4 +77,14 @@ export function finishEnvelope(
     };
   }
   return { ...base, state: "FAILED", last_error: why, finished_at: at };
+}
+
+/**
+ * An error kept within MAX_ERROR_CHARS: a pool's message can quote a whole
+ * argv (E2BIG), and the envelope must stay under RECORD_MAX_BYTES.
+ */
+export function cutError(error: string): string {
+  if (error.length <= MAX_ERROR_CHARS) return error;
+  const more = ` … (${error.length} chars, cut)`;
+  return error.slice(0, MAX_ERROR_CHARS - more.length) + more;
 }

@@ -96,6 +96,7 @@ export function onTxnDone(
   const out: Effect[] = txnCommitted(ev)
     ? committedEvents(keys, ev.effect, ev.ok ? ev.revision : writtenAt(ev))
     : [];
+  if (ev.effect.on_commit && txnCommitted(ev)) out.push(ev.effect.on_commit);
   for (const id of ids) out.push(...decideTask(view, id, ctx));
   if (ev.effect.reason === "claim" && !txnCommitted(ev)) {
     fillSlots(view, ctx, ids, out);

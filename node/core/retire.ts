@@ -44,11 +44,14 @@ export function decideRetire(view: NodeView, keys: Keys, at: number): Effect[] {
     const ids = view.spec_tasks.get(specId);
     if (ids === undefined || ids.size === 0) {
       if (!view.inflight.has(specId)) {
-        out.push(specDelete(keys, specId, spec.mod_revision), {
-          kind: "log",
-          level: "info",
-          msg: "spec retired",
-          fields: { spec_id: specId, tasks: spec.value.task_ids.length },
+        out.push({
+          ...specDelete(keys, specId, spec.mod_revision),
+          on_commit: {
+            kind: "log",
+            level: "info",
+            msg: "spec retired",
+            fields: { spec_id: specId, tasks: spec.value.task_ids.length },
+          },
         });
       }
       continue;
@@ -108,7 +111,17 @@ function specDelete(keys: Keys, specId: string, mod: number): TxnEffect {
     kind: "txn",
     reason: "retire",
     task_id: specId,
-    compare: [{ key: keys.spec(specId), target: "mod", equals: mod }],
+    compare: [
+      { key: keys.spec(specId), target: "mod", equals: mod },
+      // None of its envelopes left, seen or not: one this view skipped
+      // (unreadable, oversized) still needs its spec record.
+      {
+        key: `${keys.task(specId)}.`,
+        range_end: `${keys.task(specId)}/`,
+        target: "version",
+        equals: 0,
+      },
+    ],
     success: [{ op: "delete", key: keys.spec(specId) }],
   };
 }

@@ -98,11 +98,38 @@ Deno.test("retention: a finished spec's envelopes, then its record, are deleted 
         key: keys.spec("s1"),
         target: "mod",
         equals: v.specs.get("s1")!.mod_revision,
+      }, {
+        // none of its envelopes left, also those this view could not read
+        key: `${keys.task("s1")}.`,
+        range_end: `${keys.task("s1")}/`,
+        target: "version",
+        equals: 0,
       }],
       [{ op: "delete", key: keys.spec("s1") }],
     ],
   );
-  assert.ok(out.some((e) => e.kind === "log" && e.msg === "spec retired"));
+  // Logged when it commits: a refused compare is decided again later.
+  assert.ok(!out.some((e) => e.kind === "log" && e.msg === "spec retired"));
+  const refused = step(v, {
+    type: "txn_done",
+    at: at + every + 1,
+    effect: spec,
+    ok: false,
+    revision: 9001,
+    error: null,
+  });
+  assert.ok(!refused.some((e) => e.kind === "log" && e.msg === "spec retired"));
+  const committed = step(v, {
+    type: "txn_done",
+    at: at + every + 2,
+    effect: spec,
+    ok: true,
+    revision: 9002,
+    error: null,
+  });
+  assert.ok(
+    committed.some((e) => e.kind === "log" && e.msg === "spec retired"),
+  );
 });
 
 Deno.test("retention: nothing of a spec with an open task, on another node than its monitor, or with retention 0", () => {

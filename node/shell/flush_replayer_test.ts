@@ -68,10 +68,11 @@ Deno.test("flush replayer: a settled entry that cannot be removed from the file 
 });
 
 Deno.test("flush replayer: an entry etcd refuses (its write too large) does not hold up the entries behind it", async () => {
-  // Requests over 8 KiB are refused: the first entry's result text makes its
-  // finish larger than that, an error that is not an outage.
+  // Requests over 2 KiB are refused: the first entry's result text (cut to
+  // MAX_ERROR_CHARS, 2,048) makes its finish larger than that, an error that
+  // is not an outage.
   await using etcd = await startEtcd({
-    extraArgs: ["--max-request-bytes=8192"],
+    extraArgs: ["--max-request-bytes=2048"],
   });
   const client = connectEtcd([etcd.endpoint]);
   const dir = await Deno.makeTempDir({ prefix: "boi-replay-" });

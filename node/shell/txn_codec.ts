@@ -45,6 +45,7 @@ function writeTxn(w: Writer, t: TxnSpec): void {
     // The oneof value is written even when 0 (version 0: "absent").
     w.tag(TARGET_FIELD[c.target], 0);
     w.varint(c.equals);
+    if (c.range_end !== undefined) w.string(64, c.range_end);
     w.end(at);
   }
   for (const op of t.success) {

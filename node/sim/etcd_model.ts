@@ -208,6 +208,18 @@ export class EtcdModel {
   }
 
   #holds(c: Compare): boolean {
+    if (c.range_end !== undefined) {
+      const end = c.range_end;
+      let any = false;
+      for (const k of this.kv.keys()) {
+        if (k < c.key || k >= end) continue;
+        any = true;
+        if (!this.#holds({ key: k, target: c.target, equals: c.equals })) {
+          return false;
+        }
+      }
+      return any || c.equals === 0;
+    }
     const kv = this.kv.get(c.key);
     const actual = kv === undefined
       ? 0

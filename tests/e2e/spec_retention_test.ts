@@ -138,3 +138,48 @@ Deno.test("retention: the envelopes of a dispatch that died before its spec reco
   );
   assert.deepEqual(claimed, [], "a task without its spec record never runs");
 });
+
+Deno.test("retention: a spec's record stays while an envelope of it that no node can read is in etcd; repaired, it runs", async () => {
+  await using c = await startCluster(["node-a"], {
+    env: { BOI_SPEC_RETENTION_S: "1", BOI_ORPHAN_GRACE_S: "2" },
+  });
+  const kv = c.etcd.client();
+  await kv.put("/boi/cluster/dispatch_paused").value(
+    JSON.stringify({ paused_at: Date.now(), by: "test" }),
+  );
+  const { spec_id } = await dispatch(
+    c,
+    'name: g\ntasks:\n  - { id: a, run: "true" }\n  - { id: b, run: "true" }\n',
+  );
+  const bKey = `/boi/dispatch-queue/${spec_id}.b`;
+  const good = await kv.get(bKey).string();
+  // A bad hand edit: the node skips b as unreadable; a is cancelled, so
+  // every task this node sees has ended.
+  await kv.put(bKey).value('{"x":1}');
+  const cancel = await cli(c.etcd, ["tasks", "cancel", `${spec_id}.a`]);
+  assert.equal(cancel.code, 0, cancel.stderr);
+  await waitFor(`${spec_id}.a retired`, async () => {
+    const v = await kv.get(`/boi/dispatch-queue/${spec_id}.a`).string();
+    return v === null ? true : notYet(v);
+  }, { timeoutMs: 20_000 });
+  // The record's delete is tried and refused by its compare (b is there).
+  const a = c.node("node-a");
+  await a.waitForLog((l) =>
+    l.msg === "txn compare failed" && l.reason === "retire" &&
+    l.task_id === spec_id
+  );
+  assert.notEqual(await kv.get(`/boi/specs/${spec_id}`).string(), null);
+  assert.ok(!a.logs().some((l) => l.msg === "spec retired"));
+  // Repaired and resumed: b runs (its spec record is there), then goes.
+  await kv.put(bKey).value(good!);
+  await kv.delete().key("/boi/cluster/dispatch_paused");
+  const ended = await waitTerminal(c, spec_id);
+  assert.deepEqual(ended.map((t) => [t.task_id, t.state]), [
+    [`${spec_id}.b`, "DONE"],
+  ]);
+  await waitFor(`${spec_id} gone from etcd`, async () => {
+    const left = await kv.getAll().prefix("/boi/").keys();
+    const mine = left.filter((k) => k.includes(spec_id));
+    return mine.length === 0 ? true : notYet(mine);
+  }, { timeoutMs: 20_000 });
+});
