@@ -15,6 +15,7 @@ import type { NodeView, Versioned } from "./view.ts";
 import { unschedulableNote } from "./provision_note.ts";
 import { decideWorker } from "./worker_decide.ts";
 import { finishEnvelope } from "./finish.ts";
+import { failedHere } from "./filter.ts";
 
 export { type DecideContext, decideContext, isFull } from "./decide_context.ts";
 
@@ -177,9 +178,18 @@ function decidePending(
   const r = routed(view, env, capable);
   if (r.step === "ask") return [r.effect];
   if (r.step === "wait") return [];
+  // A retry of an attempt our own workspace lost (its Prepare failed here,
+  // none has succeeded since) is not ours: HRW hands it straight back, and
+  // our claim at `not_before` beats every other node's spill-over delay, so
+  // a node with fewer than `claim_failure_limit` tasks to fail never
+  // degraded and burnt each one's max_attempts, FAILED here while a healthy
+  // node idled (cooldown_test under CI load). We take it last, one spill
+  // delay after every other candidate: bounded, so a task whose Prepare
+  // fails everywhere (its own fault) still ends FAILED after max_attempts.
+  const lostHere = failedHere(view, env.task_id);
   // The best of the capable nodes that take work, full or not: then also the
   // first of the candidates (they are some of those, and we are one).
-  if (routedOwner(env.task_id, r) === self) {
+  if (!lostHere && routedOwner(env.task_id, r) === self) {
     ctx.claimed++;
     return [claimTxn(ctx.keys, t, self, view.lease_id, ctx.at)];
   }
@@ -194,11 +204,12 @@ function decidePending(
   if (
     view.watch_revision < view.steal_after_revision || hasOwnBacklog(view, ctx)
   ) return [];
-  const rank = routedRank(env, r, self);
+  const rank = lostHere ? r.capable.length : routedRank(env, r, self);
   if (rank > 0) {
     const seen = view.pending_since.get(env.task_id);
     const wait = view.config.spill_after_ms +
-      (rank - 1) * view.config.spill_step_ms;
+      (rank - 1) * view.config.spill_step_ms +
+      (lostHere ? view.config.spill_after_ms : 0);
     if (!seen || ctx.at - spillSince(view, env, seen.at) < wait) return [];
   }
   ctx.steals.push(t);

@@ -42,6 +42,15 @@ export function prepareFailing(view: NodeView, at: number): boolean {
     at < xs[xs.length - 1].at + c.claim_failure_cooldown_ms;
 }
 
+/**
+ * This node's last workspace Prepare of the task failed by itself (it is in
+ * `prepare_failures`: none has succeeded here since): its retry is left to
+ * the other nodes first (decide.ts's `decidePending`).
+ */
+export function failedHere(view: NodeView, taskId: string): boolean {
+  return view.prepare_failures.some((f) => f.task_id === taskId);
+}
+
 /** Effective capabilities of every live node; this node's own from local knowledge. */
 export function liveNodeCaps(view: NodeView, at: number): NodeCaps[] {
   const out: NodeCaps[] = [];

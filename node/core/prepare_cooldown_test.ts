@@ -130,3 +130,53 @@ Deno.test("prepare cooldown: Prepares lost to a plugin crash do not count, befor
   assert.deepEqual(v.prepare_failures, []);
   assert.equal(selfHealth(v, 2001), "ok", "the restarted plugin serves again");
 });
+
+/** Node-a's Prepare of T1 (attempt 1) fails by itself; T1 comes back PENDING, retry at 2000. */
+function lostOnA(v: MutableView): void {
+  applyEffects(v, [{
+    kind: "prepare",
+    task_id: T1,
+    fence: 7,
+    lease: "7",
+    attempt: 1,
+    envelope: envelope("t1", { state: "CLAIMED", attempts: 1 }),
+  }], 1000);
+  step(v, {
+    type: "worker_exit",
+    at: 1000,
+    task_id: T1,
+    fence: 7,
+    code: null,
+    signal: null,
+    error: "No space left on device (os error 28)",
+    lost: true,
+  });
+  feed(
+    v,
+    1010,
+    put(keys.task(T1), envelope("t1", { attempts: 1, not_before: 2000 })),
+  );
+}
+
+const claimsAt = (v: MutableView, at: number) =>
+  txns(step(v, { type: "tick", at })).filter((e) => e.reason === "claim");
+
+Deno.test("prepare cooldown: the retry of an attempt its own Prepare lost goes to another node first, not back to its HRW owner", () => {
+  // node-a owns T1 by HRW. Claiming it again at `not_before` beat node-b's
+  // spill-over (1 s) every time: with fewer than 3 tasks to fail, node-a
+  // never degraded and T1 ended FAILED on it after 3 lost attempts.
+  const v = cluster("node-a", ["node-a", "node-b"]);
+  lostOnA(v);
+  assert.equal(selfHealth(v, 2100), "ok", "one failure: not degraded");
+  assert.deepEqual(claimsAt(v, 2100), [], "past not_before: node-b's turn");
+  assert.deepEqual(claimsAt(v, 3000), [], "node-b's spill-over delay first");
+  // Bounded: left to node-a once every other node had a spill delay.
+  assert.equal(claimsAt(v, 3200).length, 1, "then node-a takes it");
+});
+
+Deno.test("prepare cooldown: alone, a node still retries the attempt its Prepare lost (a task failing everywhere reaches max_attempts)", () => {
+  const v = cluster("node-a", ["node-a"]);
+  lostOnA(v);
+  assert.deepEqual(claimsAt(v, 2100), []);
+  assert.equal(claimsAt(v, 3100).length, 1);
+});

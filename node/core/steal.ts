@@ -10,6 +10,7 @@ import { hrwScoreOrder } from "./hrw.ts";
 import { routed, routedOwner } from "./routing.ts";
 import { capableFor, type DecideContext, isFull } from "./decide_context.ts";
 import { claimTxn } from "./txns.ts";
+import { failedHere } from "./filter.ts";
 import type { NodeView, Versioned } from "./view.ts";
 
 /**
@@ -82,7 +83,9 @@ function isOwnPending(
   ctx: DecideContext,
   id: string,
 ): boolean {
-  if (!view.pending.has(id) || view.claims.has(id)) return false;
+  if (!view.pending.has(id) || view.claims.has(id) || failedHere(view, id)) {
+    return false;
+  }
   const t = view.tasks.get(id)?.value;
   if (
     !t || !view.specs.has(t.spec_id) ||

@@ -20,6 +20,7 @@ import {
   specYaml,
   waitSpecTerminal,
 } from "./outage_util.ts";
+import { hrwScore } from "../../node/core/hrw.ts";
 
 const COOLDOWN_MS = 12_000;
 
@@ -139,7 +140,18 @@ Deno.test("a node whose workspace fails every Prepare (a full disk) degrades aft
   });
   await using _y = await startNode(etcd, { nodeId: "node-y" });
 
-  const spec = await dispatchYaml(etcd, specYaml("full", 12, "'echo hi'"));
+  // Pinned: node-x must own (HRW) at least 3 of the tasks to lose 3
+  // different ones. A random spec id left it 2 or fewer in ~2 % of runs
+  // (then no degrade, and before the fix in decide.ts those tasks burnt
+  // their max_attempts on it: FAILED@node-x).
+  const specId = "full-rwit3x";
+  const owned = Array.from({ length: 12 }, (_, i) => `${specId}.t${i}`)
+    .filter((t) => hrwScore(t, "node-x") > hrwScore(t, "node-y")).length;
+  assert.ok(owned >= 3, `node-x owns ${owned} of 12`);
+  const spec = await dispatchYaml(
+    etcd,
+    specYaml("full", 12, "'echo hi'").replace("\n", `\nid: ${specId}\n`),
+  );
   const done = await waitSpecTerminal(etcd, spec.spec_id);
   assert.deepEqual(
     done.map((t) => `${t.state}@${t.ran_on}`),
@@ -152,4 +164,41 @@ Deno.test("a node whose workspace fails every Prepare (a full disk) degrades aft
   assert.equal(line.reason, "workspace Prepare failing");
   const caps = await readCaps(etcd, "node-x");
   assert.equal(caps?.value.dynamic.health, "degraded");
+});
+
+Deno.test("a node whose workspace fails every Prepare leaves the retry of a task it lost to the healthy node, even with too few tasks to degrade", async () => {
+  await using etcd = await startEtcd();
+  const dataDir = await makeTempDir("boi-cooldown-x-");
+  await using _dir = {
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    },
+  };
+  await Deno.mkdir(`${dataDir}/plugins/workspace`, { recursive: true });
+  await Deno.writeTextFile(`${dataDir}/plugins/workspace/work`, "");
+  await using _x = await startNode(etcd, {
+    nodeId: "node-x",
+    dataDir,
+    workersMax: 1,
+  });
+  // Never full: node-x steals nothing, so it loses only its own task.
+  await using _y = await startNode(etcd, { nodeId: "node-y", workersMax: 16 });
+  // node-x owns exactly one of the 12 tasks (HRW): one loss, no degrade.
+  const specId = "full-b5ot3s";
+  const owned = Array.from({ length: 12 }, (_, i) => `${specId}.t${i}`)
+    .filter((t) => hrwScore(t, "node-x") > hrwScore(t, "node-y"));
+  assert.equal(owned.length, 1, JSON.stringify(owned));
+  const spec = await dispatchYaml(
+    etcd,
+    specYaml("full", 12, "'echo hi'").replace("\n", `\nid: ${specId}\n`),
+  );
+  const done = await waitSpecTerminal(etcd, spec.spec_id);
+  // Before: node-x claimed it again at each retry (its not_before beat
+  // node-y's spill-over), FAILED@node-x after 3 lost attempts.
+  assert.deepEqual(
+    done.map((t) => `${t.state}@${t.ran_on}`),
+    Array(12).fill("DONE@node-y"),
+  );
+  const mine = done.find((t) => t.task_id === owned[0])!;
+  assert.equal(mine.attempts, 2, "one attempt lost on node-x, then node-y");
 });
