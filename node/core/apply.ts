@@ -223,7 +223,7 @@ export function applyEvent(
         view.workers.set(ev.task_id, {
           ...w,
           phase: "exited",
-          started_at: w.started_at ?? ev.at,
+          started_at: w.started_at,
           result: {
             code: ev.code,
             signal: ev.signal,

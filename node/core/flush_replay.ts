@@ -46,7 +46,8 @@ export function decideReplay(
     if (
       env && claimFence === null && env.fence === entry.fence &&
       env.ran_on === config.node_id &&
-      !env.last_error?.startsWith(LEASE_EXPIRED)
+      !env.last_error?.startsWith(LEASE_EXPIRED) &&
+      !(env.state === "CANCELLED" && env.finished_at !== entry.finished_at)
     ) return { kind: "already" };
     return {
       kind: "superseded",

@@ -92,3 +92,44 @@ Deno.test("flush replay: the replayed finish says when the worker finished, not 
   assert.equal(step.next.state, "DONE");
   assert.equal(step.next.finished_at, entry.finished_at);
 });
+
+Deno.test("flush replay: a parked result whose task the monitor CANCELLED after our lease expired (our fence and ran_on kept) is superseded, not already committed", () => {
+  const { config } = cluster("node-a", ["node-a"]);
+  const parked: FlushEntry = {
+    task_id: "s1.t",
+    fence: 40,
+    attempt: 2,
+    code: 0,
+    signal: null,
+    error: null,
+    lost: false,
+    started_at: 10,
+    finished_at: 20,
+    parked_at: 21,
+  };
+  const byMonitor = testEnvelope("s1.t", {
+    state: "CANCELLED",
+    cancel_requested: true,
+    fence: 40,
+    ran_on: "node-a",
+    attempts: 2,
+    claimant_node_id: null,
+    claim_lease_id: null,
+    last_error: "cancelled by user",
+    finished_at: 30,
+  });
+  const task = {
+    key: keys.task("s1.t"),
+    revision: 50,
+    kv: {
+      value: JSON.stringify(byMonitor),
+      mod_revision: 50,
+      create_revision: 1,
+      lease: "0",
+    },
+  };
+  assert.deepEqual(
+    decideReplay(config, keys, parked, null, task),
+    { kind: "superseded", current_claim_fence: null, state: "CANCELLED" },
+  );
+});
