@@ -67,6 +67,8 @@ export function renderEventsDoc(): string {
     "  `task.claimed`, `task.started` and `task.completed` (the last two from that one write, both with",
     "  `started_at`). The claimant writes RUNNING only once the worker has run 50 ms (docs/architecture.md,",
     '  "Fewer revisions per task"), so every task shorter than that ends this way.',
+    "- An attempt whose command never started (cancelled during Prepare, a failed Prepare or Spawn) has",
+    "  no `task.started` and leaves no `started_at`: its `task.claimed` is followed by its end.",
     "- BLOCKED→PENDING (dependencies done) and the `no capable node` mark have no kind of their own;",
     "  the latter is reported as `task.unschedulable`.",
     "- `ts` is when the node emitted the event; an event recovered from an intent after a crash has the",
