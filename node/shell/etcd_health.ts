@@ -29,6 +29,21 @@ export function partitionEvent(node_id: string, ch: EtcdChange): EmitEffect {
     });
 }
 
+/**
+ * How long without a success (and then a failure) is an outage: one lease
+ * TTL, at least 1 s. An idle node's only calls are its keepalives: a round
+ * every TTL/3 that may last TTL/3 (lease.ts), so one failed round is told up
+ * to 2/3 TTL after the last success, later on a loaded machine. Half a TTL
+ * made every failed round an outage: a round whose tries all met the dead
+ * member of three, or one keepalive slower than its 300 ms under load, put
+ * /healthz at 503 until the next round (member_loss_test, 7 of 78 checks).
+ * A whole TTL tolerates one failed round with a third of a TTL to spare;
+ * past it etcd may have expired the lease, so the node cannot vouch for it.
+ */
+export function outageGraceMs(leaseTtlS: number): number {
+  return Math.max(1000, leaseTtlS * 1000);
+}
+
 export class EtcdHealth {
   up = true;
   downSince: number | null = null;
@@ -38,7 +53,7 @@ export class EtcdHealth {
   constructor(
     readonly log: Logger,
     readonly metrics: Metrics,
-    /** No success for this long (and a failure) is an outage. @default max(1 s, TTL/2) */
+    /** No success for this long (and a failure) is an outage. {@linkcode outageGraceMs} */
     readonly graceMs: number,
     /** Called once etcd answers again (replay the pending flush). */
     readonly onUp: () => void,

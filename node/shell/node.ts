@@ -28,7 +28,7 @@ import { WorkerRunner } from "./worker_runner.ts";
 import { unpreparedClaim } from "./prepare_ahead.ts";
 import { type EffectTargets, executeEffect } from "./effect_executor.ts";
 import { etcdCasPort } from "./cas_port.ts";
-import { EtcdHealth, partitionEvent } from "./etcd_health.ts";
+import { EtcdHealth, outageGraceMs, partitionEvent } from "./etcd_health.ts";
 import { FlushReplayer } from "./flush_replayer.ts";
 import { NodeRecords } from "./records.ts";
 import { AdminCapsPort } from "../identity/admin_caps_port.ts";
@@ -117,8 +117,9 @@ export class BoiNode {
     this.#etcd = new EtcdHealth(
       deps.log,
       this.metrics,
-      // One failed call (say, on a dead member of three) is not an outage.
-      Math.max(1000, (c.lease_ttl_s * 1000) / 2),
+      // One failed call or keepalive round (a dead member of three, one slow
+      // answer under load) is not an outage.
+      outageGraceMs(c.lease_ttl_s),
       () => this.#replayer.replay(),
       (ch) => this.#execute(partitionEvent(c.node_id, ch)),
     );
