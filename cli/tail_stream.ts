@@ -10,6 +10,7 @@ import type {
   TailTarget,
 } from "./tail_loop.ts";
 import { fetchError } from "../node/fetch_error.ts";
+import { HOP_HEADER } from "../node/shell/tail_hop.ts";
 
 const CONNECT_MS = 5000;
 
@@ -43,7 +44,12 @@ export async function stream(
   try {
     let res: Response;
     try {
-      res = await deps.fetch(url, { signal: ac.signal });
+      // Only from the node etcd named: one whose view is newer would forward
+      // our offsets, counted in its log, to the next attempt's node.
+      res = await deps.fetch(url, {
+        signal: ac.signal,
+        headers: { [HOP_HEADER]: "cli" },
+      });
     } catch (e) {
       throw new Dropped(
         `cannot reach node ${t.node_id} at ${t.addr}: ${fetchError(e)}`,

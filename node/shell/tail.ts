@@ -19,6 +19,7 @@ import {
   type TailRequest,
 } from "./tail_request.ts";
 import { forward } from "./tail_forward.ts";
+import { HOP_HEADER } from "./tail_hop.ts";
 
 export { checkTaskId, parseTailRequest, type TailRequest };
 
@@ -68,7 +69,6 @@ export interface TailEnv {
 }
 
 /** A parsed, valid tail request. */
-export const HOP_HEADER = "x-boi-hop";
 const CHUNK = 64 * 1024;
 const EXPOSED = [
   "x-boi-node-id",

@@ -3,7 +3,8 @@
  * stops loops): a node asked for a log it does not have passes the request
  * on, so any node answers for any task.
  */
-import { HOP_HEADER, type TailEnv, text } from "./tail.ts";
+import { type TailEnv, text } from "./tail.ts";
+import { HOP_HEADER } from "./tail_hop.ts";
 import type { TailRequest } from "./tail_request.ts";
 import { fetchError } from "../fetch_error.ts";
 
