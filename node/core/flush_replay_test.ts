@@ -95,18 +95,6 @@ Deno.test("flush replay: the replayed finish says when the worker finished, not 
 
 Deno.test("flush replay: a parked result whose task the monitor CANCELLED after our lease expired (our fence and ran_on kept) is superseded, not already committed", () => {
   const { config } = cluster("node-a", ["node-a"]);
-  const parked: FlushEntry = {
-    task_id: "s1.t",
-    fence: 40,
-    attempt: 2,
-    code: 0,
-    signal: null,
-    error: null,
-    lost: false,
-    started_at: 10,
-    finished_at: 20,
-    parked_at: 21,
-  };
   const byMonitor = testEnvelope("s1.t", {
     state: "CANCELLED",
     cancel_requested: true,
@@ -129,7 +117,7 @@ Deno.test("flush replay: a parked result whose task the monitor CANCELLED after 
     },
   };
   assert.deepEqual(
-    decideReplay(config, keys, parked, null, task),
+    decideReplay(config, keys, entry, null, task),
     { kind: "superseded", current_claim_fence: null, state: "CANCELLED" },
   );
 });

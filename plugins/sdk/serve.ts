@@ -6,7 +6,6 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import {
-  PLUGIN_KINDS,
   type PluginKind,
   pluginService,
   PROTO_MAJOR,
@@ -22,6 +21,7 @@ import { CORR_ID_KEY, socketTarget } from "../../node/exec/grpc_client.ts";
 import { MUX_CAPABILITY, MUX_RPC } from "../../node/exec/mux_wire.ts";
 import { type AnyHandler, Dispatcher, type Route } from "./dispatch.ts";
 import { MuxServer } from "./mux_server.ts";
+import { addOtherKindsHandshake } from "./other_kinds.ts";
 import { SPEC_CACHE_CAPABILITY } from "../../node/exec/spec_cache_wire.ts";
 import {
   SpecCache,
@@ -374,28 +374,4 @@ async function removeStaleSocket(path: string): Promise<void> {
     );
   }
   await Deno.remove(path);
-}
-
-/**
- * Answers the Handshake of every other kind's service with UNIMPLEMENTED
- * from a handler, so `boi plugin test` finds the kind without grpc-js's
- * unknown-method path: that path answers before reading the request, and
- * Deno 2.9's nghttp2 then aborts the whole plugin (SIGABRT, assertion
- * `stream->closed_next == NULL` in find_stream_on_goaway_func) when the
- * client closes its connection. Under load on this 2-core machine (4 CPU
- * hogs, 3 probers) 2 of 120 fresh plugins aborted within five probes; 0 of
- * 240 with these handlers. Other unknown methods still take that path.
- */
-function addOtherKindsHandshake(server: grpc.Server, kind: PluginKind): void {
-  for (const other of PLUGIN_KINDS) {
-    if (other === kind) continue;
-    const { definition } = pluginService(other);
-    server.addService({ Handshake: definition.Handshake }, {
-      Handshake: (_call: unknown, callback: grpc.sendUnaryData<Wire>) =>
-        callback({
-          code: grpc.status.UNIMPLEMENTED,
-          details: `this plugin serves ${kind}, not ${other}`,
-        }),
-    });
-  }
 }
