@@ -39,9 +39,17 @@ tasks:
     return mine.length === 0 ? true : notYet(mine);
   }, { timeoutMs: 20_000 });
   assert.ok(Date.now() >= endedAt + 2000, "not before its retention");
-  const retired = [...c.nodes.values()].flatMap((n) =>
-    n.logs().filter((l) => l.msg === "spec retired")
-  );
+  // The record's delete is seen in etcd before its node has read the answer
+  // and logged it (CI once read the logs first and found none).
+  const retiredLogs = () =>
+    [...c.nodes.values()].flatMap((n) =>
+      n.logs().filter((l) => l.msg === "spec retired")
+    );
+  await waitFor("a node logs spec retired", () => {
+    const seen = retiredLogs();
+    return seen.length > 0 ? true : notYet(seen);
+  }, { timeoutMs: 5_000 });
+  const retired = retiredLogs();
   assert.deepEqual(
     retired.map((l) => [l.spec_id, l.tasks]),
     [[done.spec_id, 3]],
