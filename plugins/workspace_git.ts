@@ -15,6 +15,7 @@ import {
   pathSegment,
   pluginEnv,
   PluginError,
+  removeTree,
   servePlugin,
 } from "./sdk/mod.ts";
 import type { HealthResponse } from "./sdk/mod.ts";
@@ -76,8 +77,9 @@ export function gitWorkspaceHandlers(opts: GitWorkspaceOptions): GitWorkspace {
       // Twice: a worktree left locked by a killed `worktree add` too.
       await git(["-C", repo, "worktree", "remove", "-f", "-f", path]);
     } catch {
-      // not a registered worktree (any more): remove the files, forget the entry
-      await Deno.remove(path, { recursive: true }).catch(() => {});
+      // Not a registered worktree (any more), or git could not unlink in a
+      // directory the task made read-only: remove the files, forget the entry.
+      await removeTree(path).catch(() => {});
       await git(["-C", repo, "worktree", "prune"]).catch(() => {});
     }
   };

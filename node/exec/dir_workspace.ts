@@ -5,6 +5,10 @@ import type {
   PrepareResponse,
   Workspace,
 } from "./contracts.ts";
+import {
+  ownerWritableSync,
+  removeTree,
+} from "../../plugins/sdk/remove_tree.ts";
 
 /** Prefix of a removed task dir while it is deleted; no spec id starts with a dot. */
 const TRASH = ".trash-";
@@ -30,30 +34,40 @@ export class DirWorkspace implements Workspace {
     try {
       for (const e of Deno.readDirSync(root)) {
         if (e.name.startsWith(TRASH)) {
-          Deno.remove(`${root}/${e.name}`, { recursive: true }).catch(() => {});
+          removeTree(`${root}/${e.name}`).catch(() => {});
         }
       }
     } catch { /* no root yet */ }
   }
 
   /**
-   * Removes a task dir that is not empty. The rename is sync, so it happens
-   * before any later call of this plugin: a Cleanup the core gave up on (its
-   * deadline) used to go on deleting `<spec>/<task>` in place while the
-   * re-claim's Prepare made the same path anew, and took the new attempt's
-   * workdir with it (8 of 20 runs, helper review).
+   * Removes a task dir that is not empty; the promise is its delete. The
+   * rename is sync, so it happens before any later call of this plugin: a
+   * Cleanup the core gave up on (its deadline) used to go on deleting
+   * `<spec>/<task>` in place while the re-claim's Prepare made the same path
+   * anew, and took the new attempt's workdir with it (8 of 20 runs, helper
+   * review). `moved` says the path is free already, before the delete ends.
    */
-  async #discard(dir: string): Promise<void> {
+  #discard(dir: string): { moved: boolean; removed: Promise<void> } {
     const trash = `${this.root}/${TRASH}${crypto.randomUUID()}`;
     try {
-      Deno.renameSync(dir, trash);
+      try {
+        Deno.renameSync(dir, trash);
+      } catch (e) {
+        // A directory the task made read-only cannot leave its parent (its
+        // `..` is rewritten): unprivileged, EACCES until it is writable.
+        if (!(e instanceof Deno.errors.PermissionDenied)) throw e;
+        ownerWritableSync(dir);
+        Deno.renameSync(dir, trash);
+      }
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return;
+      if (e instanceof Deno.errors.NotFound) {
+        return { moved: true, removed: Promise.resolve() };
+      }
       // Not movable (another file system mounted there): delete in place.
-      await Deno.remove(dir, { recursive: true });
-      return;
+      return { moved: false, removed: removeTree(dir) };
     }
-    await Deno.remove(trash, { recursive: true }).catch(() => {});
+    return { moved: true, removed: removeTree(trash).catch(() => {}) };
   }
 
   async prepare(req: PrepareRequest): Promise<PrepareResponse> {
@@ -62,8 +76,10 @@ export class DirWorkspace implements Workspace {
       Deno.mkdirSync(workdir);
     } catch (e) {
       if (e instanceof Deno.errors.AlreadyExists) {
-        // A previous attempt's leftovers must not leak into this one.
-        await this.#discard(workdir);
+        // A previous attempt's leftovers must not leak into this one; moved
+        // aside, they are deleted while this attempt runs.
+        const left = this.#discard(workdir);
+        if (!left.moved) await left.removed;
       } else if (!(e instanceof Deno.errors.NotFound)) throw e;
       // First task of its spec (every single-task dispatch): sync, as above;
       // the async op's thread-pool hop was ~1 ms of dispatch → started.
@@ -80,7 +96,7 @@ export class DirWorkspace implements Workspace {
       Deno.removeSync(req.workdir); // empty: the task left nothing behind
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
-        await this.#discard(req.workdir).catch(() => {});
+        await this.#discard(req.workdir).removed.catch(() => {});
       }
     }
     const live = this.#live.get(req.spec_id);

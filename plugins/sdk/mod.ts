@@ -32,6 +32,7 @@ export { parseLevel, PluginLogger } from "./log.ts";
 export type { LogLevel } from "./log.ts";
 export { pluginEnv, pluginLogger } from "./env.ts";
 export { absolutePath, insideRoot, pathSegment } from "./paths.ts";
+export { removeTree } from "./remove_tree.ts";
 export type { PluginEnv } from "./env.ts";
 export { PROTO_MAJOR, PROTO_MINOR } from "../../proto/mod.ts";
 export type { PluginKind } from "../../proto/mod.ts";
