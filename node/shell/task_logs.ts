@@ -7,9 +7,14 @@
  */
 import type { Logger } from "./log.ts";
 
-/** Log directories known to exist; retention may remove one, then the open fails and is retried. */
+/**
+ * Log directories known to exist, by the dispatch (its `dispatched_at`)
+ * they were found for; retention may remove one, then the open fails and is
+ * retried.
+ */
 export class TaskLogs {
-  #dirs = new Set<string>();
+  /** `reused`: the directory was there before that dispatch reached us. */
+  #dirs = new Map<string, { dispatched_at: number; reused: boolean }>();
 
   constructor(private readonly log: Logger) {}
 
@@ -18,7 +23,7 @@ export class TaskLogs {
    * takes microseconds, while the async ops' thread-pool hop cost ~1.5 ms
    * each under load (measured).
    */
-  open(dir: string, path: string): Deno.FsFile {
+  open(dir: string, path: string, dispatchedAt: number): Deno.FsFile {
     const open = () =>
       Deno.openSync(path, { append: true, create: true, write: true });
     if (this.#dirs.has(dir)) {
@@ -29,14 +34,24 @@ export class TaskLogs {
         this.#dirs.delete(dir); // retention removed the spec's directory
       }
     }
-    this.dir(dir);
+    this.dir(dir, dispatchedAt);
     return open();
   }
 
-  /** {@linkcode dir} where a failure must not end the worker (its log is best effort). */
-  dirQuiet(dir: string): void {
+  /**
+   * Once an attempt started: its spec's directory, and no log of an earlier
+   * dispatch of the same spec id (retired, then dispatched again with `--id`)
+   * under a first attempt, or `boi tail` showed that run's output before
+   * this one's. Never throws: the command runs, and its first output retries.
+   */
+  started(dir: string, path: string, dispatchedAt: number, attempt: number) {
     try {
-      this.dir(dir);
+      if (!this.dir(dir, dispatchedAt) || attempt !== 1) return;
+      try {
+        Deno.removeSync(path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
     } catch (err) {
       this.log.warn("cannot make the log directory", {
         dir,
@@ -45,10 +60,26 @@ export class TaskLogs {
     }
   }
 
-  /** The spec's log directory, made once (tail tells a silent task from a removed log by it). */
-  dir(dir: string): void {
-    if (this.#dirs.has(dir)) return;
-    Deno.mkdirSync(dir, { recursive: true });
-    this.#dirs.add(dir);
+  /**
+   * The spec's log directory, made once (tail tells a silent task from a
+   * removed log by it); whether it holds what an earlier dispatch of that
+   * spec id left.
+   */
+  dir(dir: string, dispatchedAt: number): boolean {
+    const known = this.#dirs.get(dir);
+    if (known?.dispatched_at === dispatchedAt) return known.reused;
+    // Ours for an earlier dispatch, or there before this process (a restart
+    // mid-spec too: its first attempts that ran here are attempts ≥ 2 now).
+    let reused = known !== undefined;
+    try {
+      Deno.mkdirSync(dir);
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) reused = true;
+      else if (e instanceof Deno.errors.NotFound) {
+        Deno.mkdirSync(dir, { recursive: true }); // no logs root yet
+      } else throw e;
+    }
+    this.#dirs.set(dir, { dispatched_at: dispatchedAt, reused });
+    return reused;
   }
 }

@@ -187,7 +187,10 @@ export class WorkerRunner {
     // workspace removed under it, and the task run again.
     const tee = async (data: Uint8Array) => {
       try {
-        await writeAll(file ??= this.#logs.open(dir, path), data);
+        await writeAll(
+          file ??= this.#logs.open(dir, path, env.dispatched_at),
+          data,
+        );
       } catch (err) {
         if (logFailed) return;
         logFailed = true;
@@ -199,6 +202,7 @@ export class WorkerRunner {
       }
     };
     let exited = false;
+    let begun = false; // the log's start is done: never again for this attempt
     try {
       const req: SpawnRequest = {
         task_id: env.task_id,
@@ -236,9 +240,9 @@ export class WorkerRunner {
             pid: ev.started.pid,
           });
           // Made once started, not before Spawn: a new spec's mkdir cost
-          // this machine 0.1-2 ms of dispatch → started (measured). Never
-          // throws here: the command runs, and the first output retries it.
-          this.#logs.dirQuiet(dir);
+          // this machine 0.1-2 ms of dispatch → started (measured).
+          this.#logs.started(dir, path, env.dispatched_at, e.attempt);
+          begun = true;
         } else if ("stdout" in ev) {
           await tee(ev.stdout);
         } else if ("stderr" in ev) {
@@ -258,7 +262,8 @@ export class WorkerRunner {
     // call) says nothing about the command: the pool may run it on. Its
     // attempt ends only once the pool has taken a Kill.
     if (!exited) await this.#killBroken(env.task_id, e.fence);
-    this.#logs.dirQuiet(dir); // tail tells a silent task by it, started or not
+    // Tail tells a silent task by it, started or not.
+    if (!begun) this.#logs.started(dir, path, env.dispatched_at, e.attempt);
     this.#exited(env.task_id, e.fence, result);
     this.#cleanup(env.spec_id, env.task_id, e.workdir);
   }

@@ -191,3 +191,38 @@ Deno.test("retention: a spec's record stays while an envelope of it that no node
     return mine.length === 0 ? true : notYet(mine);
   }, { timeoutMs: 20_000 });
 });
+
+Deno.test("retention: a spec id dispatched again after its retirement shows only the new run's output in tail, also where the new run is silent", async () => {
+  await using c = await startCluster(["node-a"], {
+    env: { BOI_SPEC_RETENTION_S: "1" },
+  });
+  const kv = c.etcd.client();
+  const run = async (loud: string, quiet: string) => {
+    const { spec_id } = await dispatch(
+      c,
+      `name: again\nid: again\ntasks:\n  - { id: loud, run: "${loud}" }\n  - { id: quiet, run: "${quiet}" }\n`,
+    );
+    assert.equal(spec_id, "again");
+    const ended = await waitTerminal(c, spec_id);
+    assert.deepEqual(ended.map((t) => t.state), ["DONE", "DONE"]);
+    const tail = async (id: string) => {
+      const r = await cli(c.etcd, ["tail", `again.${id}`]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const out = [await tail("loud"), await tail("quiet")];
+    await waitFor("again gone from etcd", async () => {
+      const left = await kv.getAll().prefix("/boi/").keys();
+      const mine = left.filter((k) => k.includes("again"));
+      return mine.length === 0 ? true : notYet(mine);
+    }, { timeoutMs: 20_000 });
+    return out;
+  };
+  assert.deepEqual(await run("echo first", "echo first"), [
+    "first\n",
+    "first\n",
+  ]);
+  // Its logs are kept (7 days) after the spec is retired: the second run's
+  // first attempts must not append to them.
+  assert.deepEqual(await run("echo second", "true"), ["second\n", ""]);
+});
